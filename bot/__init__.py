@@ -1,0 +1,1 @@
+"""The runtime: configuration, storage, Telegram and terminal adapters, and the CLI."""

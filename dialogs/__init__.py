@@ -1,0 +1,1 @@
+"""The borrower's conversation as a pure state machine; never imports `telegram`."""

@@ -1,0 +1,1 @@
+"""Message templates, one folder per language with the same keys in each."""
