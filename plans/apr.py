@@ -1,0 +1,67 @@
+"""Annualised cost of a plan from its dated cash flows.
+
+APR = monthly IRR x 12, as Chinese disclosure practice states it; the effective annual rate
+(1 + i)^12 - 1 is shown beside it. Flows are (time in months from the as-of date, amount):
+the amount financed is +, each payment -. The IRR is a *rate shown to 0.01%*, not money, so it
+is solved in binary floating point (Newton's method, bisection as a fallback) from the exact
+Decimal flows and returned as a Decimal rounded to 8 places.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+
+from plans.errors import PlanError
+
+Flow = tuple[Decimal, Decimal]
+
+
+def _npv(rate: float, flows: Sequence[tuple[float, float]]) -> float:
+    return sum(amount * (1.0 + rate) ** -t for t, amount in flows)
+
+
+def monthly_irr(flows: Sequence[Flow]) -> Decimal:
+    """The monthly rate i with sum(amount / (1 + i)^t) = 0. Raises if the flows have none."""
+    floats = [(float(t), float(amount)) for t, amount in flows if amount]
+    if not floats or all(a >= 0 for _, a in floats) or all(a <= 0 for _, a in floats):
+        raise PlanError("cash flows have no internal rate of return")
+    rate = 0.01
+    for _ in range(50):
+        value = 0.0
+        slope = 0.0
+        for t, amount in floats:
+            discount = (1.0 + rate) ** -t
+            value += amount * discount
+            slope -= t * amount * discount / (1.0 + rate)
+        if slope == 0:
+            break
+        step = value / slope
+        rate -= step
+        if rate <= -0.99 or not math.isfinite(rate):
+            break
+        if abs(step) < 1e-13:
+            return Decimal(repr(rate)).quantize(Decimal("1e-10"))
+    return _bisect(floats)
+
+
+def _bisect(flows: Sequence[tuple[float, float]]) -> Decimal:
+    low, high = -0.99, 10.0
+    f_low = _npv(low, flows)
+    if f_low * _npv(high, flows) > 0:
+        raise PlanError("cash flows have no internal rate of return in range")
+    for _ in range(200):
+        mid = (low + high) / 2
+        f_mid = _npv(mid, flows)
+        if f_low * f_mid <= 0:
+            high = mid
+        else:
+            low, f_low = mid, f_mid
+    return Decimal(repr((low + high) / 2)).quantize(Decimal("1e-10"))
+
+
+def apr_from_monthly(rate: Decimal) -> tuple[Decimal, Decimal]:
+    """(APR, effective annual rate), each rounded to 8 places."""
+    places = Decimal("1e-8")
+    effective = (1 + rate) ** 12 - 1
+    return (rate * 12).quantize(places), effective.quantize(places)

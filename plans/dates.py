@@ -1,0 +1,50 @@
+"""Calendar rules for schedules.
+
+Due dates fall on a fixed day of the month, clamped to the month's end (the 31st becomes
+30 April, 28 or 29 February) without drifting: after February the 31st comes back.
+Periods are measured in months, so a regular month is exactly 1 and a broken first
+period is whole months plus the leftover days as a share of the month they fall in.
+"""
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from decimal import Decimal
+
+
+def add_months(start: date, months: int, day: int | None = None) -> date:
+    """`start` moved by `months`, on `day` (default start's day) clamped to the month's end."""
+    index = start.year * 12 + start.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day or start.day, last))
+
+
+def first_due_date(as_of: date, due_day: int, min_days: int = 14) -> date:
+    """The first date on `due_day` (clamped) at least `min_days` after `as_of`."""
+    earliest = as_of + timedelta(days=min_days)
+    candidate = add_months(date(earliest.year, earliest.month, 1), 0, due_day)
+    if candidate < earliest:
+        candidate = add_months(candidate, 1, due_day)
+    return candidate
+
+
+def due_dates(first: date, count: int, due_day: int | None = None) -> list[date]:
+    """`count` monthly due dates from `first`, all on `due_day` (default first's day)."""
+    day = due_day or first.day
+    return [add_months(first, k, day) for k in range(count)]
+
+
+def months_between(start: date, end: date) -> Decimal:
+    """Length of [start, end] in months: whole months plus leftover days / days of that month."""
+    if end < start:
+        raise ValueError("end before start")
+    whole = (end.year - start.year) * 12 + end.month - start.month
+    while whole > 0 and add_months(start, whole) > end:
+        whole -= 1
+    anchor = add_months(start, whole)
+    if anchor == end:
+        return Decimal(whole)
+    following = add_months(start, whole + 1)
+    return Decimal(whole) + Decimal((end - anchor).days) / Decimal((following - anchor).days)

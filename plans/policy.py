@@ -1,0 +1,125 @@
+"""The lender's policy: what may be offered, for which product, at what cost.
+
+A policy is a TOML file validated by pydantic; `load_policy` turns any mistake into one
+`PolicyError` naming the file, the key and the reason. `default_policy()` is the one shipped
+with the package (`plans/default_policy.toml`), a sensible start for a Chinese lender.
+"""
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from plans.errors import PolicyError
+from plans.models import HardshipReason, Product, Structure
+
+Share = Annotated[Decimal, Field(ge=0, le=1)]
+Money = Annotated[Decimal, Field(ge=0)]
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
+
+#: Chinese rules: a personalised credit-card instalment agreement lasts at most five years.
+CN_CREDIT_CARD_MAX_MONTHS = 60
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProductPolicy(_Section):
+    max_term_months: int = Field(ge=1, le=480)
+    min_installment: Money
+    structures: list[Structure] = Field(min_length=1)
+    interest: Literal["keep", "reduce", "freeze"] = "keep"
+    floor_rate: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0")
+    capitalise_overdue_interest: bool = True
+    freeze_min_down_payment: Share = Decimal("0.10")
+    settlement_max_discount: Share = Decimal("0.30")
+    settlement_min_share: Share = Decimal("0.60")
+    holiday_max_months: int = Field(default=3, ge=0, le=24)
+    step_max_ratio: Annotated[Decimal, Field(ge=1, le=10)] = Decimal("3")
+
+
+class Affordability(_Section):
+    max_share_of_disposable: Share = Decimal("0.80")
+    min_income_left: Money = Decimal("0")
+
+
+class PenaltyWaiver(_Section):
+    default: Share = Decimal("0.5")
+    by_reason: dict[HardshipReason, Share] = Field(default_factory=dict)
+
+    def share_for(self, reason: HardshipReason) -> Decimal:
+        return self.by_reason.get(reason, self.default)
+
+
+class Reminders(_Section):
+    days_before: list[int] = Field(default_factory=lambda: [3, 0])
+    days_after: list[int] = Field(default_factory=lambda: [1])
+    grace_days: int = Field(default=3, ge=0, le=60)
+    misses_before_broken: int = Field(default=2, ge=1, le=12)
+
+
+class Policy(_Section):
+    name: str = "policy"
+    jurisdiction: str = "CN"
+    apr_cap: Annotated[Decimal, Field(gt=0, le=10)] = Decimal("0.24")
+    replan_limit_12m: int = Field(default=2, ge=0, le=12)
+    discount_rate: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.08")
+    first_due_min_days: int = Field(default=14, ge=0, le=90)
+    down_payment_days: int = Field(default=7, ge=0, le=60)
+    affordability: Affordability = Affordability()
+    penalty_waiver: PenaltyWaiver = PenaltyWaiver()
+    reminders: Reminders = Reminders()
+    budget_guidelines: dict[str, Money] = Field(default_factory=dict)
+    products: dict[Product, ProductPolicy]
+
+    @model_validator(mode="after")
+    def _lawful(self) -> "Policy":
+        card = self.products.get(Product.credit_card)
+        if self.jurisdiction == "CN" and card and card.max_term_months > CN_CREDIT_CARD_MAX_MONTHS:
+            raise ValueError(
+                f"products.credit_card.max_term_months may be at most "
+                f"{CN_CREDIT_CARD_MAX_MONTHS} in China (5 years)"
+            )
+        return self
+
+    def for_product(self, product: Product) -> ProductPolicy:
+        try:
+            return self.products[product]
+        except KeyError:
+            raise PolicyError(f"the policy has no [products.{product}] section") from None
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Validate TOML text; errors name `source`, the key path and the reason."""
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            problems.append(f"{source}: {key}: {error['msg'].removeprefix('Value error, ')}")
+        raise PolicyError("\n".join(problems)) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_policy(text, str(path))
+
+
+@lru_cache(maxsize=1)
+def default_policy() -> Policy:
+    return load_policy(DEFAULT_POLICY_PATH)

@@ -1,0 +1,49 @@
+"""Which options to show, in what order, and which to recommend.
+
+1. Only compliant options (term, APR cap, minimum instalment, re-plan limit, allowed structure).
+2. Affordable before unaffordable.
+3. Then by score: the lender's present value of the payments x the completion likelihood
+   (`plans.evaluate`), so a plan the borrower can keep beats a richer one they will break.
+4. Three by score, then the borrower's cheapest affordable plan if it is not among them
+   (else the fourth by score), so the cheapest way out is always on the table.
+The first is recommended. Shown options carry comparative reasons: the lowest monthly
+payment, the lowest total cost, the shortest term.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from plans.models import Option, Reason
+
+SHOWN = 4
+
+
+def rank(options: list[Option]) -> list[Option]:
+    compliant = [o for o in options if o.compliant]
+    ordered = sorted(compliant, key=lambda o: (not o.affordable, -o.score, o.option_id))
+    shown = ordered[: SHOWN - 1]
+    rest = ordered[SHOWN - 1 :]
+    cheapest = min((o for o in rest if o.affordable), key=lambda o: o.total_repayable, default=None)
+    if cheapest is not None and cheapest.total_repayable < min(o.total_repayable for o in shown):
+        shown.append(cheapest)
+    elif rest:
+        shown.append(rest[0])
+    return [_with_comparisons(option, shown) for option in shown]
+
+
+def _with_comparisons(option: Option, shown: list[Option]) -> Option:
+    extra = []
+    if len(shown) > 1:
+        if option.largest_payment == min(o.largest_payment for o in shown):
+            extra.append(Reason("lowest_monthly"))
+        if option.total_repayable == min(o.total_repayable for o in shown):
+            extra.append(Reason("lowest_total_cost"))
+        if len(option.instalments) == min(len(o.instalments) for o in shown):
+            extra.append(Reason("shortest_term"))
+    return replace(option, reasons=option.reasons + extra) if extra else option
+
+
+def recommendation_reasons(option: Option) -> list[Reason]:
+    keys = {"fits_income", "lowest_total_cost", "lowest_monthly", "shortest_term",
+            "penalties_waived", "interest_frozen", "rate_reduced"}
+    return [Reason("best_balance")] + [r for r in option.reasons if r.key in keys]

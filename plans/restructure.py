@@ -1,0 +1,63 @@
+"""The restructured debt a plan repays: what is capitalised, carried, waived, and at what rate.
+
+    principal (interest-bearing) = overdue + outstanding principal
+                                   (+ overdue interest when the policy capitalises it)
+    carried fees (interest-free) = penalties not waived (+ overdue interest otherwise)
+    penalties waived             = penalty fees x the policy's waiver share for the reason
+
+The plan rate follows the product's interest treatment: keep the contract rate, reduce it to
+the floor rate (never raise it), or freeze it at zero. The interest-freeze structure
+(停息挂账) always runs at zero and asks the policy's down payment, taken from principal first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from plans.models import Loan, HardshipReason, Structure
+from plans.money import ZERO, quantize
+from plans.policy import Policy, ProductPolicy
+
+
+@dataclass(frozen=True)
+class Debt:
+    principal: Decimal
+    fees: Decimal
+    rate: Decimal
+    down_payment: Decimal
+    interest_capitalised: Decimal
+    penalties_waived: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """Everything the borrower repays before interest under the plan."""
+        return self.principal + self.fees + self.down_payment
+
+
+def plan_rate(loan: Loan, rules: ProductPolicy) -> Decimal:
+    if rules.interest == "freeze":
+        return ZERO
+    if rules.interest == "reduce":
+        return min(loan.annual_rate, rules.floor_rate)
+    return loan.annual_rate
+
+
+def restructure(
+    loan: Loan, reason: HardshipReason, policy: Policy, structure: Structure
+) -> Debt:
+    rules = policy.for_product(loan.product)
+    waived = quantize(loan.penalty_fees * policy.penalty_waiver.share_for(reason), loan.currency)
+    kept_penalties = loan.penalty_fees - waived
+    if rules.capitalise_overdue_interest:
+        principal, fees, capitalised = loan.principal + loan.overdue_interest, kept_penalties, loan.overdue_interest
+    else:
+        principal, fees, capitalised = loan.principal, kept_penalties + loan.overdue_interest, ZERO
+    rate = plan_rate(loan, rules)
+    down = ZERO
+    if structure is Structure.interest_freeze:
+        rate = ZERO
+        down = quantize((principal + fees) * rules.freeze_min_down_payment, loan.currency)
+        from_principal = min(down, principal)
+        principal -= from_principal
+        fees -= down - from_principal
+    return Debt(principal, fees, rate, down, capitalised, waived)
