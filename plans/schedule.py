@@ -124,24 +124,32 @@ def shaped_rows(
 
 
 def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> list[Row]:
-    """等额本金: the same principal each month plus interest on what is left."""
+    """等额本金: the same principal each month plus interest on what is left.
+
+    The parts are rounded cumulatively (after k payments exactly round(k x P / n) is repaid),
+    so each part is within a cent of P / n and no rounding residue piles up on the last one.
+    """
     dates = basis.dates(count)
-    part = quantize(basis.principal / count, basis.currency)
-    fee_part = quantize(basis.fees / count, basis.currency)
+    currency = basis.currency
     balance, fees_left = basis.principal, basis.fees
     rate, period = basis.monthly_rate, basis.first_period
+    repaid = fees_paid = ZERO
     rows = []
-    for k, due in enumerate(dates):
-        last = k == count - 1
-        interest = quantize(balance * rate * period, basis.currency)
+    for k, due in enumerate(dates, 1):
+        interest = quantize(balance * rate * period, currency)
         period = ONE
-        principal = balance if last else min(part, balance)
-        fee = fees_left if last else min(fee_part, fees_left)
+        if k == count:
+            principal, fee = balance, fees_left
+        else:
+            principal = quantize(basis.principal * k / count, currency) - repaid
+            fee = quantize(basis.fees * k / count, currency) - fees_paid
+        repaid += principal
+        fees_paid += fee
         balance -= principal
         fees_left -= fee
         rows.append(
             Row(
-                number=start_number + k,
+                number=start_number + k - 1,
                 due_date=due,
                 payment=principal + interest + fee,
                 principal=principal,
