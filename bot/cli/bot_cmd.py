@@ -1,0 +1,73 @@
+"""`restructure-bot chat` (the dialogue in a terminal) and `restructure-bot run` (Telegram)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from bot.cli.common import cli_errors
+from bot.config import load_settings
+from bot.console import Console
+from bot.conversation import Conversations
+from bot.demo import DEMO_LOANS, load_demo
+from bot.i18n import Translator
+from bot.runtime import open_store
+from bot.store import Store
+from bot.telegram_app import build_application, utc_now
+
+
+DEMO_INTRO = {
+    "en": "Demo database with sample loans. When asked, type a loan number, then its ID last 4:",
+    "zh_CN": "演示数据库,内含示例贷款。按提示输入贷款编号,再输入身份证号后4位:",
+}
+
+
+def _demo_intro(locale: str) -> str:
+    lines = [DEMO_INTRO[locale]]
+    lines += [f"  {row['loan_id']}  {row['id_last4']}  ({row['product']})" for row in DEMO_LOANS]
+    return "\n".join(lines)
+
+
+@click.command("chat")
+@click.option("--demo", is_flag=True, help="Use a fresh demo database with sample loans.")
+@click.option("--lang", type=click.Choice(["zh_CN", "en"]), default=None, help="Language of the conversation.")
+@cli_errors
+def chat(demo: bool, lang: str | None) -> None:
+    """Talk to the bot in this terminal (buttons are numbered choices)."""
+    settings = load_settings()
+    if demo:
+        path = Path(tempfile.mkdtemp(prefix="restructure-demo-")) / "demo.db"
+        store = Store(path)
+        load_demo(store)
+        click.echo(_demo_intro(lang or settings.default_locale))
+    else:
+        store = open_store(settings)
+    conversations = Conversations(store, settings.load_policy(), Translator(), utc_now,
+                                  lang or settings.default_locale)
+    Console(conversations, language_code=lang).run()
+
+
+@click.command("run")
+@click.option("--webhook-url", default=None, help="Receive updates by webhook at this public URL.")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook listen address.")
+@click.option("--port", default=8443, show_default=True, help="Webhook listen port.")
+@click.option("--secret-token", envvar="BOT_WEBHOOK_SECRET", default=None,
+              help="Webhook secret token (env BOT_WEBHOOK_SECRET); required with --webhook-url.")
+@cli_errors
+def run(webhook_url: str | None, listen: str, port: int, secret_token: str | None) -> None:
+    """Run the Telegram bot (long polling, or a webhook with --webhook-url)."""
+    settings = load_settings()
+    conversations = Conversations(open_store(settings), settings.load_policy(), Translator(), utc_now,
+                                  settings.default_locale)
+    application = build_application(conversations, token=settings.require_token(),
+                                    base_url=settings.api_url, base_file_url=settings.api_file_url)
+    if webhook_url:
+        if not secret_token:
+            raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
+        application.run_webhook(listen=listen, port=port, webhook_url=webhook_url, secret_token=secret_token)
+    else:
+        application.run_polling()
+
+
+COMMANDS = [chat, run]

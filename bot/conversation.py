@@ -1,0 +1,95 @@
+"""One turn of the conversation, the same for every front end: dedupe and log the incoming
+update, load the saved state, run the dialogue, save the state, render and log the replies.
+All of it in one SQLite transaction, so a crash leaves either the whole turn or none of it.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.i18n import Translator, resolve_locale
+from bot.services import StoreServices
+from bot.store import Store
+from dialogs.machine import Dialogue
+from dialogs.model import Event, Reply, State
+from plans.policy import Policy
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered reply: Telegram HTML text, inline buttons as (label, callback data) rows."""
+
+    text: str
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)
+    request_contact: str | None = None  # label of the "share my phone" button, when asked
+
+
+def plain_text(message_html: str) -> str:
+    """Telegram HTML as plain text, for the terminal and the message log's readability."""
+    return html.unescape(re.sub(r"</?[a-z-]+[^>]*>", "", message_html))
+
+
+class Conversations:
+    def __init__(self, store: Store, policy: Policy, translator: Translator,
+                 clock: Callable[[], datetime], default_locale: str = "zh_CN") -> None:
+        self.store = store
+        self.translator = translator
+        self.default_locale = default_locale
+        self.services = StoreServices(store, policy, translator, clock)
+        self.dialogue = Dialogue(self.services)
+
+    def handle(self, event: Event) -> list[Message] | None:
+        """The messages to send for `event`, or None if this update was already handled."""
+        now = self.services.now()
+        with self.store.transaction():
+            saved = self.store.load_conversation(event.chat_id)
+            state = State.model_validate(saved["data"]) if saved else self._new_state(event)
+            fresh = self.store.log_message(direction="in", chat_id=event.chat_id, text=self._inbound_text(event),
+                                           at=now, step=state.step, borrower_id=state.borrower_id,
+                                           update_id=event.update_id)
+            if not fresh:
+                return None
+            locale_before = state.locale
+            replies = self.dialogue.handle(state, event)
+            self.store.save_conversation(
+                event.chat_id, step=state.step, data=state.model_dump(mode="json"),
+                version=saved["version"] if saved else 0, locale=state.locale,
+                borrower_id=state.borrower_id, loan_id=state.loan_id,
+                telegram_user_id=event.user_id, needs_person=state.needs_person,
+            )
+            if state.locale != locale_before and state.borrower_id is not None:
+                self.store.set_borrower_locale(state.borrower_id, state.locale)
+            messages = [self.render(state.locale, reply) for reply in replies]
+            for message in messages:
+                self.store.log_message(direction="out", chat_id=event.chat_id, text=message.text, at=now,
+                                       step=state.step, borrower_id=state.borrower_id,
+                                       buttons=message.buttons or None)
+        return messages
+
+    def locale_for(self, chat_id: int, language_code: str | None) -> str:
+        """The language this chat is spoken to in (for messages outside a turn)."""
+        saved = self.store.load_conversation(chat_id)
+        return resolve_locale(saved["locale"] if saved else None, language_code, self.default_locale)
+
+    def _new_state(self, event: Event) -> State:
+        borrower = self.store.borrower_by_telegram(event.user_id)
+        stored = borrower["locale"] if borrower else None
+        return State(locale=resolve_locale(stored, event.language_code, self.default_locale))
+
+    @staticmethod
+    def _inbound_text(event: Event) -> str:
+        if event.kind == "contact":
+            return f"[contact ***{event.contact_phone[-4:]}]"  # the number itself is personal data
+        if event.kind == "button":
+            return f"[button {event.text}]"
+        return event.text
+
+    def render(self, locale: str, reply: Reply) -> Message:
+        text = self.translator.render(locale, reply.key, **reply.data)
+        buttons = [[(self.translator.render(locale, f"btn.{b.key}", **b.params), b.payload) for b in row]
+                   for row in reply.buttons]
+        contact = self.translator.render(locale, "btn.share_contact") if reply.request_contact else None
+        return Message(text, buttons, contact)

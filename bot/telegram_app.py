@@ -1,0 +1,136 @@
+"""The Telegram front end: a python-telegram-bot Application whose handlers turn updates into
+dialogue events and send back what the dialogue says.
+
+Flow: update -> `_event` (text, /command, contact or button press) -> `Conversations.handle`
+(one SQLite transaction) -> send each rendered message with parse_mode HTML. Every callback
+query is answered. Anything that goes wrong is logged once and the borrower is told their
+answers are saved. `build_application` assembles it all; services are handed in.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ChatAction, ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.conversation import Conversations, Message
+from bot.i18n import LOCALES
+from dialogs.model import Event
+
+log = logging.getLogger(__name__)
+COMMANDS = ("start", "help", "back", "cancel", "language", "human")
+SLOW_PAYLOADS = ("budget:", "custom:", "choose:", "agree:")  # the engine works: show "typing"
+
+
+def _event(update: Update) -> Event | None:
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return None
+    common = {"chat_id": chat.id, "user_id": user.id, "update_id": update.update_id,
+              "language_code": user.language_code}
+    if update.callback_query is not None:
+        return Event("button", text=update.callback_query.data or "", **common)
+    message = update.effective_message
+    if message is None:
+        return None
+    if message.contact is not None:
+        return Event("contact", contact_phone=message.contact.phone_number,
+                     contact_user_id=message.contact.user_id, **common)
+    text = message.text or ""
+    return Event("command" if text.startswith("/") else "text", text=text, **common)
+
+
+def _markup(message: Message, after_contact: bool):
+    if message.request_contact:
+        return ReplyKeyboardMarkup([[KeyboardButton(message.request_contact, request_contact=True)]],
+                                   resize_keyboard=True, one_time_keyboard=True)
+    if message.buttons:
+        return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+                                     for row in message.buttons])
+    return ReplyKeyboardRemove() if after_contact else None
+
+
+async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    conversations: Conversations = context.application.bot_data["conversations"]
+    event = _event(update)
+    if event is None:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+        if event.text.partition(":")[2].startswith(SLOW_PAYLOADS):
+            await context.bot.send_chat_action(event.chat_id, ChatAction.TYPING)
+    messages = conversations.handle(event)
+    if messages is None:
+        log.info("update %s already handled; ignored", update.update_id)
+        return
+    for message in messages:
+        await context.bot.send_message(event.chat_id, message.text, parse_mode=ParseMode.HTML,
+                                       reply_markup=_markup(message, event.kind == "contact"),
+                                       disable_web_page_preview=True)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    conversations: Conversations = context.application.bot_data["conversations"]
+    user = update.effective_user
+    locale = conversations.locale_for(update.effective_chat.id, user.language_code if user else None)
+    try:
+        await context.bot.send_message(update.effective_chat.id,
+                                       conversations.translator.render(locale, "error.generic"))
+    except Exception:  # the apology itself failed: already logged above, nothing more to do
+        log.warning("could not tell chat %s about the error", update.effective_chat.id)
+
+
+async def set_commands(application: Application) -> None:
+    """The command menu in each language (Telegram shows the one matching the user's app)."""
+    translator = application.bot_data["conversations"].translator
+    for locale in LOCALES:
+        commands = [BotCommand(name, translator.render(locale, f"cmd.{name}")) for name in COMMANDS]
+        await application.bot.set_my_commands(commands, language_code=locale.split("_")[0])
+    default = application.bot_data["default_locale"]
+    await application.bot.set_my_commands(
+        [BotCommand(name, translator.render(default, f"cmd.{name}")) for name in COMMANDS])
+
+
+def build_application(conversations: Conversations, *, token: str, base_url: str, base_file_url: str,
+                      request: BaseRequest | None = None, rate_limit: bool = True) -> Application:
+    builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    application = builder.post_init(set_commands).build()
+    application.bot_data["conversations"] = conversations
+    application.bot_data["default_locale"] = conversations.default_locale
+    application.add_handler(CommandHandler(list(COMMANDS), on_update))
+    application.add_handler(MessageHandler(filters.CONTACT | (filters.TEXT & ~filters.COMMAND), on_update))
+    application.add_handler(MessageHandler(filters.COMMAND, on_update))
+    application.add_handler(CallbackQueryHandler(on_update))
+    application.add_error_handler(on_error)
+    return application
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,46 @@
+"""What the dialogue needs from the world, as a Protocol the runtime implements
+(`bot.services`). Keeping it this small is what lets the same dialogue run on Telegram, in a
+terminal and in tests."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from plans.models import Loan, Option
+from plans.policy import Policy
+
+
+class Services(Protocol):
+    policy: Policy
+
+    def now(self) -> datetime: ...
+
+    def render(self, locale: str, key: str, **data: Any) -> str:
+        """The exact text a message key renders to (used for the consent record)."""
+
+    def invite_loan(self, token: str) -> tuple[str | None, str]:
+        """(loan_id, "ok") for a usable invite, else (None, "unknown" | "used" | "expired")."""
+
+    def redeem_invite(self, token: str, chat_id: int) -> None: ...
+
+    def match_contact(self, loan_id: str, phone: str) -> int | None:
+        """The borrower id if `phone` is the phone on file for the loan's borrower."""
+
+    def match_id(self, loan_id: str, id_last4: str) -> int | None: ...
+
+    def borrower_for_user(self, user_id: int) -> int | None: ...
+
+    def bind(self, borrower_id: int, user_id: int, chat_id: int) -> bool:
+        """Bind the Telegram account; False if the borrower is bound to another account."""
+
+    def failed_identifications(self, chat_id: int) -> int:
+        """Failures in the lockout window (the last hour)."""
+
+    def record_identification(self, chat_id: int, ok: bool) -> None: ...
+
+    def loans(self, borrower_id: int) -> list[Loan]: ...
+
+    def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
+                  user_id: int, update_id: int | None) -> int: ...
+
+    def audit(self, event: str, **details: Any) -> None: ...
