@@ -1,0 +1,88 @@
+"""A borrower talking to the real Application through the in-process fake Bot API.
+
+`BorrowerChat` sends texts, commands, contacts and button presses (by label, as a person
+would) and reads back what the bot sent; `make_bot_app` assembles the real Application over
+a real SQLite file, exactly as `restructure-bot run` does, but with the fake as transport.
+"""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+from telegram import Update
+
+from bot.conversation import Conversations
+from bot.demo import load_demo
+from bot.i18n import Translator
+from bot.store import Store
+from bot.telegram_app import build_application
+from fakebot import TOKEN, make_callback_update, make_command_update, make_contact_update, make_text_update
+from plans.policy import default_policy
+
+NOW = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
+_update_ids = itertools.count(1000)
+
+
+def clock() -> datetime:
+    return NOW
+
+
+async def make_bot_app(fake, db_path):
+    store = Store(db_path, clock=clock)
+    load_demo(store)
+    conversations = Conversations(store, default_policy(), Translator(), clock, "zh_CN")
+    app = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
+                            base_file_url="http://fake/file/bot", request=fake, rate_limit=False)
+    await app.initialize()
+    return app, store
+
+
+class BorrowerChat:
+    def __init__(self, app, fake, *, chat_id: int = 501, user_id: int = 501, language: str = "en") -> None:
+        self.app, self.fake = app, fake
+        self.chat_id, self.user_id, self.language = chat_id, user_id, language
+
+    async def _feed(self, data: dict) -> None:
+        await self.app.process_update(Update.de_json(data, self.app.bot))
+
+    async def say(self, text: str, *, update_id: int | None = None) -> str:
+        uid = update_id or next(_update_ids)
+        if text.startswith("/"):
+            name, _, arg = text[1:].partition(" ")
+            await self._feed(make_command_update(uid, self.chat_id, self.user_id, name, arg,
+                                                 language_code=self.language))
+        else:
+            await self._feed(make_text_update(uid, self.chat_id, self.user_id, text, language_code=self.language))
+        return self.text
+
+    async def share_contact(self, phone: str, contact_user_id: int | None = None) -> str:
+        await self._feed(make_contact_update(next(_update_ids), self.chat_id, self.user_id, phone,
+                                             self.user_id if contact_user_id is None else contact_user_id,
+                                             language_code=self.language))
+        return self.text
+
+    def button_data(self, label: str) -> str:
+        for row in self.fake.last_buttons(self.chat_id):
+            for text, data in row:
+                if text == label:
+                    return data
+        raise AssertionError(f"no button {label!r} in {self.fake.last_buttons(self.chat_id)}")
+
+    async def press(self, label: str, *, update_id: int | None = None) -> str:
+        return await self.press_data(self.button_data(label), update_id=update_id)
+
+    async def press_data(self, data: str, *, update_id: int | None = None) -> str:
+        await self._feed(make_callback_update(update_id or next(_update_ids), self.chat_id, self.user_id, data,
+                                              message_id=1, language_code=self.language))
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return self.fake.last_text(self.chat_id)
+
+    @property
+    def labels(self) -> list[str]:
+        return [text for row in self.fake.last_buttons(self.chat_id) for text, _ in row]
+
+    def texts_since(self, count: int) -> list[str]:
+        return [m.get("text", "") for m in self.fake.sent_messages(self.chat_id)[count:]]
