@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from bot.errors import BotError
 from plans.errors import PlanError
 
 
@@ -21,7 +22,7 @@ def cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except PlanError as exc:
+        except (PlanError, BotError) as exc:
             raise CliError(str(exc)) from None
 
     return wrapper
