@@ -1,0 +1,606 @@
+"""SQLite storage: the only module that writes SQL.
+
+Why it looks like this:
+
+* Money is TEXT. sqlite-utils (and sqlite3) would store a `Decimal` as REAL, i.e. a float, so
+  every amount is written as a plain decimal string (`format(d, "f")`) and read back as
+  `Decimal` here and nowhere else; `_money` refuses floats outright. The columns must be
+  declared TEXT: a made-up type such as MONEY or DECIMAL gets NUMERIC affinity, and SQLite
+  would turn '0.10' back into the float 0.1.
+* Times are TEXT in UTC with microseconds (`2024-05-01T04:00:00.000000+00:00`), so comparing
+  the strings compares the instants. Callers pass timezone-aware datetimes; naive ones are
+  refused because nobody could tell which zone they meant.
+* Every write that belongs with another runs inside `Store.transaction()` (BEGIN IMMEDIATE;
+  nested blocks become savepoints via sqlite-utils' `db.atomic()`). A bare `with conn:` is
+  NOT enough with sqlite-utils 4, whose `execute` and table methods commit on their own.
+* The schema is a list of migrations; `PRAGMA user_version` records how many have run, so
+  opening a database twice migrates once, and a database from a newer release is refused.
+* Conversations are saved with optimistic concurrency (a `version` column), so two processes
+  answering the same chat cannot silently overwrite each other.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.errors import ConflictError, InviteError, StoreError
+
+Clock = Callable[[], datetime]
+
+LOAN_AMOUNTS = (
+    "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees",
+    "annual_rate", "monthly_payment",
+)
+LOAN_INTS = ("remaining_term_months", "days_past_due", "prior_restructures",
+             "on_time_payments_last_12")
+PLAN_AMOUNTS = ("monthly_min", "monthly_max", "total_repayable", "apr")
+INSTALLMENT_AMOUNTS = ("amount", "principal", "interest", "fees")
+
+
+# ------------------------------------------------------------------ conversions
+
+
+def _money(value: Any) -> str:
+    """A Decimal (or decimal string/int) as TEXT; floats are refused, never rounded."""
+    if isinstance(value, float | bool):
+        raise StoreError(f"amount {value!r} must be a Decimal or string, not {type(value).__name__}")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise StoreError(f"amount {value!r} is not a number") from None
+    if not amount.is_finite():
+        raise StoreError(f"amount {value!r} is not finite")
+    return format(amount, "f")
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise StoreError(f"datetime {moment.isoformat()} has no time zone")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _from_ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _day(value: date | str) -> str:
+    return value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for what the engine and dialogues hold: Decimal and dates become strings."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ schema
+
+
+def _v1_initial(db: sqlite_utils.Database) -> None:
+    def money(columns: tuple[str, ...]) -> str:
+        return ", ".join(f"{column} TEXT NOT NULL" for column in columns)
+
+    loan_money, plan_money, inst_money = map(money, (LOAN_AMOUNTS, PLAN_AMOUNTS, INSTALLMENT_AMOUNTS))
+    statements = [
+        """CREATE TABLE borrowers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            phone TEXT NOT NULL UNIQUE,
+            id_last4 TEXT NOT NULL,
+            locale TEXT,
+            telegram_user_id INTEGER UNIQUE,
+            telegram_chat_id INTEGER,
+            created_at TEXT NOT NULL)""",
+        f"""CREATE TABLE loans (
+            loan_id TEXT PRIMARY KEY,
+            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
+            product TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            {loan_money},
+            remaining_term_months INTEGER NOT NULL,
+            days_past_due INTEGER NOT NULL,
+            next_due_date TEXT NOT NULL,
+            prior_restructures INTEGER NOT NULL DEFAULT 0,
+            on_time_payments_last_12 INTEGER,
+            imported_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        "CREATE INDEX loans_borrower ON loans(borrower_id)",
+        """CREATE TABLE invites (
+            token TEXT PRIMARY KEY,
+            loan_id TEXT NOT NULL REFERENCES loans(loan_id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            used_by_chat INTEGER)""",
+        """CREATE TABLE conversations (
+            chat_id INTEGER PRIMARY KEY,
+            telegram_user_id INTEGER,
+            borrower_id INTEGER REFERENCES borrowers(id),
+            loan_id TEXT REFERENCES loans(loan_id),
+            step TEXT NOT NULL,
+            data TEXT NOT NULL,
+            locale TEXT,
+            version INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            needs_person INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            chat_id INTEGER NOT NULL,
+            borrower_id INTEGER,
+            step TEXT,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            text TEXT NOT NULL,
+            buttons TEXT,
+            update_id INTEGER)""",
+        # One incoming message per Telegram update: a redelivered update is a duplicate.
+        "CREATE UNIQUE INDEX messages_update ON messages(update_id) WHERE direction = 'in'",
+        "CREATE INDEX messages_chat ON messages(chat_id, at)",
+        f"""CREATE TABLE plans (
+            id INTEGER PRIMARY KEY,
+            loan_id TEXT NOT NULL REFERENCES loans(loan_id),
+            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
+            option_id TEXT NOT NULL,
+            structure TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            payments INTEGER NOT NULL,
+            first_due_date TEXT NOT NULL,
+            {plan_money},
+            accepted_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            terms TEXT NOT NULL,
+            consent_text TEXT NOT NULL,
+            consent_sha256 TEXT NOT NULL,
+            consent_user_id INTEGER,
+            consent_update_id INTEGER,
+            UNIQUE (loan_id, consent_update_id))""",
+        f"""CREATE TABLE installments (
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            number INTEGER NOT NULL,
+            due_date TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'instalment',
+            {inst_money},
+            status TEXT NOT NULL DEFAULT 'due',
+            PRIMARY KEY (plan_id, number))""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            chat_id INTEGER,
+            borrower_id INTEGER,
+            loan_id TEXT,
+            details TEXT NOT NULL)""",
+        """CREATE TABLE identification_attempts (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            ok INTEGER NOT NULL)""",
+        "CREATE INDEX identification_chat ON identification_attempts(chat_id, at)",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+#: The schema, in order. Append new functions; never edit or reorder released ones.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]
+
+
+# ------------------------------------------------------------------ the store
+
+
+class Store:
+    """Everything the bot remembers. `path` may be ":memory:" (tests)."""
+
+    def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:
+        self.path = str(path)
+        self.clock = clock
+        self.db = sqlite_utils.Database(self.path)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        try:
+            self.migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> int:
+        """Run the migrations this database has not seen, each in its own transaction."""
+        while True:
+            with self.transaction():
+                current = self.schema_version
+                if current > len(MIGRATIONS):
+                    raise StoreError(
+                        f"{self.path}: schema version {current} is newer than this release "
+                        f"knows ({len(MIGRATIONS)}); upgrade restructure-bot"
+                    )
+                if current == len(MIGRATIONS):
+                    return current
+                MIGRATIONS[current](self.db)
+                self.db.execute(f"PRAGMA user_version = {current + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """Group store calls into one transaction; nested blocks become savepoints.
+
+        The outermost block starts with BEGIN IMMEDIATE, taking the write lock before
+        anything is read: with a plain BEGIN, a read-then-write transaction fails outright
+        (SQLITE_BUSY, no waiting) when another process wrote in between - for example the
+        bot and a `loans import`, or two processes migrating a fresh file.
+        """
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict | None:
+        return next(iter(self.db.query(sql, params)), None)
+
+    # -------------------------------------------------------------- borrowers and loans
+
+    def upsert_borrower_and_loan(self, row: dict) -> bool:
+        """Insert or update one imported loan and its borrower (matched by E.164 phone).
+
+        `row` holds the loan fields of `plans.models.Loan` plus borrower_name, phone (already
+        E.164) and id_last4, and optionally locale. A borrower's locale is only set when it
+        has none, so a language the borrower chose is not overwritten by a re-import.
+        Returns True when the loan is new, False when it was updated.
+        """
+        now = _ts(self.clock())
+        with self.transaction():
+            borrower = self._one("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))
+            if borrower is None:
+                borrower_id = self.db.execute(
+                    "INSERT INTO borrowers (name, phone, id_last4, locale, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (row["borrower_name"], row["phone"], row["id_last4"], row.get("locale"), now),
+                ).lastrowid
+            else:
+                borrower_id = borrower["id"]
+                self.db.execute(
+                    "UPDATE borrowers SET name = ?, id_last4 = ?, locale = COALESCE(locale, ?)"
+                    " WHERE id = ?",
+                    (row["borrower_name"], row["id_last4"], row.get("locale"), borrower_id),
+                )
+            values = {
+                "loan_id": row["loan_id"],
+                "borrower_id": borrower_id,
+                "product": str(row["product"]),
+                "currency": row.get("currency") or "CNY",
+                **{column: _money(row.get(column, 0)) for column in LOAN_AMOUNTS},
+                "remaining_term_months": int(row["remaining_term_months"]),
+                "days_past_due": int(row["days_past_due"]),
+                "next_due_date": _day(row["next_due_date"]),
+                "prior_restructures": int(row.get("prior_restructures") or 0),
+                "on_time_payments_last_12": row.get("on_time_payments_last_12"),
+                "imported_at": now,
+                "updated_at": now,
+            }
+            new = self._one("SELECT 1 FROM loans WHERE loan_id = ?", (row["loan_id"],)) is None
+            columns = ", ".join(values)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("loan_id", "imported_at"))
+            self.db.execute(
+                f"INSERT INTO loans ({columns}) VALUES ({', '.join('?' * len(values))})"
+                f" ON CONFLICT (loan_id) DO UPDATE SET {updates}",
+                tuple(values.values()),
+            )
+        return new
+
+    @staticmethod
+    def _loan(row: dict) -> dict:
+        for column in LOAN_AMOUNTS:
+            row[column] = _decimal(row[column])
+        row["next_due_date"] = date.fromisoformat(row["next_due_date"])
+        row["imported_at"] = _from_ts(row["imported_at"])
+        row["updated_at"] = _from_ts(row["updated_at"])
+        return row
+
+    def get_loan(self, loan_id: str) -> dict | None:
+        """The loan with amounts as Decimal and next_due_date as a date, or None."""
+        row = self._one("SELECT * FROM loans WHERE loan_id = ?", (loan_id,))
+        return None if row is None else self._loan(row)
+
+    def loans_for_borrower(self, borrower_id: int) -> list[dict]:
+        rows = self.db.query("SELECT * FROM loans WHERE borrower_id = ? ORDER BY loan_id", (borrower_id,))
+        return [self._loan(row) for row in rows]
+
+    @staticmethod
+    def _borrower(row: dict | None) -> dict | None:
+        if row is not None:
+            row["created_at"] = _from_ts(row["created_at"])
+        return row
+
+    def get_borrower(self, borrower_id: int) -> dict | None:
+        return self._borrower(self._one("SELECT * FROM borrowers WHERE id = ?", (borrower_id,)))
+
+    def borrower_by_telegram(self, user_id: int) -> dict | None:
+        return self._borrower(
+            self._one("SELECT * FROM borrowers WHERE telegram_user_id = ?", (user_id,))
+        )
+
+    def bind_telegram(self, borrower_id: int, user_id: int, chat_id: int) -> None:
+        """Link a borrower to a Telegram account; refuse to move the link to another account."""
+        with self.transaction():
+            borrower = self.get_borrower(borrower_id)
+            if borrower is None:
+                raise StoreError(f"no borrower {borrower_id}")
+            bound = borrower["telegram_user_id"]
+            if bound is not None and bound != user_id:
+                raise StoreError(f"borrower {borrower_id} is already linked to another Telegram account")
+            other = self.borrower_by_telegram(user_id)
+            if other is not None and other["id"] != borrower_id:
+                raise StoreError(f"Telegram user {user_id} is already linked to another borrower")
+            self.db.execute(
+                "UPDATE borrowers SET telegram_user_id = ?, telegram_chat_id = ? WHERE id = ?",
+                (user_id, chat_id, borrower_id),
+            )
+
+    def set_borrower_locale(self, borrower_id: int, locale: str) -> None:
+        if self.db.execute("UPDATE borrowers SET locale = ? WHERE id = ?", (locale, borrower_id)).rowcount != 1:
+            raise StoreError(f"no borrower {borrower_id}")
+
+    # -------------------------------------------------------------- invitations
+
+    def create_invite(self, loan_id: str, now: datetime, ttl_days: int) -> str:
+        """A fresh single-use token for a deep link (URL-safe: [A-Za-z0-9_-], 22 chars)."""
+        if self._one("SELECT 1 FROM loans WHERE loan_id = ?", (loan_id,)) is None:
+            raise StoreError(f"no loan {loan_id!r}")
+        token = secrets.token_urlsafe(16)
+        self.db.execute(
+            "INSERT INTO invites (token, loan_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (token, loan_id, _ts(now), _ts(now + timedelta(days=ttl_days))),
+        )
+        return token
+
+    @staticmethod
+    def _invite_problem(invite: dict | None, at: str) -> str | None:
+        if invite is None:
+            return "unknown"
+        if invite["used_at"] is not None:
+            return "used"
+        if invite["expires_at"] <= at:
+            return "expired"
+        return None
+
+    def peek_invite(self, token: str, now: datetime) -> str:
+        """The loan a usable token is for; InviteError(unknown|used|expired) otherwise."""
+        invite = self._one("SELECT * FROM invites WHERE token = ?", (token,))
+        problem = self._invite_problem(invite, _ts(now))
+        if problem:
+            raise InviteError(problem)
+        return invite["loan_id"]
+
+    def redeem_invite(self, token: str, now: datetime, chat_id: int) -> str:
+        """Use a token once. One conditional UPDATE decides, so two chats racing cannot both win."""
+        at = _ts(now)
+        cursor = self.db.execute(
+            "UPDATE invites SET used_at = ?, used_by_chat = ?"
+            " WHERE token = ? AND used_at IS NULL AND expires_at > ?",
+            (at, chat_id, token, at),
+        )
+        invite = self._one("SELECT * FROM invites WHERE token = ?", (token,))
+        if cursor.rowcount != 1:
+            raise InviteError(self._invite_problem(invite, at) or "used")
+        return invite["loan_id"]
+
+    # -------------------------------------------------------------- conversations
+
+    def load_conversation(self, chat_id: int) -> dict | None:
+        row = self._one(
+            "SELECT step, data, version, locale, borrower_id, loan_id, telegram_user_id,"
+            " needs_person FROM conversations WHERE chat_id = ?",
+            (chat_id,),
+        )
+        if row is not None:
+            row["data"] = json.loads(row["data"])
+            row["needs_person"] = bool(row["needs_person"])
+        return row
+
+    def save_conversation(
+        self, chat_id: int, *, step: str, data: dict, version: int, locale: str | None,
+        borrower_id: int | None, loan_id: str | None, telegram_user_id: int | None,
+        needs_person: bool = False,
+    ) -> int:
+        """Save if nobody else did since `version` was loaded (0 = new); return the new version.
+
+        `data` is stored as JSON: Decimal and dates come back as strings, which the
+        dialogue's pydantic models read back into Decimal and date.
+        """
+        values = {
+            "step": step, "data": _json(data), "locale": locale, "borrower_id": borrower_id,
+            "loan_id": loan_id, "telegram_user_id": telegram_user_id,
+            "needs_person": int(needs_person), "updated_at": _ts(self.clock()),
+            "version": version + 1, "chat_id": chat_id,
+        }
+        if version == 0:
+            cursor = self.db.execute(
+                f"INSERT INTO conversations ({', '.join(values)})"
+                f" VALUES ({', '.join(':' + c for c in values)}) ON CONFLICT (chat_id) DO NOTHING",
+                values,
+            )
+        else:
+            sets = ", ".join(f"{c} = :{c}" for c in values if c != "chat_id")
+            cursor = self.db.execute(
+                f"UPDATE conversations SET {sets} WHERE chat_id = :chat_id AND version = :expected",
+                {**values, "expected": version},
+            )
+        if cursor.rowcount != 1:
+            raise ConflictError(f"conversation {chat_id} changed since version {version} was loaded")
+        return version + 1
+
+    def delete_conversation(self, chat_id: int) -> None:
+        self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
+
+    # -------------------------------------------------------------- messages and audit
+
+    def log_message(
+        self, *, direction: str, chat_id: int, text: str, at: datetime, step: str | None = None,
+        borrower_id: int | None = None, buttons: Any = None, update_id: int | None = None,
+    ) -> bool:
+        """Record a message. For an incoming one, False means this Telegram update was
+        already logged: a redelivery, which the caller must not process again."""
+        if direction not in ("in", "out"):
+            raise StoreError(f"direction must be 'in' or 'out', not {direction!r}")
+        cursor = self.db.execute(
+            "INSERT INTO messages (at, chat_id, borrower_id, step, direction, text, buttons, update_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (update_id) WHERE direction = 'in' DO NOTHING",
+            (_ts(at), chat_id, borrower_id, step, direction, text,
+             None if buttons is None else _json(buttons), update_id),
+        )
+        return cursor.rowcount == 1
+
+    def audit(self, event: str, *, at: datetime, chat_id: int | None = None,
+              borrower_id: int | None = None, loan_id: str | None = None, **details: Any) -> None:
+        self.db.execute(
+            "INSERT INTO audit (at, event, chat_id, borrower_id, loan_id, details) VALUES (?, ?, ?, ?, ?, ?)",
+            (_ts(at), event, chat_id, borrower_id, loan_id, _json(details)),
+        )
+
+    def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO identification_attempts (chat_id, at, ok) VALUES (?, ?, ?)",
+            (chat_id, _ts(at), int(ok)),
+        )
+
+    def failed_identifications_since(self, chat_id: int, since: datetime) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM identification_attempts WHERE chat_id = ? AND ok = 0 AND at >= ?",
+            (chat_id, _ts(since)),
+        ).fetchone()[0]
+
+    # -------------------------------------------------------------- plans
+
+    def save_plan(
+        self, *, loan_id: str, borrower_id: int, option: dict, installments: list[dict],
+        consent_text: str, consent_user_id: int | None, consent_update_id: int | None,
+        accepted_at: datetime,
+    ) -> int:
+        """Record an accepted plan and its installments in one transaction; return its id.
+
+        `option` needs option_id, structure, currency, total_repayable and apr (the whole dict
+        is kept as `terms`). Each installment needs number, due_date, amount (or `payment`, as
+        in the engine's schedule rows), principal, interest, fees and optionally kind.
+        The same (loan_id, consent_update_id) twice - a double tap - records one plan.
+        """
+        rows = [self._installment(item) for item in installments]
+        if not rows:
+            raise StoreError("a plan needs at least one installment")
+        regular = [r["amount"] for r in rows if r["kind"] != "down_payment"] or [r["amount"] for r in rows]
+        try:
+            plan = {
+                "loan_id": loan_id, "borrower_id": borrower_id,
+                "option_id": str(option["option_id"]), "structure": str(option["structure"]),
+                "currency": option["currency"], "payments": len(rows),
+                "first_due_date": min(r["due_date"] for r in rows),
+                "monthly_min": _money(min(regular)), "monthly_max": _money(max(regular)),
+                "total_repayable": _money(option["total_repayable"]), "apr": _money(option["apr"]),
+                "accepted_at": _ts(accepted_at), "terms": _json(option),
+                "consent_text": consent_text,
+                "consent_sha256": hashlib.sha256(consent_text.encode("utf-8")).hexdigest(),
+                "consent_user_id": consent_user_id, "consent_update_id": consent_update_id,
+            }
+        except KeyError as exc:
+            raise StoreError(f"the option has no {exc.args[0]!r}") from None
+        with self.transaction():
+            cursor = self.db.execute(
+                f"INSERT INTO plans ({', '.join(plan)}) VALUES ({', '.join(':' + c for c in plan)})"
+                " ON CONFLICT (loan_id, consent_update_id) DO NOTHING",
+                plan,
+            )
+            if cursor.rowcount == 0:
+                return self._one(
+                    "SELECT id FROM plans WHERE loan_id = ? AND consent_update_id = ?",
+                    (loan_id, consent_update_id),
+                )["id"]
+            plan_id = cursor.lastrowid
+            for row in rows:
+                self.db.execute(
+                    f"INSERT INTO installments (plan_id, {', '.join(row)})"
+                    f" VALUES (:plan_id, {', '.join(':' + c for c in row)})",
+                    {"plan_id": plan_id, **row},
+                )
+        return plan_id
+
+    @staticmethod
+    def _installment(item: dict) -> dict:
+        try:
+            return {
+                "number": int(item["number"]),
+                "due_date": _day(item["due_date"]),
+                "kind": item.get("kind", "instalment"),
+                "amount": _money(item["amount"] if "amount" in item else item["payment"]),
+                **{c: _money(item[c]) for c in ("principal", "interest", "fees")},
+            }
+        except KeyError as exc:
+            raise StoreError(f"an installment has no {exc.args[0]!r}") from None
+
+    def list_plans(self) -> list[dict]:
+        """Accepted plans, newest first, amounts as Decimal and `terms` as a dict."""
+        plans = []
+        for row in self.db.query("SELECT * FROM plans ORDER BY accepted_at DESC, id DESC"):
+            for column in PLAN_AMOUNTS:
+                row[column] = _decimal(row[column])
+            row["first_due_date"] = date.fromisoformat(row["first_due_date"])
+            row["accepted_at"] = _from_ts(row["accepted_at"])
+            row["terms"] = json.loads(row["terms"])
+            plans.append(row)
+        return plans
+
+    def plan_installments(self, plan_id: int) -> list[dict]:
+        rows = []
+        for row in self.db.query("SELECT * FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,)):
+            for column in INSTALLMENT_AMOUNTS:
+                row[column] = _decimal(row[column])
+            row["due_date"] = date.fromisoformat(row["due_date"])
+            rows.append(row)
+        return rows
