@@ -1,0 +1,37 @@
+"""Wiring shared by the CLI and `run`: settings in, ready-to-use services out."""
+from __future__ import annotations
+
+import sqlite3
+
+import telegram
+from telegram.error import InvalidToken, TelegramError
+
+from bot.config import Settings, load_settings
+from bot.errors import BotError, ConfigError, StoreError
+from bot.store import Store
+
+
+def open_store(settings: Settings | None = None) -> Store:
+    """The store at BOT_DATABASE, migrated; a file that cannot be opened is one StoreError."""
+    settings = settings or load_settings()
+    try:
+        return Store(settings.database)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"BOT_DATABASE {settings.database}: {exc}") from None
+
+
+def make_bot(settings: Settings) -> telegram.Bot:
+    """A Bot for BOT_TOKEN at BOT_API_URL (a local Bot API server, or a stub in tests)."""
+    return telegram.Bot(settings.require_token(), base_url=settings.api_url,
+                         base_file_url=settings.api_file_url)
+
+
+async def bot_username(settings: Settings) -> str:
+    """The bot's @username, from getMe: deep links must name it."""
+    try:
+        async with make_bot(settings) as bot:  # initialize() calls getMe
+            return bot.username
+    except InvalidToken:
+        raise ConfigError("BOT_TOKEN: Telegram does not accept this token") from None
+    except TelegramError as exc:
+        raise BotError(f"cannot ask Telegram for the bot's username at {settings.api_url}: {exc}") from None
