@@ -11,7 +11,7 @@ The lender's score is the present value of the payments (policy discount rate) t
 """
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 from plans.apr import apr_from_monthly, monthly_irr
 from plans.dates import months_between
@@ -68,7 +68,7 @@ def evaluate(
         effective_annual_rate=effective,
         affordability_ratio=ratio,
         affordable=affordable,
-        shortfall=max(shortfall, ZERO),
+        shortfall=quantize(max(shortfall, ZERO), loan.currency, ROUND_UP),
         checks=checks,
         reasons=reasons,
         expected_recovery=quantize(total * likelihood, loan.currency),
