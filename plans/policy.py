@@ -86,6 +86,11 @@ class Policy(_Section):
                 f"products.credit_card.max_term_months may be at most "
                 f"{CN_CREDIT_CARD_MAX_MONTHS} in China (5 years)"
             )
+        if self.down_payment_days >= self.first_due_min_days:
+            raise ValueError(
+                "down_payment_days must be less than first_due_min_days "
+                "(a down payment is due before the first instalment)"
+            )
         return self
 
     def for_product(self, product: Product) -> ProductPolicy:
