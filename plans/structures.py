@@ -188,7 +188,9 @@ def seasonal(ctx: Context) -> Option | None:
     high_room = ctx.budget.affordable_from(
         high.monthly_income - finances.essential_total - finances.other_debt_payments
     )
-    ratio = min(high_room / low_room, ctx.rules.step_max_ratio)
+    if high_room <= low_room:
+        return None
+    ratio = min(high_room / low_room, ctx.rules.step_max_ratio) if low_room > 0 else ctx.rules.step_max_ratio
     if ratio <= ONE:
         return None
     dates = ctx.basis(ctx.debt(Structure.seasonal)).dates(ctx.rules.max_term_months)
