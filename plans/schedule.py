@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from plans.dates import due_dates, months_between
 from plans.models import Row
@@ -88,7 +88,12 @@ def shaped_rows(
     start_number: int = 1,
     kind: str = "instalment",
 ) -> list[Row]:
-    """The schedule paying about (scale + fee_scale) x weights[k]; the last row clears all."""
+    """The schedule paying about (scale + fee_scale) x weights[k]; the last row clears all.
+
+    Rounding every payment up by a fraction of a cent can, over a long term at a high rate,
+    repay everything before the last month (leaving empty months); such a schedule is built
+    again with payments rounded down, so the last payment takes the residue instead.
+    """
     count = len(weights)
     dates = basis.dates(count)
     rate = basis.monthly_rate
@@ -108,6 +113,9 @@ def shaped_rows(
             principal = min(principal, balance)
         balance -= principal
         fees_left -= fee
+        if balance + fees_left <= 0 and k < count - 1 and rounding != ROUND_FLOOR:
+            return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
+                               start_number=start_number, kind=kind)
         rows.append(
             Row(
                 number=start_number + k,
