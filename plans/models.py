@@ -19,11 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from plans.errors import CaseError
-from plans.money import ZERO, to_decimal
+from plans.money import ZERO, minor_unit, to_decimal
 
 
 def _no_float(value: Any) -> Any:
@@ -136,6 +138,17 @@ class Loan(_Input):
     @property
     def total_owed(self) -> Decimal:
         return self.principal + self.overdue_interest + self.penalty_fees
+
+    @field_validator(
+        "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees", "monthly_payment"
+    )
+    @classmethod
+    def _in_minor_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        """An amount owed must be payable: no finer than the currency's minor unit."""
+        currency = info.data.get("currency")
+        if currency and value.normalize().as_tuple().exponent < minor_unit(currency).as_tuple().exponent:
+            raise ValueError(f"has more decimal places than {currency} allows")
+        return value
 
     @model_validator(mode="after")
     def _something_owed(self) -> "Loan":
