@@ -20,7 +20,7 @@ instalment allows is returned as the closest option (marked unaffordable).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal
 
 from plans.context import Context
 from plans.errors import NoPlanPossible
@@ -269,7 +269,7 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
                                  minimum=rules.min_installment)
         term = next((n for n, (s, f) in enumerate(scales, 1) if s + f <= monthly_amount), None)
         if term is None:
-            lowest = quantize(sum(scales[-1]), ctx.currency, ROUND_HALF_UP)
+            lowest = quantize(sum(scales[-1]), ctx.currency, ROUND_UP)
             raise NoPlanPossible("amount too low for the longest term", key="custom_amount_too_low",
                                  minimum=lowest, months=rules.max_term_months)
     scale, fee_scale = scales[term - 1]
