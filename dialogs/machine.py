@@ -23,7 +23,7 @@ from dialogs.parsing import (
     parse_text,
 )
 from dialogs.ports import Services
-from dialogs.views import case_from, finances_from, loan_view, option_view, schedule_view
+from dialogs.views import case_from, finances_from, loan_view, option_data, option_view
 from plans.engine import custom_quote, quote
 from plans.errors import NoPlanPossible
 from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook, Quote
@@ -482,7 +482,7 @@ class Dialogue:
         if option is None:
             return [Reply("stale_menu"), *self._go(state, "options")]
         rows = [[Button("choose_this", f"choose:{option_id}")], [Button("back_to_options", "options:back")]]
-        data = {"option": option_view(option, 0), "schedule": schedule_view(option)}
+        data = option_data(option)
         return [self._menu(state, "option_details", rows, data)]
 
     def _press_options(self, state: State, event: Event, value: str) -> list[Reply]:
@@ -506,7 +506,7 @@ class Dialogue:
             return [Reply(f"error.{error.key}", {**error.params, "currency": self._currency(state)}),
                     *self._ask(state)]
         rows = [[Button("choose_this", f"choose:{option.option_id}")], [Button("back_to_options", "options:back")]]
-        data = {"option": option_view(option, 0), "schedule": schedule_view(option)}
+        data = option_data(option)
         state.step = "options"
         return [self._menu(state, "option_details", rows, data)]
 
@@ -519,8 +519,7 @@ class Dialogue:
 
     def _terms(self, state: State, option: Option) -> tuple[str, dict[str, Any]]:
         loan = self._loan(state)
-        return "confirm_terms", {"option": option_view(option, 0), "schedule": schedule_view(option),
-                                 "loan": loan_view(loan)}
+        return "confirm_terms", {**option_data(option), "loan": loan_view(loan)}
 
     def _press_choose(self, state: State, event: Event, option_id: str) -> list[Reply]:
         state.chosen = option_id
@@ -549,8 +548,7 @@ class Dialogue:
         state.step = "done"
         state.menu += 1
         state.offered = []
-        return [Reply("plan_recorded", {"option": option_view(option, 0), "schedule": schedule_view(option),
-                                        "plan_id": state.plan_id})]
+        return [Reply("plan_recorded", {**option_data(option), "plan_id": state.plan_id})]
 
     def _ask_done(self, state: State) -> list[Reply]:
         return [Reply("already_agreed", {"plan_id": state.plan_id})]
