@@ -1,7 +1,7 @@
 """Render the bot's messages in the borrower's language.
 
 Every message the bot says is a *key* (``greeting``, ``btn.agree``, ``error.generic``) looked
-up in ``locales/<lang>/messages.toml``, where it maps to a Jinja2 template string.  Both
+up in ``locales/<lang>/*.toml`` (``messages.toml`` for the conversation; other areas keep their own file), where it maps to a Jinja2 template string.  Both
 languages hold the same keys; ``keys(locale)`` lists them so a test can compare them.
 
 Two kinds of keys:
@@ -79,7 +79,6 @@ TELEGRAM_TAGS: frozenset[str] = frozenset(
     }
 )
 
-MESSAGES_FILE = "messages.toml"
 _DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 
@@ -151,7 +150,7 @@ def _is_plain_text(key: str | None) -> bool:
 
 
 class Translator:
-    """Loads ``<locales_dir>/<locale>/messages.toml`` on first use and caches the compiled
+    """Loads every ``<locales_dir>/<locale>/*.toml`` on first use and caches the compiled
     templates (one Jinja2 environment per locale)."""
 
     def __init__(self, locales_dir: str | Path | None = None, locales: tuple[str, ...] = LOCALES):
@@ -164,9 +163,17 @@ class Translator:
         if locale not in self.locales:
             raise ValueError(f"unsupported locale {locale!r}; expected one of {self.locales}")
         if locale not in self._catalogues:
-            path = self.locales_dir / locale / MESSAGES_FILE
-            with path.open("rb") as fh:
-                self._catalogues[locale] = _flatten(tomllib.load(fh))
+            # Every *.toml in the language's folder is one part of its catalogue (messages,
+            # broadcasts, support...), so each area keeps its own file; a key may live in one.
+            catalogue: dict[str, str] = {}
+            for path in sorted((self.locales_dir / locale).glob("*.toml")):
+                with path.open("rb") as fh:
+                    part = _flatten(tomllib.load(fh))
+                clash = sorted(set(part) & set(catalogue))
+                if clash:
+                    raise ValueError(f"{path}: keys already defined in another file: {clash}")
+                catalogue.update(part)
+            self._catalogues[locale] = catalogue
         return self._catalogues[locale]
 
     def _env(self, locale: str) -> Environment:

@@ -25,14 +25,25 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from bot.errors import ConflictError, InviteError, StoreError
+from bot.store_broadcasts import BroadcastQueries
+from bot.store_codec import (
+    from_timestamp,
+    to_day,
+    to_decimal,
+    to_json,
+    to_money_text,
+    to_timestamp,
+    utc_now,
+)
+from bot.store_plan_life import PlanLifeQueries
+from bot.store_support import SupportQueries
 
 Clock = Callable[[], datetime]
 
@@ -44,61 +55,6 @@ LOAN_INTS = ("remaining_term_months", "days_past_due", "prior_restructures",
              "on_time_payments_last_12")
 PLAN_AMOUNTS = ("monthly_min", "monthly_max", "total_repayable", "apr")
 INSTALLMENT_AMOUNTS = ("amount", "principal", "interest", "fees")
-
-
-# ------------------------------------------------------------------ conversions
-
-
-def _money(value: Any) -> str:
-    """A Decimal (or decimal string/int) as TEXT; floats are refused, never rounded."""
-    if isinstance(value, float | bool):
-        raise StoreError(f"amount {value!r} must be a Decimal or string, not {type(value).__name__}")
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise StoreError(f"amount {value!r} is not a number") from None
-    if not amount.is_finite():
-        raise StoreError(f"amount {value!r} is not finite")
-    return format(amount, "f")
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
-
-
-def _ts(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise StoreError(f"datetime {moment.isoformat()} has no time zone")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _from_ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _day(value: date | str) -> str:
-    return value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
-
-
-def _json_default(value: Any) -> Any:
-    """JSON for what the engine and dialogues hold: Decimal and dates become strings."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return _ts(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ------------------------------------------------------------------ schema
@@ -209,14 +165,131 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _v2_after_agreement(db: sqlite_utils.Database) -> None:
+    """Plan life, payments, the reminder outbox and broadcasts."""
+    statements = [
+        "ALTER TABLE installments ADD COLUMN paid TEXT NOT NULL DEFAULT '0'",
+        "ALTER TABLE installments ADD COLUMN paid_at TEXT",
+        "ALTER TABLE installments ADD COLUMN reported TEXT",
+        "ALTER TABLE installments ADD COLUMN reported_at TEXT",
+        "CREATE INDEX installments_status_due ON installments(status, due_date)",
+        "ALTER TABLE plans ADD COLUMN superseded_by INTEGER REFERENCES plans(id)",
+        "ALTER TABLE plans ADD COLUMN ended_at TEXT",
+        "CREATE INDEX plans_loan ON plans(loan_id, status)",
+        "ALTER TABLE borrowers ADD COLUMN unreachable_at TEXT",
+        """CREATE TABLE payments (
+            id INTEGER PRIMARY KEY,
+            loan_id TEXT NOT NULL REFERENCES loans(loan_id),
+            plan_id INTEGER REFERENCES plans(id),
+            amount TEXT NOT NULL,
+            unapplied TEXT NOT NULL DEFAULT '0',
+            paid_at TEXT NOT NULL,
+            reference TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            imported_at TEXT NOT NULL)""",
+        # The outbox: one row per reminder, in exactly one state; `cancelled` is for reminders
+        # of a plan that was superseded or ended before they were due.
+        """CREATE TABLE reminders (
+            id INTEGER PRIMARY KEY,
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            installment_number INTEGER NOT NULL,
+            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
+            kind TEXT NOT NULL,
+            send_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT,
+            sent_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (plan_id, installment_number, kind))""",
+        "CREATE INDEX reminders_due ON reminders(status, send_at)",
+        """CREATE TABLE broadcasts (
+            id INTEGER PRIMARY KEY,
+            segment TEXT NOT NULL,
+            template TEXT,
+            message_text TEXT,
+            rate INTEGER NOT NULL,
+            paid INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            created_by TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            finished_at TEXT)""",
+        """CREATE TABLE broadcast_recipients (
+            broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id),
+            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
+            chat_id INTEGER NOT NULL,
+            locale TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'blocked')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            sent_at TEXT,
+            PRIMARY KEY (broadcast_id, borrower_id))""",
+        "CREATE INDEX broadcast_recipients_status ON broadcast_recipients(broadcast_id, status)",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+def _v3_support(db: sqlite_utils.Database) -> None:
+    """Support accounts, sessions, notes, and hand-off tickets with their relayed messages."""
+    statements = [
+        """CREATE TABLE support_users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE TABLE support_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES support_users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL)""",
+        """CREATE TABLE support_login_attempts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            client TEXT,
+            at TEXT NOT NULL,
+            ok INTEGER NOT NULL)""",
+        "CREATE INDEX support_login_attempts_name ON support_login_attempts(name, at)",
+        """CREATE TABLE support_notes (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            author_id INTEGER NOT NULL REFERENCES support_users(id),
+            at TEXT NOT NULL,
+            text TEXT NOT NULL)""",
+        "CREATE INDEX support_notes_chat ON support_notes(chat_id, at)",
+        """CREATE TABLE tickets (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            borrower_id INTEGER REFERENCES borrowers(id),
+            loan_id TEXT REFERENCES loans(loan_id),
+            reason TEXT NOT NULL,
+            resume_step TEXT,
+            card_message_id INTEGER,
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            closed_by INTEGER)""",
+        "CREATE UNIQUE INDEX tickets_one_open ON tickets(chat_id) WHERE closed_at IS NULL",
+        """CREATE TABLE relayed_messages (
+            support_message_id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            at TEXT NOT NULL)""",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support]
 
 
 # ------------------------------------------------------------------ the store
 
 
-class Store:
+class Store(PlanLifeQueries, BroadcastQueries, SupportQueries):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:
@@ -295,7 +368,7 @@ class Store:
         has none, so a language the borrower chose is not overwritten by a re-import.
         Returns True when the loan is new, False when it was updated.
         """
-        now = _ts(self.clock())
+        now = to_timestamp(self.clock())
         with self.transaction():
             borrower = self._one("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))
             if borrower is None:
@@ -316,10 +389,10 @@ class Store:
                 "borrower_id": borrower_id,
                 "product": str(row["product"]),
                 "currency": row.get("currency") or "CNY",
-                **{column: _money(row.get(column, 0)) for column in LOAN_AMOUNTS},
+                **{column: to_money_text(row.get(column, 0)) for column in LOAN_AMOUNTS},
                 "remaining_term_months": int(row["remaining_term_months"]),
                 "days_past_due": int(row["days_past_due"]),
-                "next_due_date": _day(row["next_due_date"]),
+                "next_due_date": to_day(row["next_due_date"]),
                 "prior_restructures": int(row.get("prior_restructures") or 0),
                 "on_time_payments_last_12": row.get("on_time_payments_last_12"),
                 "imported_at": now,
@@ -338,10 +411,10 @@ class Store:
     @staticmethod
     def _loan(row: dict) -> dict:
         for column in LOAN_AMOUNTS:
-            row[column] = _decimal(row[column])
+            row[column] = to_decimal(row[column])
         row["next_due_date"] = date.fromisoformat(row["next_due_date"])
-        row["imported_at"] = _from_ts(row["imported_at"])
-        row["updated_at"] = _from_ts(row["updated_at"])
+        row["imported_at"] = from_timestamp(row["imported_at"])
+        row["updated_at"] = from_timestamp(row["updated_at"])
         return row
 
     def get_loan(self, loan_id: str) -> dict | None:
@@ -356,7 +429,7 @@ class Store:
     @staticmethod
     def _borrower(row: dict | None) -> dict | None:
         if row is not None:
-            row["created_at"] = _from_ts(row["created_at"])
+            row["created_at"] = from_timestamp(row["created_at"])
         return row
 
     def get_borrower(self, borrower_id: int) -> dict | None:
@@ -397,7 +470,7 @@ class Store:
         token = secrets.token_urlsafe(16)
         self.db.execute(
             "INSERT INTO invites (token, loan_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            (token, loan_id, _ts(now), _ts(now + timedelta(days=ttl_days))),
+            (token, loan_id, to_timestamp(now), to_timestamp(now + timedelta(days=ttl_days))),
         )
         return token
 
@@ -414,14 +487,14 @@ class Store:
     def peek_invite(self, token: str, now: datetime) -> str:
         """The loan a usable token is for; InviteError(unknown|used|expired) otherwise."""
         invite = self._one("SELECT * FROM invites WHERE token = ?", (token,))
-        problem = self._invite_problem(invite, _ts(now))
+        problem = self._invite_problem(invite, to_timestamp(now))
         if problem:
             raise InviteError(problem)
         return invite["loan_id"]
 
     def redeem_invite(self, token: str, now: datetime, chat_id: int) -> str:
         """Use a token once. One conditional UPDATE decides, so two chats racing cannot both win."""
-        at = _ts(now)
+        at = to_timestamp(now)
         cursor = self.db.execute(
             "UPDATE invites SET used_at = ?, used_by_chat = ?"
             " WHERE token = ? AND used_at IS NULL AND expires_at > ?",
@@ -456,9 +529,9 @@ class Store:
         dialogue's pydantic models read back into Decimal and date.
         """
         values = {
-            "step": step, "data": _json(data), "locale": locale, "borrower_id": borrower_id,
+            "step": step, "data": to_json(data), "locale": locale, "borrower_id": borrower_id,
             "loan_id": loan_id, "telegram_user_id": telegram_user_id,
-            "needs_person": int(needs_person), "updated_at": _ts(self.clock()),
+            "needs_person": int(needs_person), "updated_at": to_timestamp(self.clock()),
             "version": version + 1, "chat_id": chat_id,
         }
         if version == 0:
@@ -494,8 +567,8 @@ class Store:
             "INSERT INTO messages (at, chat_id, borrower_id, step, direction, text, buttons, update_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (update_id) WHERE direction = 'in' DO NOTHING",
-            (_ts(at), chat_id, borrower_id, step, direction, text,
-             None if buttons is None else _json(buttons), update_id),
+            (to_timestamp(at), chat_id, borrower_id, step, direction, text,
+             None if buttons is None else to_json(buttons), update_id),
         )
         return cursor.rowcount == 1
 
@@ -503,19 +576,19 @@ class Store:
               borrower_id: int | None = None, loan_id: str | None = None, **details: Any) -> None:
         self.db.execute(
             "INSERT INTO audit (at, event, chat_id, borrower_id, loan_id, details) VALUES (?, ?, ?, ?, ?, ?)",
-            (_ts(at), event, chat_id, borrower_id, loan_id, _json(details)),
+            (to_timestamp(at), event, chat_id, borrower_id, loan_id, to_json(details)),
         )
 
     def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime) -> None:
         self.db.execute(
             "INSERT INTO identification_attempts (chat_id, at, ok) VALUES (?, ?, ?)",
-            (chat_id, _ts(at), int(ok)),
+            (chat_id, to_timestamp(at), int(ok)),
         )
 
     def failed_identifications_since(self, chat_id: int, since: datetime) -> int:
         return self.db.execute(
             "SELECT count(*) FROM identification_attempts WHERE chat_id = ? AND ok = 0 AND at >= ?",
-            (chat_id, _ts(since)),
+            (chat_id, to_timestamp(since)),
         ).fetchone()[0]
 
     # -------------------------------------------------------------- plans
@@ -542,9 +615,9 @@ class Store:
                 "option_id": str(option["option_id"]), "structure": str(option["structure"]),
                 "currency": option["currency"], "payments": len(rows),
                 "first_due_date": min(r["due_date"] for r in rows),
-                "monthly_min": _money(min(regular)), "monthly_max": _money(max(regular)),
-                "total_repayable": _money(option["total_repayable"]), "apr": _money(option["apr"]),
-                "accepted_at": _ts(accepted_at), "terms": _json(option),
+                "monthly_min": to_money_text(min(regular)), "monthly_max": to_money_text(max(regular)),
+                "total_repayable": to_money_text(option["total_repayable"]), "apr": to_money_text(option["apr"]),
+                "accepted_at": to_timestamp(accepted_at), "terms": to_json(option),
                 "consent_text": consent_text,
                 "consent_sha256": hashlib.sha256(consent_text.encode("utf-8")).hexdigest(),
                 "consent_user_id": consent_user_id, "consent_update_id": consent_update_id,
@@ -576,10 +649,10 @@ class Store:
         try:
             return {
                 "number": int(item["number"]),
-                "due_date": _day(item["due_date"]),
+                "due_date": to_day(item["due_date"]),
                 "kind": item.get("kind", "instalment"),
-                "amount": _money(item["amount"] if "amount" in item else item["payment"]),
-                **{c: _money(item[c]) for c in ("principal", "interest", "fees")},
+                "amount": to_money_text(item["amount"] if "amount" in item else item["payment"]),
+                **{c: to_money_text(item[c]) for c in ("principal", "interest", "fees")},
             }
         except KeyError as exc:
             raise StoreError(f"an installment has no {exc.args[0]!r}") from None
@@ -589,9 +662,9 @@ class Store:
         plans = []
         for row in self.db.query("SELECT * FROM plans ORDER BY accepted_at DESC, id DESC"):
             for column in PLAN_AMOUNTS:
-                row[column] = _decimal(row[column])
+                row[column] = to_decimal(row[column])
             row["first_due_date"] = date.fromisoformat(row["first_due_date"])
-            row["accepted_at"] = _from_ts(row["accepted_at"])
+            row["accepted_at"] = from_timestamp(row["accepted_at"])
             row["terms"] = json.loads(row["terms"])
             plans.append(row)
         return plans
@@ -600,7 +673,7 @@ class Store:
         rows = []
         for row in self.db.query("SELECT * FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,)):
             for column in INSTALLMENT_AMOUNTS:
-                row[column] = _decimal(row[column])
+                row[column] = to_decimal(row[column])
             row["due_date"] = date.fromisoformat(row["due_date"])
             rows.append(row)
         return rows

@@ -383,6 +383,7 @@ class Dialogue:
     # ------------------------------------------------------------------ review and budget
 
     def _ask_review(self, state: State) -> list[Reply]:
+        self.services.audit("finances_given", borrower_id=state.borrower_id, loan_id=state.loan_id)
         rows = [[Button(f"edit_{group}", f"edit:{group}")] for group in EDITABLE]
         rows.append([Button("looks_right", "review:ok")])
         finances = finances_from(state.data)
