@@ -1,0 +1,97 @@
+"""The engine against an independent oracle: numpy-financial (float closed forms and IRR).
+
+For random principal, rate and term: the level payment equals `numpy_financial.pmt` within a
+cent, and a level option built by the engine (as of exactly one month before its first due
+date, so every period is a whole month) has an APR equal to its plan rate within 0.01
+percentage points, agreeing with `numpy_financial.irr` of the same flows.
+"""
+from __future__ import annotations
+
+import os
+from datetime import date
+from decimal import Decimal as D
+
+import numpy_financial as npf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plans.engine import custom_quote
+from plans.models import Case, Structure
+from plans.policy import Policy, default_policy
+from plans.schedule import Basis, level_payment
+
+settings.register_profile("quick", max_examples=150, deadline=None)
+settings.register_profile("long", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+CENT = D("0.01")
+
+principals = st.integers(min_value=100_000, max_value=500_000_000).map(lambda cents: D(cents) / 100)
+rates = st.integers(min_value=0, max_value=3600).map(lambda bp: D(bp) / 10_000)  # 0% .. 36%
+terms = st.integers(min_value=1, max_value=480)
+as_of_dates = st.dates(min_value=date(2024, 1, 1), max_value=date(2035, 12, 31))
+
+
+def oracle_policy() -> Policy:
+    """Keep the contract rate, allow 480 months and any APR, so the plan is a plain annuity."""
+    data = default_policy().model_dump()
+    data["apr_cap"] = D(10)
+    data["first_due_min_days"] = 14
+    data["products"]["mortgage"].update(interest="keep", min_installment=D(0), max_term_months=480)
+    return Policy.model_validate(data)
+
+
+POLICY = oracle_policy()
+
+
+def mortgage_case(as_of: date, principal: D, rate: D) -> Case:
+    """The contract's due day is as_of's day (at most the 28th), so the first due date is
+    exactly one month after as_of."""
+    return Case.from_mapping({
+        "as_of": as_of.isoformat(),
+        "loan": {
+            "loan_id": "ORACLE", "product": "mortgage", "outstanding_principal": str(principal),
+            "overdue_principal": "0", "annual_rate": str(rate), "monthly_payment": "1000",
+            "remaining_term_months": 240, "days_past_due": 60, "next_due_date": as_of.isoformat(),
+        },
+        "finances": {"monthly_income": "1000000", "essential_expenses": "1000"},
+    })
+
+
+@given(principal=principals, rate=rates, months=terms)
+def test_level_payment_matches_numpy_financial_pmt(principal, rate, months):
+    basis = Basis(principal, D(0), rate, "CNY", date(2026, 1, 5), date(2026, 2, 5), 5)
+    ours = level_payment(basis, months)
+    theirs = npf.pmt(float(rate) / 12, months, -float(principal))
+    assert abs(float(ours) - theirs) <= 0.01
+    assert ours == ours.quantize(CENT)
+
+
+@given(
+    principal=principals,
+    rate=rates,
+    months=terms,
+    as_of=as_of_dates.filter(lambda d: d.day <= 28),
+)
+def test_level_option_apr_is_its_plan_rate(principal, rate, months, as_of):
+    option = custom_quote(mortgage_case(as_of, principal, rate), POLICY, months=months)
+    assert option.structure is Structure.custom
+    assert option.plan_rate == rate
+    first = option.schedule[0]
+    assert (first.due_date.year * 12 + first.due_date.month) - (as_of.year * 12 + as_of.month) == 1
+    assert first.due_date.day == as_of.day
+    assert len(option.schedule) == months
+
+    expected_payment = npf.pmt(float(rate) / 12, months, -float(principal))
+    assert all(abs(float(row.payment) - expected_payment) <= 0.01 for row in option.schedule[:-1])
+
+    # APR = monthly IRR x 12 equals the plan rate within 0.01 percentage points.
+    assert abs(option.apr - rate) <= D("0.0001")
+    assert option.effective_annual_rate >= option.apr - D("0.00000001")
+
+    # numpy-financial's IRR of the same (regular, monthly) flows agrees.
+    if months <= 240:  # npf.irr solves a polynomial of the term's degree; keep it small
+        flows = [float(principal)] + [-float(row.payment) for row in option.schedule]
+        irr = npf.irr(flows)
+        assert abs(irr * 12 - float(option.apr)) <= 0.0001
+        assert abs(irr * 12 - float(rate)) <= 0.0001
