@@ -7,6 +7,7 @@ with the package (`plans/default_policy.toml`), a sensible start for a Chinese l
 from __future__ import annotations
 
 import tomllib
+from datetime import time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -58,10 +59,30 @@ class PenaltyWaiver(_Section):
 
 
 class Reminders(_Section):
-    days_before: list[int] = Field(default_factory=lambda: [3, 0])
-    days_after: list[int] = Field(default_factory=lambda: [1])
+    """When borrowers are reminded: days before a due date (0 = on the day), days after an
+    unpaid one, at a local time of day and never inside quiet hours. An instalment still
+    unpaid `grace_days` after its due date is missed; `misses_before_broken` misses break
+    the plan."""
+
+    days_before: list[Annotated[int, Field(ge=0, le=30)]] = Field(default_factory=lambda: [3, 0])
+    days_after: list[Annotated[int, Field(ge=1, le=30)]] = Field(default_factory=lambda: [1])
+    send_time: time = time(10, 0)
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(9, 0)
     grace_days: int = Field(default=3, ge=0, le=60)
     misses_before_broken: int = Field(default=2, ge=1, le=12)
+
+    def is_quiet(self, moment: time) -> bool:
+        """Whether a local time of day falls in quiet hours (which may span midnight)."""
+        if self.quiet_start <= self.quiet_end:
+            return self.quiet_start <= moment < self.quiet_end
+        return moment >= self.quiet_start or moment < self.quiet_end
+
+    @model_validator(mode="after")
+    def _send_time_not_quiet(self) -> "Reminders":
+        if self.is_quiet(self.send_time):
+            raise ValueError("reminders.send_time falls inside quiet hours")
+        return self
 
 
 class Policy(_Section):
