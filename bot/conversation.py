@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.i18n import Translator, resolve_locale
 from bot.services import StoreServices
@@ -25,6 +26,8 @@ class Message:
     text: str
     buttons: list[list[tuple[str, str]]] = field(default_factory=list)
     request_contact: str | None = None  # label of the "share my phone" button, when asked
+    attachments: tuple[str, ...] = ()  # files to make from plan `plan_id` ("chart", "calendar")
+    plan_id: int | None = None
 
 
 def plain_text(message_html: str) -> str:
@@ -34,11 +37,12 @@ def plain_text(message_html: str) -> str:
 
 class Conversations:
     def __init__(self, store: Store, policy: Policy, translator: Translator,
-                 clock: Callable[[], datetime], default_locale: str = "zh_CN") -> None:
+                 clock: Callable[[], datetime], default_locale: str = "zh_CN",
+                 zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> None:
         self.store = store
         self.translator = translator
         self.default_locale = default_locale
-        self.services = StoreServices(store, policy, translator, clock)
+        self.services = StoreServices(store, policy, translator, clock, zone)
         self.dialogue = Dialogue(self.services)
 
     def handle(self, event: Event) -> list[Message] | None:
@@ -52,21 +56,37 @@ class Conversations:
                                            update_id=event.update_id)
             if not fresh:
                 return None
-            locale_before = state.locale
             replies = self.dialogue.handle(state, event)
-            self.store.save_conversation(
-                event.chat_id, step=state.step, data=state.model_dump(mode="json"),
-                version=saved["version"] if saved else 0, locale=state.locale,
-                borrower_id=state.borrower_id, loan_id=state.loan_id,
-                telegram_user_id=event.user_id, needs_person=state.needs_person,
-            )
-            if state.locale != locale_before and state.borrower_id is not None:
-                self.store.set_borrower_locale(state.borrower_id, state.locale)
-            messages = [self.render(state.locale, reply) for reply in replies]
-            for message in messages:
-                self.store.log_message(direction="out", chat_id=event.chat_id, text=message.text, at=now,
-                                       step=state.step, borrower_id=state.borrower_id,
-                                       buttons=message.buttons or None)
+            return self._save_and_render(event.chat_id, saved, state, replies, event.user_id)
+
+    def push(self, chat_id: int, turn: Callable[[Dialogue, State], list[Reply]]) -> list[Message]:
+        """A turn the bot starts (a check-in): the dialogue updates the saved state and says
+        what to send. Nothing happens for a chat with no conversation."""
+        with self.store.transaction():
+            saved = self.store.load_conversation(chat_id)
+            if saved is None:
+                return []
+            state = State.model_validate(saved["data"])
+            replies = turn(self.dialogue, state)
+            return self._save_and_render(chat_id, saved, state, replies, saved["telegram_user_id"])
+
+    def _save_and_render(self, chat_id: int, saved: dict | None, state: State, replies: list[Reply],
+                         user_id: int | None) -> list[Message]:
+        locale_before = saved["locale"] if saved else state.locale
+        self.store.save_conversation(
+            chat_id, step=state.step, data=state.model_dump(mode="json"),
+            version=saved["version"] if saved else 0, locale=state.locale,
+            borrower_id=state.borrower_id, loan_id=state.loan_id,
+            telegram_user_id=user_id, needs_person=state.needs_person,
+        )
+        if state.locale != locale_before and state.borrower_id is not None:
+            self.store.set_borrower_locale(state.borrower_id, state.locale)
+        messages = [self.render(state.locale, reply) for reply in replies]
+        now = self.services.now()
+        for message in messages:
+            self.store.log_message(direction="out", chat_id=chat_id, text=message.text, at=now,
+                                   step=state.step, borrower_id=state.borrower_id,
+                                   buttons=message.buttons or None)
         return messages
 
     def locale_for(self, chat_id: int, language_code: str | None) -> str:
@@ -92,4 +112,4 @@ class Conversations:
         buttons = [[(self.translator.render(locale, f"btn.{b.key}", **b.params), b.payload) for b in row]
                    for row in reply.buttons]
         contact = self.translator.render(locale, "btn.share_contact") if reply.request_contact else None
-        return Message(text, buttons, contact)
+        return Message(text, buttons, contact, reply.attachments, reply.data.get("plan_id"))

@@ -6,12 +6,15 @@ digits exactly; a loan is only ever described to the borrower it belongs to.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.errors import BotError, InviteError, StoreError
 from bot.i18n import Translator
 from bot.loans_import import normalise_phone
+from bot.plan_life import borrower_zone, break_plan, remaining_loan, schedule_reminders
 from bot.store import Store
 from plans.models import Loan, Option
 from plans.policy import Policy
@@ -26,11 +29,12 @@ def loan_from_record(record: dict[str, Any]) -> Loan:
 
 class StoreServices:
     def __init__(self, store: Store, policy: Policy, translator: Translator,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], zone: ZoneInfo) -> None:
         self.store = store
         self.policy = policy
         self.translator = translator
         self.clock = clock
+        self.zone = zone
 
     def now(self) -> datetime:
         return self.clock()
@@ -83,7 +87,30 @@ class StoreServices:
         self.store.record_identification_attempt(chat_id, ok, self.now())
 
     def loans(self, borrower_id: int) -> list[Loan]:
-        return [loan_from_record(record) for record in self.store.loans_for_borrower(borrower_id)]
+        """The borrower's loans; one under an active plan is what that plan still leaves owed,
+        with the plans of the last 12 months counted as restructures (the re-plan limit)."""
+        return [self._current(loan_from_record(record)) for record in self.store.loans_for_borrower(borrower_id)]
+
+    def _current(self, loan: Loan) -> Loan:
+        plan = self.store.active_plan_for_loan(loan.loan_id)
+        if plan is None:
+            return loan
+        recent = self.store.plans_accepted_since(loan.loan_id, self.now() - timedelta(days=365))
+        return remaining_loan(loan, plan, self.store.plan_installments(plan["id"]), self._today(),
+                              loan.prior_restructures + recent)
+
+    def _today(self) -> date:
+        return self.now().astimezone(self.zone).date()
+
+    def active_plan(self, borrower_id: int) -> dict[str, Any] | None:
+        plan = self.store.active_plan_for_borrower(borrower_id)
+        return plan_view(plan, self.store.plan_installments(plan["id"]), self._today()) if plan else None
+
+    def report_payment(self, plan_id: int, amount: Decimal, paid_on: date) -> None:
+        self.store.report_payment(plan_id, amount, paid_on, self.now())
+
+    def break_plan(self, plan_id: int, reason: str) -> None:
+        break_plan(self.store, plan_id, self.now(), reason)
 
     def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
                   user_id: int, update_id: int | None) -> int:
@@ -96,14 +123,40 @@ class StoreServices:
         }
         rows = [{"number": r.number, "due_date": r.due_date, "payment": r.payment, "principal": r.principal,
                  "interest": r.interest, "fees": r.fees, "kind": r.kind} for r in option.schedule]
-        plan_id = self.store.save_plan(
-            loan_id=loan_id, borrower_id=borrower_id, option=terms, installments=rows,
-            consent_text=consent_text, consent_user_id=user_id, consent_update_id=update_id,
-            accepted_at=self.now(),
-        )
-        self.audit("plan_accepted", borrower_id=borrower_id, loan_id=loan_id, plan_id=plan_id,
-                   option_id=option.option_id)
+        with self.store.transaction():
+            previous = self.store.active_plan_for_loan(loan_id)
+            plan_id = self.store.save_plan(
+                loan_id=loan_id, borrower_id=borrower_id, option=terms, installments=rows,
+                consent_text=consent_text, consent_user_id=user_id, consent_update_id=update_id,
+                accepted_at=self.now(),
+            )
+            if previous is not None and previous["id"] != plan_id:
+                self.store.end_plan(previous["id"], "superseded", self.now(), superseded_by=plan_id)
+            self.audit("plan_accepted", borrower_id=borrower_id, loan_id=loan_id, plan_id=plan_id,
+                       option_id=option.option_id, supersedes=previous["id"] if previous else None)
+            zone = borrower_zone(self.store, borrower_id, self.zone)
+            schedule_reminders(self.store, self.policy, plan_id, zone, self.now())
         return plan_id
 
     def audit(self, event: str, **details: Any) -> None:
         self.store.audit(event, at=self.now(), **details)
+
+
+def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date) -> dict[str, Any]:
+    """A plan as the borrower sees it: progress, what is next, and every instalment."""
+    unpaid = [i for i in instalments if i["status"] != "paid"]
+    following = unpaid[0] if unpaid else None
+    return {
+        "id": plan["id"], "loan_id": plan["loan_id"], "structure": plan["structure"],
+        "currency": plan["currency"], "status": plan["status"], "payments": len(instalments),
+        "paid_count": len(instalments) - len(unpaid),
+        "total": sum((i["amount"] for i in instalments), Decimal(0)),
+        "paid_total": sum((i["paid"] for i in instalments), Decimal(0)),
+        "remaining": sum((i["amount"] - i["paid"] for i in unpaid), Decimal(0)),
+        "reported": sum((i["reported"] or Decimal(0) for i in instalments), Decimal(0)),
+        "next_due": following["due_date"] if following else None,
+        "next_amount": following["amount"] - following["paid"] if following else Decimal(0),
+        "overdue": any(i["due_date"] < today for i in unpaid),
+        "instalments": [{"number": i["number"], "due": i["due_date"], "amount": i["amount"], "paid": i["paid"],
+                         "status": i["status"], "reported": i["reported"]} for i in instalments],
+    }

@@ -177,6 +177,7 @@ def _v2_after_agreement(db: sqlite_utils.Database) -> None:
         "ALTER TABLE plans ADD COLUMN ended_at TEXT",
         "CREATE INDEX plans_loan ON plans(loan_id, status)",
         "ALTER TABLE borrowers ADD COLUMN unreachable_at TEXT",
+        "ALTER TABLE borrowers ADD COLUMN timezone TEXT",
         """CREATE TABLE payments (
             id INTEGER PRIMARY KEY,
             loan_id TEXT NOT NULL REFERENCES loans(loan_id),
@@ -282,8 +283,15 @@ def _v3_support(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _v4_support_idle(db: sqlite_utils.Database) -> None:
+    """Support sessions remember their last request (idle timeout); sessions by user."""
+    db.execute("ALTER TABLE support_sessions ADD COLUMN last_seen_at TEXT")
+    db.execute("CREATE INDEX support_sessions_user ON support_sessions(user_id)")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
+                                                             _v4_support_idle]
 
 
 # ------------------------------------------------------------------ the store
@@ -657,10 +665,12 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries):
         except KeyError as exc:
             raise StoreError(f"an installment has no {exc.args[0]!r}") from None
 
-    def list_plans(self) -> list[dict]:
-        """Accepted plans, newest first, amounts as Decimal and `terms` as a dict."""
+    def list_plans(self, *, plan_id: int | None = None) -> list[dict]:
+        """Accepted plans (or the one `plan_id`), newest first, amounts as Decimal and `terms`
+        as a dict."""
         plans = []
-        for row in self.db.query("SELECT * FROM plans ORDER BY accepted_at DESC, id DESC"):
+        where, params = ("WHERE id = ?", (plan_id,)) if plan_id is not None else ("", ())
+        for row in self.db.query(f"SELECT * FROM plans {where} ORDER BY accepted_at DESC, id DESC", params):
             for column in PLAN_AMOUNTS:
                 row[column] = to_decimal(row[column])
             row["first_due_date"] = date.fromisoformat(row["first_due_date"])
@@ -672,7 +682,7 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries):
     def plan_installments(self, plan_id: int) -> list[dict]:
         rows = []
         for row in self.db.query("SELECT * FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,)):
-            for column in INSTALLMENT_AMOUNTS:
+            for column in (*INSTALLMENT_AMOUNTS, "paid", "reported"):
                 row[column] = to_decimal(row[column])
             row["due_date"] = date.fromisoformat(row["due_date"])
             rows.append(row)

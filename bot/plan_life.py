@@ -1,0 +1,172 @@
+"""A plan's life after "I agree": reminders scheduled, payments applied, misses noticed.
+
+- `schedule_reminders`: one outbox row per instalment and policy day (3 days before, on the
+  day, 1 day after...), at the borrower's local time of day, moved out of quiet hours.
+- `apply_payment`: a confirmed payment fills the oldest unpaid instalment first
+  (`plans.payments.allocate`); an overpayment is kept as unapplied; the plan completes when
+  nothing is owed; the borrower is thanked through the outbox.
+- `notice_misses`: an instalment unpaid `grace_days` after its due date is missed and the
+  borrower gets a check-in; `misses_before_broken` misses break the plan and flag the case
+  for a person.
+- `remaining_loan`: what a plan still leaves owed, as a `Loan` the engine can re-plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from bot.store import Store
+from plans.models import Loan
+from plans.payments import Instalment, allocate
+from plans.policy import Policy, Reminders
+
+UNPAID = ("due", "partly_paid", "missed")
+
+
+def local_send_time(day: date, zone: ZoneInfo, rules: Reminders) -> datetime:
+    """`day` at the policy's time of day in the borrower's zone (the policy refuses a send
+    time inside quiet hours)."""
+    return datetime.combine(day, rules.send_time, zone)
+
+
+def next_allowed(now: datetime, zone: ZoneInfo, rules: Reminders) -> datetime:
+    """`now`, or the end of quiet hours if it is quiet now in the borrower's zone."""
+    local = now.astimezone(zone)
+    if not rules.is_quiet(local.time()):
+        return now
+    day = local.date() if local.time() < rules.quiet_end else local.date() + timedelta(days=1)
+    return datetime.combine(day, rules.quiet_end, zone)
+
+
+def borrower_zone(store: Store, borrower_id: int, default: ZoneInfo) -> ZoneInfo:
+    borrower = store.get_borrower(borrower_id)
+    return ZoneInfo(borrower["timezone"]) if borrower and borrower.get("timezone") else default
+
+
+def schedule_reminders(store: Store, policy: Policy, plan_id: int, zone: ZoneInfo, now: datetime) -> int:
+    """Create the plan's reminders (idempotent); returns how many were added."""
+    plan = store.plan(plan_id)
+    rules = policy.reminders
+    added = 0
+    with store.transaction():
+        for row in store.plan_installments(plan_id):
+            days = [(f"before:{d}", row["due_date"] - timedelta(days=d)) for d in rules.days_before]
+            days += [(f"after:{d}", row["due_date"] + timedelta(days=d)) for d in rules.days_after]
+            for kind, day in days:
+                send_at = local_send_time(day, zone, rules)
+                if send_at > now:
+                    added += store.add_reminder(plan_id=plan_id, number=row["number"],
+                                                borrower_id=plan["borrower_id"], kind=kind, send_at=send_at)
+    return added
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    duplicate: bool
+    plan_id: int | None = None
+    applied: Decimal = Decimal(0)
+    unapplied: Decimal = Decimal(0)
+    completed: bool = False
+
+
+def apply_payment(store: Store, *, loan_id: str, amount: Decimal, paid_at: datetime, reference: str,
+                  source: str = "import") -> PaymentResult:
+    """Record and apply one payment, idempotent on `reference`, all in one transaction."""
+    with store.transaction():
+        plan = store.active_plan_for_loan(loan_id)
+        items = [Instalment(r["number"], r["amount"], r["paid"], r["status"])
+                 for r in store.plan_installments(plan["id"])] if plan else []
+        allocation = allocate(amount, items) if items else None
+        unapplied = allocation.unapplied if allocation else amount
+        payment_id = store.record_payment(loan_id=loan_id, plan_id=plan["id"] if plan else None, amount=amount,
+                                          unapplied=unapplied, paid_at=paid_at, reference=reference,
+                                          source=source)
+        if payment_id is None:
+            return PaymentResult(duplicate=True)
+        if plan is None:
+            store.audit("payment_without_plan", at=store.clock(), loan_id=loan_id, reference=reference)
+            return PaymentResult(False, None, Decimal(0), unapplied)
+        for item in allocation.updated:
+            store.set_instalment_payment(plan["id"], item.number, paid=item.paid, status=item.status, at=paid_at)
+        store.audit("payment_applied", at=store.clock(), borrower_id=plan["borrower_id"], loan_id=loan_id,
+                    plan_id=plan["id"], amount=amount, unapplied=unapplied, reference=reference)
+        completed = all(r["status"] == "paid" for r in store.plan_installments(plan["id"]))
+        if completed:
+            store.end_plan(plan["id"], "completed", store.clock())
+        first = allocation.updated[0].number if allocation.updated else items[-1].number
+        store.add_reminder(plan_id=plan["id"], number=first, borrower_id=plan["borrower_id"],
+                           kind=f"thanks:{payment_id}", send_at=store.clock())
+        return PaymentResult(False, plan["id"], amount - unapplied, unapplied, completed)
+
+
+def notice_misses(store: Store, policy: Policy, now: datetime, default_zone: ZoneInfo) -> list[tuple[int, int]]:
+    """Mark instalments missed after the grace days; check in with the borrower, or break the
+    plan after too many misses. Returns the (plan_id, number) pairs newly missed."""
+    rules = policy.reminders
+    newly = []
+    with store.transaction():
+        candidates = store.instalments_unpaid_before(now.date() + timedelta(days=1) - timedelta(days=rules.grace_days))
+        for row in candidates:
+            zone = ZoneInfo(row["timezone"]) if row["timezone"] else default_zone
+            if now.astimezone(zone).date() <= row["due_date"] + timedelta(days=rules.grace_days):
+                continue
+            if not store.mark_instalment_missed(row["plan_id"], row["number"], now):
+                continue
+            newly.append((row["plan_id"], row["number"]))
+            if store.missed_count(row["plan_id"]) >= rules.misses_before_broken:
+                break_plan(store, row["plan_id"], now, "too_many_misses")
+            else:
+                store.add_reminder(plan_id=row["plan_id"], number=row["number"], borrower_id=row["borrower_id"],
+                                   kind="checkin", send_at=next_allowed(now, zone, rules))
+    return newly
+
+
+def break_plan(store: Store, plan_id: int, now: datetime, reason: str) -> None:
+    """The plan is broken: the case goes to a person and the borrower is told so."""
+    plan = store.plan(plan_id)
+    if not store.end_plan(plan_id, "broken", now):
+        return
+    borrower = store.get_borrower(plan["borrower_id"])
+    if borrower and borrower["telegram_chat_id"]:
+        store.flag_needs_person(borrower["telegram_chat_id"], now, reason)
+    number = max(r["number"] for r in store.plan_installments(plan_id))
+    store.add_reminder(plan_id=plan_id, number=number, borrower_id=plan["borrower_id"], kind="broken",
+                       send_at=now)
+
+
+def remaining_loan(loan: Loan, plan: dict, instalments: list[dict], today: date,
+                   prior_restructures: int) -> Loan:
+    """What the plan still leaves owed, for a new plan: unpaid principal (past due dates are
+    overdue), unpaid interest of past due dates, and unpaid carried fees. Payments are taken
+    as covering fees, then interest, then principal of each instalment."""
+    overdue_principal = outstanding = overdue_interest = fees = Decimal(0)
+    oldest_unpaid = None
+    for row in instalments:
+        if row["status"] not in UNPAID:
+            continue
+        paid = row["paid"]
+        fee_left = max(row["fees"] - paid, Decimal(0))
+        paid = max(paid - row["fees"], Decimal(0))
+        interest_left = max(row["interest"] - paid, Decimal(0))
+        paid = max(paid - row["interest"], Decimal(0))
+        principal_left = row["principal"] - paid
+        fees += fee_left
+        if row["due_date"] < today:
+            oldest_unpaid = oldest_unpaid or row["due_date"]
+            overdue_principal += principal_left
+            overdue_interest += interest_left
+        else:
+            outstanding += principal_left
+    future = [r["due_date"] for r in instalments if r["status"] in UNPAID and r["due_date"] >= today]
+    return loan.model_copy(update={
+        "outstanding_principal": outstanding,
+        "overdue_principal": overdue_principal,
+        "overdue_interest": overdue_interest + fees,
+        "penalty_fees": Decimal(0),
+        "days_past_due": (today - oldest_unpaid).days if oldest_unpaid else 0,
+        "next_due_date": future[0] if future else today,
+        "remaining_term_months": len(future),
+        "prior_restructures": prior_restructures,
+    })
