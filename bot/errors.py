@@ -4,7 +4,7 @@
     ├── ConfigError           a setting is missing or invalid (names the BOT_* variable)
     ├── StoreError            the database refused a write or holds something unexpected
     │   └── ConflictError     another process saved the conversation first (optimistic lock)
-    ├── LoanImportError       a loan file has bad rows: `problems` = [(row, column, reason)]
+    ├── FileImportError       an import file has bad rows: `problems` = [(row, column, reason)]
     └── InviteError           an invitation token cannot be used: `reason` = unknown|used|expired
 
 The engine's own errors live in `plans.errors`; the CLI turns both trees into one-line errors
@@ -32,7 +32,7 @@ class ConflictError(StoreError):
 
 
 class Problem(NamedTuple):
-    """One thing wrong in a loan file. `row` is 1-based (data rows; a CSV header is row 0)."""
+    """One thing wrong in an import file. `row` is 1-based (data rows; a CSV header is row 0)."""
 
     row: int
     column: str | None
@@ -43,8 +43,8 @@ class Problem(NamedTuple):
         return f"{where}, column {self.column}: {self.reason}" if self.column else f"{where}: {self.reason}"
 
 
-class LoanImportError(BotError):
-    """A loan file cannot be imported; every problem found is listed, one per line."""
+class FileImportError(BotError):
+    """A loan or payment file cannot be imported; every problem found is listed, one per line."""
 
     def __init__(self, problems: list[Problem], summary: str) -> None:
         self.problems = problems

@@ -11,18 +11,15 @@ however the lender typed the number.
 """
 from __future__ import annotations
 
-import csv
-import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
 
-from bot.errors import LoanImportError, Problem
+from bot.errors import FileImportError, Problem
+from bot.file_rows import read_rows
 from bot.store import Store
 from plans.errors import CaseError
 from plans.models import Loan
@@ -110,48 +107,6 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
     return data, problems
 
 
-Row = dict[str, Any] | str  # a row's cells, or why the line could not be read as a row
-
-
-def read_rows(path: Path) -> Iterator[tuple[int, Row]]:
-    """(row number, cells) from a .csv or .jsonl file; faults of the whole file raise at once."""
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl"):
-        raise LoanImportError([], f"{path}: expected a .csv or .jsonl file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise LoanImportError([], f"{path}: not UTF-8 text (save the file as UTF-8)") from None
-    except OSError as exc:
-        raise LoanImportError([], f"{path}: cannot read: {exc.strerror}") from None
-    return _csv_rows(text, path) if suffix == ".csv" else _jsonl_rows(text)
-
-
-def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, Row]]:
-    reader = csv.DictReader(text.splitlines())
-    header = [name.strip() for name in reader.fieldnames or []]
-    required = [n for n, f in Loan.model_fields.items() if f.is_required()] + list(REQUIRED_BORROWER_COLUMNS)
-    problems = [Problem(0, name, "unknown column") for name in header if name not in KNOWN_COLUMNS]
-    problems += [Problem(0, name, "missing column") for name in required if name not in header]
-    if problems:
-        raise LoanImportError(problems, f"{path}: nothing imported, fix the header first")
-    for number, row in enumerate(reader, start=1):
-        # DictReader files surplus cells under the key None
-        yield number, "more cells than the header has columns" if None in row else row
-
-
-def _jsonl_rows(text: str) -> Iterator[tuple[int, Row]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            yield number, f"not valid JSON: {exc.msg}"
-            continue
-        yield number, row if isinstance(row, dict) else "must be a JSON object"
-
-
 def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False,
                  region: str = "CN") -> ImportReport:
     """Validate every row, then write the good ones in one transaction (see module doc)."""
@@ -160,7 +115,8 @@ def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False,
     problems: list[Problem] = []
     seen_loans: dict[str, int] = {}
     seen_phones: dict[str, tuple[int, str]] = {}
-    for number, raw in read_rows(path):
+    required = [n for n, f in Loan.model_fields.items() if f.is_required()] + list(REQUIRED_BORROWER_COLUMNS)
+    for number, raw in read_rows(path, known=KNOWN_COLUMNS, required=required):
         if isinstance(raw, str):
             problems.append(Problem(number, None, raw))
             continue
@@ -173,7 +129,7 @@ def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False,
             seen_phones.setdefault(row["phone"], (number, row["id_last4"]))
             good.append(row)
     if problems and not skip_invalid:
-        raise LoanImportError(
+        raise FileImportError(
             problems,
             f"nothing imported: {len({p.row for p in problems})} bad rows"
             f" (fix them, or use --skip-invalid to import the {len(good)} good ones)",

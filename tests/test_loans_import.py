@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.errors import LoanImportError
+from bot.errors import FileImportError
 from bot.loans_import import import_loans, normalise_phone
 from bot.store import Store
 
@@ -141,7 +141,7 @@ def test_phone_that_is_not_a_number(raw):
 )
 def test_each_bad_cell_is_reported_with_row_and_column(store, tmp_path, column, value, message):
     rows = [ROWS[0], replace_cell(ROWS[1], column, value), ROWS[2]]
-    with pytest.raises(LoanImportError) as caught:
+    with pytest.raises(FileImportError) as caught:
         import_loans(store, write_csv(tmp_path, rows))
     assert [str(p) for p in caught.value.problems][0].startswith(message)
     assert caught.value.problems[0].row == 2
@@ -156,7 +156,7 @@ def test_row_level_problems(store, tmp_path):
         "W-4,Wang,138 0013 8000,9999,credit_card,CNY,1,1,0,0,0.1,1,1,1,2024-06-01,",  # phone, other ID
         "X-5,Extra,13600136000,2222,credit_card,CNY,1,1,0,0,0.1,1,1,1,2024-06-01,,surplus",
     ]
-    with pytest.raises(LoanImportError) as caught:
+    with pytest.raises(FileImportError) as caught:
         import_loans(store, write_csv(tmp_path, rows))
     assert [str(p) for p in caught.value.problems] == [
         "row 2, column loan_id: duplicate of row 1",
@@ -178,7 +178,7 @@ def test_jsonl_problems_use_line_numbers(store, tmp_path):
              json.dumps({**good, "loan_id": "A-5", "overdue_interst": "3"})]
     path = tmp_path / "loans.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
-    with pytest.raises(LoanImportError) as caught:
+    with pytest.raises(FileImportError) as caught:
         import_loans(store, path)
     assert [str(p) for p in caught.value.problems] == [
         "row 3: not valid JSON: Expecting property name enclosed in double quotes",
@@ -190,7 +190,7 @@ def test_jsonl_problems_use_line_numbers(store, tmp_path):
 def test_header_problems_stop_before_any_row(store, tmp_path):
     header = HEADER.replace("overdue_interest", "overdue_interst").replace(",id_last4", "")
     rows = [",".join(r.split(",")[:3] + r.split(",")[4:]) for r in ROWS]
-    with pytest.raises(LoanImportError) as caught:
+    with pytest.raises(FileImportError) as caught:
         import_loans(store, write_csv(tmp_path, rows, header))
     assert [str(p) for p in caught.value.problems] == [
         "header, column overdue_interst: unknown column",
@@ -205,7 +205,7 @@ def test_header_problems_stop_before_any_row(store, tmp_path):
 def test_file_problems(store, tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(LoanImportError, match=message):
+    with pytest.raises(FileImportError, match=message):
         import_loans(store, path)
 
 
