@@ -5,10 +5,11 @@ phone number, type the number. End with Ctrl-D (or Ctrl-C).
 """
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
+from pathlib import Path
 
 from bot.conversation import Conversations, Message, plain_text
+from bot.plan_files import make_file
 from dialogs.model import Event
 
 CONSOLE_CHAT = 1  # the terminal is one chat with one user
@@ -23,7 +24,6 @@ class Console:
         self.language_code = language_code
         self.choices: list[str] = []
         self.contact_requested = False
-        self.update_ids = itertools.count(1)
 
     def run(self, first: str = "/start") -> None:
         self.send("command", first)
@@ -59,6 +59,12 @@ class Console:
         if message.request_contact:
             self.contact_requested = True
             self.write(f"  ({message.request_contact}: type your phone number / 请输入手机号)")
+        for name in message.attachments:
+            filename, content = make_file(self.conversations.store, name, message.plan_id,
+                                          self.conversations.translator, self.conversations.locale_for(CONSOLE_CHAT, None))
+            path = Path(filename).resolve()
+            path.write_bytes(content)
+            self.write(f"  [{path}]")
         if message.buttons:
             self.choices = [payload for row in message.buttons for _, payload in row]
             labels = [label for row in message.buttons for label, _ in row]

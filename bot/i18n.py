@@ -11,7 +11,8 @@ Two kinds of keys:
   names, free text typed by the borrower -- is escaped.  Templates themselves may only use
   the tags Telegram allows (see ``TELEGRAM_TAGS``; ``check_telegram_html`` checks a text).
 * **Plain-text keys**, whose name starts with one of ``PLAIN_TEXT_PREFIXES`` (``btn.`` for
-  button labels, ``cmd.`` for command descriptions): Telegram shows these verbatim, so they
+  button labels, ``cmd.`` for command descriptions, ``file.`` for text inside files such as the
+  calendar): Telegram shows these verbatim, so they
   are rendered *without* escaping (``Tom & Jerry`` must not become ``Tom &amp; Jerry`` on a
   button).  Never send a plain-text key's output with ``parse_mode=HTML``.
 
@@ -69,7 +70,7 @@ __all__ = [
 LOCALES: tuple[str, ...] = ("zh_CN", "en")
 
 #: Keys starting with one of these are plain text (button labels, command descriptions).
-PLAIN_TEXT_PREFIXES: tuple[str, ...] = ("btn.", "cmd.")
+PLAIN_TEXT_PREFIXES: tuple[str, ...] = ("btn.", "cmd.", "file.")
 
 #: Tags Telegram accepts with parse_mode=HTML (https://core.telegram.org/bots/api#html-style).
 TELEGRAM_TAGS: frozenset[str] = frozenset(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 import telegram
 from telegram.error import InvalidToken, TelegramError
@@ -9,6 +10,10 @@ from telegram.error import InvalidToken, TelegramError
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, StoreError
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.conversation import Conversations
+    from bot.reminders import Dispatcher
 
 
 def open_store(settings: Settings | None = None) -> Store:
@@ -35,3 +40,20 @@ async def bot_username(settings: Settings) -> str:
         raise ConfigError("BOT_TOKEN: Telegram does not accept this token") from None
     except TelegramError as exc:
         raise BotError(f"cannot ask Telegram for the bot's username at {settings.api_url}: {exc}") from None
+
+
+def make_conversations(settings: Settings, store: Store | None = None) -> "Conversations":
+    """The conversation runner over BOT_DATABASE (or `store`), with BOT_POLICY and the locales."""
+    from bot.conversation import Conversations
+    from bot.i18n import Translator
+    from bot.store_codec import utc_now
+
+    return Conversations(store or open_store(settings), settings.load_policy(), Translator(), utc_now,
+                         settings.default_locale, settings.tz)
+
+
+def make_dispatcher(settings: Settings, conversations: "Conversations") -> "Dispatcher":
+    from bot.reminders import Dispatcher
+    from bot.store_codec import utc_now
+
+    return Dispatcher(conversations, settings.load_policy(), settings.tz, utc_now)

@@ -9,10 +9,12 @@ answers are saved. `build_application` assembles it all; services are handed in.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 from telegram import (
+    Bot,
     BotCommand,
+    InputFile,
+    LinkPreviewOptions,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -35,10 +37,11 @@ from telegram.request import BaseRequest
 
 from bot.conversation import Conversations, Message
 from bot.i18n import LOCALES
+from bot.plan_files import make_file
 from dialogs.model import Event
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "back", "cancel", "language", "human")
+COMMANDS = ("start", "help", "plan", "schedule", "paid", "back", "cancel", "language", "human")
 SLOW_PAYLOADS = ("budget:", "custom:", "choose:", "agree:")  # the engine works: show "typing"
 
 
@@ -60,7 +63,7 @@ def _event(update: Update) -> Event | None:
     return Event("command" if text.startswith("/") else "text", text=text, **common)
 
 
-def _markup(message: Message, after_contact: bool):
+def markup_for(message: Message, after_contact: bool = False):
     if message.request_contact:
         return ReplyKeyboardMarkup([[KeyboardButton(message.request_contact, request_contact=True)]],
                                    resize_keyboard=True, one_time_keyboard=True)
@@ -83,10 +86,21 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if messages is None:
         log.info("update %s already handled; ignored", update.update_id)
         return
+    await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
+
+
+async def send_messages(bot: Bot, conversations: Conversations, chat_id: int, messages: list[Message], *,
+                        after_contact: bool = False) -> None:
+    """Send rendered messages, with their files (chart, calendar) after the text."""
     for message in messages:
-        await context.bot.send_message(event.chat_id, message.text, parse_mode=ParseMode.HTML,
-                                       reply_markup=_markup(message, event.kind == "contact"),
-                                       disable_web_page_preview=True)
+        await bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
+                               reply_markup=markup_for(message, after_contact),
+                               link_preview_options=LinkPreviewOptions(is_disabled=True))
+        for name in message.attachments:
+            filename, content = make_file(conversations.store, name, message.plan_id, conversations.translator,
+                                          conversations.locale_for(chat_id, None))
+            sender = bot.send_photo if filename.endswith(".png") else bot.send_document
+            await sender(chat_id, InputFile(content, filename=filename))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -131,6 +145,3 @@ def build_application(conversations: Conversations, *, token: str, base_url: str
     application.add_error_handler(on_error)
     return application
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

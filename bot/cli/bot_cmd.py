@@ -1,20 +1,25 @@
 """`restructure-bot chat` (the dialogue in a terminal) and `restructure-bot run` (Telegram)."""
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import click
 
+from telegram.ext import ContextTypes
+
 from bot.cli.common import cli_errors
 from bot.config import load_settings
 from bot.console import Console
-from bot.conversation import Conversations
 from bot.demo import DEMO_LOANS, load_demo
-from bot.i18n import Translator
-from bot.runtime import open_store
+from bot.runtime import make_bot, make_conversations, make_dispatcher, open_store
 from bot.store import Store
-from bot.telegram_app import build_application, utc_now
+from bot.telegram_app import build_application
+
+REMINDER_INTERVAL = 60  # seconds between passes over the reminder outbox
 
 
 DEMO_INTRO = {
@@ -43,8 +48,8 @@ def chat(demo: bool, lang: str | None) -> None:
         click.echo(_demo_intro(lang or settings.default_locale))
     else:
         store = open_store(settings)
-    conversations = Conversations(store, settings.load_policy(), Translator(), utc_now,
-                                  lang or settings.default_locale)
+    conversations = make_conversations(settings.model_copy(update={"default_locale": lang or settings.default_locale}),
+                                       store)
     Console(conversations, language_code=lang).run()
 
 
@@ -58,10 +63,15 @@ def chat(demo: bool, lang: str | None) -> None:
 def run(webhook_url: str | None, listen: str, port: int, secret_token: str | None) -> None:
     """Run the Telegram bot (long polling, or a webhook with --webhook-url)."""
     settings = load_settings()
-    conversations = Conversations(open_store(settings), settings.load_policy(), Translator(), utc_now,
-                                  settings.default_locale)
+    conversations = make_conversations(settings)
     application = build_application(conversations, token=settings.require_token(),
                                     base_url=settings.api_url, base_file_url=settings.api_file_url)
+    dispatcher = make_dispatcher(settings, conversations)
+
+    async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await dispatcher.run_once(context.bot)
+
+    application.job_queue.run_repeating(send_reminders, interval=REMINDER_INTERVAL, first=5)
     if webhook_url:
         if not secret_token:
             raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
@@ -70,4 +80,27 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
         application.run_polling()
 
 
-COMMANDS = [chat, run]
+@click.group("reminders")
+def reminders_group() -> None:
+    """The reminder outbox."""
+
+
+@reminders_group.command("send")
+@click.option("--as-of", type=click.DateTime(), default=None,
+              help="Treat this moment (in BOT_TIMEZONE) as now: send what was due by then.")
+@cli_errors
+def reminders_send(as_of: datetime | None) -> None:
+    """Send due reminders once (for cron, or to catch up after downtime)."""
+    settings = load_settings()
+    dispatcher = make_dispatcher(settings, make_conversations(settings))
+    moment = as_of.replace(tzinfo=settings.tz) if as_of else None
+
+    async def once() -> Counter:
+        async with make_bot(settings) as bot:
+            return await dispatcher.run_once(bot, moment)
+
+    outcome = asyncio.run(once())
+    click.echo(", ".join(f"{status}: {count}" for status, count in sorted(outcome.items())) or "nothing due")
+
+
+COMMANDS = [chat, run, reminders_group]
