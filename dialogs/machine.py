@@ -11,19 +11,22 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dialogs.flow import EDITABLE, EXPENSE_CATEGORIES, FIRST_OF_GROUP, GROUPS, next_step
+from datetime import date, timedelta
+
+from dialogs.flow import EDITABLE, EXPENSE_CATEGORIES, FIRST_OF_GROUP, next_step
 from dialogs.model import Button, Event, Reply, State
 from dialogs.parsing import (
     InputError,
     parse_amount,
     parse_count,
+    parse_day,
     parse_id_last4,
     parse_loan_number,
     parse_months,
     parse_text,
 )
 from dialogs.ports import Services
-from dialogs.views import case_from, finances_from, loan_view, option_data, option_view
+from dialogs.views import case_from, finances_from, loan_view, option_data, option_view, shorten
 from plans.engine import custom_quote, quote
 from plans.errors import NoPlanPossible
 from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook, Quote
@@ -32,7 +35,7 @@ MAX_FAILURES = 5
 LOCALES = ("zh_CN", "en")
 TEXT_STEPS = {"reason_text", "recovery", "income_after", "income", "high_months", "high_income",
               "expenses_total", "other_debts", "savings", "dependants", "identify_loan", "identify_id",
-              "custom_amount"} | {f"expense:{c.value}" for c in EXPENSE_CATEGORIES}
+              "custom_amount", "paid_amount", "paid_date"} | {f"expense:{c.value}" for c in EXPENSE_CATEGORIES}
 
 
 class Dialogue:
@@ -73,6 +76,8 @@ class Dialogue:
             return [self._menu(state, "choose_language", [[Button(f"lang_{loc}", f"lang:{loc}")] for loc in LOCALES])]
         if name == "/human":
             return self._person(state, event, "asked")
+        if name in ("/plan", "/schedule", "/paid"):
+            return self._plan_command(state, name)
         return [Reply("error.unknown_command"), *self._ask(state)]
 
     def _start(self, state: State, event: Event, token: str) -> list[Reply]:
@@ -473,10 +478,23 @@ class Dialogue:
                 "shortfall": result.monthly_shortfall, "affordable_payment": result.affordable_payment,
                 "any_affordable": result.any_affordable,
                 "reasons": [{"key": r.key, "params": r.params} for r in result.recommended_reasons]}
+        if "replan_limit_reached" in result.flags:
+            return self._replan_limit(state)
         if not result.any_affordable:
             self.services.audit("no_affordable_plan", borrower_id=state.borrower_id, loan_id=state.loan_id,
                                 shortfall=str(result.monthly_shortfall))
         return [self._menu(state, "options" if result.any_affordable else "no_affordable", rows, data)]
+
+    def _replan_limit(self, state: State) -> list[Reply]:
+        """No more new plans are allowed this year: a person takes the case."""
+        plan = self._active_plan(state)
+        if plan is not None:
+            self.services.break_plan(plan["id"], "replan_limit")
+        state.needs_person = True
+        state.step = "done"
+        state.menu += 1
+        state.offered = []
+        return [Reply("replan_limit")]
 
     def _press_details(self, state: State, event: Event, option_id: str) -> list[Reply]:
         option = self._offered_option(state, option_id)
@@ -553,6 +571,87 @@ class Dialogue:
 
     def _ask_done(self, state: State) -> list[Reply]:
         return [Reply("already_agreed", {"plan_id": state.plan_id})]
+
+    # ------------------------------------------------------------------ after the agreement
+
+    def _active_plan(self, state: State) -> dict[str, Any] | None:
+        return self.services.active_plan(state.borrower_id) if state.borrower_id is not None else None
+
+    def _plan_command(self, state: State, name: str) -> list[Reply]:
+        plan = self._active_plan(state)
+        if plan is None:
+            return [Reply("no_plan"), *self._ask(state)]
+        if name == "/plan":
+            return [Reply("plan_summary", {"plan": plan})]
+        if name == "/schedule":
+            shown = {**plan, "instalments": shorten(plan["instalments"])}
+            return [Reply("plan_schedule", {"plan": shown, "plan_id": plan["id"]}, attachments=("chart", "calendar"))]
+        return self._start_paid(state)
+
+    def checkin(self, state: State, plan_id: int, number: int) -> list[Reply]:
+        """A missed instalment: ask what happened (sent by the reminder dispatcher)."""
+        plan = self._active_plan(state)
+        if plan is None or plan["id"] != plan_id:
+            return []
+        if state.step not in ("checkin", "paused"):
+            state.return_step = state.step
+        state.step = "checkin"
+        instalment = next((i for i in plan["instalments"] if i["number"] == number), None)
+        rows = [[Button("checkin_paid", "checkin:paid")], [Button("checkin_change", "checkin:change")],
+                [Button("person", "person:checkin")]]
+        return [self._menu(state, "checkin", rows, {"plan": plan, "instalment": instalment})]
+
+    def _ask_checkin(self, state: State) -> list[Reply]:
+        plan = self._active_plan(state)
+        missed = [i for i in plan["instalments"] if i["status"] == "missed"] if plan else []
+        if not missed:
+            state.step = "done"
+            return self._ask(state)
+        return self.checkin(state, plan["id"], missed[0]["number"])
+
+    def _press_checkin(self, state: State, event: Event, value: str) -> list[Reply]:
+        if value == "paid":
+            return self._start_paid(state)
+        self.services.audit("replan_started", chat_id=event.chat_id, borrower_id=state.borrower_id,
+                            loan_id=state.loan_id)
+        state.chosen, state.custom, state.quote_as_of = None, None, None
+        return [Reply("replan_intro"), *self._go(state, "review")]
+
+    def _start_paid(self, state: State) -> list[Reply]:
+        if state.step not in ("paid_amount", "paid_date"):
+            state.return_step = state.step if state.step != "checkin" else "done"
+        state.step = "paid_amount"
+        return self._ask(state)
+
+    def _ask_paid_amount(self, state: State) -> list[Reply]:
+        return self._prompt(state, "ask_paid_amount")
+
+    def _on_paid_amount(self, state: State, event: Event, text: str) -> list[Reply]:
+        state.reported_amount = parse_amount(text, allow_zero=False)
+        state.step = "paid_date"
+        return self._ask(state)
+
+    def _ask_paid_date(self, state: State) -> list[Reply]:
+        rows = [[Button("paid_today", "paidon:0"), Button("paid_yesterday", "paidon:1")]]
+        return [self._menu(state, "ask_paid_date", rows)]
+
+    def _press_paidon(self, state: State, event: Event, value: str) -> list[Reply]:
+        return self._reported(state, self.services.now().date() - timedelta(days=int(value)))
+
+    def _on_paid_date(self, state: State, event: Event, text: str) -> list[Reply]:
+        return self._reported(state, parse_day(text, today=self.services.now().date()))
+
+    def _reported(self, state: State, paid_on: date) -> list[Reply]:
+        plan = self._active_plan(state)
+        if plan is None:
+            state.step = state.return_step or "done"
+            return [Reply("no_plan")]
+        self.services.report_payment(plan["id"], state.reported_amount, paid_on)
+        amount, state.reported_amount = state.reported_amount, None
+        state.step = state.return_step or "done"
+        state.menu += 1
+        state.offered = []
+        return [Reply("paid_reported", {"amount": amount, "paid_on": paid_on, "currency": plan["currency"]})]
 
     # ------------------------------------------------------------------ language
 

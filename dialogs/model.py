@@ -50,6 +50,7 @@ class Reply:
     data: dict[str, Any] = field(default_factory=dict)
     buttons: list[list[Button]] = field(default_factory=list)
     request_contact: bool = False
+    attachments: tuple[str, ...] = ()  # files the front end makes from `data["plan_id"]`: "chart", "calendar"
 
 
 class Collected(BaseModel):
@@ -93,3 +94,5 @@ class State(BaseModel):
     chosen: str | None = None
     plan_id: int | None = None
     needs_person: bool = False
+    reported_amount: Decimal | None = None
+    return_step: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 MAX_AMOUNT = Decimal("100000000")  # 100 million: above this an amount is a typo
@@ -112,3 +113,25 @@ def parse_id_last4(text: str) -> str:
     if not re.fullmatch(r"[0-9]{3}[0-9X]", cleaned):
         raise InputError("error.id_last4_format")
     return cleaned
+
+
+def parse_day(text: str, *, today: date, max_days_back: int = 90) -> date:
+    """A recent day: `2026-11-20`, `2026/11/20`, `11-20`, `11月20日`, `today`/`今天`,
+    `yesterday`/`昨天`. Not in the future, not more than `max_days_back` days ago."""
+    cleaned = normalise_digits(text).strip().lower()
+    relative = {"today": 0, "今天": 0, "yesterday": 1, "昨天": 1}
+    if cleaned in relative:
+        return today - timedelta(days=relative[cleaned])
+    match = re.fullmatch(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?", cleaned)
+    if not match:
+        raise InputError("error.date_format")
+    year = int(match[1]) if match[1] else today.year
+    try:
+        day = date(year, int(match[2]), int(match[3]))
+    except ValueError:
+        raise InputError("error.date_format") from None
+    if not match[1] and day > today:
+        day = day.replace(year=year - 1)
+    if day > today or (today - day).days > max_days_back:
+        raise InputError("error.date_range", days=max_days_back)
+    return day

@@ -3,7 +3,8 @@
 terminal and in tests."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from plans.models import Loan, Option
@@ -41,6 +42,15 @@ class Services(Protocol):
     def loans(self, borrower_id: int) -> list[Loan]: ...
 
     def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
-                  user_id: int, update_id: int | None) -> int: ...
+                  user_id: int, update_id: int | None) -> int:
+        """Record the accepted plan (superseding the loan's active plan) and its reminders."""
+
+    def active_plan(self, borrower_id: int) -> dict[str, Any] | None:
+        """The borrower's active plan as template data (summary, progress, schedule)."""
+
+    def report_payment(self, plan_id: int, amount: Decimal, paid_on: date) -> None: ...
+
+    def break_plan(self, plan_id: int, reason: str) -> None:
+        """End the plan as broken and hand the case to a person."""
 
     def audit(self, event: str, **details: Any) -> None: ...

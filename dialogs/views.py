@@ -82,17 +82,20 @@ def option_view(option: Option, number: int) -> dict[str, Any]:
 SHOWN_ROWS = 24  # a 480-month schedule would not fit in one Telegram message (4,096 chars)
 
 
-def schedule_view(option: Option, limit: int = SHOWN_ROWS) -> list[dict[str, Any]]:
-    """The schedule's rows; a long one keeps its start and end with a `{"gap": n}` marker."""
-    rows = [
-        {"number": r.number, "due": r.due_date, "payment": r.payment, "principal": r.principal,
-         "interest": r.interest, "fees": r.fees, "balance": r.balance, "kind": r.kind}
-        for r in option.schedule
-    ]
+def shorten(rows: list[dict[str, Any]], limit: int = SHOWN_ROWS) -> list[dict[str, Any]]:
+    """A long list of schedule rows keeps its start and end, with a `{"gap": n}` marker."""
     if len(rows) <= limit:
         return rows
     head, tail = rows[: limit - 3], rows[-2:]
     return [*head, {"gap": len(rows) - len(head) - len(tail)}, *tail]
+
+
+def schedule_view(option: Option) -> list[dict[str, Any]]:
+    return shorten([
+        {"number": r.number, "due": r.due_date, "payment": r.payment, "principal": r.principal,
+         "interest": r.interest, "fees": r.fees, "balance": r.balance, "kind": r.kind}
+        for r in option.schedule
+    ])
 
 
 def option_data(option: Option) -> dict[str, Any]:
