@@ -12,7 +12,9 @@ STATUS_COLOURS = {"paid": "#2e7d32", "partly_paid": "#f9a825", "missed": "#c6282
 
 
 def chart_png(store: Store, plan_id: int, translator: Translator, locale: str) -> tuple[str, bytes]:
-    """Bars per instalment, coloured by status (matplotlib, no screen needed)."""
+    """Bars per instalment, coloured by status (matplotlib, no screen needed). The chart holds
+    only numbers, dates and the currency code, so it reads the same in every language and needs
+    no CJK font on the server; the message sent with it says what it shows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,9 +26,9 @@ def chart_png(store: Store, plan_id: int, translator: Translator, locale: str) -
     axes = figure.add_subplot()
     axes.bar([r["number"] for r in rows], [float(r["amount"]) for r in rows],  # float only for drawing
              color=[STATUS_COLOURS.get(r["status"], "#90a4ae") for r in rows])
-    axes.set_xlabel(translator.render(locale, "file.chart_x"))
+    axes.set_xlabel("#")
     axes.set_ylabel(plan["currency"])
-    axes.set_title(translator.render(locale, "file.chart_title", plan_id=plan_id))
+    axes.set_title(f"{plan['loan_id']}  #{plan_id}  {rows[0]['due_date']} – {rows[-1]['due_date']}")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
