@@ -7,6 +7,7 @@ never talk to Telegram; `require_token()` is what `run` calls.
 """
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     support_chat_id: int | None = None
+    support_hours: str = Field(default="09:00-21:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
 
     @field_validator("timezone")
@@ -60,6 +62,23 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         """`BOT_TOKEN=` in a .env file means "not set", not an empty token."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("support_hours")
+    @classmethod
+    def _valid_hours(cls, value: str) -> str:
+        try:
+            start, end = (time.fromisoformat(part) for part in value.split("-"))
+        except ValueError:
+            raise ValueError(f"expected HH:MM-HH:MM, got {value!r}") from None
+        if start == end:
+            raise ValueError("support hours must not start and end at the same time")
+        return value
+
+    @property
+    def support_window(self) -> tuple[time, time]:
+        """(opens, closes) local times of the support team (may span midnight)."""
+        start, end = self.support_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.conversation import Conversations, Message, plain_text
+from bot.conversation import Conversations, Message
+from bot.i18n import plain_text
 from bot.plan_files import make_file
 from dialogs.model import Event
 

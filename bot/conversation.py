@@ -4,14 +4,13 @@ All of it in one SQLite transaction, so a crash leaves either the whole turn or 
 """
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from bot.i18n import Translator, resolve_locale
+from bot.handoff import support_data
+from bot.i18n import Translator, plain_text, resolve_locale
 from bot.services import StoreServices
 from bot.store import Store
 from dialogs.machine import Dialogue
@@ -28,21 +27,22 @@ class Message:
     request_contact: str | None = None  # label of the "share my phone" button, when asked
     attachments: tuple[str, ...] = ()  # files to make from plan `plan_id` ("chart", "calendar")
     plan_id: int | None = None
-
-
-def plain_text(message_html: str) -> str:
-    """Telegram HTML as plain text, for the terminal and the message log's readability."""
-    return html.unescape(re.sub(r"</?[a-z-]+[^>]*>", "", message_html))
+    to_support: bool = False  # for the support team's chat, about ticket `ticket_id`
+    ticket_id: int | None = None
+    is_card: bool = False
 
 
 class Conversations:
     def __init__(self, store: Store, policy: Policy, translator: Translator,
                  clock: Callable[[], datetime], default_locale: str = "zh_CN",
-                 zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> None:
+                 zone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
+                 support_window: tuple[time, time] = (time(9), time(21)),
+                 support_chat_id: int | None = None) -> None:
         self.store = store
+        self.support_chat_id = support_chat_id
         self.translator = translator
         self.default_locale = default_locale
-        self.services = StoreServices(store, policy, translator, clock, zone)
+        self.services = StoreServices(store, policy, translator, clock, zone, support_window)
         self.dialogue = Dialogue(self.services)
 
     def handle(self, event: Event) -> list[Message] | None:
@@ -81,9 +81,12 @@ class Conversations:
         )
         if state.locale != locale_before and state.borrower_id is not None:
             self.store.set_borrower_locale(state.borrower_id, state.locale)
-        messages = [self.render(state.locale, reply) for reply in replies]
         now = self.services.now()
+        messages = [self._render_support(chat_id, state, reply, now) if reply.audience == "support"
+                    else self.render(state.locale, reply) for reply in replies]
         for message in messages:
+            if message.to_support:
+                continue  # the ticket and its audit events record what went to the team
             self.store.log_message(direction="out", chat_id=chat_id, text=message.text, at=now,
                                    step=state.step, borrower_id=state.borrower_id,
                                    buttons=message.buttons or None)
@@ -107,9 +110,18 @@ class Conversations:
             return f"[button {event.text}]"
         return event.text
 
+    def _render_support(self, chat_id: int, state: State, reply: Reply, now: datetime) -> Message:
+        """A message for the support team, in the team's language (BOT_DEFAULT_LOCALE)."""
+        data = support_data(self.store, chat_id, state, reply, now)
+        text = self.translator.render(self.default_locale, reply.key, **data)
+        return Message(text, to_support=True, ticket_id=data["ticket_id"], is_card=reply.key == "handoff.card")
+
     def render(self, locale: str, reply: Reply) -> Message:
         text = self.translator.render(locale, reply.key, **reply.data)
         buttons = [[(self.translator.render(locale, f"btn.{b.key}", **b.params), b.payload) for b in row]
                    for row in reply.buttons]
         contact = self.translator.render(locale, "btn.share_contact") if reply.request_contact else None
         return Message(text, buttons, contact, reply.attachments, reply.data.get("plan_id"))
+
+
+__all__ = ["Conversations", "Message", "plain_text"]  # plain_text: kept for older imports

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dtm
 import functools
+import html
 import re
 import tomllib
 from collections.abc import Mapping
@@ -324,3 +325,8 @@ def check_telegram_html(text: str) -> list[str]:
             pos += 1
     problems.extend(f"unclosed tag <{name}>" for name in stack)
     return problems
+
+
+def plain_text(message_html: str) -> str:
+    """Telegram HTML as plain text (for the terminal, files and support summaries)."""
+    return html.unescape(re.sub(r"</?[a-z-]+[^>]*>", "", message_html))

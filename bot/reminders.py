@@ -29,7 +29,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.conversation import Conversations, Message
 from bot.plan_life import next_allowed, notice_misses
 from bot.services import plan_view
-from bot.telegram_app import send_messages
+from bot.telegram_send import send_messages
 from plans.policy import Policy
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,7 @@ def make_conversations(settings: Settings, store: Store | None = None) -> "Conve
     from bot.store_codec import utc_now
 
     return Conversations(store or open_store(settings), settings.load_policy(), Translator(), utc_now,
-                         settings.default_locale, settings.tz)
+                         settings.default_locale, settings.tz, settings.support_window, settings.support_chat_id)
 
 
 def make_dispatcher(settings: Settings, conversations: "Conversations") -> "Dispatcher":

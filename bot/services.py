@@ -6,12 +6,13 @@ digits exactly; a loan is only ever described to the borrower it belongs to.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import BotError, InviteError, StoreError
+from bot.handoff import support_status
 from bot.i18n import Translator
 from bot.loans_import import normalise_phone
 from bot.plan_life import borrower_zone, break_plan, remaining_loan, schedule_reminders
@@ -29,12 +30,16 @@ def loan_from_record(record: dict[str, Any]) -> Loan:
 
 class StoreServices:
     def __init__(self, store: Store, policy: Policy, translator: Translator,
-                 clock: Callable[[], datetime], zone: ZoneInfo) -> None:
+                 clock: Callable[[], datetime], zone: ZoneInfo, support_window: tuple[time, time]) -> None:
         self.store = store
         self.policy = policy
         self.translator = translator
         self.clock = clock
         self.zone = zone
+        self.support_window = support_window
+
+    def support_hours(self) -> tuple[bool, datetime | None]:
+        return support_status(self.now(), self.zone, self.support_window)
 
     def now(self) -> datetime:
         return self.clock()

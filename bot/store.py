@@ -44,6 +44,7 @@ from bot.store_codec import (
 )
 from bot.store_plan_life import PlanLifeQueries
 from bot.store_support import SupportQueries
+from bot.store_tickets import TicketQueries
 
 Clock = Callable[[], datetime]
 
@@ -297,7 +298,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_af
 # ------------------------------------------------------------------ the store
 
 
-class Store(PlanLifeQueries, BroadcastQueries, SupportQueries):
+class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:

@@ -9,20 +9,10 @@ answers are saved. `build_application` assembles it all; services are handed in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
-from telegram import (
-    Bot,
-    BotCommand,
-    InputFile,
-    LinkPreviewOptions,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-    Update,
-)
-from telegram.constants import ChatAction, ParseMode
+from telegram import BotCommand, Update
+from telegram.constants import ChatAction
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -35,9 +25,11 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.conversation import Conversations, Message
+from bot.conversation import Conversations
 from bot.i18n import LOCALES
-from bot.plan_files import make_file
+from bot.telegram_admin import add_admin_handlers
+from bot.telegram_send import send_messages
+from bot.telegram_support import add_support_handlers
 from dialogs.model import Event
 
 log = logging.getLogger(__name__)
@@ -63,16 +55,6 @@ def _event(update: Update) -> Event | None:
     return Event("command" if text.startswith("/") else "text", text=text, **common)
 
 
-def markup_for(message: Message, after_contact: bool = False):
-    if message.request_contact:
-        return ReplyKeyboardMarkup([[KeyboardButton(message.request_contact, request_contact=True)]],
-                                   resize_keyboard=True, one_time_keyboard=True)
-    if message.buttons:
-        return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-                                     for row in message.buttons])
-    return ReplyKeyboardRemove() if after_contact else None
-
-
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     conversations: Conversations = context.application.bot_data["conversations"]
     event = _event(update)
@@ -87,20 +69,6 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("update %s already handled; ignored", update.update_id)
         return
     await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
-
-
-async def send_messages(bot: Bot, conversations: Conversations, chat_id: int, messages: list[Message], *,
-                        after_contact: bool = False) -> None:
-    """Send rendered messages, with their files (chart, calendar) after the text."""
-    for message in messages:
-        await bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
-                               reply_markup=markup_for(message, after_contact),
-                               link_preview_options=LinkPreviewOptions(is_disabled=True))
-        for name in message.attachments:
-            filename, content = make_file(conversations.store, name, message.plan_id, conversations.translator,
-                                          conversations.locale_for(chat_id, None))
-            sender = bot.send_photo if filename.endswith(".png") else bot.send_document
-            await sender(chat_id, InputFile(content, filename=filename))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -129,7 +97,8 @@ async def set_commands(application: Application) -> None:
 
 
 def build_application(conversations: Conversations, *, token: str, base_url: str, base_file_url: str,
-                      request: BaseRequest | None = None, rate_limit: bool = True) -> Application:
+                      request: BaseRequest | None = None, rate_limit: bool = True,
+                      admin_ids: Collection[int] = ()) -> Application:
     builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
@@ -143,5 +112,9 @@ def build_application(conversations: Conversations, *, token: str, base_url: str
     application.add_handler(MessageHandler(filters.COMMAND, on_update))
     application.add_handler(CallbackQueryHandler(on_update))
     application.add_error_handler(on_error)
+    add_support_handlers(application, conversations.support_chat_id)
+    add_admin_handlers(application, store=conversations.store, admin_ids=admin_ids,
+                       translator=conversations.translator, tz=conversations.services.zone,
+                       default_locale=conversations.default_locale)
     return application
 

@@ -32,6 +32,7 @@ from plans.errors import NoPlanPossible
 from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook, Quote
 
 MAX_FAILURES = 5
+ERRORS_BEFORE_OFFERING_PERSON = 3  # wrong answers in a row at one step
 LOCALES = ("zh_CN", "en")
 TEXT_STEPS = {"reason_text", "recovery", "income_after", "income", "high_months", "high_income",
               "expenses_total", "other_debts", "savings", "dependants", "identify_loan", "identify_id",
@@ -45,6 +46,8 @@ class Dialogue:
     # ------------------------------------------------------------------ entry point
 
     def handle(self, state: State, event: Event) -> list[Reply]:
+        if state.step == "with_person":
+            return self._while_with_person(state, event)
         if event.kind == "command":
             return self._command(state, event)
         if state.step == "paused":
@@ -100,10 +103,38 @@ class Dialogue:
         return self._ask(state)
 
     def _person(self, state: State, event: Event, why: str) -> list[Reply]:
+        """The borrower asks for a person: a ticket opens and the dialogue pauses."""
+        is_open, opens_at = self.services.support_hours()
+        return [Reply("person_requested", {"open": is_open, "opens_at": opens_at}),
+                *self._handoff(state, why)]
+
+    def _handoff(self, state: State, why: str) -> list[Reply]:
+        """Pause at the current step and send the support team a card about this chat."""
+        state.person_from = state.step if state.step != "paused" else (state.paused_at or "consent")
+        state.step = "with_person"
         state.needs_person = True
-        self.services.audit("person_requested", chat_id=event.chat_id, borrower_id=state.borrower_id,
-                            loan_id=state.loan_id, reason=why, step=state.step)
-        return [Reply("person_requested")]
+        state.menu += 1
+        state.offered = []
+        self.services.audit("person_requested", borrower_id=state.borrower_id,
+                            loan_id=state.loan_id, reason=why, step=state.person_from)
+        return [Reply("handoff.card", {"reason": why, "step": state.person_from}, audience="support")]
+
+    def _while_with_person(self, state: State, event: Event) -> list[Reply]:
+        """A person has the conversation: what the borrower writes goes to them."""
+        if event.kind == "command" and event.command[0] == "/help":
+            return [Reply("help"), Reply("with_person_wait")]
+        if event.kind == "text":
+            return [Reply("handoff.relay", {"text": event.text, "step": state.person_from}, audience="support")]
+        return [Reply("with_person_wait")]
+
+    def back_from_person(self, state: State) -> list[Reply]:
+        """The agent closed the ticket: continue where the borrower left off."""
+        if state.step != "with_person":
+            return []
+        state.step = state.person_from or "consent"
+        state.person_from = None
+        state.needs_person = False
+        return [Reply("person_closed"), *self._ask(state)]
 
     # ------------------------------------------------------------------ buttons and text
 
@@ -124,7 +155,11 @@ class Dialogue:
         try:
             return handler(state, event, event.text)
         except InputError as error:
-            return [Reply(error.key, {k: v for k, v in error.params.items()}), *self._ask(state)]
+            state.input_errors += 1
+            replies = [Reply(error.key, dict(error.params)), *self._ask(state)]
+            if state.input_errors >= ERRORS_BEFORE_OFFERING_PERSON:
+                replies.append(self._menu(state, "offer_person", [[Button("person", "person:errors")]]))
+            return replies
 
     # ------------------------------------------------------------------ moving between steps
 
@@ -132,6 +167,7 @@ class Dialogue:
         if step != state.step and state.step not in ("paused",):
             state.history.append(state.step)
             del state.history[:-30]
+            state.input_errors = 0
         state.step = step
         return self._ask(state)
 
@@ -490,11 +526,8 @@ class Dialogue:
         plan = self._active_plan(state)
         if plan is not None:
             self.services.break_plan(plan["id"], "replan_limit")
-        state.needs_person = True
         state.step = "done"
-        state.menu += 1
-        state.offered = []
-        return [Reply("replan_limit")]
+        return [Reply("replan_limit"), *self._handoff(state, "replan_limit")]
 
     def _press_details(self, state: State, event: Event, option_id: str) -> list[Reply]:
         option = self._offered_option(state, option_id)

@@ -51,6 +51,7 @@ class Reply:
     buttons: list[list[Button]] = field(default_factory=list)
     request_contact: bool = False
     attachments: tuple[str, ...] = ()  # files the front end makes from `data["plan_id"]`: "chart", "calendar"
+    audience: Literal["borrower", "support"] = "borrower"  # "support": for the support team's chat
 
 
 class Collected(BaseModel):
@@ -96,3 +97,5 @@ class State(BaseModel):
     needs_person: bool = False
     reported_amount: Decimal | None = None
     return_step: str | None = None
+    person_from: str | None = None
+    input_errors: int = 0

@@ -14,6 +14,9 @@ from plans.policy import Policy
 class Services(Protocol):
     policy: Policy
 
+    def support_hours(self) -> tuple[bool, datetime | None]:
+        """(the support team is working now, when it next opens if not)."""
+
     def now(self) -> datetime: ...
 
     def render(self, locale: str, key: str, **data: Any) -> str:

@@ -125,13 +125,14 @@ async def test_bad_amounts_get_a_clear_answer_and_lose_nothing(chat):
     await chat.press("Continue")
     await chat.press("Lost my job")
     await chat.press("Lasting")
-    for bad, expected in (("abc", "could not read that as an amount"), ("-5", "not negative"),
-                          ("1e999", "could not read"), ("999999999999", "too large")):
+    for attempt, (bad, expected) in enumerate((("abc", "could not read that as an amount"), ("-5", "not negative"),
+                                               ("1e999", "could not read"), ("999999999999", "too large")), 1):
         sent_before = len(chat.fake.sent_messages(chat.chat_id))
         await chat.say(bad)
         texts = chat.texts_since(sent_before)
         assert expected in texts[0], texts
-        assert "monthly net income" in texts[-1]
+        assert "monthly net income" in texts[1]
+        assert ("A person can help" in texts[-1]) == (attempt >= 3)  # offered after the third miss
     await chat.say("6500")
     await chat.press("Salary")
     await chat.press("Item by item")

@@ -1,0 +1,55 @@
+"""The support group's side of a hand-off, on Telegram.
+
+In the group BOT_SUPPORT_CHAT_ID an agent replies to a ticket's card (or to a borrower's
+message relayed under it): the reply goes to the borrower, in the transcript. `/close` in
+reply ends the ticket and the borrower's dialogue resumes at the step they left. Messages in
+the support group never reach the borrower dialogue; replies in any other chat are not relayed.
+"""
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+
+from bot.conversation import Conversations
+from bot.telegram_send import send_messages
+
+log = logging.getLogger(__name__)
+SUPPORT_GROUP = -2  # runs before the admin (-1) and borrower (0) handlers
+
+
+async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    conversations: Conversations = context.application.bot_data["conversations"]
+    message, agent = update.effective_message, update.effective_user
+    try:
+        if message is None or message.reply_to_message is None or not message.text or agent is None:
+            return  # the team talking among themselves
+        store, now = conversations.store, conversations.services.now()
+        ticket = store.ticket_for_support_message(message.reply_to_message.message_id)
+        if ticket is None or ticket["closed_at"] is not None:
+            await message.reply_text(conversations.translator.render(conversations.default_locale, "handoff.no_ticket"))
+            return
+        if message.text.split("@")[0].strip() == "/close":
+            store.close_ticket(ticket["id"], by=agent.id, at=now)
+            resumed = conversations.push(ticket["chat_id"], lambda dialogue, state: dialogue.back_from_person(state))
+            await send_messages(context.bot, conversations, ticket["chat_id"], resumed)
+            await message.reply_text(conversations.translator.render(conversations.default_locale, "handoff.closed_ack"))
+            return
+        locale = conversations.locale_for(ticket["chat_id"], None)
+        text = conversations.translator.render(locale, "handoff.agent_says", text=message.text)
+        store.log_message(direction="out", chat_id=ticket["chat_id"], text=text, at=now, step="with_person",
+                          borrower_id=ticket["borrower_id"])
+        store.audit("agent_replied", at=now, chat_id=ticket["chat_id"], ticket_id=ticket["id"], agent=agent.id)
+        await context.bot.send_message(ticket["chat_id"], text, parse_mode=ParseMode.HTML)
+    except Exception:  # logged here: the stop below would otherwise hide it
+        log.exception("support message %s could not be handled", message.message_id if message else None)
+    finally:
+        raise ApplicationHandlerStop  # the support group is never a borrower's chat
+
+
+def add_support_handlers(application: Application, support_chat_id: int | None) -> None:
+    if support_chat_id is not None:
+        application.add_handler(MessageHandler(filters.Chat(support_chat_id), on_support_message),
+                                group=SUPPORT_GROUP)
