@@ -1,6 +1,294 @@
-"""SQL for lender broadcasts and reports."""
+"""SQL for lender broadcasts and reports.
+
+Broadcasts: a segment is chosen here (`segment_candidates`), a broadcast and its recipients
+are recorded in one transaction (`create_broadcast`), and the sender moves each recipient
+pending -> sending -> sent | failed | blocked in small batches (`claim_recipients`,
+`save_results`): `sending` is written before the Bot API call and the outcome after it, so a
+crash leaves only the calls in flight in doubt (see `bot.broadcasts`).
+
+Reports: each `report_*` method returns plain rows/counts; `bot.reports` does the arithmetic.
+Segment and report vocabularies: plans.status active|completed|broken|superseded;
+installments.status due|partly_paid|paid|missed.
+"""
 from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+from bot.errors import StoreError
+from bot.store_codec import to_decimal, to_timestamp
+
+UNPAID = "('due', 'partly_paid')"
+
+#: Borrowers of each plan segment (the `all` segment is every borrower with a chat).
+_SEGMENT_BORROWERS = {
+    "active": "SELECT borrower_id FROM plans WHERE status = 'active'",
+    "due-in": f"""SELECT p.borrower_id FROM plans p JOIN installments i ON i.plan_id = p.id
+                  WHERE p.status = 'active' AND i.status IN {UNPAID} AND i.due_date = :day""",
+    "overdue": f"""SELECT p.borrower_id FROM plans p JOIN installments i ON i.plan_id = p.id
+                   WHERE p.status = 'active' AND (i.status = 'missed'
+                         OR (i.status IN {UNPAID} AND i.due_date < :today))""",
+}
+
+_BORROWER_COLUMNS = "b.id AS borrower_id, b.phone, b.locale AS borrower_locale, b.unreachable_at"
 
 
 class BroadcastQueries:
     """Mixed into `bot.store.Store` (uses its `db`, `clock` and `transaction`)."""
+
+    # ------------------------------------------------------------------ segments
+
+    def segment_candidates(self, kind: str, *, today: date, day: date | None = None) -> list[dict]:
+        """Everyone in segment `kind` (active | due-in | overdue | all | invited-not-started),
+        one row per borrower ordered by id: borrower_id, chat_id (None: never opened a chat
+        with the bot), phone, borrower_locale, conversation_locale, unreachable_at.
+
+        `invited-not-started` is the chats that opened an invitation link but are not
+        identified yet (the conversation holds the invite's loan, no borrower is bound), plus,
+        with chat_id None, invited borrowers who never opened the chat at all.
+        """
+        if kind == "invited-not-started":
+            return self._invited_not_started()
+        if kind == "all":
+            where, params = "b.telegram_chat_id IS NOT NULL", {}
+        elif kind in _SEGMENT_BORROWERS:
+            where = f"b.id IN ({_SEGMENT_BORROWERS[kind]})"
+            params = {"today": today.isoformat(), "day": (day or today).isoformat()}
+        else:
+            raise StoreError(f"unknown segment kind {kind!r}")
+        return list(self.db.query(
+            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+            f" FROM borrowers b"
+            f" LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id"
+            f" WHERE {where} ORDER BY b.id",
+            params,
+        ))
+
+    def _invited_not_started(self) -> list[dict]:
+        opened = list(self.db.query(
+            f"""SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, c.chat_id
+                FROM conversations c
+                JOIN loans l ON l.loan_id = json_extract(c.data, '$.invite_loan')
+                JOIN borrowers b ON b.id = l.borrower_id
+                WHERE c.borrower_id IS NULL AND b.telegram_user_id IS NULL
+                ORDER BY b.id, c.updated_at DESC, c.chat_id DESC"""
+        ))
+        never = list(self.db.query(
+            f"""SELECT DISTINCT {_BORROWER_COLUMNS}, NULL AS conversation_locale, NULL AS chat_id
+                FROM invites iv JOIN loans l ON l.loan_id = iv.loan_id
+                JOIN borrowers b ON b.id = l.borrower_id
+                WHERE b.telegram_chat_id IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM conversations c2
+                    JOIN loans l2 ON l2.loan_id = json_extract(c2.data, '$.invite_loan')
+                    WHERE l2.borrower_id = b.id)"""
+        ))
+        rows: dict[int, dict] = {}
+        for row in opened + never:  # one chat per borrower: the most recently active one
+            rows.setdefault(row["borrower_id"], row)
+        return [rows[key] for key in sorted(rows)]
+
+    def recipient_plan_facts(self, borrower_ids: Iterable[int]) -> list[dict]:
+        """The unpaid (due, partly paid or missed) instalments of the active plans of these
+        borrowers, oldest first: borrower_id, plan_id, currency, due_date (date), status,
+        amount and paid (Decimal)."""
+        rows = self.db.query(
+            f"""SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
+                       i.amount, i.paid
+                FROM plans p JOIN installments i ON i.plan_id = p.id
+                WHERE p.status = 'active' AND i.status IN ('due', 'partly_paid', 'missed')
+                  AND p.borrower_id IN (SELECT value FROM json_each(:ids))
+                ORDER BY p.borrower_id, i.due_date, p.id, i.number""",
+            {"ids": json.dumps(sorted(set(borrower_ids)))},
+        )
+        facts = []
+        for row in rows:
+            row["due_date"] = date.fromisoformat(row["due_date"])
+            row["amount"], row["paid"] = to_decimal(row["amount"]), to_decimal(row["paid"])
+            facts.append(row)
+        return facts
+
+    # ------------------------------------------------------------------ recording a broadcast
+
+    def create_broadcast(self, *, segment: str, template: str | None, message_text: str | None,
+                         rate: int, paid: bool, created_by: str | None,
+                         recipients: list[dict]) -> int:
+        """Record a broadcast and one pending row per recipient (borrower_id, chat_id, locale)
+        in one transaction; return its id."""
+        with self.transaction():
+            broadcast_id = self.db.execute(
+                "INSERT INTO broadcasts (segment, template, message_text, rate, paid, created_at,"
+                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (segment, template, message_text, rate, int(paid), to_timestamp(self.clock()), created_by),
+            ).lastrowid
+            self.db.conn.executemany(
+                "INSERT INTO broadcast_recipients (broadcast_id, borrower_id, chat_id, locale)"
+                " VALUES (?, ?, ?, ?)",
+                [(broadcast_id, r["borrower_id"], r["chat_id"], r["locale"]) for r in recipients],
+            )
+        return broadcast_id
+
+    def get_broadcast(self, broadcast_id: int) -> dict | None:
+        return self._one("SELECT * FROM broadcasts WHERE id = ?", (broadcast_id,))
+
+    def broadcast_created_by(self, created_by: str) -> dict | None:
+        """The broadcast a given request already created (a double-tapped "Send")."""
+        return self._one("SELECT * FROM broadcasts WHERE created_by = ? ORDER BY id LIMIT 1", (created_by,))
+
+    def list_broadcasts(self, limit: int = 20) -> list[dict]:
+        """The latest broadcasts, newest first, each with its recipients' counts by status."""
+        rows = list(self.db.query("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,)))
+        for row in rows:
+            row["counts"] = self.broadcast_counts(row["id"])
+        return rows
+
+    def set_broadcast_status(self, broadcast_id: int, status: str, *, finished: bool = False) -> None:
+        self.db.execute(
+            "UPDATE broadcasts SET status = ?, finished_at = ? WHERE id = ?",
+            (status, to_timestamp(self.clock()) if finished else None, broadcast_id),
+        )
+
+    def broadcast_recipients(self, broadcast_id: int, status: str | None = None) -> list[dict]:
+        """Recipients (optionally only those in `status`) with their borrower's phone."""
+        return list(self.db.query(
+            "SELECT r.*, b.phone FROM broadcast_recipients r JOIN borrowers b ON b.id = r.borrower_id"
+            " WHERE r.broadcast_id = :id AND (:status IS NULL OR r.status = :status)"
+            " ORDER BY r.borrower_id",
+            {"id": broadcast_id, "status": status},
+        ))
+
+    def broadcast_counts(self, broadcast_id: int) -> dict[str, int]:
+        """Recipients by status: pending, sending, sent, failed, blocked (0 when none)."""
+        counts = dict.fromkeys(("pending", "sending", "sent", "failed", "blocked"), 0)
+        for row in self.db.query(
+            "SELECT status, count(*) AS n FROM broadcast_recipients WHERE broadcast_id = ? GROUP BY status",
+            (broadcast_id,),
+        ):
+            counts[row["status"]] = row["n"]
+        return counts
+
+    # ------------------------------------------------------------------ sending
+
+    def claim_recipients(self, broadcast_id: int, borrower_ids: list[int]) -> list[int]:
+        """Mark these pending recipients `sending` (before their message goes out); return the
+        ones this call claimed. A recipient another process claimed first is not returned."""
+        claimed = []
+        with self.transaction():
+            for borrower_id in borrower_ids:
+                cursor = self.db.execute(
+                    "UPDATE broadcast_recipients SET status = 'sending'"
+                    " WHERE broadcast_id = ? AND borrower_id = ? AND status = 'pending'",
+                    (broadcast_id, borrower_id),
+                )
+                if cursor.rowcount == 1:
+                    claimed.append(borrower_id)
+        return claimed
+
+    def release_recipients(self, broadcast_id: int, borrower_ids: Iterable[int]) -> None:
+        """Back to pending: claimed recipients whose message was certainly never sent."""
+        with self.transaction():
+            self.db.conn.executemany(
+                "UPDATE broadcast_recipients SET status = 'pending'"
+                " WHERE broadcast_id = ? AND borrower_id = ? AND status = 'sending'",
+                [(broadcast_id, borrower_id) for borrower_id in borrower_ids],
+            )
+
+    def requeue_in_doubt(self, broadcast_id: int) -> int:
+        """`sending` -> `pending` for every recipient left in doubt by a crash; how many."""
+        return self.db.execute(
+            "UPDATE broadcast_recipients SET status = 'pending' WHERE broadcast_id = ? AND status = 'sending'",
+            (broadcast_id,),
+        ).rowcount
+
+    def save_results(self, broadcast_id: int, results: Iterable[dict]) -> None:
+        """Record outcomes: each result has borrower_id, status (sent | failed | blocked),
+        error (or None), attempts (API calls made) and at (datetime). A blocked borrower is
+        marked unreachable (the first time only) and audited."""
+        with self.transaction():
+            for result in results:
+                at = to_timestamp(result["at"])
+                self.db.execute(
+                    "UPDATE broadcast_recipients SET status = ?, last_error = ?, attempts = attempts + ?,"
+                    " sent_at = ? WHERE broadcast_id = ? AND borrower_id = ?",
+                    (result["status"], result["error"], result["attempts"],
+                     at if result["status"] == "sent" else None, broadcast_id, result["borrower_id"]),
+                )
+                if result["status"] == "blocked":  # PlanLifeQueries: sets unreachable_at, audits
+                    self.mark_unreachable(result["borrower_id"], result["at"], f"broadcast {broadcast_id}")
+
+    # ------------------------------------------------------------------ reports
+
+    def report_funnel(self, since: datetime | None) -> dict[str, int]:
+        """Distinct borrowers (or chats, before a borrower is known) at each step since `since`."""
+        at = to_timestamp(since) if since else ""
+
+        def audit(event: str, column: str) -> int:
+            return self.db.execute(
+                f"SELECT count(DISTINCT {column}) FROM audit WHERE event = ? AND at >= ?", (event, at)
+            ).fetchone()[0]
+
+        def one(sql: str) -> int:
+            return self.db.execute(sql, (at,)).fetchone()[0]
+
+        return {
+            "invited": one("SELECT count(DISTINCT l.borrower_id) FROM invites iv"
+                           " JOIN loans l ON l.loan_id = iv.loan_id WHERE iv.created_at >= ?"),
+            # a chat started when its first message came in (or, without messages, when saved)
+            "started": one("""SELECT count(*) FROM (
+                                SELECT c.chat_id, COALESCE(min(m.at), c.updated_at) AS first
+                                FROM conversations c LEFT JOIN messages m
+                                     ON m.chat_id = c.chat_id AND m.direction = 'in'
+                                GROUP BY c.chat_id) WHERE first >= ?"""),
+            "identified": audit("identified", "borrower_id"),
+            "finances_given": audit("finances_given", "borrower_id"),
+            "options_shown": audit("options_shown", "borrower_id"),
+            "accepted": one("SELECT count(DISTINCT borrower_id) FROM plans WHERE accepted_at >= ?"),
+            "declined": audit("consent_declined", "chat_id"),
+            "no_affordable_plan": audit("no_affordable_plan", "borrower_id"),
+        }
+
+    def report_plans(self, since: datetime | None, today: date) -> list[dict]:
+        """Plans accepted since `since`: id, borrower_id, structure, payments, currency,
+        monthly_max (Decimal), status, and the counts `missed` and `late` (unpaid and past due,
+        not yet missed) of its instalments as of `today`."""
+        rows = self.db.query(
+            f"""SELECT p.id, p.borrower_id, p.structure, p.payments, p.currency, p.monthly_max, p.status,
+                       count(i.number) FILTER (WHERE i.status = 'missed') AS missed,
+                       count(i.number) FILTER (WHERE i.status IN {UNPAID} AND i.due_date < :today) AS late
+                FROM plans p LEFT JOIN installments i ON i.plan_id = p.id
+                WHERE p.accepted_at >= :since GROUP BY p.id ORDER BY p.id""",
+            {"today": today.isoformat(), "since": to_timestamp(since) if since else ""},
+        )
+        return [{**row, "monthly_max": to_decimal(row["monthly_max"])} for row in rows]
+
+    def report_scheduled(self, since: date | None, today: date) -> list[dict]:
+        """Instalment amounts due from `since` up to `today`, per currency (Decimal). A
+        superseded or broken plan counts only what fell due before it ended."""
+        totals: dict[str, Decimal] = {}
+        for row in self.db.query(
+            """SELECT p.currency, i.amount FROM installments i JOIN plans p ON p.id = i.plan_id
+               WHERE i.due_date <= :today AND i.due_date >= :since
+                 AND NOT (p.status IN ('superseded', 'broken') AND p.ended_at IS NOT NULL
+                          AND i.due_date > substr(p.ended_at, 1, 10))""",
+            {"today": today.isoformat(), "since": since.isoformat() if since else ""},
+        ):
+            totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + to_decimal(row["amount"])
+        return [{"currency": c, "amount": a} for c, a in sorted(totals.items())]
+
+    def report_collected(self, since: datetime | None, until: datetime) -> list[dict]:
+        """Payments received from `since` up to `until`, per the loan's currency (Decimal)."""
+        totals: dict[str, Decimal] = {}
+        for row in self.db.query(
+            """SELECT l.currency, pm.amount FROM payments pm JOIN loans l ON l.loan_id = pm.loan_id
+               WHERE pm.paid_at >= :since AND pm.paid_at <= :until""",
+            {"since": to_timestamp(since) if since else "", "until": to_timestamp(until)},
+        ):
+            totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + to_decimal(row["amount"])
+        return [{"currency": c, "amount": a} for c, a in sorted(totals.items())]
+
+    def unreachable_borrowers(self) -> list[dict]:
+        """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""
+        return list(self.db.query(
+            "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id"
+        ))
