@@ -46,10 +46,24 @@ class Context:
         return self.case.as_of + timedelta(days=self.policy.down_payment_days)
 
     @cached_property
+    def disposable(self) -> list[Decimal]:
+        """Disposable income in each possible month of the longest plan allowed."""
+        dates = due_dates(self.first_due, self.rules.max_term_months, self.due_day)
+        finances = self.case.finances
+        costs = finances.essential_total + finances.other_debt_payments
+        return [finances.income_in(k, due.month) - costs for k, due in enumerate(dates)]
+
+    @cached_property
     def affordable(self) -> list[Decimal]:
         """Affordable payment for each possible month of the longest plan allowed."""
-        dates = due_dates(self.first_due, self.rules.max_term_months, self.due_day)
-        return self.budget.affordable_by_month(dates)
+        known: dict[Decimal, Decimal] = {}  # a few distinct incomes repeat month after month
+        result = []
+        for amount in self.disposable:
+            room = known.get(amount)
+            if room is None:
+                room = known[amount] = self.budget.affordable_from(amount)
+            result.append(room)
+        return result
 
     def debt(self, structure: Structure) -> Debt:
         return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, structure)

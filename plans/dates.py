@@ -7,9 +7,17 @@ period is whole months plus the leftover days as a share of the month they fall 
 """
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS_IN_MONTH[month - 1]
 
 
 def add_months(start: date, months: int, day: int | None = None) -> date:
@@ -17,8 +25,7 @@ def add_months(start: date, months: int, day: int | None = None) -> date:
     index = start.year * 12 + start.month - 1 + months
     year, month = divmod(index, 12)
     month += 1
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(day or start.day, last))
+    return date(year, month, min(day or start.day, _days_in_month(year, month)))
 
 
 def first_due_date(as_of: date, due_day: int, min_days: int = 14) -> date:
@@ -33,9 +40,19 @@ def first_due_date(as_of: date, due_day: int, min_days: int = 14) -> date:
 def due_dates(first: date, count: int, due_day: int | None = None) -> list[date]:
     """`count` monthly due dates from `first`, all on `due_day` (default first's day)."""
     day = due_day or first.day
-    return [add_months(first, k, day) for k in range(count)]
+    if count <= 0:
+        return []
+    # A quote asks for the same calendar many times (every structure, every term tried):
+    # build it once, in blocks of 60 months, and slice it.
+    return list(_due_dates(first, day, -(-count // 60) * 60)[:count])
 
 
+@lru_cache(maxsize=256)
+def _due_dates(first: date, day: int, count: int) -> tuple[date, ...]:
+    return tuple(add_months(first, k, day) for k in range(count))
+
+
+@lru_cache(maxsize=1024)
 def months_between(start: date, end: date) -> Decimal:
     """Length of [start, end] in months: whole months plus leftover days / days of that month."""
     if end < start:

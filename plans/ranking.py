@@ -28,18 +28,23 @@ def rank(options: list[Option]) -> list[Option]:
         shown.append(cheapest)
     elif rest:
         shown.append(rest[0])
-    return [_with_comparisons(option, shown) for option in shown]
+    if len(shown) < 2:
+        return shown
+    largest = [o.largest_payment for o in shown]
+    terms = [len(o.instalments) for o in shown]
+    lowest = (min(largest), min(o.total_repayable for o in shown), min(terms))
+    return [_with_comparisons(o, pay, term, lowest) for o, pay, term in zip(shown, largest, terms)]
 
 
-def _with_comparisons(option: Option, shown: list[Option]) -> Option:
+def _with_comparisons(option: Option, largest_payment, term: int, lowest: tuple) -> Option:
+    lowest_payment, lowest_total, shortest = lowest
     extra = []
-    if len(shown) > 1:
-        if option.largest_payment == min(o.largest_payment for o in shown):
-            extra.append(Reason("lowest_monthly"))
-        if option.total_repayable == min(o.total_repayable for o in shown):
-            extra.append(Reason("lowest_total_cost"))
-        if len(option.instalments) == min(len(o.instalments) for o in shown):
-            extra.append(Reason("shortest_term"))
+    if largest_payment == lowest_payment:
+        extra.append(Reason("lowest_monthly"))
+    if option.total_repayable == lowest_total:
+        extra.append(Reason("lowest_total_cost"))
+    if term == shortest:
+        extra.append(Reason("shortest_term"))
     return replace(option, reasons=option.reasons + extra) if extra else option
 
 
