@@ -15,14 +15,14 @@ interest and fees exactly.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from plans.dates import due_dates, months_between
 from plans.models import Row
-from plans.money import ZERO, quantize
+from plans.money import ZERO, minor_unit, quantize
 
 TWELVE = Decimal(12)
 ONE = Decimal(1)
@@ -61,21 +61,25 @@ def scales_by_term(basis: Basis, weights: Sequence[Decimal]) -> list[tuple[Decim
     rate; fee scale = F / sum_k w_k. Terms whose leading weights are all zero get None-like
     (0, 0) sentinels and must be skipped by the caller (they cannot repay anything).
     """
+    return list(iter_scales(basis, weights))
+
+
+def iter_scales(basis: Basis, weights: Sequence[Decimal]) -> Iterator[tuple[Decimal, Decimal]]:
+    """`scales_by_term`, one term at a time, for a search that stops at the first that fits."""
     rate = basis.monthly_rate
     factor = ONE / (ONE + rate * basis.first_period)
     step = ONE / (ONE + rate)
+    principal, fees = basis.principal, basis.fees
     discounted = ZERO
     plain = ZERO
-    result: list[tuple[Decimal, Decimal]] = []
     for weight in weights:
         discounted += weight * factor
         plain += weight
         factor *= step
         if plain == 0:
-            result.append((ZERO, ZERO))
+            yield ZERO, ZERO
         else:
-            result.append((basis.principal / discounted, basis.fees / plain))
-    return result
+            yield principal / discounted, fees / plain
 
 
 def shaped_rows(
@@ -97,38 +101,62 @@ def shaped_rows(
     count = len(weights)
     dates = basis.dates(count)
     rate = basis.monthly_rate
+    unit = minor_unit(basis.currency)
     balance = basis.principal
     fees_left = basis.fees
     rows: list[Row] = []
+    append = rows.append
     period = basis.first_period
+    last = count - 1
+    # A level plan (all weights equal) asks the same rounded amounts every month.
+    payment_for: dict[Decimal, tuple[Decimal, Decimal]] = {}
     for k, (weight, due) in enumerate(zip(weights, dates)):
-        interest = quantize(balance * rate * period, basis.currency)
+        interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
         period = ONE
-        if k == count - 1:
+        if k == last:
             fee = fees_left
             principal = balance
         else:
-            fee = min(fees_left, quantize(fee_scale * weight, basis.currency, rounding))
-            principal = quantize(scale * weight, basis.currency, rounding) - interest
-            principal = min(principal, balance)
+            amounts = payment_for.get(weight)
+            if amounts is None:
+                amounts = payment_for[weight] = (
+                    (scale * weight).quantize(unit, rounding),
+                    (fee_scale * weight).quantize(unit, rounding),
+                )
+            fee = amounts[1] if amounts[1] < fees_left else fees_left
+            principal = amounts[0] - interest
+            if principal > balance:
+                principal = balance
         balance -= principal
         fees_left -= fee
-        if balance + fees_left <= 0 and k < count - 1 and rounding != ROUND_FLOOR:
+        if k < last and balance + fees_left <= 0 and rounding != ROUND_FLOOR:
             return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
                                start_number=start_number, kind=kind)
-        rows.append(
-            Row(
-                number=start_number + k,
-                due_date=due,
-                payment=principal + interest + fee,
-                principal=principal,
-                interest=interest,
-                fees=fee,
-                balance=balance + fees_left,
-                kind=kind,
-            )
-        )
+        append(Row(start_number + k, due, principal + interest + fee, principal, interest, fee,
+                   balance + fees_left, kind))
     return rows
+
+
+def _equal_principal(basis: Basis, count: int):
+    """(principal, interest, fee) of each 等额本金 payment, lazily (see equal_principal_rows)."""
+    unit = minor_unit(basis.currency)
+    principal_total, fees_total = basis.principal, basis.fees
+    balance, fees_left = principal_total, fees_total
+    rate, period = basis.monthly_rate, basis.first_period
+    repaid = fees_paid = ZERO
+    for k in range(1, count + 1):
+        interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
+        period = ONE
+        if k == count:
+            principal, fee = balance, fees_left
+        else:
+            principal = (principal_total * k / count).quantize(unit, ROUND_HALF_UP) - repaid
+            fee = (fees_total * k / count).quantize(unit, ROUND_HALF_UP) - fees_paid
+        repaid += principal
+        fees_paid += fee
+        balance -= principal
+        fees_left -= fee
+        yield principal, interest, fee, balance + fees_left
 
 
 def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> list[Row]:
@@ -137,36 +165,36 @@ def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> 
     The parts are rounded cumulatively (after k payments exactly round(k x P / n) is repaid),
     so each part is within a cent of P / n and no rounding residue piles up on the last one.
     """
-    dates = basis.dates(count)
-    currency = basis.currency
-    balance, fees_left = basis.principal, basis.fees
+    return [
+        Row(number, due, principal + interest + fee, principal, interest, fee, balance)
+        for number, due, (principal, interest, fee, balance) in zip(
+            range(start_number, start_number + count), basis.dates(count), _equal_principal(basis, count)
+        )
+    ]
+
+
+def equal_principal_payments(basis: Basis, count: int) -> Iterator[Decimal]:
+    """The payments of `equal_principal_rows(basis, count)` (equal in value), lazily and
+    without building rows: a term search stops at the first payment that does not fit."""
+    unit = minor_unit(basis.currency)
+    principal_total, fees_total = basis.principal, basis.fees
+    balance = principal_total
     rate, period = basis.monthly_rate, basis.first_period
     repaid = fees_paid = ZERO
-    rows = []
-    for k, due in enumerate(dates, 1):
-        interest = quantize(balance * rate * period, currency)
+    for k in range(1, count):
+        interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
         period = ONE
-        if k == count:
-            principal, fee = balance, fees_left
-        else:
-            principal = quantize(basis.principal * k / count, currency) - repaid
-            fee = quantize(basis.fees * k / count, currency) - fees_paid
+        principal = (principal_total * k / count).quantize(unit, ROUND_HALF_UP) - repaid
         repaid += principal
-        fees_paid += fee
         balance -= principal
-        fees_left -= fee
-        rows.append(
-            Row(
-                number=start_number + k - 1,
-                due_date=due,
-                payment=principal + interest + fee,
-                principal=principal,
-                interest=interest,
-                fees=fee,
-                balance=balance + fees_left,
-            )
-        )
-    return rows
+        if fees_total:
+            fee = (fees_total * k / count).quantize(unit, ROUND_HALF_UP) - fees_paid
+            fees_paid += fee
+            yield principal + interest + fee
+        else:
+            yield principal + interest
+    interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
+    yield balance + interest + fees_total - fees_paid
 
 
 def interest_only_rows(basis: Basis, count: int) -> list[Row]:

@@ -30,8 +30,10 @@ from plans.money import ZERO, quantize
 from plans.restructure import Debt
 from plans.schedule import (
     Basis,
+    equal_principal_payments,
     equal_principal_rows,
     interest_only_rows,
+    iter_scales,
     scales_by_term,
     shaped_rows,
     single_payment_row,
@@ -81,18 +83,67 @@ def _shaped(
     basis = basis or ctx.basis(debt)
     offset = sum(1 for row in before if row.kind != "down_payment")
     weights = weights[: ctx.rules.max_term_months - offset]
-    scales = scales_by_term(basis, weights)
+    scales = _LazyScales(basis, weights)
     term, fits = shortest_term(scales, weights, ctx.affordable[offset:], ctx.rules.min_installment)
+    if fits and not _fits(ctx, before):
+        # The rows before (a down payment, a holiday) do not fit whatever the term: the
+        # option cannot be affordable, and the closest one is the longest term.
+        term = len(weights)
     while True:
         scale, fee_scale = scales[term - 1]
-        rows = list(before) + shaped_rows(
+        rows = shaped_rows(
             basis, weights[:term], scale, fee_scale, rounding=rounding, start_number=len(before) + 1
         )
-        option = evaluate(ctx, structure, {**parameters, "months": str(term)}, debt, rows, reasons)
         # Rounding can tip a just-fitting term over by a cent: then one month longer.
-        if option.affordable or not fits or term >= len(weights):
-            return option
+        if not fits or term >= len(weights) or _fits(ctx, rows, offset):
+            break
         term += 1
+    return evaluate(ctx, structure, {**parameters, "months": str(term)}, debt, list(before) + rows, reasons)
+
+
+class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
+    """`scales_by_term` computed only as far as the term search looks (it usually stops
+    well before the longest term)."""
+
+    def __init__(self, basis: Basis, weights: Sequence[Decimal]) -> None:
+        self._source = iter_scales(basis, weights)
+        self._known: list[tuple[Decimal, Decimal]] = []
+        self._length = len(weights)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice) or index < 0:
+            raise TypeError("lazy scales take a term index")
+        known = self._known
+        while len(known) <= index:
+            known.append(next(self._source))
+        return known[index]
+
+    def __iter__(self):
+        known = self._known
+        yield from known
+        for item in self._source:
+            known.append(item)
+            yield item
+
+
+def _fits(ctx: Context, rows: Sequence[Row], offset: int = 0) -> bool:
+    """Whether every row fits, as `evaluate` judges it, without building an Option: a down
+    payment fits savings plus the first month's affordable amount; the other rows are paid
+    in plan months offset, offset + 1, ... and must fit that month's affordable amount."""
+    affordable = ctx.affordable
+    index = offset
+    for row in rows:
+        if row.kind == "down_payment":
+            room = ctx.case.finances.savings_available + affordable[0]
+        else:
+            room = affordable[index] if index < len(affordable) else ctx.budget.affordable(index, row.due_date.month)
+            index += 1
+        if row.payment > room:
+            return False
+    return True
 
 
 def level(ctx: Context) -> Option:
@@ -107,22 +158,21 @@ def equal_principal(ctx: Context) -> Option:
     owed = debt.principal + debt.fees
     longest = max(1, min(ctx.rules.max_term_months, int(owed / max(ctx.rules.min_installment, ONE))))
 
-    def build(term: int) -> Option:
-        rows = equal_principal_rows(basis, term)
-        return evaluate(ctx, Structure.equal_principal, {"months": str(term)}, debt, rows, [])
+    affordable = ctx.affordable
+
+    def fits(term: int) -> bool:  # what evaluate would say, payment by payment, stopping early
+        return all(payment <= room for payment, room in zip(equal_principal_payments(basis, term), affordable))
 
     low, high = 1, longest
-    best = build(high)
-    if not best.affordable:
-        return best
-    while low < high:
-        middle = (low + high) // 2
-        candidate = build(middle)
-        if candidate.affordable:
-            best, high = candidate, middle
-        else:
-            low = middle + 1
-    return best
+    if fits(high):
+        while low < high:
+            middle = (low + high) // 2
+            if fits(middle):
+                high = middle
+            else:
+                low = middle + 1
+    rows = equal_principal_rows(basis, high)
+    return evaluate(ctx, Structure.equal_principal, {"months": str(high)}, debt, rows, [])
 
 
 def interest_freeze(ctx: Context) -> Option:
