@@ -21,19 +21,36 @@ def _npv(rate: float, flows: Sequence[tuple[float, float]]) -> float:
     return sum(amount * (1.0 + rate) ** -t for t, amount in flows)
 
 
-def monthly_irr(flows: Sequence[Flow]) -> Decimal:
-    """The monthly rate i with sum(amount / (1 + i)^t) = 0. Raises if the flows have none."""
-    floats = [(float(t), float(amount)) for t, amount in flows if amount]
+def monthly_irr(flows: Sequence[Flow], guess: float = 0.01) -> Decimal:
+    """The monthly rate i with sum(amount / (1 + i)^t) = 0. Raises if the flows have none.
+
+    `guess` starts Newton's method (the plan's own monthly rate is a good one). Flows one
+    month apart (instalments) are discounted by one multiplication each, not by a power.
+    """
+    return monthly_irr_prepared([(float(t), float(amount)) for t, amount in flows], guess)
+
+
+def monthly_irr_prepared(flows: Sequence[tuple[float, float]], guess: float = 0.01) -> Decimal:
+    """`monthly_irr` of flows already converted to (time, amount) floats."""
+    floats = [(t, amount) for t, amount in flows if amount]
     if not floats or all(a >= 0 for _, a in floats) or all(a <= 0 for _, a in floats):
         raise PlanError("cash flows have no internal rate of return")
-    rate = 0.01
+    rate = float(guess)
     for _ in range(50):
         value = 0.0
         slope = 0.0
+        step_back = 1.0 / (1.0 + rate)
+        previous = None
+        discount = 1.0
         for t, amount in floats:
-            discount = (1.0 + rate) ** -t
+            if previous is not None and abs(t - previous - 1.0) < 1e-12:
+                discount *= step_back
+            else:
+                discount = (1.0 + rate) ** -t
+            previous = t
             value += amount * discount
-            slope -= t * amount * discount / (1.0 + rate)
+            slope -= t * amount * discount
+        slope *= step_back
         if slope == 0:
             break
         step = value / slope

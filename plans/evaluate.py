@@ -11,9 +11,11 @@ The lender's score is the present value of the payments (policy discount rate) t
 """
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_UP, Decimal
+from functools import lru_cache
 
-from plans.apr import apr_from_monthly, monthly_irr
+from plans.apr import apr_from_monthly, monthly_irr_prepared
 from plans.dates import months_between
 from plans.models import Check, Option, Outlook, Reason, Row, Structure
 from plans.money import ZERO, quantize
@@ -37,16 +39,16 @@ def evaluate(
     interest_waived: Decimal = ZERO,
 ) -> Option:
     loan = ctx.case.loan
-    times = _times(ctx, rows)
-    total = sum((row.payment for row in rows), ZERO)
-    monthly = _irr(debt.total, rows, times)
+    walk = _walk(ctx, rows)
+    total = walk.total
+    monthly = ZERO if total == debt.total else monthly_irr_floats(debt.total, walk.flows, debt.rate)
     apr, effective = apr_from_monthly(monthly)
-    shortfall, ratio = _affordability(ctx, rows)
+    shortfall, ratio = walk.worst_gap, walk.ratio
     affordable = shortfall <= 0
-    instalments = [row for row in rows if row.kind not in ("down_payment",)]
+    instalments = [row for row in rows if row.kind != "down_payment"]
     checks = _checks(ctx, structure, instalments, apr)
     reasons = list(reasons) + _common_reasons(ctx, debt, rows, affordable)
-    present_value = _present_value(ctx, rows, times)
+    present_value = walk.present_value
     likelihood = _likelihood(ctx, ratio, affordable, len(instalments))
     return Option(
         option_id=f"{structure.value}-{len(instalments)}",
@@ -63,7 +65,7 @@ def evaluate(
         penalties_waived=debt.penalties_waived,
         principal_waived=principal_waived,
         total_repayable=total,
-        total_interest=sum((row.interest for row in rows), ZERO),
+        total_interest=walk.total_interest,
         apr=apr,
         effective_annual_rate=effective,
         affordability_ratio=ratio,
@@ -78,46 +80,79 @@ def evaluate(
     )
 
 
-def _times(ctx: Context, rows: list[Row]) -> list[Decimal]:
-    """Each row's time in months from the as-of date: instalments on the monthly grid."""
-    first = months_between(ctx.case.as_of, ctx.first_due)
-    times, index = [], 0
-    for row in rows:
-        if row.kind in ("down_payment", "settlement"):
-            times.append(months_between(ctx.case.as_of, row.due_date))
-        else:
-            times.append(first + index)
-            index += 1
-    return times
+class _Walk:
+    """What one pass over a schedule learns: totals, the dated flows for the IRR, the
+    present value at the lender's rate, and how the payments sit with the budget."""
+
+    __slots__ = ("total", "total_interest", "flows", "present_value", "worst_gap", "ratio")
 
 
-def _irr(financed: Decimal, rows: list[Row], times: list[Decimal]) -> Decimal:
-    total = sum((row.payment for row in rows), ZERO)
-    if total == financed:
-        return ZERO
-    flows = [(ZERO, financed)] + [(t, -row.payment) for t, row in zip(times, rows)]
-    return monthly_irr(flows)
+def _walk(ctx: Context, rows: list[Row]) -> _Walk:
+    """One pass over the rows (a quote evaluates thousands of them).
 
-
-def _affordability(ctx: Context, rows: list[Row]) -> tuple[Decimal, Decimal | None]:
-    """(largest excess of a payment over what its month affords, largest share of disposable)."""
-    budget = ctx.budget
+    Time: instalments sit on the monthly grid from the first due date (whole months apart);
+    a down payment or settlement at its date, in months from the as-of date.
+    Present value: payments discounted at the lender's rate; the grid walks by one month's
+    factor, so a 480-month plan costs 480 multiplications, not 480 fractional powers.
+    Affordability: the largest excess of a payment over what its month affords, and the
+    largest share of disposable income a payment takes (None if a payment falls in a month
+    with no disposable income). A down payment may use savings and the first month's
+    affordable amount, a settlement savings alone.
+    """
+    as_of, budget = ctx.case.as_of, ctx.budget
+    affordable, disposables = ctx.affordable, ctx.disposable
     savings = ctx.case.finances.savings_available
+    first = float(months_between(as_of, ctx.first_due))
+    step, grid = _discounting(ctx.policy.discount_rate, as_of, ctx.first_due)
+    total = total_interest = present_value = ZERO
     worst_gap = Decimal("-Infinity")
-    ratio: Decimal | None = ZERO
+    # The largest payment made out of each distinct disposable income: the largest share is
+    # then one division per distinct income, not one per row.
+    largest: dict[Decimal, Decimal] = {}
+    flows: list[tuple[float, float]] = []
+    as_float: dict[Decimal, float] = {}
     index = 0
     for row in rows:
-        if row.kind in ("down_payment", "settlement"):
-            room = savings + (ctx.affordable[0] if row.kind == "down_payment" else ZERO)
+        payment, kind = row.payment, row.kind
+        total += payment
+        total_interest += row.interest
+        if kind == "down_payment" or kind == "settlement":
+            t = months_between(as_of, row.due_date)
+            present_value += payment * _power(step, t)
+            time = float(t)
+            room = savings + (affordable[0] if kind == "down_payment" else ZERO)
             disposable = savings + max(budget.disposable_now, ZERO)
         else:
-            room = ctx.affordable[index] if index < len(ctx.affordable) else budget.affordable(index, row.due_date.month)
-            disposable = budget.disposable(index, row.due_date.month)
+            present_value += payment * grid
+            grid *= step
+            time = first + index
+            if index < len(affordable):
+                room, disposable = affordable[index], disposables[index]
+            else:
+                room = budget.affordable(index, row.due_date.month)
+                disposable = budget.disposable(index, row.due_date.month)
             index += 1
-        worst_gap = max(worst_gap, row.payment - room)
-        if row.payment > 0:
-            ratio = None if ratio is None or disposable <= 0 else max(ratio, row.payment / disposable)
-    return worst_gap, (ratio.quantize(RATIO_PLACES) if ratio is not None else None)
+        amount = as_float.get(payment)
+        if amount is None:
+            amount = as_float[payment] = -float(payment)
+        flows.append((time, amount))
+        if payment - room > worst_gap:
+            worst_gap = payment - room
+        if payment > 0 and payment > largest.get(disposable, ZERO):
+            largest[disposable] = payment
+    walk = _Walk()
+    walk.total, walk.total_interest, walk.flows = total, total_interest, flows
+    walk.present_value, walk.worst_gap = present_value, worst_gap
+    if any(disposable <= 0 for disposable in largest):
+        walk.ratio = None
+    else:
+        walk.ratio = max((p / d for d, p in largest.items()), default=ZERO).quantize(RATIO_PLACES)
+    return walk
+
+
+def monthly_irr_floats(financed: Decimal, flows: list[tuple[float, float]], rate: Decimal) -> Decimal:
+    """The monthly IRR of `financed` at time 0 against the payment flows (already floats)."""
+    return monthly_irr_prepared([(0.0, float(financed))] + flows, float(rate) / 12)
 
 
 def _checks(ctx: Context, structure: Structure, instalments: list[Row], apr: Decimal) -> list[Check]:
@@ -163,8 +198,12 @@ def _fits_from(ctx: Context, rows: list[Row]) -> int | None:
     """The first plan month from which every payment fits, if the early ones do not."""
     instalments = [row for row in rows if row.kind not in ("down_payment", "settlement")]
     fits_after = None
+    affordable = ctx.affordable
     for index in range(len(instalments) - 1, -1, -1):
-        room = ctx.budget.affordable(index, instalments[index].due_date.month)
+        if index < len(affordable):
+            room = affordable[index]
+        else:
+            room = ctx.budget.affordable(index, instalments[index].due_date.month)
         if instalments[index].payment > room:
             fits_after = index + 2
             break
@@ -173,19 +212,17 @@ def _fits_from(ctx: Context, rows: list[Row]) -> int | None:
     return fits_after
 
 
-def _present_value(ctx: Context, rows: list[Row], times: list[Decimal]) -> Decimal:
-    """Payments discounted at the lender's rate; instalments walk the monthly grid so a
-    480-month plan costs 480 multiplications, not 480 fractional powers."""
-    step = ONE / (ONE + ctx.policy.discount_rate / 12)
-    grid = step ** months_between(ctx.case.as_of, ctx.first_due)
-    total = ZERO
-    for row, t in zip(rows, times):
-        if row.kind in ("down_payment", "settlement"):
-            total += row.payment * step**t
-        else:
-            total += row.payment * grid
-            grid *= step
-    return total
+@lru_cache(maxsize=256)
+def _discounting(annual_rate: Decimal, as_of: date, first_due: date) -> tuple[Decimal, Decimal]:
+    """(one month's discount factor, the factor at the first due date): a fractional power
+    is dear in Decimal, and every option of a quote starts on the same grid."""
+    step = ONE / (ONE + annual_rate / 12)
+    return step, _power(step, months_between(as_of, first_due))
+
+
+@lru_cache(maxsize=256)
+def _power(base: Decimal, exponent: Decimal) -> Decimal:
+    return base**exponent
 
 
 def _likelihood(ctx: Context, ratio: Decimal | None, affordable: bool, months: int) -> Decimal:
