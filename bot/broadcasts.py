@@ -35,12 +35,14 @@ a file (the same text for all, or TOML with one text per language), escaped as p
 Sending (`send_broadcast`). Each recipient goes pending -> sending -> sent | failed | blocked.
 `sending` is written BEFORE the Bot API call and the outcome after it; both are written in
 small batches (one SQLite transaction per ~0.1 s of sending, since a commit costs milliseconds).
-A stop (Ctrl-C, a cancelled task, an error) puts claimed recipients whose message was never
-attempted back to `pending` and records every outcome it has. What stays `sending` is *in
-doubt*: the call was made and its answer never recorded (a crash, or a cancel mid-call).
-Telegram has no idempotency key, so `resume` does NOT resend those by default - nobody gets a
-message twice; they are reported, and ``retry_in_doubt=True`` (``--retry-in-doubt``) sends them
-again for a lender who prefers a possible duplicate to a possible gap.
+A stop (Ctrl-C, a cancelled task, an error) records every outcome it has and puts back to
+`pending` the claimed recipients whose message certainly did not go out (never attempted, or
+refused). What stays `sending` is *in doubt*: a call was made and its answer never recorded (a
+crash, a cancel mid-call, a stop while waiting to retry a timeout). Telegram has no
+idempotency key, so `resume` does NOT resend those by default - nobody gets a message twice;
+they are reported, and ``retry_in_doubt=True`` (``--retry-in-doubt``) sends them again for a
+lender who prefers a possible duplicate to a possible gap. Run that only when no other process
+is still sending the broadcast: its calls in flight look exactly like a crash's.
 
 Pacing: at most ``rate`` calls in any window of 1 s + `Pacing.margin`, spread evenly, with a
 bounded number in flight. RetryAfter pauses the whole broadcast for the time Telegram asks,
@@ -89,6 +91,7 @@ MAX_RATE = 30  # messages per second Telegram allows a bot without paid broadcas
 MAX_PAID_RATE = 1000  # with allow_paid_broadcast (Telegram Stars are charged above 30/s)
 MAX_TEXT = 4096
 TEMPLATE_PREFIX = "broadcast."
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 class BroadcastError(BotError):
@@ -454,7 +457,7 @@ class _Sender:
         self.texts, self.problems = texts, problems
         self.ready: deque[dict] = deque()  # claimed (`sending`), not started
         self.claimed: set[int] = set()  # claimed and not finished
-        self.attempted: set[int] = set()  # a Bot API call was made
+        self.maybe_sent: set[int] = set()  # a call was made whose outcome is not known yet
         self.results: list[dict] = []  # finished, not yet saved
         self.tasks: set[asyncio.Task] = set()
         self.fatal: BaseException | None = None
@@ -500,17 +503,18 @@ class _Sender:
             self.store.save_results(self.broadcast_id, results)
 
     async def _stop(self) -> None:
-        """Cancel what is in flight, put never-attempted claims back, record every outcome."""
+        """Cancel what is in flight, record every outcome, put back what certainly did not go out."""
         for task in self.tasks:
             task.cancel()
         if self.tasks:
             await asyncio.wait(set(self.tasks))
         with self.store.transaction():
             self._save()
-            self.store.release_recipients(self.broadcast_id, self.claimed - self.attempted)
+            self.store.release_recipients(self.broadcast_id, self.claimed - self.maybe_sent)
 
     def _finish(self, recipient: dict, status: str, error: str | None, attempts: int) -> None:
         self.claimed.discard(recipient["borrower_id"])
+        self.maybe_sent.discard(recipient["borrower_id"])
         self.results.append({"borrower_id": recipient["borrower_id"], "status": status, "error": error,
                              "attempts": attempts, "at": self.store.clock()})
         if self.progress is not None:
@@ -524,27 +528,28 @@ class _Sender:
         attempts = network_errors = flood_waits = 0
         while True:
             await self.limiter.acquire()
-            self.attempted.add(borrower_id)
+            self.maybe_sent.add(borrower_id)
             attempts += 1
             try:
                 await self.bot.send_message(
                     recipient["chat_id"], self.texts[borrower_id], parse_mode=ParseMode.HTML,
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    link_preview_options=NO_PREVIEW,
                     allow_paid_broadcast=True if self.paid else None,
                 )
             except RetryAfter as exc:
                 flood_waits += 1
                 if flood_waits > self.pacing.max_flood_waits:
                     return self._finish(recipient, "failed", f"flood control: {exc}", attempts)
+                self.maybe_sent.discard(borrower_id)  # refused: certainly not delivered
                 self.limiter.pause(retry_after_seconds(exc), self.pacing.slowdown)
             except Forbidden as exc:
                 return self._finish(recipient, "blocked", str(exc), attempts)
             except BadRequest as exc:
                 return self._finish(recipient, "failed", str(exc), attempts)
             except InvalidToken:
-                self.attempted.discard(borrower_id)  # refused before anything was sent
+                self.maybe_sent.discard(borrower_id)  # refused: certainly not delivered
                 raise
-            except NetworkError as exc:  # includes TimedOut
+            except NetworkError as exc:  # includes TimedOut: it may have been delivered
                 network_errors += 1
                 if network_errors >= self.pacing.network_attempts:
                     return self._finish(recipient, "failed", f"network: {exc}", attempts)

@@ -173,17 +173,13 @@ class BroadcastQueries:
     def claim_recipients(self, broadcast_id: int, borrower_ids: list[int]) -> list[int]:
         """Mark these pending recipients `sending` (before their message goes out); return the
         ones this call claimed. A recipient another process claimed first is not returned."""
-        claimed = []
         with self.transaction():
-            for borrower_id in borrower_ids:
-                cursor = self.db.execute(
-                    "UPDATE broadcast_recipients SET status = 'sending'"
-                    " WHERE broadcast_id = ? AND borrower_id = ? AND status = 'pending'",
-                    (broadcast_id, borrower_id),
-                )
-                if cursor.rowcount == 1:
-                    claimed.append(borrower_id)
-        return claimed
+            rows = self.db.execute(
+                "UPDATE broadcast_recipients SET status = 'sending' WHERE broadcast_id = ? AND status = 'pending'"
+                " AND borrower_id IN (SELECT value FROM json_each(?)) RETURNING borrower_id",
+                (broadcast_id, json.dumps(borrower_ids)),
+            ).fetchall()
+        return sorted(row[0] for row in rows)
 
     def release_recipients(self, broadcast_id: int, borrower_ids: Iterable[int]) -> None:
         """Back to pending: claimed recipients whose message was certainly never sent."""
@@ -205,15 +201,15 @@ class BroadcastQueries:
         """Record outcomes: each result has borrower_id, status (sent | failed | blocked),
         error (or None), attempts (API calls made) and at (datetime). A blocked borrower is
         marked unreachable (the first time only) and audited."""
+        results = list(results)
         with self.transaction():
+            self.db.conn.executemany(
+                "UPDATE broadcast_recipients SET status = ?, last_error = ?, attempts = attempts + ?,"
+                " sent_at = ? WHERE broadcast_id = ? AND borrower_id = ?",
+                [(r["status"], r["error"], r["attempts"], to_timestamp(r["at"]) if r["status"] == "sent" else None,
+                  broadcast_id, r["borrower_id"]) for r in results],
+            )
             for result in results:
-                at = to_timestamp(result["at"])
-                self.db.execute(
-                    "UPDATE broadcast_recipients SET status = ?, last_error = ?, attempts = attempts + ?,"
-                    " sent_at = ? WHERE broadcast_id = ? AND borrower_id = ?",
-                    (result["status"], result["error"], result["attempts"],
-                     at if result["status"] == "sent" else None, broadcast_id, result["borrower_id"]),
-                )
                 if result["status"] == "blocked":  # PlanLifeQueries: sets unreachable_at, audits
                     self.mark_unreachable(result["borrower_id"], result["at"], f"broadcast {broadcast_id}")
 

@@ -267,6 +267,20 @@ async def test_a_cancelled_broadcast_leaves_only_calls_in_flight_in_doubt(store)
         assert delivered(slow) == {901: 1, 902: 1, 903: 1, 904: 1, 908: 1}
 
 
+async def test_a_message_refused_with_retry_after_is_not_in_doubt_when_stopped(store, bot, fake_api):
+    fake_api.fail_next("sendMessage", error_code=429, retry_after=1)
+    broadcast_id = start(store, "due-in:3")
+    task = asyncio.create_task(send(store, bot, broadcast_id))
+    while not fake_api.failed_calls:  # Telegram said "retry after 1 s"; the sender waits
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert Counts.of(store, broadcast_id) == Counts(pending=1)  # certainly not delivered
+    assert await send(store, bot, broadcast_id) == Counts(sent=1)
+    assert delivered(fake_api) == {901: 1}
+
+
 async def test_resume_of_an_unknown_broadcast_is_an_error(store, bot):
     with pytest.raises(BroadcastError, match="no broadcast 99"):
         await send(store, bot, 99)

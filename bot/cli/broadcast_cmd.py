@@ -88,7 +88,8 @@ def broadcast(ctx: click.Context, segment: str | None, template: str | None, mes
 @broadcast.command("resume")
 @click.argument("broadcast_id", metavar="ID", type=int)
 @click.option("--retry-in-doubt", is_flag=True,
-              help="Also send to recipients left in doubt by a crash (they may get it twice).")
+              help="Also send to recipients left in doubt by a crash (they may get it twice);"
+                   " only when no other process is sending this broadcast.")
 @cli_errors
 def resume(broadcast_id: int, retry_in_doubt: bool) -> None:
     """Continue an interrupted broadcast: its pending recipients only, never anyone twice."""
