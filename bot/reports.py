@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
+from babel.numbers import get_currency_precision
 from jinja2 import Environment
 
 from bot.masking import mask_phone
@@ -113,7 +114,8 @@ def build_report(store: Store, *, tz: tzinfo, since: date | None = None) -> Repo
     collected = {row["currency"]: row["amount"] for row in store.report_collected(since_at, now)}
     collections = {}
     for currency in sorted(set(scheduled) | set(collected)):
-        due, paid = scheduled.get(currency, Decimal(0)), collected.get(currency, Decimal(0))
+        unit = Decimal(1).scaleb(-get_currency_precision(currency))
+        due, paid = (totals.get(currency, Decimal(0)).quantize(unit) for totals in (scheduled, collected))
         collections[currency] = {"scheduled": due, "collected": paid, "rate": _percent(paid, due)}
 
     return Report(
@@ -180,11 +182,15 @@ def as_text(report: Report) -> str:
 BAR_WIDTH = 360
 
 
-def _bars(values: dict[str, int]) -> list[dict]:
-    """Rows of a horizontal bar chart: label, value, bar width in pixels (0-BAR_WIDTH)."""
+OUTCOME_COLOURS = {"on_track": "#2f8f5b", "late": "#d39b1f", "missed": "#d0622b", "broken": "#a62b2b",
+                   "completed": "#3b6fb6", "superseded": "#8a96a3"}
+
+
+def _bars(values: dict[str, int], colours: dict[str, str] | None = None) -> list[dict]:
+    """Rows of a horizontal bar chart: label, value, bar width in pixels (0-BAR_WIDTH), colour."""
     top = max(values.values(), default=0)
-    return [{"label": _label(k), "value": v, "width": round(BAR_WIDTH * v / top) if top else 0}
-            for k, v in values.items()]
+    return [{"label": _label(k), "value": v, "width": round(BAR_WIDTH * v / top) if top else 0,
+             "colour": (colours or {}).get(k, "#3b6fb6")} for k, v in values.items()]
 
 
 _HTML = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string("""\
@@ -201,18 +207,18 @@ svg text { font: 13px system-ui, sans-serif; fill: #1d2733; }
 </style></head><body>
 <h1>Repayment plans report</h1>
 <p class="muted">As of {{ r.as_of }}{% if r.since %}, since {{ r.since }}{% endif %}.</p>
-{% macro chart(title, rows, color) %}
+{% macro chart(title, rows) %}
 <svg role="img" aria-label="{{ title }}" width="{{ 170 + width + 60 }}" height="{{ rows|length * 26 + 8 }}"
      xmlns="http://www.w3.org/2000/svg">
 {% for row in rows %}
   <text x="160" y="{{ loop.index0 * 26 + 21 }}" text-anchor="end">{{ row.label }}</text>
-  <rect x="170" y="{{ loop.index0 * 26 + 6 }}" width="{{ row.width }}" height="20" fill="{{ color }}"></rect>
+  <rect x="170" y="{{ loop.index0 * 26 + 6 }}" width="{{ row.width }}" height="20" fill="{{ row.colour }}"></rect>
   <text x="{{ 176 + row.width }}" y="{{ loop.index0 * 26 + 21 }}">{{ row.value }}</text>
 {% endfor %}
 </svg>
 {% endmacro %}
 <h2>Funnel</h2>
-{{ chart("Funnel", funnel, "#3b6fb6") }}
+{{ chart("Funnel", funnel) }}
 <h2>Plans chosen</h2>
 <table>
 {% for name, count in r.structures.items() %}<tr><td>{{ name }}</td><td class="n">{{ count }}</td></tr>
@@ -224,7 +230,7 @@ svg text { font: 13px system-ui, sans-serif; fill: #1d2733; }
 {% endfor %}
 </table>
 <h2>Plan outcomes</h2>
-{{ chart("Plan outcomes", outcomes, "#2f8f5b") }}
+{{ chart("Plan outcomes", outcomes) }}
 <p>Cure rate (on track + completed, of plans not superseded):
 <b>{{ r.cure_rate ~ "%" if r.cure_rate is not none else "-" }}</b> ({{ r.cured }} of {{ r.cure_base }})</p>
 <h2>Scheduled vs collected</h2>
@@ -242,7 +248,8 @@ svg text { font: 13px system-ui, sans-serif; fill: #1d2733; }
 
 
 def as_html(report: Report) -> str:
-    return _HTML.render(r=report, funnel=_bars(report.funnel), outcomes=_bars(report.outcomes), width=BAR_WIDTH)
+    return _HTML.render(r=report, funnel=_bars(report.funnel), outcomes=_bars(report.outcomes, OUTCOME_COLOURS),
+                        width=BAR_WIDTH)
 
 
 def render(report: Report, fmt: str) -> str:
