@@ -417,3 +417,43 @@ def test_every_page_text_exists_in_both_languages():
                         (__import__("pathlib").Path(__file__).parent.parent / "bot" / "support_web" / "templates").glob("*.html"))
     used = set(re.findall(r"t\('(support\.[a-z0-9_.]+)'[,)]", templates))
     assert used and used <= english, used - english
+
+
+# ------------------------------------------------------------------ the `support` command
+
+
+def test_support_command_serves_the_console(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    seed(tmp_path / "bot.db")[0].close()
+    with socket.socket() as probe:  # a free port (the console binds it a moment later)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_DATABASE=str(tmp_path / "bot.db"), BOT_DEFAULT_LOCALE="en")
+    process = subprocess.Popen([sys.executable, "-m", "bot", "support", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stdout.read().decode()
+                time.sleep(0.1)
+        assert page.status_code == 200 and "Sign in to the support console" in page.text
+        home = httpx.get(f"http://127.0.0.1:{port}/conversations/502", timeout=5)
+        assert home.status_code == 303 and home.headers["location"].startswith("/login")
+        assert "Emma" not in home.text
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert "Traceback" not in output
+    assert "/conversations/502" not in output  # no access log: search terms and paths stay out of logs
