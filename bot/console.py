@@ -51,8 +51,9 @@ class Console:
         event = Event(kind, CONSOLE_CHAT, CONSOLE_CHAT, text=text, language_code=self.language_code,
                       update_id=None, **extra)  # type: ignore[arg-type]
         self.choices, self.contact_requested = [], False
-        for message in self.conversations.handle(event) or []:
+        for message in self.conversations.handle(event):
             self.show(message)
+            self.conversations.mark_sent(message)
 
     def show(self, message: Message) -> None:
         self.write("")

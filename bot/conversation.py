@@ -5,7 +5,7 @@ All of it in one SQLite transaction, so a crash leaves either the whole turn or 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ class Message:
     to_support: bool = False  # for the support team's chat, about ticket `ticket_id`
     ticket_id: int | None = None
     is_card: bool = False
+    log_id: int | None = None  # its row in the message log, marked sent once delivered
 
 
 class Conversations:
@@ -45,8 +46,10 @@ class Conversations:
         self.services = StoreServices(store, policy, translator, clock, zone, support_window)
         self.dialogue = Dialogue(self.services)
 
-    def handle(self, event: Event) -> list[Message] | None:
-        """The messages to send for `event`, or None if this update was already handled."""
+    def handle(self, event: Event) -> list[Message]:
+        """The messages to send for `event`. An update handled before (Telegram delivers at
+        least once, and a crash may come between saving a turn and sending its replies) is not
+        handled again: only its replies not yet known to be delivered are returned."""
         now = self.services.now()
         with self.store.transaction():
             saved = self.store.load_conversation(event.chat_id)
@@ -55,9 +58,9 @@ class Conversations:
                                            at=now, step=state.step, borrower_id=state.borrower_id,
                                            update_id=event.update_id)
             if not fresh:
-                return None
+                return self._unsent(event.update_id)
             replies = self.dialogue.handle(state, event)
-            return self._save_and_render(event.chat_id, saved, state, replies, event.user_id)
+            return self._save_and_render(event.chat_id, saved, state, replies, event.user_id, event.update_id)
 
     def push(self, chat_id: int, turn: Callable[[Dialogue, State], list[Reply]]) -> list[Message]:
         """A turn the bot starts (a check-in): the dialogue updates the saved state and says
@@ -68,10 +71,22 @@ class Conversations:
                 return []
             state = State.model_validate(saved["data"])
             replies = turn(self.dialogue, state)
-            return self._save_and_render(chat_id, saved, state, replies, saved["telegram_user_id"])
+            return self._save_and_render(chat_id, saved, state, replies, saved["telegram_user_id"], None)
+
+    def mark_sent(self, message: Message) -> None:
+        if message.log_id is not None:
+            self.store.mark_sent(message.log_id, self.services.now())
+
+    def _unsent(self, update_id: int | None) -> list[Message]:
+        if update_id is None:
+            return []
+        return [Message(row["text"], [[tuple(button) for button in line] for line in row["buttons"]],
+                        row["meta"].get("request_contact"), tuple(row["meta"].get("attachments", ())),
+                        row["meta"].get("plan_id"), log_id=row["id"])
+                for row in self.store.unsent_replies(update_id)]
 
     def _save_and_render(self, chat_id: int, saved: dict | None, state: State, replies: list[Reply],
-                         user_id: int | None) -> list[Message]:
+                         user_id: int | None, update_id: int | None) -> list[Message]:
         locale_before = saved["locale"] if saved else state.locale
         self.store.save_conversation(
             chat_id, step=state.step, data=state.model_dump(mode="json"),
@@ -84,13 +99,16 @@ class Conversations:
         now = self.services.now()
         messages = [self._render_support(chat_id, state, reply, now) if reply.audience == "support"
                     else self.render(state.locale, reply) for reply in replies]
+        logged = []
         for message in messages:
-            if message.to_support:
-                continue  # the ticket and its audit events record what went to the team
-            self.store.log_message(direction="out", chat_id=chat_id, text=message.text, at=now,
-                                   step=state.step, borrower_id=state.borrower_id,
-                                   buttons=message.buttons or None)
-        return messages
+            if not message.to_support:  # the ticket and its audit events record what went to the team
+                meta = {"request_contact": message.request_contact, "attachments": list(message.attachments),
+                        "plan_id": message.plan_id}
+                message = replace(message, log_id=self.store.log_reply(
+                    chat_id=chat_id, text=message.text, at=now, step=state.step, borrower_id=state.borrower_id,
+                    buttons=message.buttons or None, in_reply_to=update_id, meta=meta))
+            logged.append(message)
+        return logged
 
     def locale_for(self, chat_id: int, language_code: str | None) -> str:
         """The language this chat is spoken to in (for messages outside a turn)."""

@@ -290,9 +290,18 @@ def _v4_support_idle(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX support_sessions_user ON support_sessions(user_id)")
 
 
+def _v5_reply_delivery(db: sqlite_utils.Database) -> None:
+    """Replies remember the update they answer, how to send them again, and when they were
+    delivered: after a crash, a redelivered update resends exactly the replies not yet sent."""
+    db.execute("ALTER TABLE messages ADD COLUMN in_reply_to INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN meta TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN sent_at TEXT")
+    db.execute("CREATE INDEX messages_reply ON messages(in_reply_to) WHERE in_reply_to IS NOT NULL")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
-                                                             _v4_support_idle]
+                                                             _v4_support_idle, _v5_reply_delivery]
 
 
 # ------------------------------------------------------------------ the store
@@ -309,6 +318,10 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries):
         self.db.execute("PRAGMA busy_timeout = 5000")
         if self.path != ":memory:":
             self.db.enable_wal()
+            # In WAL mode NORMAL stays consistent after a crash of the process (or of the whole
+            # machine); only the last commits before a power cut may be lost. FULL would fsync
+            # every turn of every conversation.
+            self.db.execute("PRAGMA synchronous = NORMAL")
         try:
             self.migrate()
         except BaseException:
@@ -580,6 +593,26 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries):
              None if buttons is None else to_json(buttons), update_id),
         )
         return cursor.rowcount == 1
+
+    def log_reply(self, *, chat_id: int, text: str, at: datetime, step: str | None, borrower_id: int | None,
+                  buttons: Any, in_reply_to: int | None, meta: dict[str, Any]) -> int:
+        """Record an outgoing message before it is sent; its id is marked sent afterwards."""
+        return self.db.execute(
+            "INSERT INTO messages (at, chat_id, borrower_id, step, direction, text, buttons, in_reply_to, meta)"
+            " VALUES (?, ?, ?, ?, 'out', ?, ?, ?, ?)",
+            (to_timestamp(at), chat_id, borrower_id, step, text, None if buttons is None else to_json(buttons),
+             in_reply_to, to_json(meta)),
+        ).lastrowid
+
+    def mark_sent(self, message_id: int, at: datetime) -> None:
+        self.db.execute("UPDATE messages SET sent_at = ? WHERE id = ?", (to_timestamp(at), message_id))
+
+    def unsent_replies(self, update_id: int) -> list[dict]:
+        """Replies to `update_id` recorded but not known to be delivered, in order."""
+        rows = self.db.query("SELECT id, text, buttons, meta FROM messages WHERE in_reply_to = ?"
+                             " AND direction = 'out' AND sent_at IS NULL ORDER BY id", (update_id,))
+        return [{**row, "buttons": json.loads(row["buttons"]) if row["buttons"] else [],
+                 "meta": json.loads(row["meta"]) if row["meta"] else {}} for row in rows]
 
     def audit(self, event: str, *, at: datetime, chat_id: int | None = None,
               borrower_id: int | None = None, loan_id: str | None = None, **details: Any) -> None:

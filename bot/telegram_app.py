@@ -65,9 +65,6 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if event.text.partition(":")[2].startswith(SLOW_PAYLOADS):
             await context.bot.send_chat_action(event.chat_id, ChatAction.TYPING)
     messages = conversations.handle(event)
-    if messages is None:
-        log.info("update %s already handled; ignored", update.update_id)
-        return
     await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
 
 

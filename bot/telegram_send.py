@@ -45,6 +45,7 @@ async def send_messages(bot: Bot, conversations: Conversations, chat_id: int, me
                                           conversations.locale_for(chat_id, None))
             sender = bot.send_photo if filename.endswith(".png") else bot.send_document
             await sender(chat_id, InputFile(content, filename=filename))
+        conversations.mark_sent(message)
 
 
 async def send_to_support(bot: Bot, conversations: Conversations, message: Message) -> None:

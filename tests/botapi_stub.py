@@ -248,6 +248,9 @@ class _Handler(BaseHTTPRequestHandler):
     owner: BotApiStub
     protocol_version = "HTTP/1.1"
     timeout = 10  # seconds an idle keep-alive connection is held
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and
+    # the client's delayed ACK hold each answer for ~40 ms on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self._serve()

@@ -15,6 +15,7 @@ from bot.cli.common import cli_errors
 from bot.config import load_settings
 from bot.console import Console
 from bot.demo import DEMO_LOANS, load_demo
+from bot.polling import run_polling
 from bot.runtime import make_bot, make_conversations, make_dispatcher, open_store
 from bot.store import Store
 from bot.telegram_app import build_application
@@ -65,7 +66,8 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
     settings = load_settings()
     conversations = make_conversations(settings)
     application = build_application(conversations, token=settings.require_token(),
-                                    base_url=settings.api_url, base_file_url=settings.api_file_url)
+                                    base_url=settings.api_url, base_file_url=settings.api_file_url,
+                                    admin_ids=settings.admin_ids)
     dispatcher = make_dispatcher(settings, conversations)
 
     async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -77,7 +79,7 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
             raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
         application.run_webhook(listen=listen, port=port, webhook_url=webhook_url, secret_token=secret_token)
     else:
-        application.run_polling()
+        asyncio.run(run_polling(application))
 
 
 @click.group("reminders")
