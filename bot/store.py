@@ -43,6 +43,7 @@ from bot.store_codec import (
     utc_now,
 )
 from bot.store_plan_life import PlanLifeQueries
+from bot.store_privacy import PrivacyQueries
 from bot.store_support import SupportQueries
 from bot.store_tickets import TicketQueries
 
@@ -307,7 +308,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_af
 # ------------------------------------------------------------------ the store
 
 
-class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries):
+class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, PrivacyQueries):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:

@@ -17,9 +17,19 @@ def main() -> None:
 
 
 def _register() -> None:
-    from bot.cli import bot_cmd, broadcast_cmd, loans_cmd, payments_cmd, plans_cmd, report_cmd, support_cmd
+    from bot.cli import (
+        bot_cmd,
+        broadcast_cmd,
+        loans_cmd,
+        payments_cmd,
+        plans_cmd,
+        privacy_cmd,
+        report_cmd,
+        support_cmd,
+    )
 
-    for module in (bot_cmd, plans_cmd, loans_cmd, payments_cmd, support_cmd, broadcast_cmd, report_cmd):
+    for module in (bot_cmd, plans_cmd, loans_cmd, payments_cmd, support_cmd, broadcast_cmd, report_cmd,
+                   privacy_cmd):
         for command in module.COMMANDS:
             main.add_command(command)
 
