@@ -346,6 +346,18 @@ def test_an_agent_adds_a_note(env):
     assert [(n["author"], n["chat_id"]) for n in store.support_notes(502)] == [("alice", 502)]
 
 
+def test_notes_are_masked_like_the_transcript_until_revealed(env):
+    _, client, store, _ = env
+    login(client)
+    client.post("/conversations/502/notes", data={"text": "Emma Li asked us to call 13900139000",
+                                                  "csrf": csrf_of(client, "/conversations/502")})
+    notes = client.get("/conversations/502").text.split('id="note-list"')[1].split("</ol>")[0]
+    assert "E*** L* asked us to call *******9000" in notes
+    revealed = client.post("/conversations/502/reveal", data={"reason": "calling her back", "csrf": csrf_of(client)})
+    assert "Emma Li asked us to call 13900139000" in revealed.text
+    assert 'href="/conversations/502?lang=zh_CN"' in revealed.text  # not back to the POST-only URL
+
+
 def test_an_empty_note_is_refused(env):
     _, client, store, _ = env
     login(client)

@@ -158,7 +158,8 @@ class Console:
 
         agent = request.scope.get("support", {}).get("agent")
         html = self.env.get_template(template).render(
-            t=t, label=label, tr_or=tr_or, locale=locale, locales=LOCALES, agent=agent, path=request.url.path,
+            t=t, label=label, tr_or=tr_or, locale=locale, locales=LOCALES, agent=agent,
+            path=context.pop("page_path", None) or request.url.path,
             f=self.env.globals["filters_for"](locale), tz=self.settings.tz, **context,
         )
         return HTMLResponse(html, status_code=status_code)
@@ -451,6 +452,7 @@ def create_app(store: Store, settings: Settings, translator: Translator, *,
             request, "conversation.html", status_code, conversation=conversation, person=person, updated=updated,
             entries=entries, finances=finances, options=_options(conversation["data"]), plans=plans, notes=notes,
             reveal=reveal, problem=problem, reason=reason, csrf=_agent(request).csrf, max_note=MAX_NOTE,
+            page_path=f"/conversations/{chat_id}",  # language links after a POST go back to the page
         )
 
     async def conversation(request: Request) -> Response:
