@@ -64,7 +64,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
@@ -304,12 +304,19 @@ def render_all(store: Store, content: Content, recipients: list[Recipient], *, t
     """Each recipient's message, and why for those it cannot be rendered for (by borrower id)."""
     facts = plan_facts(store, [r.borrower_id for r in recipients], today) if content.template else {}
     texts, problems = {}, {}
+    rendered: dict[tuple, str | BroadcastError] = {}  # recipients with the same facts share a text
     for recipient in recipients:
-        try:
-            texts[recipient.borrower_id] = content.render(translator, recipient.locale,
-                                                          facts.get(recipient.borrower_id, {}))
-        except BroadcastError as exc:
-            problems[recipient.borrower_id] = str(exc)
+        data = facts.get(recipient.borrower_id, {})
+        key = (recipient.locale, tuple(sorted(data.items())))
+        if key not in rendered:
+            try:
+                rendered[key] = content.render(translator, recipient.locale, data)
+            except BroadcastError as exc:
+                rendered[key] = exc
+        if isinstance(rendered[key], BroadcastError):
+            problems[recipient.borrower_id] = str(rendered[key])
+        else:
+            texts[recipient.borrower_id] = rendered[key]
     return texts, problems
 
 
@@ -394,7 +401,7 @@ class Pacing:
     max_flood_waits: int = 10  # RetryAfter answers for one message before it is failed
     slowdown: float = 0.8  # the rate is multiplied by this after each RetryAfter
     claim_ahead: float = 0.1  # seconds' worth of recipients marked `sending` per transaction
-    concurrency: int | None = None  # calls in flight; default rate/2 within [4, 200]
+    concurrency: int | None = None  # workers (calls in flight); default rate/2 within [4, 200]
 
     def in_flight(self, rate: float) -> int:
         return self.concurrency or max(4, min(200, int(rate) // 2))
@@ -446,6 +453,9 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 
 
 class _Sender:
+    """A pool of workers, each taking the next claimed recipient and delivering its message.
+    Claims and outcomes are written in batches by whichever worker finds nothing claimed."""
+
     def __init__(self, store: Store, bot, broadcast: dict, recipients: list[dict], texts: dict[int, str],
                  problems: dict[int, str], pacing: Pacing, progress: Callable[[int], object] | None) -> None:
         self.store, self.bot, self.pacing, self.progress = store, bot, pacing, progress
@@ -459,34 +469,20 @@ class _Sender:
         self.claimed: set[int] = set()  # claimed and not finished
         self.maybe_sent: set[int] = set()  # a call was made whose outcome is not known yet
         self.results: list[dict] = []  # finished, not yet saved
-        self.tasks: set[asyncio.Task] = set()
-        self.fatal: BaseException | None = None
 
     async def run(self) -> None:
-        slots = asyncio.Semaphore(self.pacing.in_flight(self.rate))
+        workers = [asyncio.create_task(self._work()) for _ in range(self.pacing.in_flight(self.rate))]
         try:
-            while (self.queue or self.ready) and self.fatal is None:
-                if not self.ready:
-                    self._save_and_claim()
-                    continue
-                await slots.acquire()
-                if self.fatal is not None:
-                    break
-                task = asyncio.create_task(self._deliver(self.ready.popleft()))
-                self.tasks.add(task)
-                task.add_done_callback(lambda t: self._done(t, slots))
-            while self.tasks and self.fatal is None:
-                await asyncio.wait(set(self.tasks), return_when=asyncio.FIRST_EXCEPTION)
+            await asyncio.gather(*workers)  # the first error stops everything
         finally:
-            await self._stop()
-        if self.fatal is not None:
-            raise self.fatal
+            await self._stop(workers)
 
-    def _done(self, task: asyncio.Task, slots: asyncio.Semaphore) -> None:
-        self.tasks.discard(task)
-        slots.release()
-        if not task.cancelled() and task.exception() is not None and self.fatal is None:
-            self.fatal = task.exception()
+    async def _work(self) -> None:
+        while self.ready or self.queue:
+            if self.ready:
+                await self._deliver(self.ready.popleft())
+            else:
+                self._save_and_claim()
 
     def _save_and_claim(self) -> None:
         size = max(1, round(self.rate * self.pacing.claim_ahead))
@@ -502,12 +498,11 @@ class _Sender:
         if results:
             self.store.save_results(self.broadcast_id, results)
 
-    async def _stop(self) -> None:
+    async def _stop(self, workers: list[asyncio.Task]) -> None:
         """Cancel what is in flight, record every outcome, put back what certainly did not go out."""
-        for task in self.tasks:
-            task.cancel()
-        if self.tasks:
-            await asyncio.wait(set(self.tasks))
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         with self.store.transaction():
             self._save()
             self.store.release_recipients(self.broadcast_id, self.claimed - self.maybe_sent)

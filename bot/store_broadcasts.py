@@ -94,7 +94,7 @@ class BroadcastQueries:
         borrowers, oldest first: borrower_id, plan_id, currency, due_date (date), status,
         amount and paid (Decimal)."""
         rows = self.db.query(
-            f"""SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
+            """SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
                        i.amount, i.paid
                 FROM plans p JOIN installments i ON i.plan_id = p.id
                 WHERE p.status = 'active' AND i.status IN ('due', 'partly_paid', 'missed')

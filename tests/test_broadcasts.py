@@ -4,7 +4,6 @@ resume) against an HTTP Bot API stub."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections import Counter
@@ -17,7 +16,7 @@ from telegram.error import TimedOut
 
 from botapi_stub import BotApiStub
 from bot.broadcasts import (
-    BroadcastError, Content, Counts, Pacing, RateLimiter, create_broadcast, load_message_file, parse_segment,
+    BroadcastError, Counts, Pacing, RateLimiter, create_broadcast, load_message_file, parse_segment,
     prepare, send_broadcast, template_content,
 )
 from bot.cli import main
