@@ -92,7 +92,8 @@ class AdminBroadcasts:
         if await self._allowed(update, data[:64]):
             action, _, rest = data.partition(":")
             segment, _, template = rest.rpartition(":") if action in ("tpl", "send") else (rest, "", "")
-            if segment not in SEGMENTS or (template and template not in template_names(self.translator)):
+            needs_template = action in ("tpl", "send")
+            if segment not in SEGMENTS or (needs_template and template not in template_names(self.translator)):
                 action = "cancel"  # a stale or forged choice: nothing is sent
             if action == "seg":
                 await self._choose_template(update, segment)
@@ -159,7 +160,8 @@ class AdminBroadcasts:
                                           blocked=counts.blocked, failed=counts.failed, in_doubt=counts.in_doubt)
         except Exception as exc:  # reported to the admin; the broadcast can be resumed from the CLI
             log.exception("broadcast %s stopped", broadcast_id)
-            text = self.translator.render(locale, "admin.stopped", id=broadcast_id, reason=str(exc) or type(exc).__name__)
+            text = self.translator.render(locale, "admin.stopped", id=broadcast_id,
+                                          reason=str(exc) or type(exc).__name__)
         await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         return counts
 

@@ -97,4 +97,5 @@ async def test_nobody_to_message_and_cancel(app, fake_api):
     await admin.say("/broadcast")
     await admin.press("所有人")
     assert await admin.press("取消") == "已取消,没有发送任何消息。"
+    assert await admin.press_data("adm:send:all:") == "已取消,没有发送任何消息。"  # stale or forged
     assert store_of(app).db.execute("SELECT count(*) FROM broadcasts").fetchone()[0] == 0
