@@ -4,17 +4,19 @@ borrower's language, so the step can be shown again with what was expected.
 
 Amounts accept what people write on a phone: `5000`, `5,000`, `5 000`, `¥5000`, `5000元`,
 `5k`, `1.2万`, full-width digits `５０００`, and digits of other scripts (Python's `int` of a
-Unicode digit). Negative, absurdly large, `NaN` and `1e999` are refused.
+Unicode digit). Negative, absurdly large, `NaN` and `1e999` are refused. Amounts are kept in
+cents, rounded half up (`0.005` is `0.01`); where zero is refused, so is what rounds to zero.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MAX_AMOUNT = Decimal("100000000")  # 100 million: above this an amount is a typo
 MAX_TEXT = 500
+CENT = Decimal("0.01")
 
 
 class InputError(Exception):
@@ -53,9 +55,10 @@ def parse_amount(text: str, *, allow_zero: bool = True) -> Decimal:
     value *= _MULTIPLIERS.get(unit, Decimal(1))
     if value > MAX_AMOUNT:
         raise InputError("error.amount_too_large", maximum=MAX_AMOUNT)
+    value = value.quantize(CENT, rounding=ROUND_HALF_UP)  # kept in cents; 0.004 is zero
     if value == 0 and not allow_zero:
         raise InputError("error.amount_zero")
-    return value.quantize(Decimal("0.01"))
+    return value
 
 
 def parse_count(text: str, *, low: int, high: int) -> int:
