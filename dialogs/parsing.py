@@ -134,7 +134,10 @@ def parse_day(text: str, *, today: date, max_days_back: int = 90) -> date:
     except ValueError:
         raise InputError("error.date_format") from None
     if not match[1] and day > today:
-        day = day.replace(year=year - 1)
+        try:
+            day = day.replace(year=year - 1)
+        except ValueError:  # 29 February ahead in a leap year: last year had none
+            raise InputError("error.date_range", days=max_days_back) from None
     if day > today or (today - day).days > max_days_back:
         raise InputError("error.date_range", days=max_days_back)
     return day
