@@ -39,6 +39,31 @@ TEXT_STEPS = {"reason_text", "recovery", "income_after", "income", "high_months"
               "custom_amount", "paid_amount", "paid_date"} | {f"expense:{c.value}" for c in EXPENSE_CATEGORIES}
 
 
+RELAY_PIECE = 3500  # of a borrower's text per relayed message: Telegram allows 4,096 with the header
+
+
+def pieces(text: str, limit: int = RELAY_PIECE) -> list[str]:
+    """`text` in order, cut into pieces of at most `limit` UTF-16 code units (what Telegram
+    counts: a character outside the BMP, such as most emoji, is two). A cut falls after a
+    space when there is one near the end of a piece, so a word or a number is rarely split
+    (masking personal data for the support team looks at one piece at a time)."""
+    found: list[str] = []
+    start = size = 0
+    index = 0
+    while index < len(text):
+        width = 2 if ord(text[index]) > 0xFFFF else 1
+        if size + width > limit:
+            space = max(text.rfind(" ", start, index), text.rfind("\n", start, index))
+            cut = space + 1 if space > start and index - space <= limit // 10 else index
+            found.append(text[start:cut])
+            start, index, size = cut, cut, 0
+            continue
+        size += width
+        index += 1
+    found.append(text[start:])
+    return found
+
+
 class Dialogue:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -124,7 +149,8 @@ class Dialogue:
         if event.kind == "command" and event.command[0] == "/help":
             return [Reply("help"), Reply("with_person_wait")]
         if event.kind == "text":
-            return [Reply("handoff.relay", {"text": event.text, "step": state.person_from}, audience="support")]
+            return [Reply("handoff.relay", {"text": piece, "step": state.person_from}, audience="support")
+                    for piece in pieces(event.text)]
         return [Reply("with_person_wait")]
 
     def back_from_person(self, state: State) -> list[Reply]:
