@@ -343,7 +343,10 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def migrate(self) -> int:
-        """Run the migrations this database has not seen, each in its own transaction."""
+        """Run the migrations this database has not seen, each in its own transaction.
+        An up-to-date database is only read: opening it never waits for the bot's writes."""
+        if self.schema_version == len(MIGRATIONS):
+            return len(MIGRATIONS)
         while True:
             with self.transaction():
                 current = self.schema_version

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -71,6 +72,7 @@ def test_backup_is_consistent_while_another_connection_writes(agreed, tmp_path, 
                 connection.execute("INSERT INTO audit (at, event, details) VALUES ('2026-11-28T00:00:00', ?, '{}')",
                                    (f"load-{n}",))
             n += 1
+            time.sleep(0.001)  # a busy bot, not a tight loop
         connection.close()
 
     thread = threading.Thread(target=writer)
