@@ -255,12 +255,21 @@ class Dialogue:
             return [Reply("error.use_buttons"), *self._ask(state)]
         if self._locked(state, event):
             return [Reply("identify_locked")]
+        if self.services.invite_loan(state.invite_token)[0] != state.invite_loan:
+            return self._invite_gone(state, event)
         own = event.contact_user_id == event.user_id
         borrower = self.services.match_contact(state.invite_loan, event.contact_phone) if own else None
         if borrower is None:
             return self._failed(state, event, "identify_contact_mismatch" if own else "identify_not_own_contact")
         self.services.redeem_invite(state.invite_token, event.chat_id)
         return self._verified(state, event, borrower, state.invite_loan)
+
+    def _invite_gone(self, state: State, event: Event) -> list[Reply]:
+        """The invitation expired (or was used) since /start: identify by loan number instead."""
+        _, why = self.services.invite_loan(state.invite_token)
+        self.services.audit("invite_refused", chat_id=event.chat_id, reason=why, step=state.step)
+        state.invite_token = state.invite_loan = None
+        return [Reply(f"invite_{why}"), *self._go(state, "identify_loan")]
 
     def _ask_identify_loan(self, state: State) -> list[Reply]:
         return self._prompt(state, "identify_loan")
