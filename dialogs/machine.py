@@ -71,6 +71,10 @@ class Dialogue:
     # ------------------------------------------------------------------ entry point
 
     def handle(self, state: State, event: Event) -> list[Reply]:
+        if self._someone_else(state, event):
+            self.services.audit("other_user_refused", chat_id=event.chat_id, borrower_id=state.borrower_id,
+                                user_id=event.user_id, kind=event.kind)
+            return [Reply("identify_other_account")]
         if state.step == "with_person":
             return self._while_with_person(state, event)
         if event.kind == "command":
@@ -85,6 +89,11 @@ class Dialogue:
         if state.step not in TEXT_STEPS:
             return [Reply("error.use_buttons"), *self._ask(state)]
         return self._text(state, event)
+
+    def _someone_else(self, state: State, event: Event) -> bool:
+        """An identified conversation answers only the Telegram account bound to its borrower:
+        in a group chat (one conversation, many people) nobody else may read or act on it."""
+        return state.borrower_id is not None and self.services.borrower_for_user(event.user_id) != state.borrower_id
 
     # ------------------------------------------------------------------ commands
 
