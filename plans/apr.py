@@ -40,10 +40,10 @@ def monthly_irr_prepared(flows: Sequence[tuple[float, float]], guess: float = 0.
         value = 0.0
         slope = 0.0
         step_back = 1.0 / (1.0 + rate)
-        previous = None
+        previous = -math.inf
         discount = 1.0
         for t, amount in floats:
-            if previous is not None and abs(t - previous - 1.0) < 1e-12:
+            if -1e-12 < t - previous - 1.0 < 1e-12:
                 discount *= step_back
             else:
                 discount = (1.0 + rate) ** -t

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
+from typing import Any
 
 from plans.budget import Budget
 from plans.dates import due_dates, first_due_date
-from plans.models import Case, Structure
+from plans.models import Case, Check, Structure
 from plans.policy import Policy, ProductPolicy
 from plans.restructure import Debt, restructure
 from plans.schedule import Basis
@@ -51,19 +52,43 @@ class Context:
         dates = due_dates(self.first_due, self.rules.max_term_months, self.due_day)
         finances = self.case.finances
         costs = finances.essential_total + finances.other_debt_payments
-        return [finances.income_in(k, due.month) - costs for k, due in enumerate(dates)]
+        # A month with the same income as the one before shares its object, so a pass over a
+        # schedule can tell runs of equal months apart by `is` (see plans.evaluate._walk).
+        result: list[Decimal] = []
+        previous = None
+        for k, due in enumerate(dates):
+            amount = finances.income_in(k, due.month) - costs
+            if amount == previous:
+                amount = previous
+            result.append(amount)
+            previous = amount
+        return result
 
     @cached_property
     def affordable(self) -> list[Decimal]:
         """Affordable payment for each possible month of the longest plan allowed."""
-        known: dict[Decimal, Decimal] = {}  # a few distinct incomes repeat month after month
-        result = []
+        result: list[Decimal] = []
+        previous = room = None
         for amount in self.disposable:
-            room = known.get(amount)
-            if room is None:
-                room = known[amount] = self.budget.affordable_from(amount)
+            if amount is not previous:
+                room = self.budget.affordable_from(amount)
+                previous = amount
             result.append(room)
         return result
+
+    @cached_property
+    def check_limits(self) -> dict[str, Any]:
+        """What the compliance checks of every option share: the limits as text, and the
+        re-plan check itself (a property of the loan, not of the option)."""
+        rules, policy, loan = self.rules, self.policy, self.case.loan
+        return {
+            "term": str(rules.max_term_months),
+            "apr_cap": str(policy.apr_cap),
+            "min_installment": str(rules.min_installment),
+            "structures": ",".join(s.value for s in rules.structures),
+            "replan_limit": Check("replan_limit", str(loan.prior_restructures), str(policy.replan_limit_12m),
+                                  loan.prior_restructures < policy.replan_limit_12m),
+        }
 
     def debt(self, structure: Structure) -> Debt:
         return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, structure)

@@ -49,7 +49,14 @@ def due_dates(first: date, count: int, due_day: int | None = None) -> list[date]
 
 @lru_cache(maxsize=256)
 def _due_dates(first: date, day: int, count: int) -> tuple[date, ...]:
-    return tuple(add_months(first, k, day) for k in range(count))
+    year, month = first.year, first.month
+    dates = []
+    for _ in range(count):  # add_months(first, k, day) for each k, a month at a time
+        dates.append(date(year, month, min(day, _days_in_month(year, month))))
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+    return tuple(dates)
 
 
 @lru_cache(maxsize=1024)

@@ -107,10 +107,14 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
     total = total_interest = present_value = ZERO
     worst_gap = Decimal("-Infinity")
     # The largest payment made out of each distinct disposable income: the largest share is
-    # then one division per distinct income, not one per row.
+    # then one division per distinct income, not one per row. Months with the same income
+    # come in runs (ctx.disposable shares one object per amount), kept aside until they end.
     largest: dict[Decimal, Decimal] = {}
+    run_income, run_largest = None, ZERO
     flows: list[tuple[float, float]] = []
-    as_float: dict[Decimal, float] = {}
+    append = flows.append
+    last_payment, amount = None, 0.0
+    count = len(affordable)
     index = 0
     for row in rows:
         payment, kind = row.payment, row.kind
@@ -126,20 +130,26 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
             present_value += payment * grid
             grid *= step
             time = first + index
-            if index < len(affordable):
+            if index < count:
                 room, disposable = affordable[index], disposables[index]
             else:
                 room = budget.affordable(index, row.due_date.month)
                 disposable = budget.disposable(index, row.due_date.month)
             index += 1
-        amount = as_float.get(payment)
-        if amount is None:
-            amount = as_float[payment] = -float(payment)
-        flows.append((time, amount))
-        if payment - room > worst_gap:
-            worst_gap = payment - room
-        if payment > 0 and payment > largest.get(disposable, ZERO):
-            largest[disposable] = payment
+        if payment != last_payment:
+            last_payment, amount = payment, -float(payment)
+        append((time, amount))
+        gap = payment - room
+        if gap > worst_gap:
+            worst_gap = gap
+        if disposable is not run_income:
+            if run_largest > largest.get(run_income, ZERO):
+                largest[run_income] = run_largest
+            run_income, run_largest = disposable, ZERO
+        if payment > run_largest:
+            run_largest = payment
+    if run_largest > largest.get(run_income, ZERO):
+        largest[run_income] = run_largest
     walk = _Walk()
     walk.total, walk.total_interest, walk.flows = total, total_interest, flows
     walk.present_value, walk.worst_gap = present_value, worst_gap
@@ -156,22 +166,21 @@ def monthly_irr_floats(financed: Decimal, flows: list[tuple[float, float]], rate
 
 
 def _checks(ctx: Context, structure: Structure, instalments: list[Row], apr: Decimal) -> list[Check]:
-    rules, policy, loan = ctx.rules, ctx.policy, ctx.case.loan
+    rules, policy = ctx.rules, ctx.policy
     regular = [r.payment for r in instalments[:-1] if r.kind == "instalment"]
     smallest = min(regular) if regular else None
+    fixed = ctx.check_limits
     return [
-        Check("term", str(len(instalments)), str(rules.max_term_months), len(instalments) <= rules.max_term_months),
-        Check("apr_cap", str(apr), str(policy.apr_cap), apr <= policy.apr_cap),
+        Check("term", str(len(instalments)), fixed["term"], len(instalments) <= rules.max_term_months),
+        Check("apr_cap", str(apr), fixed["apr_cap"], apr <= policy.apr_cap),
         Check(
             "min_installment",
             str(smallest) if smallest is not None else "-",
-            str(rules.min_installment),
+            fixed["min_installment"],
             smallest is None or smallest >= rules.min_installment,
         ),
-        Check("replan_limit", str(loan.prior_restructures), str(policy.replan_limit_12m),
-              loan.prior_restructures < policy.replan_limit_12m),
-        Check("structure_allowed", structure.value, ",".join(s.value for s in rules.structures),
-              structure in rules.structures),
+        fixed["replan_limit"],
+        Check("structure_allowed", structure.value, fixed["structures"], structure in rules.structures),
     ]
 
 

@@ -11,8 +11,6 @@ payment, the lowest total cost, the shortest term.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from plans.models import Option, Reason
 
 SHOWN = 4
@@ -45,7 +43,19 @@ def _with_comparisons(option: Option, largest_payment, term: int, lowest: tuple)
         extra.append(Reason("lowest_total_cost"))
     if term == shortest:
         extra.append(Reason("shortest_term"))
-    return replace(option, reasons=option.reasons + extra) if extra else option
+    return _with_reasons(option, option.reasons + extra) if extra else option
+
+
+_OPTION_SLOTS = [getattr(Option, name) for name in Option.__slots__]
+
+
+def _with_reasons(option: Option, reasons: list[Reason]) -> Option:
+    """`dataclasses.replace(option, reasons=reasons)`, slot by slot (several times faster)."""
+    copy = object.__new__(Option)
+    for slot in _OPTION_SLOTS:
+        slot.__set__(copy, slot.__get__(option))
+    Option.reasons.__set__(copy, reasons)
+    return copy
 
 
 def recommendation_reasons(option: Option) -> list[Reason]:

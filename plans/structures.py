@@ -20,26 +20,27 @@ instalment allows is returned as the closest option (marked unaffordable).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal
 
 from plans.context import Context
 from plans.errors import NoPlanPossible
 from plans.evaluate import evaluate
 from plans.models import Option, Outlook, Reason, Row, Structure
-from plans.money import ZERO, quantize
+from plans.money import ZERO, minor_unit, quantize
 from plans.restructure import Debt
 from plans.schedule import (
     Basis,
     equal_principal_payments,
     equal_principal_rows,
     interest_only_rows,
-    iter_scales,
     scales_by_term,
     shaped_rows,
     single_payment_row,
 )
 
 ONE = Decimal(1)
+HALF = Decimal("0.5")
 INFINITY = Decimal("Infinity")
 
 
@@ -54,16 +55,21 @@ def shortest_term(
     room = INFINITY
     smallest_weight_before_last = INFINITY
     longest = 1
+    previous_weight = None
     for n, ((scale, fee_scale), weight, limit) in enumerate(zip(scales, weights, affordable), 1):
         payment_scale = scale + fee_scale
         if n > 1:
-            smallest_weight_before_last = min(smallest_weight_before_last, weights[n - 2])
+            if previous_weight < smallest_weight_before_last:
+                smallest_weight_before_last = previous_weight
             if payment_scale * smallest_weight_before_last < min_installment:
                 break
-        room = min(room, limit / weight)
+        share = limit if weight == ONE else limit / weight
+        if share < room:
+            room = share
         longest = n
         if payment_scale <= room:
             return n, True
+        previous_weight = weight
     return longest, False
 
 
@@ -84,7 +90,7 @@ def _shaped(
     offset = sum(1 for row in before if row.kind != "down_payment")
     weights = weights[: ctx.rules.max_term_months - offset]
     scales = _LazyScales(basis, weights)
-    term, fits = shortest_term(scales, weights, ctx.affordable[offset:], ctx.rules.min_installment)
+    term, fits = scales.shortest_term(ctx.affordable[offset:], ctx.rules.min_installment)
     if fits and not _fits(ctx, before):
         # The rows before (a down payment, a holiday) do not fit whatever the term: the
         # option cannot be affordable, and the closest one is the longest term.
@@ -103,30 +109,76 @@ def _shaped(
 
 class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
     """`scales_by_term` computed only as far as the term search looks (it usually stops
-    well before the longest term)."""
+    well before the longest term). Same arithmetic as `plans.schedule.iter_scales`."""
 
     def __init__(self, basis: Basis, weights: Sequence[Decimal]) -> None:
-        self._source = iter_scales(basis, weights)
+        rate = basis.monthly_rate
+        self._factor = ONE / (ONE + rate * basis.first_period)
+        self._step = ONE / (ONE + rate)
+        self._principal, self._fees = basis.principal, basis.fees
+        self._discounted = self._plain = ZERO
+        self._weights = weights
         self._known: list[tuple[Decimal, Decimal]] = []
-        self._length = len(weights)
 
     def __len__(self) -> int:
-        return self._length
+        return len(self._weights)
+
+    def _extend(self) -> tuple[Decimal, Decimal]:
+        weight = self._weights[len(self._known)]
+        self._discounted += weight * self._factor
+        self._plain += weight
+        self._factor *= self._step
+        item = (ZERO, ZERO) if self._plain == 0 else (self._principal / self._discounted, self._fees / self._plain)
+        self._known.append(item)
+        return item
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice) or index < 0:
             raise TypeError("lazy scales take a term index")
         known = self._known
         while len(known) <= index:
-            known.append(next(self._source))
+            self._extend()
         return known[index]
 
     def __iter__(self):
-        known = self._known
-        yield from known
-        for item in self._source:
-            known.append(item)
-            yield item
+        for index in range(len(self._weights)):
+            yield self._known[index] if index < len(self._known) else self._extend()
+
+    def shortest_term(self, affordable: Sequence[Decimal], min_installment: Decimal) -> tuple[int, bool]:
+        """`shortest_term(self, weights, affordable, min_installment)`, computing the scales
+        as it goes (the same arithmetic, inline: this is the engine's hottest loop)."""
+        if self._known:
+            return shortest_term(self, self._weights, affordable, min_installment)
+        weights, known = self._weights, self._known
+        principal, fees, step = self._principal, self._fees, self._step
+        discounted, plain, factor = self._discounted, self._plain, self._factor
+        room = INFINITY
+        smallest_weight_before_last = INFINITY
+        longest = 1
+        previous_weight = None
+        result = None
+        for n, (weight, limit) in enumerate(zip(weights, affordable), 1):
+            discounted += weight * factor
+            plain += weight
+            factor *= step
+            scale, fee_scale = (ZERO, ZERO) if plain == 0 else (principal / discounted, fees / plain)
+            known.append((scale, fee_scale))
+            payment_scale = scale + fee_scale
+            if n > 1:
+                if previous_weight < smallest_weight_before_last:
+                    smallest_weight_before_last = previous_weight
+                if payment_scale * smallest_weight_before_last < min_installment:
+                    break
+            share = limit if weight == ONE else limit / weight
+            if share < room:
+                room = share
+            longest = n
+            if payment_scale <= room:
+                result = n, True
+                break
+            previous_weight = weight
+        self._discounted, self._plain, self._factor = discounted, plain, factor
+        return result or (longest, False)
 
 
 def _fits(ctx: Context, rows: Sequence[Row], offset: int = 0) -> bool:
@@ -159,8 +211,17 @@ def equal_principal(ctx: Context) -> Option:
     longest = max(1, min(ctx.rules.max_term_months, int(owed / max(ctx.rules.min_installment, ONE))))
 
     affordable = ctx.affordable
+    lowest_room = list(accumulate(affordable, min))  # lowest_room[n - 1]: the tightest of n months
+    # No payment exceeds P/n + F/n + the interest on all of P for the longest period + 2.5
+    # minor units (each rounded part is within a unit of P/n or F/n, interest within half).
+    margin = debt.principal * basis.monthly_rate * max(basis.first_period, ONE) + minor_unit(ctx.currency) * HALF * 5
 
-    def fits(term: int) -> bool:  # what evaluate would say, payment by payment, stopping early
+    def fits(term: int) -> bool:
+        """What evaluate would say: every payment fits its month. Sure without looking at
+        the payments when even the bound fits the tightest month; else payment by payment,
+        stopping at the first that does not fit."""
+        if (debt.principal + debt.fees) / term + margin <= lowest_room[term - 1]:
+            return True
         return all(payment <= room for payment, room in zip(equal_principal_payments(basis, term), affordable))
 
     low, high = 1, longest
