@@ -91,8 +91,8 @@ class AdminBroadcasts:
         data = (query.data or "").removeprefix(PREFIX)
         if await self._allowed(update, data[:64]):
             action, _, rest = data.partition(":")
-            segment, _, template = rest.rpartition(":") if action in ("tpl", "send") else (rest, "", "")
             needs_template = action in ("tpl", "send")
+            segment, _, template = rest.rpartition(":") if needs_template else (rest, "", "")
             if segment not in SEGMENTS or (needs_template and template not in template_names(self.translator)):
                 action = "cancel"  # a stale or forged choice: nothing is sent
             if action == "seg":
