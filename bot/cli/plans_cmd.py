@@ -23,6 +23,8 @@ def read_case(source: str) -> Case:
         text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
     except OSError as exc:
         raise CliError(f"{source}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     try:
         data: Any = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
