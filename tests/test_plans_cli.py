@@ -191,3 +191,19 @@ def test_policy_check_lists_every_problem(run, tmp_path):
 
 def test_policy_check_missing_file(run, tmp_path):
     assert_one_line_error(run("policy", "check", str(tmp_path / "nope.toml")), "nope.toml", "cannot read")
+
+
+def test_case_file_that_is_not_utf8(run, tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'\xff\xfe{"as_of": "2026-11-28"}')
+    assert_one_line_error(run("quote", str(path)), "latin1.json: not UTF-8 text")
+
+
+def test_policy_file_that_is_not_utf8(run, tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'name = "caf\xe9"\n')
+    assert_one_line_error(run("policy", "check", str(path)), "latin1.toml: not UTF-8 text")
+
+
+def test_case_that_is_not_an_object(run):
+    assert_one_line_error(run("quote", "-", input="[1, 2]"), "must be a JSON object")
