@@ -68,8 +68,6 @@ from datetime import UTC, date, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
-import jinja2
-import jinja2.meta
 from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -184,10 +182,8 @@ class Content:
 
 @functools.lru_cache(maxsize=64)
 def _variables(translator: Translator, locale: str, key: str) -> frozenset[str]:
-    """The data a catalogue template uses (parsed in the translator's environment, which
-    knows the Babel filters)."""
-    environment = translator._env(locale)  # noqa: SLF001 - the same environment that renders it
-    return frozenset(jinja2.meta.find_undeclared_variables(environment.parse(translator.source(locale, key))))
+    """The data a catalogue template uses (cached: a broadcast asks once per recipient)."""
+    return translator.variables(locale, key)
 
 
 def template_names(translator: Translator) -> list[str]:

@@ -10,7 +10,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.handoff import support_data
-from bot.i18n import Translator, plain_text, resolve_locale
+from bot.i18n import Translator, resolve_locale
 from bot.services import StoreServices
 from bot.store import Store
 from dialogs.machine import Dialogue
@@ -141,5 +141,3 @@ class Conversations:
         contact = self.translator.render(locale, "btn.share_contact") if reply.request_contact else None
         return Message(text, buttons, contact, reply.attachments, reply.data.get("plan_id"))
 
-
-__all__ = ["Conversations", "Message", "plain_text"]  # plain_text: kept for older imports

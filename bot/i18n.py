@@ -56,6 +56,7 @@ from typing import Any
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
 from jinja2 import DictLoader, Environment, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2 import meta as jinja2_meta
 
 __all__ = [
     "LOCALES",
@@ -102,7 +103,7 @@ def _quantize(value: Decimal, digits: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
-def _make_filters(locale: str) -> dict[str, Any]:
+def make_filters(locale: str) -> dict[str, Any]:
     def money(amount: Any, currency: str) -> str:
         value = _exact_number(amount, "money amount")
         digits = get_currency_precision(currency)
@@ -190,7 +191,7 @@ class Translator:
                 auto_reload=False,
                 cache_size=-1,
             )
-            env.filters.update(_make_filters(locale))
+            env.filters.update(make_filters(locale))
             self._envs[locale] = env
         return self._envs[locale]
 
@@ -203,6 +204,11 @@ class Translator:
             return self._catalogue(locale)[key]
         except KeyError:
             raise KeyError(f"unknown message key {key!r} for locale {locale!r}") from None
+
+    def variables(self, locale: str, key: str) -> frozenset[str]:
+        """The data names a template uses (what a caller must pass to render it)."""
+        environment = self._env(locale)
+        return frozenset(jinja2_meta.find_undeclared_variables(environment.parse(self.source(locale, key))))
 
     def render(self, locale: str, key: str, /, **data: Any) -> str:
         env = self._env(locale)

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bot.conversation import plain_text
+from bot.i18n import plain_text
 from bot.errors import BotError
 from bot.i18n import Translator
 from bot.masking import mask_name, mask_phone, mask_text
@@ -135,13 +135,13 @@ def as_text(entries: list[Entry]) -> str:
 
 def page_environment(translator: Translator) -> Environment:
     """The Jinja2 environment of the console pages and the HTML export (autoescaped)."""
-    from bot.i18n import _make_filters  # Babel formatting exactly as the bot's messages
+    from bot.i18n import make_filters  # Babel formatting exactly as the bot's messages
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["mask_name"] = mask_name
     env.globals["mask_phone"] = mask_phone
-    env.globals["filters_for"] = _make_filters
+    env.globals["filters_for"] = make_filters
     env.globals["translator"] = translator
     return env
 

@@ -14,7 +14,7 @@ from bot.broadcasts import (
 )
 from bot.cli.common import cli_errors
 from bot.config import Settings, load_settings
-from bot.conversation import plain_text
+from bot.i18n import plain_text
 from bot.errors import BotError, ConfigError
 from bot.i18n import Translator
 from bot.masking import mask_phone
