@@ -1,0 +1,350 @@
+"""Telegram misbehaving, through the real Application and the in-process fake Bot API over a
+real SQLite file: RetryAfter (429), 5xx, timeouts, Forbidden and BadRequest ("message is not
+modified", "can't parse entities", "message to edit not found") injected once at each kind of
+call the bot makes -- sendMessage, answerCallbackQuery, sendChatAction, sendPhoto,
+sendDocument, setMyCommands.
+
+Whatever fails: the borrower's progress is kept (the saved state holds every earlier answer,
+and the turn counts at most once), the error is logged once, the same Application keeps
+serving another chat, and doing the same thing again afterwards works. With the rate limiter
+`restructure-bot run` uses (AIORateLimiter), a RetryAfter is waited out and retried: nothing
+is lost or logged as an error.
+
+Cases marked xfail(strict=True) are findings in files this suite's author may not change; each
+reason says what is wrong and where. They turn into failures once fixed: remove the marker.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from borrower_chat import BorrowerChat, clock
+from bot.conversation import Conversations
+from bot.demo import load_demo
+from bot.i18n import Translator
+from bot.polling import run_polling
+from bot.store import Store
+from bot.telegram_app import build_application
+from fakebot import TOKEN, make_command_update
+from plan_helpers import agree_a_plan
+from plans.policy import default_policy
+
+BORROWER, OTHER = 501, 601
+
+#: name -> (fail_next arguments, the exception PTB raises)
+FAULTS = {
+    "retry_after": ({"error_code": 429, "retry_after": 1}, RetryAfter),
+    "http_500": ({"error_code": 500}, NetworkError),
+    "bad_gateway": ({"error_code": 502, "description": "Bad Gateway"}, NetworkError),
+    "timeout": ({"exception": "TimedOut"}, TimedOut),
+    "forbidden": ({"error_code": 403, "description": "Forbidden: bot was blocked by the user"}, Forbidden),
+    "not_modified": ({"error_code": 400, "description": "Bad Request: message is not modified: specified new "
+                      "message content and reply markup are exactly the same"}, BadRequest),
+    "cant_parse": ({"error_code": 400, "description": "Bad Request: can't parse entities: Unsupported start tag "
+                    "\"x\" at byte offset 0"}, BadRequest),
+    "edit_not_found": ({"error_code": 400, "description": "Bad Request: message to edit not found"}, BadRequest),
+}
+
+
+def inject(fake, method: str, fault: str, times: int = 1) -> None:
+    arguments = dict(FAULTS[fault][0])
+    if arguments.get("exception") == "TimedOut":
+        arguments["exception"] = TimedOut()
+    fake.fail_next(method, times=times, **arguments)
+
+
+async def open_app(fake, db_path, *, rate_limit: bool = False, initialize: bool = True):
+    """The real Application over `db_path`, as `make_bot_app` builds it, with or without the
+    AIORateLimiter `restructure-bot run` uses."""
+    store = Store(db_path, clock=clock)
+    load_demo(store)
+    conversations = Conversations(store, default_policy(), Translator(), clock, "en")
+    app = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
+                            base_file_url="http://fake/file/bot", request=fake, rate_limit=rate_limit)
+    if initialize:
+        await app.initialize()
+    return app, store
+
+
+def saved(app, chat_id: int = BORROWER) -> dict:
+    return app.bot_data["conversations"].store.load_conversation(chat_id)["data"]
+
+
+def errors(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def assert_logged_once(caplog, exception_type) -> None:
+    logged = errors(caplog)
+    assert len(logged) == 1, [r.getMessage() for r in logged]
+    assert logged[0].exc_info and isinstance(logged[0].exc_info[1], exception_type), logged[0].exc_info
+
+
+async def other_chat_is_served(app, fake) -> None:
+    other = BorrowerChat(app, fake, chat_id=OTHER, user_id=OTHER)
+    sent = len(fake.sent_messages(OTHER))
+    await other.say("/start")
+    texts = other.texts_since(sent)
+    assert any("your privacy" in text for text in texts), texts
+    assert [label for row in fake.last_buttons(OTHER) for label, _ in row] == ["I agree", "I do not agree"]
+
+
+async def to_budget(chat: BorrowerChat, loan: str = "CC-1001", last4: str = "1234") -> None:
+    await to_expenses_total(chat, loan, last4)
+    for answer in ("5200", "800", "3000", "1"):
+        await chat.say(answer)
+    await chat.press("All correct")
+
+
+async def to_expenses_total(chat: BorrowerChat, loan: str = "CC-1001", last4: str = "1234") -> None:
+    await chat.say("/start")
+    await chat.press("I agree")
+    await chat.say(loan)
+    await chat.say(last4)
+    await chat.press("Continue")
+    await chat.press("Lost my job")
+    await chat.press("Temporary")
+    for answer in ("4", "12000", "9000"):
+        await chat.say(answer)
+    await chat.press("Salary")
+    await chat.press("One total")
+
+
+@pytest.fixture
+async def borrower(fake_api, tmp_path):
+    app, store = await open_app(fake_api, tmp_path / "bot.db")
+    yield BorrowerChat(app, fake_api, chat_id=BORROWER, user_id=BORROWER)
+    await app.shutdown()
+    store.close()
+
+
+# ---------------------------------------------------------------------------- a button press
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("method", ["answerCallbackQuery", "sendChatAction", "sendMessage"])
+async def test_a_fault_during_a_button_turn(borrower, fake_api, caplog, method, fault):
+    """"Show me the plans" answers the callback, shows "typing", works out the options and
+    sends them: a fault at any of these keeps the answers, and pressing again shows the options."""
+    await to_budget(borrower)
+    before = saved(borrower.app)
+    show = borrower.button_data("Show me the plans")
+    caplog.clear()
+    inject(fake_api, method, fault)
+    await borrower.press_data(show)
+
+    assert_logged_once(caplog, FAULTS[fault][1])
+    after = saved(borrower.app)
+    assert after["data"] == before["data"] and after["loan_id"] == "CC-1001"
+    assert after["step"] in ("budget", "options")  # the press counted once, or not at all
+    assert "Sorry, something went wrong" in borrower.text  # told, in the chat, that it failed
+    await other_chat_is_served(borrower.app, fake_api)
+
+    caplog.clear()
+    sent = len(fake_api.sent_messages(BORROWER))
+    await borrower.press_data(show)  # the same button again
+    assert "Plans you can choose from" in borrower.texts_since(sent)[-1]
+    final = saved(borrower.app)
+    assert final["step"] == "options" and final["data"] == before["data"] and final["options"]
+    assert "Choose 1" in borrower.labels and not errors(caplog)
+
+
+PRESS_DROPPED = pytest.mark.xfail(strict=True, reason=(
+    "finding: bot/telegram_app.py on_update awaits callback_query.answer() and send_chat_action() "
+    "before handling the turn, so when either fails (Telegram's common 'query is too old', a timeout, "
+    "a 429) the press is dropped and the borrower gets 'something went wrong' -- even on 'I agree'. "
+    "Both are cosmetic: wrap them in try/except TelegramError (log a warning) and handle the turn"))
+
+
+@PRESS_DROPPED
+@pytest.mark.parametrize(("method", "fault"), [
+    ("answerCallbackQuery", {"error_code": 400, "description": "Bad Request: query is too old and response "
+                                                               "timeout expired or query id is invalid"}),
+    ("answerCallbackQuery", {"exception": TimedOut()}),
+    ("sendChatAction", {"error_code": 429, "retry_after": 1}),
+    ("sendChatAction", {"error_code": 502, "description": "Bad Gateway"}),
+])
+async def test_a_failed_callback_answer_or_typing_action_does_not_drop_the_press(borrower, fake_api, caplog,
+                                                                                 method, fault):
+    await to_budget(borrower)
+    fake_api.fail_next(method, **fault)
+    await borrower.press("Show me the plans")
+    assert "Plans you can choose from" in borrower.text and saved(borrower.app)["step"] == "options"
+    assert not errors(caplog)
+
+
+# ---------------------------------------------------------------------------- a typed answer
+
+SEND_LOST = pytest.mark.xfail(strict=True, reason=(
+    "finding: the turn is committed before its replies are sent; when sendMessage fails the "
+    "borrower is only told 'try again', never shown the next question, so typing the same answer "
+    "again files it under the NEXT step (here expenses 5200 becomes other_debts 5200). Fix in "
+    "bot/telegram_app.py on_error / bot/telegram_send.py: resend the update's unsent replies "
+    "(store.unsent_replies) after the apology, or retry the send with backoff"))
+
+
+@pytest.mark.parametrize("fault", [
+    pytest.param(name, marks=SEND_LOST) if name != "forbidden" else name for name in FAULTS])
+async def test_a_fault_sending_the_next_question_after_a_typed_answer(borrower, fake_api, caplog, fault):
+    await to_expenses_total(borrower)
+    before = saved(borrower.app)
+    caplog.clear()
+    blocked = fault == "forbidden"
+    inject(fake_api, "sendMessage", fault, times=2 if blocked else 1)  # a blocked bot cannot apologise either
+    await borrower.say("5200")
+
+    assert_logged_once(caplog, FAULTS[fault][1])
+    after = saved(borrower.app)
+    for name, value in before["data"].items():  # every earlier answer kept
+        if name != "expenses_total":
+            assert after["data"][name] == value, name
+    assert after["data"]["expenses_total"] in (None, "5200.00")
+    await other_chat_is_served(borrower.app, fake_api)
+
+    if blocked:  # the borrower unblocks the bot and carries on where the conversation is
+        sent = len(fake_api.sent_messages(BORROWER))
+        await borrower.say("/help")
+        assert "other debts" in borrower.texts_since(sent)[-1]
+        return
+    await borrower.say("5200")  # what a person does after "please try again"
+    final = saved(borrower.app)
+    assert final["data"]["expenses_total"] == "5200.00" and final["data"]["other_debts"] is None
+    assert "other debts" in borrower.text
+
+
+# ---------------------------------------------------------------------------- files
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("method", ["sendPhoto", "sendDocument"])
+async def test_a_fault_sending_the_schedule_files(borrower, fake_api, caplog, method, fault):
+    plan_id = await agree_a_plan(borrower)
+    store = borrower.app.bot_data["conversations"].store
+    before, instalments = saved(borrower.app), store.plan_installments(plan_id)
+    caplog.clear()
+    inject(fake_api, method, fault)
+    await borrower.say("/schedule")
+
+    assert_logged_once(caplog, FAULTS[fault][1])
+    assert saved(borrower.app) == before and store.plan_installments(plan_id) == instalments
+    assert store.active_plan_for_loan("CC-1001")["id"] == plan_id
+    await other_chat_is_served(borrower.app, fake_api)
+
+    caplog.clear()
+    fake_api.clear()
+    await borrower.say("/schedule")
+    calls = [method for method, params in fake_api.calls if params.get("chat_id") == BORROWER]
+    assert calls == ["sendMessage", "sendPhoto", "sendDocument"] and not fake_api.failed_calls
+    assert f"Schedule of plan #{plan_id}" in borrower.text
+    assert not errors(caplog)
+
+
+# ---------------------------------------------------------------------------- the command menu at start-up
+
+STARTUP = pytest.mark.xfail(strict=True, reason=(
+    "finding: set_commands (post_init, bot/telegram_app.py) lets a setMyCommands error escape, and "
+    "bot/polling.py run_polling awaits post_init unguarded, so one 5xx, timeout or 400 at start-up "
+    "stops `restructure-bot run`; the command menu is cosmetic: catch TelegramError there and log "
+    "a warning"))
+
+
+@pytest.mark.parametrize("fault", [pytest.param(name, marks=STARTUP) if name != "retry_after" else name
+                                   for name in FAULTS])
+async def test_a_fault_setting_the_command_menu_does_not_stop_the_bot(fake_api, tmp_path, caplog, monkeypatch,
+                                                                      fault):
+    """`run` (long polling) with AIORateLimiter, as in production: the bot must come up and
+    answer whatever setMyCommands does."""
+    app, store = await open_app(fake_api, tmp_path / "bot.db", rate_limit=True, initialize=False)
+    stoppers = []
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "add_signal_handler", lambda signum, callback, *args: stoppers.append(callback))
+    inject(fake_api, "setMyCommands", fault)
+    fake_api.push_update(make_command_update(7001, BORROWER, BORROWER, "start", language_code="en"))
+    running = asyncio.ensure_future(run_polling(app))  # what `restructure-bot run` runs
+    try:
+        deadline = time.monotonic() + 15
+        while not any("your privacy" in m.get("text", "") for m in fake_api.sent_messages(BORROWER)):
+            assert not running.done(), f"the bot stopped: {running.exception()!r}"
+            assert time.monotonic() < deadline, fake_api.methods()
+            await asyncio.sleep(0.05)
+        assert len(fake_api.calls_to("setMyCommands")) >= 3  # zh, en and the default menu, tried
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 1
+    finally:
+        if not running.done():
+            stoppers[0]()  # what SIGTERM does
+            await asyncio.wait_for(running, 15)
+        store.close()
+
+
+# ---------------------------------------------------------------------------- RetryAfter with the rate limiter
+
+BUDGET = 602  # a second borrower (CL-2002), at the budget step
+
+
+@pytest.fixture
+async def limited(fake_api, tmp_path):
+    """On an Application with AIORateLimiter(max_retries=3), as `restructure-bot run` builds it:
+    BORROWER with an agreed plan, BUDGET at the budget step. The conversations are driven
+    without the limiter first (it would pace them), then the file is reopened with it."""
+    app, store = await open_app(fake_api, tmp_path / "bot.db")
+    await agree_a_plan(BorrowerChat(app, fake_api, chat_id=BORROWER, user_id=BORROWER))
+    await to_budget(BorrowerChat(app, fake_api, chat_id=BUDGET, user_id=BUDGET), "CL-2002", "567X")
+    await app.shutdown()
+    store.close()
+    app, store = await open_app(fake_api, tmp_path / "bot.db", rate_limit=True)
+    yield app
+    await app.shutdown()
+    store.close()
+
+
+@pytest.mark.parametrize("method", ["answerCallbackQuery", "sendChatAction", "sendMessage", "sendPhoto",
+                                    "sendDocument"])
+async def test_retry_after_is_waited_out_and_retried_by_the_rate_limiter(limited, fake_api, caplog, method):
+    files = method in ("sendPhoto", "sendDocument")
+    chat_id = BORROWER if files else BUDGET
+    chat = BorrowerChat(limited, fake_api, chat_id=chat_id, user_id=chat_id)
+    before = saved(limited, chat_id)
+    show = None if files else chat.button_data("Show me the plans")
+    fake_api.clear()
+    caplog.set_level(logging.INFO, logger="telegram.ext.AIORateLimiter")
+    caplog.clear()
+    inject(fake_api, method, "retry_after")
+    started = time.monotonic()
+    if files:
+        await chat.say("/schedule")
+    else:
+        await chat.press_data(show)
+    waited = time.monotonic() - started
+
+    assert waited >= 1.0  # Telegram said: retry after 1 s
+    assert [m for m, _, _ in fake_api.failed_calls] == [method]
+    assert not errors(caplog)
+    assert any("Retrying after" in r.getMessage() for r in caplog.records)
+    calls = [m for m, p in fake_api.calls if str(p.get("chat_id")) == str(chat_id) and m != "answerCallbackQuery"]
+    expected = ["sendMessage", "sendPhoto", "sendDocument"] if files else ["sendChatAction", "sendMessage"]
+    if method in expected:
+        expected.insert(expected.index(method) + 1, method)
+    assert calls == expected  # the failed call once more, then on as if nothing happened
+    if method == "answerCallbackQuery":
+        assert fake_api.methods().count("answerCallbackQuery") == 2
+    if files:
+        assert saved(limited, chat_id) == before and "Schedule of plan #" in chat.text
+    else:
+        assert saved(limited, chat_id)["step"] == "options" and saved(limited, chat_id)["data"] == before["data"]
+        assert "Plans you can choose from" in chat.text
+    assert all("Sorry, something went wrong" not in m.get("text", "") for m in fake_api.sent_messages(chat_id))
+
+
+async def test_while_one_chat_waits_out_a_retry_after_the_others_are_served(limited, fake_api, caplog):
+    borrower = BorrowerChat(limited, fake_api, chat_id=BUDGET, user_id=BUDGET)
+    show = borrower.button_data("Show me the plans")
+    fake_api.clear()
+    inject(fake_api, "sendMessage", "retry_after")
+    others = [BorrowerChat(limited, fake_api, chat_id=900 + n, user_id=900 + n) for n in range(3)]
+    await asyncio.gather(borrower.press_data(show), *(other.say("/start") for other in others))
+    assert "Plans you can choose from" in borrower.text and saved(limited, BUDGET)["step"] == "options"
+    for other in others:
+        assert any("your privacy" in text for text in other.texts_since(0))
+    assert len(fake_api.failed_calls) == 1 and not errors(caplog)
