@@ -27,6 +27,8 @@ class Debt:
     down_payment: Decimal
     interest_capitalised: Decimal
     penalties_waived: Decimal
+    #: the part of the down payment that pays carried fees (when it exceeds the principal)
+    down_payment_fees: Decimal = ZERO
 
     @property
     def total(self) -> Decimal:
@@ -60,4 +62,5 @@ def restructure(
         from_principal = min(down, principal)
         principal -= from_principal
         fees -= down - from_principal
+        return Debt(principal, fees, rate, down, capitalised, waived, down - from_principal)
     return Debt(principal, fees, rate, down, capitalised, waived)

@@ -232,11 +232,12 @@ def interest_only_rows(basis: Basis, count: int) -> list[Row]:
     return rows
 
 
-def single_payment_row(amount: Decimal, due: date, *, kind: str, balance: Decimal) -> Row:
-    """A one-off payment of principal (a down payment or a settlement)."""
+def single_payment_row(amount: Decimal, due: date, *, kind: str, balance: Decimal, fees: Decimal = ZERO) -> Row:
+    """A one-off payment (a down payment or a settlement): `fees` of it pays carried fees,
+    the rest principal."""
     return Row(
-        number=1, due_date=due, payment=amount, principal=amount, interest=ZERO,
-        fees=ZERO, balance=balance, kind=kind,
+        number=1, due_date=due, payment=amount, principal=amount - fees, interest=ZERO,
+        fees=fees, balance=balance, kind=kind,
     )
 
 

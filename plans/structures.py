@@ -241,7 +241,7 @@ def interest_freeze(ctx: Context) -> Option:
     before = []
     if debt.down_payment > 0:
         before = [single_payment_row(debt.down_payment, ctx.down_payment_date, kind="down_payment",
-                                     balance=debt.principal + debt.fees)]
+                                     balance=debt.principal + debt.fees, fees=debt.down_payment_fees)]
     reasons = [Reason("down_payment", {"amount": str(debt.down_payment)})] if before else []
     return _shaped(ctx, Structure.interest_freeze, debt, [ONE] * ctx.rules.max_term_months,
                    {"down_payment": str(debt.down_payment)}, reasons, before=before)
