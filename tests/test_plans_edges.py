@@ -16,7 +16,7 @@ from plans.errors import CaseError, NoPlanPossible, PolicyError
 from plans.models import Case, Structure
 from plans.policy import DEFAULT_POLICY_PATH, Policy, default_policy, load_policy, parse_policy
 from plans.schedule import Basis, equal_principal_rows
-from plans.structures import level, settlement
+from plans.structures import interest_freeze, level, settlement
 
 CARD = json.loads((Path(__file__).parent / "data" / "case_card.json").read_text())
 
@@ -262,6 +262,20 @@ def test_settlement_waives_penalties_then_interest_then_principal():
     small = settlement(Context(c, q))
     assert small.penalties_waived == (c.loan.total_owed * D("0.01")).quantize(D("0.01"))
     assert small.interest_waived == 0 and small.principal_waived == 0
+
+
+def test_down_payment_larger_than_the_principal_pays_fees_with_the_rest():
+    # 300 of principal and 4,000 of kept penalties: the 10% down payment (430) clears the
+    # principal and pays 130 of the fees; it does not turn fees into principal.
+    c = no_arrears(loan__outstanding_principal="300", loan__penalty_fees="8000", finances__hardship_reason="other")
+    option = interest_freeze(Context(c, default_policy()))
+    down = option.schedule[0]
+    assert down.kind == "down_payment" and down.payment == D("430.00")
+    assert down.principal == D("300.00") and down.fees == D("130.00")
+    assert option.restructured_principal == D("300") and option.carried_fees == D("4000.00")
+    assert sum(r.principal for r in option.schedule) == D("300")
+    assert sum(r.fees for r in option.schedule) == D("4000.00")
+    assert all(r.principal == 0 for r in option.schedule[1:])
 
 
 def test_settlement_is_not_offered_for_products_that_do_not_allow_it():

@@ -190,6 +190,10 @@ def assert_option_invariants(option: Option, case: Case, policy: Policy) -> None
     assert option.total_repayable == option.restructured_principal + option.carried_fees + option.total_interest
     waived = option.penalties_waived + option.interest_waived + option.principal_waived
     assert option.restructured_principal + option.carried_fees + waived == loan.total_owed
+    # The principal repaid is the loan's, plus capitalised interest, less any written off: a
+    # down payment larger than the principal pays carried fees with the rest.
+    assert option.restructured_principal == loan.principal + option.interest_capitalised - option.principal_waived
+    assert all(r.principal >= 0 and r.fees >= 0 for r in rows if r.kind in ("down_payment", "settlement"))
 
     # Balances run down to zero and are never negative; each is the one before less what
     # the row repaid of principal and fees.
