@@ -58,7 +58,7 @@ class Conversations:
                                            at=now, step=state.step, borrower_id=state.borrower_id,
                                            update_id=event.update_id)
             if not fresh:
-                return self._unsent(event.update_id)
+                return self.unsent_replies(event.update_id)
             replies = self.dialogue.handle(state, event)
             return self._save_and_render(event.chat_id, saved, state, replies, event.user_id, event.update_id)
 
@@ -77,7 +77,8 @@ class Conversations:
         if message.log_id is not None:
             self.store.mark_sent(message.log_id, self.services.now())
 
-    def _unsent(self, update_id: int | None) -> list[Message]:
+    def unsent_replies(self, update_id: int | None) -> list[Message]:
+        """The replies to an update that are recorded but not known to be delivered."""
         if update_id is None:
             return []
         return [Message(row["text"], [[tuple(button) for button in line] for line in row["buttons"]],

@@ -9,10 +9,11 @@ answers are saved. `build_application` assembles it all; services are handed in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 
 from telegram import BotCommand, Update
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -61,36 +62,48 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if event is None:
         return
     if update.callback_query is not None:
-        await update.callback_query.answer()
+        await _cosmetic(update.callback_query.answer(), "answer the button press")
         if event.text.partition(":")[2].startswith(SLOW_PAYLOADS):
-            await context.bot.send_chat_action(event.chat_id, ChatAction.TYPING)
+            await _cosmetic(context.bot.send_chat_action(event.chat_id, ChatAction.TYPING), "show typing")
     messages = conversations.handle(event)
     await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
 
 
+async def _cosmetic(call: Awaitable[object], what: str) -> None:
+    """A call the borrower's turn does not depend on: if Telegram refuses it, note it and go on."""
+    try:
+        await call
+    except TelegramError as error:
+        log.warning("could not %s: %s", what, error)
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log once; tell the borrower their answers are saved, and send again the replies of this
+    update that did not go out (the turn itself is committed), so they see where they are."""
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     conversations: Conversations = context.application.bot_data["conversations"]
-    user = update.effective_user
-    locale = conversations.locale_for(update.effective_chat.id, user.language_code if user else None)
+    chat_id, user = update.effective_chat.id, update.effective_user
+    locale = conversations.locale_for(chat_id, user.language_code if user else None)
     try:
-        await context.bot.send_message(update.effective_chat.id,
-                                       conversations.translator.render(locale, "error.generic"))
-    except Exception:  # the apology itself failed: already logged above, nothing more to do
-        log.warning("could not tell chat %s about the error", update.effective_chat.id)
+        await context.bot.send_message(chat_id, conversations.translator.render(locale, "error.generic"))
+        await send_messages(context.bot, conversations, chat_id, conversations.unsent_replies(update.update_id))
+    except TelegramError as error:  # Telegram is still refusing: the replies stay recorded as unsent
+        log.warning("could not tell chat %s about the error: %s", chat_id, error)
 
 
 async def set_commands(application: Application) -> None:
-    """The command menu in each language (Telegram shows the one matching the user's app)."""
+    """The command menu in each language (Telegram shows the one matching the user's app).
+    A menu is a convenience: if Telegram refuses it, the bot starts anyway."""
     translator = application.bot_data["conversations"].translator
+    bot = application.bot
     for locale in LOCALES:
         commands = [BotCommand(name, translator.render(locale, f"cmd.{name}")) for name in COMMANDS]
-        await application.bot.set_my_commands(commands, language_code=locale.split("_")[0])
+        await _cosmetic(bot.set_my_commands(commands, language_code=locale.split("_")[0]), f"set the {locale} menu")
     default = application.bot_data["default_locale"]
-    await application.bot.set_my_commands(
-        [BotCommand(name, translator.render(default, f"cmd.{name}")) for name in COMMANDS])
+    await _cosmetic(bot.set_my_commands([BotCommand(name, translator.render(default, f"cmd.{name}"))
+                                         for name in COMMANDS]), "set the default menu")
 
 
 def build_application(conversations: Conversations, *, token: str, base_url: str, base_file_url: str,
