@@ -128,8 +128,10 @@ def shaped_rows(
     append = rows.append
     period = basis.first_period
     last = count - 1
-    # A level plan (all weights equal) asks the same rounded amounts every month.
+    # A level plan (all weights equal) asks the same rounded amounts every month; shaped
+    # plans repeat a few weights, usually the same objects month after month.
     payment_for: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    last_weight = amount = fee_amount = None
     for k, (weight, due) in enumerate(zip(weights, dates)):
         interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
         period = ONE
@@ -137,19 +139,22 @@ def shaped_rows(
             fee = fees_left
             principal = balance
         else:
-            amounts = payment_for.get(weight)
-            if amounts is None:
-                amounts = payment_for[weight] = (
-                    (scale * weight).quantize(unit, rounding),
-                    (fee_scale * weight).quantize(unit, rounding),
-                )
-            fee = amounts[1] if amounts[1] < fees_left else fees_left
-            principal = amounts[0] - interest
+            if weight is not last_weight:
+                amounts = payment_for.get(weight)
+                if amounts is None:
+                    amounts = payment_for[weight] = (
+                        (scale * weight).quantize(unit, rounding),
+                        (fee_scale * weight).quantize(unit, rounding),
+                    )
+                last_weight, (amount, fee_amount) = weight, amounts
+            fee = fee_amount if fee_amount < fees_left else fees_left
+            principal = amount - interest
             if principal > balance:
                 principal = balance
         balance -= principal
         fees_left -= fee
-        if k < last and balance + fees_left <= 0 and rounding != ROUND_FLOOR:
+        # (balance and fees_left never go below zero: each row takes at most what is left)
+        if k < last and balance <= 0 and fees_left <= 0 and rounding != ROUND_FLOOR:
             return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
                                start_number=start_number, kind=kind)
         append(_row(start_number + k, due, principal + interest + fee, principal, interest, fee,
