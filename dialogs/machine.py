@@ -310,6 +310,9 @@ class Dialogue:
 
     def _verified(self, state: State, event: Event, borrower: int, loan_id: str) -> list[Reply]:
         if not self.services.bind(borrower, event.user_id, event.chat_id):
+            # Counted as a failure: the answer tells this account the details were right, so
+            # the lockout must limit how often it can be asked.
+            self.services.record_identification(event.chat_id, False)
             self.services.audit("second_account_refused", chat_id=event.chat_id, borrower_id=borrower)
             return [Reply("identify_other_account")]
         self.services.record_identification(event.chat_id, True)

@@ -241,6 +241,8 @@ async def test_a_second_account_with_the_right_details_is_refused_and_audited(ap
     assert "already linked to another Telegram account" in reply
     refused = audit(app, "second_account_refused")
     assert [(r["chat_id"], r["borrower_id"]) for r in refused] == [(ATTACKER, 1)]
+    # The answer confirms the details were right: it counts towards the lockout.
+    assert store_of(app).failed_identifications_since(ATTACKER, NOW - timedelta(hours=1)) == 1
     saved = state(app, ATTACKER)
     assert saved["borrower_id"] is None and saved["loan_id"] is None and saved["step"] != "loan"
     for command in ("/plan", "/schedule", "/paid", "/human"):
