@@ -87,6 +87,8 @@ class AdminBroadcasts:
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
+        if not (query.data or "").startswith(PREFIX):
+            return  # not an admin button (PTB lets empty data through): the dialogue answers it
         await query.answer()
         data = (query.data or "").removeprefix(PREFIX)
         if await self._allowed(update, data[:64]):

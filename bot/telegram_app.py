@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Collection
 
 from telegram import BotCommand, Update
 from telegram.constants import ChatAction
-from telegram.error import TelegramError
+from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -80,11 +80,22 @@ async def _cosmetic(call: Awaitable[object], what: str) -> None:
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log once; tell the borrower their answers are saved, and send again the replies of this
     update that did not go out (the turn itself is committed), so they see where they are."""
-    log.error("error while handling an update", exc_info=context.error)
-    if not isinstance(update, Update) or update.effective_chat is None:
-        return
     conversations: Conversations = context.application.bot_data["conversations"]
-    chat_id, user = update.effective_chat.id, update.effective_user
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if isinstance(context.error, Forbidden) and chat is not None:
+        # The borrower blocked the bot: nothing can reach them, so no apology; mark them.
+        log.warning("chat %s has blocked the bot (marked unreachable): %s", chat.id, context.error)
+        borrower = conversations.store.borrower_by_telegram(update.effective_user.id) if update.effective_user else None
+        if borrower is not None:
+            conversations.store.mark_unreachable(borrower["id"], conversations.services.now(), str(context.error))
+        return
+    if isinstance(context.error, RetryAfter):  # the rate limiter has already logged its retries
+        log.warning("Telegram asked to slow down (%s)", context.error)
+    else:
+        log.error("error while handling an update", exc_info=context.error)
+    if chat is None:
+        return
+    chat_id, user = chat.id, update.effective_user
     locale = conversations.locale_for(chat_id, user.language_code if user else None)
     try:
         await context.bot.send_message(chat_id, conversations.translator.render(locale, "error.generic"))

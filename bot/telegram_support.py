@@ -11,10 +11,12 @@ import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
 
 from bot.conversation import Conversations
 from bot.telegram_send import send_messages
+from dialogs.machine import pieces
 
 log = logging.getLogger(__name__)
 SUPPORT_GROUP = -2  # runs before the admin (-1) and borrower (0) handlers
@@ -37,16 +39,31 @@ async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
             await send_messages(context.bot, conversations, ticket["chat_id"], resumed)
             await message.reply_text(conversations.translator.render(conversations.default_locale, "handoff.closed_ack"))
             return
-        locale = conversations.locale_for(ticket["chat_id"], None)
-        text = conversations.translator.render(locale, "handoff.agent_says", text=message.text)
-        store.log_message(direction="out", chat_id=ticket["chat_id"], text=text, at=now, step="with_person",
-                          borrower_id=ticket["borrower_id"])
-        store.audit("agent_replied", at=now, chat_id=ticket["chat_id"], ticket_id=ticket["id"], agent=agent.id)
-        await context.bot.send_message(ticket["chat_id"], text, parse_mode=ParseMode.HTML)
+        await _relay_to_borrower(context, conversations, ticket, message.text, agent.id)
     except Exception:  # logged here: the stop below would otherwise hide it
         log.exception("support message %s could not be handled", message.message_id if message else None)
     finally:
         raise ApplicationHandlerStop  # the support group is never a borrower's chat
+
+
+async def _relay_to_borrower(context: ContextTypes.DEFAULT_TYPE, conversations: Conversations, ticket: dict,
+                             text: str, agent_id: int) -> None:
+    """Send the agent's words in pieces that fit Telegram; record (and audit) only what went
+    out, and tell the team when something did not."""
+    store, locale = conversations.store, conversations.locale_for(ticket["chat_id"], None)
+    for piece in pieces(text):
+        reply = conversations.translator.render(locale, "handoff.agent_says", text=piece)
+        try:
+            await context.bot.send_message(ticket["chat_id"], reply, parse_mode=ParseMode.HTML)
+        except TelegramError as error:
+            log.warning("agent reply to chat %s not delivered: %s", ticket["chat_id"], error)
+            await context.bot.send_message(conversations.support_chat_id, conversations.translator.render(
+                conversations.default_locale, "handoff.not_delivered", ticket_id=ticket["id"], error=str(error)))
+            return
+        now = conversations.services.now()
+        store.log_message(direction="out", chat_id=ticket["chat_id"], text=reply, at=now, step="with_person",
+                          borrower_id=ticket["borrower_id"])
+        store.audit("agent_replied", at=now, chat_id=ticket["chat_id"], ticket_id=ticket["id"], agent=agent_id)
 
 
 def add_support_handlers(application: Application, support_chat_id: int | None) -> None:

@@ -6,6 +6,7 @@ import tempfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -77,7 +78,8 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
     if webhook_url:
         if not secret_token:
             raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
-        application.run_webhook(listen=listen, port=port, webhook_url=webhook_url, secret_token=secret_token)
+        application.run_webhook(listen=listen, port=port, webhook_url=webhook_url, secret_token=secret_token,
+                                url_path=urlsplit(webhook_url).path.strip("/"))
     else:
         asyncio.run(run_polling(application))
 
