@@ -88,8 +88,11 @@ class StoreServices:
     def failed_identifications(self, chat_id: int) -> int:
         return self.store.failed_identifications_since(chat_id, self.now() - LOCKOUT_WINDOW)
 
-    def record_identification(self, chat_id: int, ok: bool) -> None:
-        self.store.record_identification_attempt(chat_id, ok, self.now())
+    def record_identification(self, chat_id: int, ok: bool, loan_id: str | None = None) -> None:
+        self.store.record_identification_attempt(chat_id, ok, self.now(), loan_id)
+
+    def failed_identifications_for_loan(self, loan_id: str) -> int:
+        return self.store.failed_identifications_for_loan(loan_id, self.now() - LOCKOUT_WINDOW)
 
     def loans(self, borrower_id: int) -> list[Loan]:
         """The borrower's loans; one under an active plan is what that plan still leaves owed,

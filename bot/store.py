@@ -300,9 +300,17 @@ def _v5_reply_delivery(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_reply ON messages(in_reply_to) WHERE in_reply_to IS NOT NULL")
 
 
+def _v6_attempts_by_loan(db: sqlite_utils.Database) -> None:
+    """Failed identifications also remember the loan number tried, so guesses at one loan are
+    limited across every chat and account, not only per chat."""
+    db.execute("ALTER TABLE identification_attempts ADD COLUMN loan_id TEXT")
+    db.execute("CREATE INDEX identification_loan ON identification_attempts(loan_id, at) WHERE loan_id IS NOT NULL")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
-                                                             _v4_support_idle, _v5_reply_delivery]
+                                                             _v4_support_idle, _v5_reply_delivery,
+                                                             _v6_attempts_by_loan]
 
 
 # ------------------------------------------------------------------ the store
@@ -625,11 +633,17 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
             (to_timestamp(at), event, chat_id, borrower_id, loan_id, to_json(details)),
         )
 
-    def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime) -> None:
+    def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None) -> None:
         self.db.execute(
-            "INSERT INTO identification_attempts (chat_id, at, ok) VALUES (?, ?, ?)",
-            (chat_id, to_timestamp(at), int(ok)),
+            "INSERT INTO identification_attempts (chat_id, at, ok, loan_id) VALUES (?, ?, ?, ?)",
+            (chat_id, to_timestamp(at), int(ok), loan_id),
         )
+
+    def failed_identifications_for_loan(self, loan_id: str, since: datetime) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM identification_attempts WHERE loan_id = ? AND ok = 0 AND at >= ?",
+            (loan_id, to_timestamp(since)),
+        ).fetchone()[0]
 
     def failed_identifications_since(self, chat_id: int, since: datetime) -> int:
         return self.db.execute(

@@ -31,7 +31,8 @@ from plans.engine import custom_quote, quote
 from plans.errors import NoPlanPossible
 from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook, Quote
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # failed identifications per chat in an hour
+MAX_LOAN_FAILURES = 10  # ... and per loan number from all chats together (many accounts, one target)
 ERRORS_BEFORE_OFFERING_PERSON = 3  # wrong answers in a row at one step
 LOCALES = ("zh_CN", "en")
 TEXT_STEPS = {"reason_text", "recovery", "income_after", "income", "high_months", "high_income",
@@ -291,7 +292,9 @@ class Dialogue:
         return self._prompt(state, "identify_id")
 
     def _on_identify_id(self, state: State, event: Event, text: str) -> list[Reply]:
-        if self._locked(state, event):
+        if self._locked(state, event) or (
+                state.typed_loan and self.services.failed_identifications_for_loan(state.typed_loan) >= MAX_LOAN_FAILURES):
+            self.services.audit("identification_locked", chat_id=event.chat_id, loan_id=state.typed_loan)
             return [Reply("identify_locked")]
         last4 = parse_id_last4(text)
         borrower = self.services.match_id(state.typed_loan, last4) if state.typed_loan else None
@@ -301,7 +304,7 @@ class Dialogue:
         return self._verified(state, event, borrower, state.typed_loan)
 
     def _failed(self, state: State, event: Event, key: str) -> list[Reply]:
-        self.services.record_identification(event.chat_id, False)
+        self.services.record_identification(event.chat_id, False, state.typed_loan or state.invite_loan)
         self.services.audit("identification_failed", chat_id=event.chat_id, step=state.step)
         if self._locked(state, event):
             return [Reply("identify_locked")]

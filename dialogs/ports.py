@@ -40,7 +40,10 @@ class Services(Protocol):
     def failed_identifications(self, chat_id: int) -> int:
         """Failures in the lockout window (the last hour)."""
 
-    def record_identification(self, chat_id: int, ok: bool) -> None: ...
+    def record_identification(self, chat_id: int, ok: bool, loan_id: str | None = None) -> None: ...
+
+    def failed_identifications_for_loan(self, loan_id: str) -> int:
+        """Failures in the lockout window for this loan number, from any chat."""
 
     def loans(self, borrower_id: int) -> list[Loan]: ...
 

@@ -245,3 +245,24 @@ async def test_duplicate_delivery_and_double_tap_record_one_plan(chat):
     assert len(chat.fake.sent_messages(chat.chat_id)) == sent
     await chat.press_data(agree, update_id=9002)  # a second tap on the same button
     assert len(store_of(chat).list_plans()) == 1
+
+
+async def test_guesses_at_one_loan_from_many_accounts_are_limited(chat, fake_api):
+    attackers = [BorrowerChat(chat.app, fake_api, chat_id=9100 + n, user_id=9100 + n) for n in range(3)]
+    for attacker in attackers:
+        await attacker.say("/start")
+        await attacker.press("I agree")
+        for guess in range(4):  # under each chat's own limit of five
+            await attacker.say("CC-1001")
+            await attacker.say(f"{guess:04d}"[:3] + "9")
+    newcomer = BorrowerChat(chat.app, fake_api, chat_id=9200, user_id=9200)
+    await newcomer.say("/start")
+    await newcomer.press("I agree")
+    await newcomer.say("CC-1001")
+    assert "locked" in await newcomer.say("1234")  # even the right digits: the loan is locked
+    assert "Your loan" not in newcomer.text
+    await chat.say("/start")  # the real borrower with another loan number is not affected
+    await chat.press("I agree")
+    await chat.say("CL-2002")
+    await chat.say("1234")
+    assert "do not match" in chat.texts_since(-2)[0]  # refused for the wrong digits, not locked
