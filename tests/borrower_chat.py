@@ -87,3 +87,38 @@ class BorrowerChat:
 
     def texts_since(self, count: int) -> list[str]:
         return [m.get("text", "") for m in self.fake.sent_messages(self.chat_id)[count:]]
+
+
+# ------------------------------------------------------------------ common paths through the dialogue
+
+
+async def identify(chat: BorrowerChat, loan: str = "CC-1001", last4: str = "1234") -> str:
+    """/start, agree to the privacy notice, identify by loan number; the loan overview."""
+    await chat.say("/start")
+    await chat.press("I agree")
+    await chat.say(loan)
+    return await chat.say(last4)
+
+
+async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000") -> str:
+    """From the loan overview to the review, answering like the demo borrower; the review."""
+    await chat.press("Continue")
+    await chat.press("Lost my job")
+    await chat.press(outlook)
+    if outlook != "Lasting":
+        await chat.say("4")
+        await chat.say("12000")
+    await chat.say(income)
+    await chat.press("Salary")
+    await chat.press("One total")
+    for answer in ("¥5200", "800", "3k"):
+        await chat.say(answer)
+    return await chat.say("1")
+
+
+async def to_options(chat: BorrowerChat, **situation: str) -> str:
+    """Identified, answered, reviewed: the plans shown."""
+    await identify(chat)
+    await answer_situation(chat, **situation)
+    await chat.press("All correct")
+    return await chat.press("Show me the plans")

@@ -29,7 +29,8 @@ from datetime import timedelta
 import pytest
 from telegram import Update
 
-from borrower_chat import NOW, BorrowerChat, make_bot_app
+from borrower_chat import NOW, BorrowerChat, answer_situation, identify, make_bot_app
+from borrower_chat import to_options as shown_options
 from botapi_stub import BotApiStub
 from bot.demo import load_demo
 from bot.store import Store
@@ -91,26 +92,8 @@ def assert_nothing_revealed(fake, chat_id: int, secrets=SECRETS) -> None:
         assert all(secret not in text for text in seen), (secret, seen)
 
 
-async def identify(chat: BorrowerChat, loan: str = "CC-1001", last4: str = "1234") -> str:
-    await chat.say("/start")
-    await chat.press("I agree")
-    await chat.say(loan)
-    return await chat.say(last4)
-
-
-async def to_options(chat: BorrowerChat) -> None:
-    await identify(chat)
-    await chat.press("Continue")
-    await chat.press("Lost my job")
-    await chat.press("Lasting")
-    for answer in ("9000",):
-        await chat.say(answer)
-    await chat.press("Salary")
-    await chat.press("One total")
-    for answer in ("5200", "800", "3000", "1"):
-        await chat.say(answer)
-    await chat.press("All correct")
-    await chat.press("Show me the plans")
+async def to_options(chat: BorrowerChat) -> str:
+    return await shown_options(chat, outlook="Lasting")
 
 
 def menu_of(app, chat_id: int) -> int:
@@ -155,14 +138,7 @@ async def test_another_loan_or_another_plan_cannot_be_pressed_into_being(app, fa
     assert state(app, VICTIM)["loan_id"] == "CC-1001"
     assert_nothing_revealed(fake_api, VICTIM, ("CL-2002", "Emma", "18,000", "13900139000"))
 
-    await victim.press("Continue")
-    await victim.press("Lost my job")
-    await victim.press("Lasting")
-    await victim.say("9000")
-    await victim.press("Salary")
-    await victim.press("One total")
-    for answer in ("5200", "800", "3000", "1"):
-        await victim.say(answer)
+    await answer_situation(victim, outlook="Lasting")
     await victim.press("All correct")
     await victim.press("Show me the plans")
     offered = state(app, VICTIM)["options"]

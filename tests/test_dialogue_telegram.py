@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from borrower_chat import BorrowerChat, make_bot_app
+from borrower_chat import BorrowerChat, answer_situation, make_bot_app
+from borrower_chat import identify as identify_by_loan_number
 
 
 @pytest.fixture
@@ -22,31 +23,6 @@ async def chat(fake_api, tmp_path):
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "bot.db"
-
-
-async def identify_by_loan_number(chat, loan="CC-1001", last4="1234"):
-    await chat.say("/start")
-    await chat.press("I agree")
-    assert "loan or card agreement number" in chat.text
-    await chat.say(loan)
-    assert "last 4 characters" in chat.text
-    return await chat.say(last4)
-
-
-async def answer_situation(chat):
-    """From the loan overview to the review, answering like the demo borrower."""
-    await chat.press("Continue")
-    await chat.press("Lost my job")
-    await chat.press("Temporary")
-    await chat.say("4")
-    await chat.say("12000")
-    await chat.say("9,000")
-    await chat.press("Salary")
-    await chat.press("One total")
-    await chat.say("¥5200")
-    await chat.say("800")
-    await chat.say("3k")
-    return await chat.say("1")
 
 
 def store_of(chat):
@@ -167,7 +143,6 @@ async def test_cancel_back_and_resume(chat):
     await chat.press("Illness or injury")
     await chat.say("/cancel")
     assert "Paused" in chat.text
-    resumed = chat.texts_since(-1)
     await chat.say("hello")
     assert "Welcome back" in chat.texts_since(-2)[0] and "temporary" in chat.text
 

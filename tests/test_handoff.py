@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from telegram import Update
 
-from borrower_chat import BorrowerChat, make_bot_app
+from borrower_chat import BorrowerChat, identify, make_bot_app
 from fakebot import make_text_update
 
 SUPPORT = -100777
@@ -42,10 +42,7 @@ def support_messages(chat):
 
 
 async def identified(chat):
-    await chat.say("/start")
-    await chat.press("I agree")
-    await chat.say("CC-1001")
-    await chat.say("1234")
+    await identify(chat)
     await chat.press("Continue")
     await chat.press("Lost my job")
 
