@@ -19,7 +19,6 @@ import time
 from datetime import date
 from decimal import Decimal
 
-import pytest
 
 from botapi_stub import BotApiStub
 from bot.store import Store
@@ -27,7 +26,7 @@ from dialogs.model import Collected
 from dialogs.views import case_from
 from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update
 from plans.engine import quote
-from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Outlook
+from plans.models import HardshipReason, IncomeKind, Outlook
 from plans.policy import default_policy
 from bot.services import loan_from_record
 
