@@ -49,9 +49,14 @@ class Context:
     @cached_property
     def disposable(self) -> list[Decimal]:
         """Disposable income in each possible month of the longest plan allowed."""
-        dates = due_dates(self.first_due, self.rules.max_term_months, self.due_day)
         finances = self.case.finances
         costs = finances.essential_total + finances.other_debt_payments
+        months = self.rules.max_term_months
+        if finances.high_income_months is None and (
+            finances.income_after_recovery is None or finances.expected_recovery_months <= 0
+        ):
+            return [finances.monthly_income - costs] * months  # the same every month
+        dates = due_dates(self.first_due, months, self.due_day)
         # A month with the same income as the one before shares its object, so a pass over a
         # schedule can tell runs of equal months apart by `is` (see plans.evaluate._walk).
         result: list[Decimal] = []

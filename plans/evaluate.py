@@ -25,6 +25,8 @@ from plans.restructure import Debt
 ONE = Decimal(1)
 OUTLOOK_FACTOR = {Outlook.temporary: Decimal("0.90"), Outlook.unsure: Decimal("0.80"), Outlook.lasting: Decimal("0.75")}
 RATIO_PLACES = Decimal("0.0001")
+CENT = Decimal("0.01")
+MINUS_INFINITY = Decimal("-Infinity")
 
 
 def evaluate(
@@ -76,7 +78,7 @@ def evaluate(
         expected_recovery=quantize(total * likelihood, loan.currency),
         recovery_present_value=quantize(present_value, loan.currency),
         completion_likelihood=likelihood.quantize(RATIO_PLACES),
-        score=(present_value * likelihood).quantize(Decimal("0.01")),
+        score=(present_value * likelihood).quantize(CENT),
     )
 
 
@@ -105,7 +107,7 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
     first = float(months_between(as_of, ctx.first_due))
     step, grid = _discounting(ctx.policy.discount_rate, as_of, ctx.first_due)
     total = total_interest = present_value = ZERO
-    worst_gap = Decimal("-Infinity")
+    worst_gap = MINUS_INFINITY
     # The largest payment made out of each distinct disposable income: the largest share is
     # then one division per distinct income, not one per row. Months with the same income
     # come in runs (ctx.disposable shares one object per amount), kept aside until they end.
@@ -234,18 +236,22 @@ def _power(base: Decimal, exponent: Decimal) -> Decimal:
     return base**exponent
 
 
+_D01, _D02, _D03, _D05, _D08, _D09 = (Decimal(x) for x in ("0.1", "0.2", "0.3", "0.5", "0.8", "0.9"))
+_PER_MONTH = Decimal("0.003")
+
+
 def _likelihood(ctx: Context, ratio: Decimal | None, affordable: bool, months: int) -> Decimal:
     finances, loan = ctx.case.finances, ctx.case.loan
     outlook = OUTLOOK_FACTOR[finances.outlook]
     if ratio is None:
-        margin = Decimal("0.1")
+        margin = _D01
     elif not affordable:
-        margin = min(Decimal("0.3"), Decimal("0.3") / max(ratio, ONE))
+        margin = min(_D03, _D03 / max(ratio, ONE))
     else:
-        margin = ONE - max(ZERO, ratio - Decimal("0.5")) * Decimal("0.8")
+        margin = ONE - max(ZERO, ratio - _D05) * _D08
     history = (
-        Decimal("0.9") if loan.on_time_payments_last_12 is None
-        else Decimal("0.8") + Decimal("0.2") * loan.on_time_payments_last_12 / 12
+        _D09 if loan.on_time_payments_last_12 is None
+        else _D08 + _D02 * loan.on_time_payments_last_12 / 12
     )
-    length = max(Decimal("0.5"), ONE - Decimal("0.003") * months)
+    length = max(_D05, ONE - _PER_MONTH * months)
     return outlook * margin * history * length

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 from typing import Annotated, Any
 
 from pydantic import (
@@ -260,6 +261,9 @@ class Reason:
     params: dict[str, str] = field(default_factory=dict)
 
 
+_PAYMENT = attrgetter("payment")
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One restructuring offer with its schedule and an honest statement of its cost."""
@@ -313,7 +317,7 @@ class Option:
 
     @property
     def largest_payment(self) -> Decimal:
-        return max(row.payment for row in self.schedule)
+        return max(map(_PAYMENT, self.schedule))
 
     @property
     def smallest_payment(self) -> Decimal:

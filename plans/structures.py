@@ -186,12 +186,13 @@ def _fits(ctx: Context, rows: Sequence[Row], offset: int = 0) -> bool:
     payment fits savings plus the first month's affordable amount; the other rows are paid
     in plan months offset, offset + 1, ... and must fit that month's affordable amount."""
     affordable = ctx.affordable
+    known = len(affordable)
     index = offset
     for row in rows:
         if row.kind == "down_payment":
             room = ctx.case.finances.savings_available + affordable[0]
         else:
-            room = affordable[index] if index < len(affordable) else ctx.budget.affordable(index, row.due_date.month)
+            room = affordable[index] if index < known else ctx.budget.affordable(index, row.due_date.month)
             index += 1
         if row.payment > room:
             return False
