@@ -132,12 +132,15 @@ def shaped_rows(
     # plans repeat a few weights, usually the same objects month after month.
     payment_for: dict[Decimal, tuple[Decimal, Decimal]] = {}
     last_weight = amount = fee_amount = None
+    has_fees = fees_left != 0  # without fees, the fee of every row is the (zero) basis fee
     for k, (weight, due) in enumerate(zip(weights, dates)):
-        interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
-        period = ONE
+        # After the (possibly broken) first period every period is one month: x 1 is exact.
+        interest = (balance * rate * period if k == 0 else balance * rate).quantize(unit, ROUND_HALF_UP)
         if k == last:
             fee = fees_left
             principal = balance
+            balance -= principal
+            fees_left -= fee
         else:
             if weight is not last_weight:
                 amounts = payment_for.get(weight)
@@ -147,16 +150,22 @@ def shaped_rows(
                         (fee_scale * weight).quantize(unit, rounding),
                     )
                 last_weight, (amount, fee_amount) = weight, amounts
-            fee = fee_amount if fee_amount < fees_left else fees_left
+            if has_fees:
+                fee = fee_amount if fee_amount < fees_left else fees_left
+                fees_left -= fee
+            else:
+                fee = fees_left
             principal = amount - interest
-            if principal > balance:
-                principal = balance
-        balance -= principal
-        fees_left -= fee
-        # (balance and fees_left never go below zero: each row takes at most what is left)
-        if k < last and balance <= 0 and fees_left <= 0 and rounding != ROUND_FLOOR:
-            return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
-                               start_number=start_number, kind=kind)
+            if principal >= balance:  # this row repays all the principal left
+                if principal > balance:
+                    principal = balance
+                balance -= principal
+                # (balance and fees never go below zero: each row takes at most what is left)
+                if fees_left <= 0 and rounding != ROUND_FLOOR:
+                    return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
+                                       start_number=start_number, kind=kind)
+            else:
+                balance -= principal
         append(_row(start_number + k, due, principal + interest + fee, principal, interest, fee,
                     balance + fees_left, kind))
     return rows
