@@ -49,17 +49,13 @@ def schedule_reminders(store: Store, policy: Policy, plan_id: int, zone: ZoneInf
     """Create the plan's reminders (idempotent); returns how many were added."""
     plan = store.plan(plan_id)
     rules = policy.reminders
-    added = 0
-    with store.transaction():
-        for row in store.plan_installments(plan_id):
-            days = [(f"before:{d}", row["due_date"] - timedelta(days=d)) for d in rules.days_before]
-            days += [(f"after:{d}", row["due_date"] + timedelta(days=d)) for d in rules.days_after]
-            for kind, day in days:
-                send_at = local_send_time(day, zone, rules)
-                if send_at > now:
-                    added += store.add_reminder(plan_id=plan_id, number=row["number"],
-                                                borrower_id=plan["borrower_id"], kind=kind, send_at=send_at)
-    return added
+    due = []
+    for row in store.plan_installments(plan_id):
+        days = [(f"before:{d}", row["due_date"] - timedelta(days=d)) for d in rules.days_before]
+        days += [(f"after:{d}", row["due_date"] + timedelta(days=d)) for d in rules.days_after]
+        due += [(row["number"], kind, send_at) for kind, day in days
+                if (send_at := local_send_time(day, zone, rules)) > now]
+    return store.add_reminders(plan_id=plan_id, borrower_id=plan["borrower_id"], due=due)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,18 @@ class PlanLifeQueries:
             (plan_id, number, borrower_id, kind, to_timestamp(send_at), to_timestamp(self.clock())))
         return bool(cursor.rowcount)
 
+    def add_reminders(self, *, plan_id: int, borrower_id: int, due: list[tuple[int, str, datetime]]) -> int:
+        """A plan's reminders, (instalment number, kind, send time) each, in one statement;
+        those already there are kept. Returns how many were added."""
+        created = to_timestamp(self.clock())
+        before = self.db.conn.total_changes
+        with self.transaction():
+            self.db.conn.executemany(
+                "INSERT INTO reminders (plan_id, installment_number, borrower_id, kind, send_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plan_id, installment_number, kind) DO NOTHING",
+                [(plan_id, number, borrower_id, kind, to_timestamp(send_at), created) for number, kind, send_at in due])
+        return self.db.conn.total_changes - before
+
     def due_reminders(self, now: datetime, limit: int = 100) -> list[dict]:
         """Pending reminders whose time has come, oldest first (served by the reminders_due index)."""
         at = to_timestamp(now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from collections import OrderedDict
 from datetime import date, timedelta
 
 from dialogs.flow import EDITABLE, EXPENSE_CATEGORIES, FIRST_OF_GROUP, next_step
@@ -31,6 +32,7 @@ from plans.engine import custom_quote, quote
 from plans.errors import NoPlanPossible
 from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook, Quote
 
+QUOTE_CACHE = 256  # recent quotes kept (a mortgage quote holds schedules of up to 480 rows)
 MAX_FAILURES = 5  # failed identifications per chat in an hour
 MAX_LOAN_FAILURES = 10  # ... and per loan number from all chats together (many accounts, one target)
 ERRORS_BEFORE_OFFERING_PERSON = 3  # wrong answers in a row at one step
@@ -68,6 +70,7 @@ def pieces(text: str, limit: int = RELAY_PIECE) -> list[str]:
 class Dialogue:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._quotes: OrderedDict[str, Quote] = OrderedDict()
 
     # ------------------------------------------------------------------ entry point
 
@@ -530,7 +533,13 @@ class Dialogue:
         loan = self._loan(state)
         if state.quote_as_of is None:
             state.quote_as_of = self.services.now().date()
-        return quote(case_from(loan, state.data, state.quote_as_of), self.services.policy)
+        case = case_from(loan, state.data, state.quote_as_of)
+        key = case.model_dump_json()
+        if key not in self._quotes:  # a pure function of the case: options, confirm and agree share it
+            self._quotes[key] = quote(case, self.services.policy)
+            while len(self._quotes) > QUOTE_CACHE:
+                self._quotes.popitem(last=False)
+        return self._quotes[key]
 
     def _custom(self, state: State) -> Option | None:
         if not state.custom:
