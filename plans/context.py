@@ -96,7 +96,15 @@ class Context:
         }
 
     def debt(self, structure: Structure) -> Debt:
-        return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, structure)
+        if structure is Structure.interest_freeze:
+            return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, structure)
+        return self._common_debt
+
+    @cached_property
+    def _common_debt(self) -> Debt:
+        """The restructured debt every structure but the interest freeze repays (it is the
+        same for all of them; only the freeze changes the rate and asks a down payment)."""
+        return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, Structure.level)
 
     def basis(self, debt: Debt, *, as_of: date | None = None, first_due: date | None = None) -> Basis:
         return Basis(

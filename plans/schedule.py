@@ -166,6 +166,10 @@ def shaped_rows(
                                        start_number=start_number, kind=kind)
             else:
                 balance -= principal
+                # principal + interest is exactly the rounded amount (all in the minor unit)
+                append(_row(start_number + k, due, amount + fee, principal, interest, fee,
+                            balance + fees_left, kind))
+                continue
         append(_row(start_number + k, due, principal + interest + fee, principal, interest, fee,
                     balance + fees_left, kind))
     return rows
@@ -183,14 +187,16 @@ def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> 
     rate, period = basis.monthly_rate, basis.first_period
     repaid = fees_paid = ZERO
     rows = []
+    # Without fees every fee part is round(0) less nothing paid: zero in the minor unit.
+    no_fee = None if fees_total else ZERO.quantize(unit)
     for k, due in enumerate(basis.dates(count), 1):
-        interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
-        period = ONE
+        # After the (possibly broken) first period every period is one month: x 1 is exact.
+        interest = (balance * rate * period if k == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
         if k == count:
             principal, fee = balance, fees_left
         else:
             principal = (principal_total * k / count).quantize(unit, ROUND_HALF_UP) - repaid
-            fee = (fees_total * k / count).quantize(unit, ROUND_HALF_UP) - fees_paid
+            fee = no_fee if no_fee is not None else (fees_total * k / count).quantize(unit, ROUND_HALF_UP) - fees_paid
         repaid += principal
         fees_paid += fee
         balance -= principal
@@ -209,8 +215,7 @@ def equal_principal_payments(basis: Basis, count: int) -> Iterator[Decimal]:
     rate, period = basis.monthly_rate, basis.first_period
     repaid = fees_paid = ZERO
     for k in range(1, count):
-        interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
-        period = ONE
+        interest = (balance * rate * period if k == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
         principal = (principal_total * k / count).quantize(unit, ROUND_HALF_UP) - repaid
         repaid += principal
         balance -= principal
@@ -220,7 +225,7 @@ def equal_principal_payments(basis: Basis, count: int) -> Iterator[Decimal]:
             yield principal + interest + fee
         else:
             yield principal + interest
-    interest = (balance * rate * period).quantize(unit, ROUND_HALF_UP)
+    interest = (balance * rate * period if count == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
     yield balance + interest + fees_total - fees_paid
 
 
