@@ -51,8 +51,12 @@ def due_dates(first: date, count: int, due_day: int | None = None) -> list[date]
 def _due_dates(first: date, day: int, count: int) -> tuple[date, ...]:
     year, month = first.year, first.month
     dates = []
+    append = dates.append
     for _ in range(count):  # add_months(first, k, day) for each k, a month at a time
-        dates.append(date(year, month, min(day, _days_in_month(year, month))))
+        if day <= 28:
+            append(date(year, month, day))
+        else:
+            append(date(year, month, min(day, _days_in_month(year, month))))
         month += 1
         if month == 13:
             year, month = year + 1, 1

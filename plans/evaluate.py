@@ -115,7 +115,7 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
     run_income, run_largest = None, ZERO
     flows: list[tuple[float, float]] = []
     append = flows.append
-    last_payment, amount = None, 0.0
+    last_payment, last_room, amount = None, None, 0.0
     count = len(affordable)
     index = 0
     for row in rows:
@@ -138,6 +138,11 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
                 room = budget.affordable(index, row.due_date.month)
                 disposable = budget.disposable(index, row.due_date.month)
             index += 1
+            if room is last_room and disposable is run_income and payment == last_payment:
+                # The month before had the same payment, room and income: nothing new to learn.
+                append((time, amount))
+                continue
+        last_room = room
         if payment != last_payment:
             last_payment, amount = payment, -float(payment)
         append((time, amount))

@@ -161,15 +161,20 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
             discounted += weight * factor
             plain += weight
             factor *= step
-            scale, fee_scale = (ZERO, ZERO) if plain == 0 else (principal / discounted, fees / plain)
+            if plain == 0:
+                scale = fee_scale = ZERO
+            else:
+                # (without fees the fee scale is zero either way: only ever multiplied and added)
+                scale, fee_scale = principal / discounted, (fees / plain if fees else fees)
             known.append((scale, fee_scale))
             payment_scale = scale + fee_scale
             if n > 1:
                 if previous_weight < smallest_weight_before_last:
                     smallest_weight_before_last = previous_weight
-                if payment_scale * smallest_weight_before_last < min_installment:
+                if (payment_scale if smallest_weight_before_last is ONE
+                        else payment_scale * smallest_weight_before_last) < min_installment:
                     break
-            share = limit if weight == ONE else limit / weight
+            share = limit if weight is ONE or weight == ONE else limit / weight
             if share < room:
                 room = share
             longest = n
