@@ -32,16 +32,25 @@ def monthly_irr(flows: Sequence[Flow], guess: float = 0.01) -> Decimal:
 
 def monthly_irr_prepared(flows: Sequence[tuple[float, float]], guess: float = 0.01) -> Decimal:
     """`monthly_irr` of flows already converted to (time, amount) floats."""
-    floats = [(t, amount) for t, amount in flows if amount]
-    if not floats or all(a >= 0 for _, a in floats) or all(a <= 0 for _, a in floats):
-        raise PlanError("cash flows have no internal rate of return")
-    # Each flow with what every iteration needs: t x amount, and whether it falls one month
-    # after the flow before (then its discount is the previous one x 1/(1 + i)).
     prepared = []
     previous = -math.inf
-    for t, amount in floats:
-        prepared.append((t, amount, t * amount, -1e-12 < t - previous - 1.0 < 1e-12))
-        previous = t
+    for t, amount in flows:
+        if amount:
+            prepared.append(prepared_flow(t, amount, previous))
+            previous = t
+    return monthly_irr_of(prepared, guess)
+
+
+def prepared_flow(t: float, amount: float, previous: float) -> tuple[float, float, float, bool]:
+    """A non-zero flow with what every Newton iteration needs: t x amount, and whether it
+    falls one month after the flow before (then its discount is that one's x 1/(1 + i))."""
+    return t, amount, t * amount, -1e-12 < t - previous - 1.0 < 1e-12
+
+
+def monthly_irr_of(prepared: Sequence[tuple[float, float, float, bool]], guess: float = 0.01) -> Decimal:
+    """The monthly IRR of flows made by `prepared_flow`, in time order, zero amounts left out."""
+    if not prepared or all(f[1] >= 0 for f in prepared) or all(f[1] <= 0 for f in prepared):
+        raise PlanError("cash flows have no internal rate of return")
     rate = float(guess)
     for _ in range(50):
         value = 0.0
@@ -63,7 +72,7 @@ def monthly_irr_prepared(flows: Sequence[tuple[float, float]], guess: float = 0.
         # flows): once s < 1e-11 the rate is good to far below the 1e-10 it is rounded to.
         if abs(step) < 1e-11:
             return Decimal(repr(rate)).quantize(Decimal("1e-10"))
-    return _bisect(floats)
+    return _bisect([(f[0], f[1]) for f in prepared])
 
 
 def _bisect(flows: Sequence[tuple[float, float]]) -> Decimal:

@@ -11,11 +11,12 @@ The lender's score is the present value of the payments (policy discount rate) t
 """
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import ROUND_UP, Decimal
 from functools import lru_cache
 
-from plans.apr import apr_from_monthly, monthly_irr_prepared
+from plans.apr import apr_from_monthly, monthly_irr_of, prepared_flow
 from plans.dates import months_between
 from plans.models import Check, Option, Outlook, Reason, Row, Structure
 from plans.money import ZERO, quantize
@@ -41,9 +42,9 @@ def evaluate(
     interest_waived: Decimal = ZERO,
 ) -> Option:
     loan = ctx.case.loan
-    walk = _walk(ctx, rows)
+    walk = _walk(ctx, rows, debt.total)
     total = walk.total
-    monthly = ZERO if total == debt.total else monthly_irr_floats(debt.total, walk.flows, debt.rate)
+    monthly = ZERO if total == debt.total else monthly_irr_of(walk.flows, float(debt.rate) / 12)
     apr, effective = apr_from_monthly(monthly)
     shortfall, ratio = walk.worst_gap, walk.ratio
     affordable = shortfall <= 0
@@ -83,13 +84,14 @@ def evaluate(
 
 
 class _Walk:
-    """What one pass over a schedule learns: totals, the dated flows for the IRR, the
+    """What one pass over a schedule learns: totals, the dated flows for the IRR (the amount
+    financed at 0, then each payment, as `plans.apr.prepared_flow` makes them), the
     present value at the lender's rate, and how the payments sit with the budget."""
 
     __slots__ = ("total", "total_interest", "flows", "present_value", "worst_gap", "ratio")
 
 
-def _walk(ctx: Context, rows: list[Row]) -> _Walk:
+def _walk(ctx: Context, rows: list[Row], financed: Decimal) -> _Walk:
     """One pass over the rows (a quote evaluates thousands of them).
 
     Time: instalments sit on the monthly grid from the first due date (whole months apart);
@@ -113,7 +115,9 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
     # come in runs (ctx.disposable shares one object per amount), kept aside until they end.
     largest: dict[Decimal, Decimal] = {}
     run_income, run_largest = None, ZERO
-    flows: list[tuple[float, float]] = []
+    financed = float(financed)
+    flows = [prepared_flow(0.0, financed, -math.inf)] if financed else []
+    previous_time = 0.0 if financed else -math.inf
     append = flows.append
     last_payment, last_room, amount = None, None, 0.0
     count = len(affordable)
@@ -140,12 +144,16 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
             index += 1
             if room is last_room and disposable is run_income and payment == last_payment:
                 # The month before had the same payment, room and income: nothing new to learn.
-                append((time, amount))
+                if amount:
+                    append((time, amount, time * amount, -1e-12 < time - previous_time - 1.0 < 1e-12))
+                    previous_time = time
                 continue
         last_room = room
         if payment != last_payment:
             last_payment, amount = payment, -float(payment)
-        append((time, amount))
+        if amount:
+            append((time, amount, time * amount, -1e-12 < time - previous_time - 1.0 < 1e-12))
+            previous_time = time
         gap = payment - room
         if gap > worst_gap:
             worst_gap = gap
@@ -167,9 +175,7 @@ def _walk(ctx: Context, rows: list[Row]) -> _Walk:
     return walk
 
 
-def monthly_irr_floats(financed: Decimal, flows: list[tuple[float, float]], rate: Decimal) -> Decimal:
-    """The monthly IRR of `financed` at time 0 against the payment flows (already floats)."""
-    return monthly_irr_prepared([(0.0, float(financed))] + flows, float(rate) / 12)
+
 
 
 def _checks(ctx: Context, structure: Structure, instalments: list[Row], apr: Decimal) -> list[Check]:

@@ -195,10 +195,14 @@ def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> 
         if k == count:
             principal, fee = balance, fees_left
         else:
-            principal = (principal_total * k / count).quantize(unit, ROUND_HALF_UP) - repaid
-            fee = no_fee if no_fee is not None else (fees_total * k / count).quantize(unit, ROUND_HALF_UP) - fees_paid
-        repaid += principal
-        fees_paid += fee
+            # (what has been repaid is the previous rounded cumulative part, exactly)
+            part = (principal_total * k / count).quantize(unit, ROUND_HALF_UP)
+            principal, repaid = part - repaid, part
+            if no_fee is None:
+                part = (fees_total * k / count).quantize(unit, ROUND_HALF_UP)
+                fee, fees_paid = part - fees_paid, part
+            else:
+                fee = no_fee
         balance -= principal
         fees_left -= fee
         rows.append(_row(start_number + k - 1, due, principal + interest + fee, principal, interest, fee,
@@ -216,12 +220,12 @@ def equal_principal_payments(basis: Basis, count: int) -> Iterator[Decimal]:
     repaid = fees_paid = ZERO
     for k in range(1, count):
         interest = (balance * rate * period if k == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
-        principal = (principal_total * k / count).quantize(unit, ROUND_HALF_UP) - repaid
-        repaid += principal
+        part = (principal_total * k / count).quantize(unit, ROUND_HALF_UP)
+        principal, repaid = part - repaid, part
         balance -= principal
         if fees_total:
-            fee = (fees_total * k / count).quantize(unit, ROUND_HALF_UP) - fees_paid
-            fees_paid += fee
+            part = (fees_total * k / count).quantize(unit, ROUND_HALF_UP)
+            fee, fees_paid = part - fees_paid, part
             yield principal + interest + fee
         else:
             yield principal + interest
