@@ -28,7 +28,7 @@ import sys
 import time
 from datetime import date, timedelta
 from decimal import Decimal
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -149,7 +149,9 @@ def _ready(_: int) -> int:
 
 def parallel(count: int, product: str, workers: int) -> float:
     """Wall time for `workers` processes to quote the cases between them."""
-    with Pool(workers, initializer=_load, initargs=(count, product)) as pool:
+    # "spawn": fresh workers, not forks of this process with its thousands of cases (a
+    # forked worker's garbage collector walks them all, copying pages as it goes).
+    with get_context("spawn").Pool(workers, initializer=_load, initargs=(count, product)) as pool:
         while len(set(pool.map(_ready, range(workers), chunksize=1))) < workers:
             pass  # until every worker has loaded its cases
         start = time.perf_counter()
