@@ -505,5 +505,6 @@ def test_nothing_owed_is_refused():
 
 
 def test_case_must_be_an_object():
-    with pytest.raises(CaseError):
+    with pytest.raises(CaseError) as err:
         Case.from_mapping([1, 2, 3])
+    assert err.value.field is None and "JSON object" in str(err.value)
