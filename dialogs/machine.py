@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from collections import OrderedDict
 from datetime import date, timedelta
 
 from dialogs.flow import EDITABLE, EXPENSE_CATEGORIES, FIRST_OF_GROUP, next_step
@@ -28,11 +27,10 @@ from dialogs.parsing import (
 )
 from dialogs.ports import Services
 from dialogs.views import case_from, finances_from, loan_view, option_data, option_view, shorten
-from plans.engine import custom_quote, quote
+from plans.engine import custom_quote, offered_option, quote
 from plans.errors import NoPlanPossible
-from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook, Quote
+from plans.models import Case, ExpenseCategory, HardshipReason, IncomeKind, Loan, Option, Outlook
 
-QUOTE_CACHE = 256  # recent quotes kept (a mortgage quote holds schedules of up to 480 rows)
 MAX_FAILURES = 5  # failed identifications per chat in an hour
 MAX_LOAN_FAILURES = 10  # ... and per loan number from all chats together (many accounts, one target)
 ERRORS_BEFORE_OFFERING_PERSON = 3  # wrong answers in a row at one step
@@ -70,7 +68,6 @@ def pieces(text: str, limit: int = RELAY_PIECE) -> list[str]:
 class Dialogue:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._quotes: OrderedDict[str, Quote] = OrderedDict()
 
     # ------------------------------------------------------------------ entry point
 
@@ -529,38 +526,31 @@ class Dialogue:
 
     # ------------------------------------------------------------------ options
 
-    def _quote(self, state: State) -> Quote:
-        loan = self._loan(state)
+    def _case(self, state: State) -> Case:
+        """The engine's case for these answers, as of the day the options were first shown
+        (so confirming a day later records the plan the borrower saw)."""
         if state.quote_as_of is None:
             state.quote_as_of = self.services.now().date()
-        case = case_from(loan, state.data, state.quote_as_of)
-        key = case.model_dump_json()
-        if key not in self._quotes:  # a pure function of the case: options, confirm and agree share it
-            self._quotes[key] = quote(case, self.services.policy)
-            while len(self._quotes) > QUOTE_CACHE:
-                self._quotes.popitem(last=False)
-        return self._quotes[key]
+        return case_from(self._loan(state), state.data, state.quote_as_of)
 
     def _custom(self, state: State) -> Option | None:
         if not state.custom:
             return None
-        loan = self._loan(state)
-        case = case_from(loan, state.data, state.quote_as_of)
         months = state.custom.get("months")
         amount = state.custom.get("amount")
-        return custom_quote(case, self.services.policy,
+        return custom_quote(self._case(state), self.services.policy,
                             monthly_amount=Decimal(amount) if amount else None,
                             months=int(months) if months else None)
 
     def _offered_option(self, state: State, option_id: str) -> Option | None:
+        if option_id in state.options:
+            return offered_option(self._case(state), self.services.policy, option_id)
         custom = self._custom(state)
-        if custom is not None and custom.option_id == option_id:
-            return custom
-        return self._quote(state).option(option_id)
+        return custom if custom is not None and custom.option_id == option_id else None
 
     def _ask_options(self, state: State) -> list[Reply]:
         state.quote_as_of = None  # answers may have changed: quote afresh
-        result = self._quote(state)
+        result = quote(self._case(state), self.services.policy)
         state.options = [o.option_id for o in result.options]
         views = [option_view(o, n) for n, o in enumerate(result.options, 1)]
         rows = [[Button("choose", f"choose:{o.option_id}", {"n": n}), Button("details", f"details:{o.option_id}", {"n": n})]

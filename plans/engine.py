@@ -1,4 +1,4 @@
-"""The engine's front door: `quote(case, policy)` and `custom_quote(...)`.
+"""The engine's front door: `quote(case, policy)`, `offered_option(...)` and `custom_quote(...)`.
 
 A quote builds every structure the product's policy allows that applies to this borrower,
 ranks them (`plans.ranking`) and, when none is affordable, says so: the closest option, the
@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from plans.context import Context
-from plans.models import Case, HardshipReason, Option, Quote
+from plans.models import Case, HardshipReason, Option, Quote, Structure
 from plans.money import ZERO, quantize
 from plans.policy import Policy
 from plans.ranking import rank, recommendation_reasons
@@ -46,6 +46,22 @@ def quote(case: Case, policy: Policy) -> Quote:
         monthly_shortfall=quantize(shortfall, case.loan.currency),
         flags=_flags(ctx, bool(affordable)),
     )
+
+
+def offered_option(case: Case, policy: Policy, option_id: str) -> Option | None:
+    """Option `option_id` of `quote(case, policy)`, built alone: confirming and recording a
+    borrower's choice needs that one structure, not all of them built and ranked again (and
+    no memory of earlier quotes). Equal to the quoted option but for the comparative reasons
+    ranking adds ("lowest_monthly"...). None if the case no longer gives that option."""
+    try:
+        structure = Structure(option_id.rpartition("-")[0])
+    except ValueError:
+        return None
+    ctx = Context(case, policy)
+    if structure not in ctx.rules.structures or structure not in BUILDERS:
+        return None
+    option = BUILDERS[structure](ctx)
+    return option if option is not None and option.option_id == option_id and option.compliant else None
 
 
 def custom_quote(case: Case, policy: Policy, *, monthly_amount: Decimal | None = None,

@@ -12,6 +12,7 @@ Profiles: the quick one runs by default; `HYPOTHESIS_PROFILE=long` runs many mor
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal as D
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from plans.budget import Budget
 from plans.dates import add_months
-from plans.engine import build_options, custom_quote, quote
+from plans.engine import build_options, custom_quote, offered_option, quote
 from plans.errors import NoPlanPossible
 from plans.models import Case, Option, Product, Structure
 from plans.money import minor_unit
@@ -334,6 +335,20 @@ def test_quote_ranks_only_lawful_options_and_tells_the_truth(scenario):
     for option in result.options:
         assert_option_invariants(option, case, policy)
         assert option.apr <= policy.apr_cap
+
+
+@given(scenarios())
+def test_an_offered_option_built_alone_is_the_quoted_one(scenario):
+    """The dialogue confirms and records a choice with `offered_option`: it must be the very
+    plan the borrower was shown (ranking only adds comparative reasons)."""
+    case, policy = scenario
+    for shown in quote(case, policy).options:
+        alone = offered_option(case, policy, shown.option_id)
+        assert alone is not None
+        assert alone.schedule == shown.schedule
+        assert replace(alone, reasons=shown.reasons) == shown
+    assert offered_option(case, policy, "level-0") is None
+    assert offered_option(case, policy, "no_such_structure-12") is None
 
 
 @given(scenarios(), st.integers(min_value=1, max_value=480))
