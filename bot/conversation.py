@@ -18,6 +18,9 @@ from dialogs.model import Event, Reply, State
 from plans.policy import Policy
 
 
+TEXT_LIMIT = 4096  # UTF-16 code units in one Telegram message (counting the HTML tags too: safe side)
+
+
 @dataclass(frozen=True)
 class Message:
     """A rendered reply: Telegram HTML text, inline buttons as (label, callback data) rows."""
@@ -31,6 +34,22 @@ class Message:
     ticket_id: int | None = None
     is_card: bool = False
     log_id: int | None = None  # its row in the message log, marked sent once delivered
+
+
+def joined(messages: list[Message]) -> list[Message]:
+    """A plain text followed by another message to the borrower becomes one message ("that is
+    not an amount" + the question again; the welcome + the privacy notice): one notification
+    on the phone, one Bot API call. Kept apart when the sum would pass Telegram's limit."""
+    result: list[Message] = []
+    for message in messages:
+        previous = result[-1] if result else None
+        if (previous is not None and not (previous.buttons or previous.request_contact or previous.attachments
+                                          or previous.to_support or message.to_support)
+                and len(f"{previous.text}{message.text}".encode("utf-16-le")) // 2 + 2 <= TEXT_LIMIT):
+            result[-1] = replace(message, text=f"{previous.text}\n\n{message.text}")
+        else:
+            result.append(message)
+    return result
 
 
 class Conversations:
@@ -98,8 +117,8 @@ class Conversations:
         if state.locale != locale_before and state.borrower_id is not None:
             self.store.set_borrower_locale(state.borrower_id, state.locale)
         now = self.services.now()
-        messages = [self._render_support(chat_id, state, reply, now) if reply.audience == "support"
-                    else self.render(state.locale, reply) for reply in replies]
+        messages = joined([self._render_support(chat_id, state, reply, now) if reply.audience == "support"
+                           else self.render(state.locale, reply) for reply in replies])
         logged = []
         for message in messages:
             if not message.to_support:  # the ticket and its audit events record what went to the team

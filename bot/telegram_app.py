@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Collection
 
 from telegram import BotCommand, Update
-from telegram.constants import ChatAction
 from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -35,7 +34,6 @@ from dialogs.model import Event
 
 log = logging.getLogger(__name__)
 COMMANDS = ("start", "help", "plan", "schedule", "paid", "back", "cancel", "language", "human")
-SLOW_PAYLOADS = ("budget:", "custom:", "choose:", "agree:")  # the engine works: show "typing"
 
 
 def _event(update: Update) -> Event | None:
@@ -63,8 +61,6 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if update.callback_query is not None:
         await _cosmetic(update.callback_query.answer(), "answer the button press")
-        if event.text.partition(":")[2].startswith(SLOW_PAYLOADS):
-            await _cosmetic(context.bot.send_chat_action(event.chat_id, ChatAction.TYPING), "show typing")
     messages = conversations.handle(event)
     await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
 

@@ -113,12 +113,12 @@ async def test_a_button_from_another_chat_or_forged_with_the_right_menu_is_refus
     before = state(app, ATTACKER)
     for data in victims_buttons:  # the victim's buttons, copied as they are
         await attacker.press_data(data)
-        assert "no longer active" in attacker.texts_since(-2)[0]
+        assert "no longer active" in attacker.text
     # The same payloads under the attacker's own current menu number: forged, and audited.
     for data in victims_buttons:
         payload = data.partition(":")[2]
         await attacker.press_data(f"{menu_of(app, ATTACKER)}:{payload}")
-        assert "no longer active" in attacker.texts_since(-2)[0]
+        assert "no longer active" in attacker.text
     after = state(app, ATTACKER)
     assert (after["step"], after["borrower_id"], after["loan_id"], after["chosen"], after["consented"]) == \
         ("consent", None, None, None, False) == (before["step"], before["borrower_id"], before["loan_id"],
@@ -134,7 +134,7 @@ async def test_another_loan_or_another_plan_cannot_be_pressed_into_being(app, fa
     await identify(victim)
     # Another borrower's loan (CL-2002 is Emma Li's), forged under the current menu.
     await victim.press_data(f"{menu_of(app, VICTIM)}:loan:CL-2002")
-    assert "no longer active" in victim.texts_since(-2)[0] and "Your loan CC-1001" in victim.text
+    assert "no longer active" in victim.text and "Your loan CC-1001" in victim.text
     assert state(app, VICTIM)["loan_id"] == "CC-1001"
     assert_nothing_revealed(fake_api, VICTIM, ("CL-2002", "Emma", "18,000", "13900139000"))
 
@@ -148,7 +148,7 @@ async def test_another_loan_or_another_plan_cannot_be_pressed_into_being(app, fa
     # At "I agree": agreeing to another option than the one whose terms are shown is forged.
     for option_id in [o for o in offered if o != chosen] + ["settlement-1", "custom-1"]:
         await victim.press_data(f"{menu_of(app, VICTIM)}:agree:{option_id}")
-        assert "no longer active" in victim.texts_since(-2)[0]
+        assert "no longer active" in victim.text
     assert store_of(app).list_plans() == []
     await victim.press("I agree")
     plans = store_of(app).list_plans()
@@ -156,7 +156,7 @@ async def test_another_loan_or_another_plan_cannot_be_pressed_into_being(app, fa
     # After the agreement: an old "I agree" and forged plan actions change nothing.
     for payload in (f"agree:{chosen}", f"agree:{offered[-1]}", "checkin:change", "paidon:0", "edit:income"):
         await victim.press_data(f"{menu_of(app, VICTIM)}:{payload}")
-        assert "no longer active" in victim.texts_since(-2)[0]
+        assert "no longer active" in victim.text
     assert len(store_of(app).list_plans()) == 1
     assert store_of(app).active_plan_for_loan("CC-1001")["id"] == plans[0]["id"]
     payloads = [row["details"]["payload"] for row in audit(app, "forged_callback")]
@@ -238,7 +238,7 @@ async def test_identification_locks_after_five_failures_within_the_hour(app, fak
         await attacker.say(guess)
         answers.append(attacker.texts_since(sent))
     for left, texts in zip((4, 3, 2, 1), answers):
-        assert f"{left} attempts left" in texts[0] and "loan or card agreement number" in texts[1]
+        assert len(texts) == 1 and f"{left} attempts left" in texts[0] and "loan or card agreement number" in texts[0]
     assert answers[4] == ["Too many unsuccessful attempts. For your security, identification is locked for one hour. "
                           "If you need help now, please call your lender's customer service."]
     # The right digits now change nothing, in this conversation or a new one.
@@ -268,7 +268,7 @@ async def test_the_lockout_also_guards_the_invitation_path(app, fake_api, clock)
     for phone in ("8613800000001", "8613800000002", "8613800000003"):
         await attacker.share_contact(phone)  # their own contact, the wrong number
     await attacker.share_contact("8613800138000", contact_user_id=VICTIM)  # the victim's contact card
-    assert "not someone else's" in attacker.texts_since(-2)[0]
+    assert "not someone else's" in attacker.text
     await attacker.share_contact("8613800138000", contact_user_id=VICTIM)
     assert "locked" in attacker.text
     assert "locked" in await attacker.share_contact("8613800138000")  # even the right one now
@@ -308,7 +308,7 @@ async def test_expired_and_unknown_invitations_are_refused(app, fake_api, token,
         token = store_of(app).create_invite("CC-1001", NOW - timedelta(days=15), 14)
     attacker = BorrowerChat(app, fake_api, chat_id=ATTACKER, user_id=ATTACKER)
     await attacker.say(f"/start {token}")
-    assert words in attacker.texts_since(-2)[0]
+    assert words in attacker.text
     assert [(r["chat_id"], r["details"]["reason"]) for r in audit(app, "invite_refused")] == [(ATTACKER, reason)]
     assert "loan or card agreement number" in await attacker.press("I agree")
     assert_nothing_revealed(fake_api, ATTACKER)
@@ -322,8 +322,7 @@ async def test_an_invitation_that_expires_during_identification_falls_back_to_th
     await chat.press("I agree")
     clock.now = NOW + timedelta(days=14, minutes=1)
     await chat.share_contact("8613800138000")
-    texts = chat.texts_since(-2)
-    assert "has expired" in texts[0] and "loan or card agreement number" in texts[1]
+    assert "has expired" in chat.text and "loan or card agreement number" in chat.text
     assert fake_api.last_message(777)["reply_markup"] == {"remove_keyboard": True}  # the phone button goes
     assert store.borrower_by_telegram(777) is None
     assert store.db.execute("SELECT used_at FROM invites WHERE token = ?", [token]).fetchone()[0] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.conversation import TEXT_LIMIT, Message, joined
 from bot.i18n import LOCALES, check_telegram_html, render
 from dialogs.views import SHOWN_ROWS, option_data, schedule_view
 from plans.engine import quote
@@ -42,3 +43,18 @@ def test_long_schedule_message_fits_telegram(longest, locale, key):
     assert len(text) <= 4096
     assert check_telegram_html(text) == []
     assert "480" in text
+
+
+def test_a_plain_text_goes_out_with_the_message_after_it_unless_that_would_pass_the_limit():
+    """"That is not an amount" and the question again arrive as one message; a message with
+    buttons, a file or for the support team ends a group; nothing grows past 4,096 units."""
+    error, question = Message("Not an amount."), Message("Your income?", [[("Person", "1:person")]])
+    assert joined([error, question]) == [Message("Not an amount.\n\nYour income?", [[("Person", "1:person")]])]
+    assert joined([question, error]) == [question, error]  # the buttons stay on the last message
+    card = Message("Ticket", to_support=True)
+    assert joined([error, card, error]) == [error, card, error]
+    files = Message("Your schedule", attachments=("chart",), plan_id=1)
+    assert joined([files, error]) == [files, error]
+    long = Message("长" * (TEXT_LIMIT - 10))
+    assert joined([long, question]) == [long, question]
+    assert joined([Message("a"), Message("b"), Message("c")]) == [Message("a\n\nb\n\nc")]
