@@ -83,6 +83,8 @@ TELEGRAM_TAGS: frozenset[str] = frozenset(
     }
 )
 
+PLAIN_TEXT_MEMO = 4096  # rendered plain texts kept in memory (then the memo starts again)
+
 _DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 
@@ -172,6 +174,7 @@ class Translator:
         self.locales = tuple(locales)
         self._envs: dict[str, Environment] = {}
         self._catalogues: dict[str, dict[str, str]] = {}
+        self._plain: dict[tuple, str] = {}
 
     def _catalogue(self, locale: str) -> dict[str, str]:
         if locale not in self.locales:
@@ -222,6 +225,22 @@ class Translator:
         return frozenset(jinja2_meta.find_undeclared_variables(environment.parse(self.source(locale, key))))
 
     def render(self, locale: str, key: str, /, **data: Any) -> str:
+        if not _is_plain_text(key):
+            return self._render(locale, key, data)
+        # Button labels and other plain texts repeat on every menu of every conversation, with
+        # the same few parameters ("Choose {{ n }}"): render each once.
+        memo = (locale, key, *sorted(data.items()))
+        try:
+            return self._plain[memo]
+        except KeyError:
+            if len(self._plain) >= PLAIN_TEXT_MEMO:
+                self._plain.clear()
+            text = self._plain[memo] = self._render(locale, key, data)
+            return text
+        except TypeError:  # a parameter that cannot be a dict key (a list...): no memo
+            return self._render(locale, key, data)
+
+    def _render(self, locale: str, key: str, data: dict[str, Any]) -> str:
         env = self._env(locale)
         try:
             template = env.get_template(key)

@@ -58,7 +58,7 @@ class BroadcastQueries:
             params = {"today": today.isoformat(), "day": (day or today).isoformat()}
         else:
             raise StoreError(f"unknown segment kind {kind!r}")
-        return list(self.db.query(
+        return list(self._rows(
             f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
             f" FROM borrowers b"
             f" LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id"
@@ -67,7 +67,7 @@ class BroadcastQueries:
         ))
 
     def _invited_not_started(self) -> list[dict]:
-        opened = list(self.db.query(
+        opened = list(self._rows(
             f"""SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, c.chat_id
                 FROM conversations c
                 JOIN loans l ON l.loan_id = json_extract(c.data, '$.invite_loan')
@@ -75,7 +75,7 @@ class BroadcastQueries:
                 WHERE c.borrower_id IS NULL AND b.telegram_user_id IS NULL
                 ORDER BY b.id, c.updated_at DESC, c.chat_id DESC"""
         ))
-        never = list(self.db.query(
+        never = list(self._rows(
             f"""SELECT DISTINCT {_BORROWER_COLUMNS}, NULL AS conversation_locale, NULL AS chat_id
                 FROM invites iv JOIN loans l ON l.loan_id = iv.loan_id
                 JOIN borrowers b ON b.id = l.borrower_id
@@ -93,7 +93,7 @@ class BroadcastQueries:
         """The unpaid (due, partly paid or missed) instalments of the active plans of these
         borrowers, oldest first: borrower_id, plan_id, currency, due_date (date), status,
         amount and paid (Decimal)."""
-        rows = self.db.query(
+        rows = self._rows(
             """SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
                        i.amount, i.paid
                 FROM plans p JOIN installments i ON i.plan_id = p.id
@@ -138,7 +138,7 @@ class BroadcastQueries:
 
     def list_broadcasts(self, limit: int = 20) -> list[dict]:
         """The latest broadcasts, newest first, each with its recipients' counts by status."""
-        rows = list(self.db.query("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,)))
+        rows = list(self._rows("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,)))
         for row in rows:
             row["counts"] = self.broadcast_counts(row["id"])
         return rows
@@ -151,7 +151,7 @@ class BroadcastQueries:
 
     def broadcast_recipients(self, broadcast_id: int, status: str | None = None) -> list[dict]:
         """Recipients (optionally only those in `status`) with their borrower's phone."""
-        return list(self.db.query(
+        return list(self._rows(
             "SELECT r.*, b.phone FROM broadcast_recipients r JOIN borrowers b ON b.id = r.borrower_id"
             " WHERE r.broadcast_id = :id AND (:status IS NULL OR r.status = :status)"
             " ORDER BY r.borrower_id",
@@ -161,7 +161,7 @@ class BroadcastQueries:
     def broadcast_counts(self, broadcast_id: int) -> dict[str, int]:
         """Recipients by status: pending, sending, sent, failed, blocked (0 when none)."""
         counts = dict.fromkeys(("pending", "sending", "sent", "failed", "blocked"), 0)
-        for row in self.db.query(
+        for row in self._rows(
             "SELECT status, count(*) AS n FROM broadcast_recipients WHERE broadcast_id = ? GROUP BY status",
             (broadcast_id,),
         ):
@@ -248,7 +248,7 @@ class BroadcastQueries:
         """Plans accepted since `since`: id, borrower_id, structure, payments, currency,
         monthly_max (Decimal), status, and the counts `missed` and `late` (unpaid and past due,
         not yet missed) of its instalments as of `today`."""
-        rows = self.db.query(
+        rows = self._rows(
             f"""SELECT p.id, p.borrower_id, p.structure, p.payments, p.currency, p.monthly_max, p.status,
                        count(i.number) FILTER (WHERE i.status = 'missed') AS missed,
                        count(i.number) FILTER (WHERE i.status IN {UNPAID} AND i.due_date < :today) AS late
@@ -262,7 +262,7 @@ class BroadcastQueries:
         """Instalment amounts due from `since` up to `today`, per currency (Decimal). A
         superseded or broken plan counts only what fell due before it ended."""
         totals: dict[str, Decimal] = {}
-        for row in self.db.query(
+        for row in self._rows(
             """SELECT p.currency, i.amount FROM installments i JOIN plans p ON p.id = i.plan_id
                WHERE i.due_date <= :today AND i.due_date >= :since
                  AND NOT (p.status IN ('superseded', 'broken') AND p.ended_at IS NOT NULL
@@ -275,7 +275,7 @@ class BroadcastQueries:
     def report_collected(self, since: datetime | None, until: datetime) -> list[dict]:
         """Payments received from `since` up to `until`, per the loan's currency (Decimal)."""
         totals: dict[str, Decimal] = {}
-        for row in self.db.query(
+        for row in self._rows(
             """SELECT l.currency, pm.amount FROM payments pm JOIN loans l ON l.loan_id = pm.loan_id
                WHERE pm.paid_at >= :since AND pm.paid_at <= :until""",
             {"since": to_timestamp(since) if since else "", "until": to_timestamp(until)},
@@ -285,6 +285,6 @@ class BroadcastQueries:
 
     def unreachable_borrowers(self) -> list[dict]:
         """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""
-        return list(self.db.query(
+        return list(self._rows(
             "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id"
         ))

@@ -129,14 +129,14 @@ class PlanLifeQueries:
     def due_reminders(self, now: datetime, limit: int = 100) -> list[dict]:
         """Pending reminders whose time has come, oldest first (served by the reminders_due index)."""
         at = to_timestamp(now)
-        rows = self.db.query(
+        rows = self._rows(
             "SELECT * FROM reminders WHERE status = 'pending' AND send_at <= ?"
             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY send_at LIMIT ?",
             (at, at, limit))
         return [self._reminder(row) for row in rows]
 
     def reminders_for_plan(self, plan_id: int) -> list[dict]:
-        rows = self.db.query("SELECT * FROM reminders WHERE plan_id = ? ORDER BY send_at, id", (plan_id,))
+        rows = self._rows("SELECT * FROM reminders WHERE plan_id = ? ORDER BY send_at, id", (plan_id,))
         return [self._reminder(row) for row in rows]
 
     @staticmethod
@@ -181,14 +181,14 @@ class PlanLifeQueries:
 
         Two steps on purpose: the (status, due_date) index finds the few candidates, then
         their plans are looked up by id; a join lets SQLite's planner scan every plan."""
-        candidates = sorted(self.db.query(  # sorted here: ORDER BY in SQL tempts a full index scan
+        candidates = sorted(self._rows(  # sorted here: ORDER BY in SQL tempts a full index scan
             "SELECT plan_id, number, due_date FROM installments WHERE status IN ('due', 'partly_paid')"
             " AND due_date < ?", (day.isoformat(),)), key=lambda row: (row["plan_id"], row["number"]))
         plan_ids = sorted({row["plan_id"] for row in candidates})
         owners: dict[int, dict] = {}
         for start in range(0, len(plan_ids), 500):
             chunk = plan_ids[start:start + 500]
-            owners.update((row["id"], row) for row in self.db.query(
+            owners.update((row["id"], row) for row in self._rows(
                 "SELECT p.id, p.borrower_id, b.timezone FROM plans p JOIN borrowers b ON b.id = p.borrower_id"
                 f" WHERE p.id IN ({','.join('?' * len(chunk))}) AND p.status = 'active'", chunk))
         return [{**row, "due_date": date.fromisoformat(row["due_date"]),

@@ -50,7 +50,7 @@ class SupportQueries:
         return _times(row, "created_at")
 
     def list_support_users(self) -> list[dict]:
-        return [_times(row, "created_at") for row in self.db.query(
+        return [_times(row, "created_at") for row in self._rows(
             "SELECT id, name, created_at, disabled,"
             " (SELECT count(*) FROM support_sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS sessions"
             " FROM support_users u ORDER BY name", (to_timestamp(self.clock()),))]
@@ -120,7 +120,7 @@ class SupportQueries:
         ).lastrowid
 
     def support_notes(self, chat_id: int) -> list[dict]:
-        return [_times(row, "at") for row in self.db.query(
+        return [_times(row, "at") for row in self._rows(
             "SELECT n.id, n.chat_id, n.at, n.text, u.name AS author FROM support_notes n"
             " JOIN support_users u ON u.id = n.author_id WHERE n.chat_id = ? ORDER BY n.at, n.id",
             (chat_id,))]
@@ -165,7 +165,7 @@ class SupportQueries:
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY c.updated_at DESC, c.chat_id LIMIT ?")
         rows = []
-        for row in self.db.query(sql, (*params, limit)):
+        for row in self._rows(sql, (*params, limit)):
             row["needs_person"] = bool(row["needs_person"])
             rows.append(_times(row, "updated_at"))
         return rows
@@ -228,7 +228,7 @@ class SupportQueries:
             sql += " AND at >= ?"
             params.append(to_timestamp(since))
         rows = []
-        for row in self.db.query(sql + " ORDER BY at, id", params):
+        for row in self._rows(sql + " ORDER BY at, id", params):
             row["buttons"] = json.loads(row["buttons"]) if row["buttons"] else None
             rows.append(_times(row, "at"))
         return rows
@@ -247,7 +247,7 @@ class SupportQueries:
             where.append("loan_id = ?")
             params.append(loan_id)
         rows = []
-        for row in self.db.query(
+        for row in self._rows(
             "SELECT id, loan_id, borrower_id, option_id, structure, currency, payments, first_due_date,"
             " monthly_min, monthly_max, total_repayable, apr, accepted_at, status, ended_at"
             f" FROM plans WHERE {' AND '.join(where)} ORDER BY accepted_at DESC, id DESC", params,
@@ -260,7 +260,7 @@ class SupportQueries:
 
     def installments_for_support(self, plan_id: int) -> list[dict]:
         rows = []
-        for row in self.db.query(
+        for row in self._rows(
             "SELECT number, due_date, kind, amount, principal, interest, fees, status, paid, paid_at"
             " FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,),
         ):
@@ -271,7 +271,7 @@ class SupportQueries:
         return rows
 
     def reminders_for_support(self, plan_id: int) -> list[dict]:
-        return [_times(row, "send_at", "sent_at") for row in self.db.query(
+        return [_times(row, "send_at", "sent_at") for row in self._rows(
             "SELECT installment_number, kind, send_at, status, sent_at, attempts FROM reminders"
             " WHERE plan_id = ? ORDER BY send_at, id", (plan_id,))]
 

@@ -57,6 +57,6 @@ class TicketQueries:
         return bool(cursor.rowcount)
 
     def recent_messages(self, chat_id: int, limit: int = 6) -> list[dict]:
-        rows = list(self.db.query("SELECT at, direction, step, text FROM messages WHERE chat_id = ?"
+        rows = list(self._rows("SELECT at, direction, step, text FROM messages WHERE chat_id = ?"
                                   " ORDER BY id DESC LIMIT ?", (chat_id, limit)))
         return list(reversed(rows))

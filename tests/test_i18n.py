@@ -119,6 +119,20 @@ def test_plain_text_keys_are_not_escaped(tmp_path):
     assert translator.render("en", "msg", who="Tom & Jerry") == "Pay Tom &amp; Jerry"
 
 
+def test_plain_texts_are_remembered_per_language_and_parameters(tmp_path, monkeypatch):
+    """Labels are rendered once per (language, key, parameters): never another's text."""
+    for locale in LOCALES:
+        write_catalogue(tmp_path, locale, f'btn.choose = "{locale} {{{{ n }}}}"\nbtn.all = \'{{{{ ns|join(",") }}}}\'\n')
+    translator = Translator(tmp_path)
+    monkeypatch.setattr(i18n, "PLAIN_TEXT_MEMO", 3)
+    for _ in range(2):
+        assert [translator.render(locale, "btn.choose", n=n) for locale in LOCALES for n in (1, 2)] == \
+            ["zh_CN 1", "zh_CN 2", "en 1", "en 2"]
+    assert len(translator._plain) <= 3
+    assert translator.render("en", "btn.all", ns=[1, 2]) == "1,2"  # a list is no dict key: rendered, not kept
+    assert translator.render("en", "btn.all", ns=[3]) == "3"
+
+
 # ----------------------------------------------------------------- errors
 
 

@@ -115,6 +115,15 @@ def test_database_from_a_newer_release_is_refused(tmp_path):
 # ------------------------------------------------------------------ money and loans
 
 
+def test_reads_open_no_transaction_and_refuse_ambiguous_columns(store):
+    """Reads go straight to the connection (no savepoint per SELECT): outside a transaction
+    they leave none open, and a row with two columns of one name is an error, not a lost value."""
+    assert list(store._rows("SELECT 1 AS a, 2 AS b")) == [{"a": 1, "b": 2}]
+    assert not store.db.conn.in_transaction
+    with pytest.raises(StoreError, match="two columns of the same name"):
+        store._one("SELECT 1 AS a, 2 AS a")
+
+
 def test_amounts_round_trip_exactly(loaded):
     loan = loaded.get_loan("CC-1")
     assert str(loan["outstanding_principal"]) == "12345678.91"
