@@ -52,8 +52,8 @@ Phases and figures
    each are recorded.
 2. echo: the bare echo bot (the issue's baseline), fed the recorded updates.
 3. replay: PTB alone with our traffic: for each recorded update, exactly the Bot API calls
-   our bot made for it (same texts, keyboards built as PTB objects, callback answers, chat
-   actions) and nothing else. ours vs replay is the cost of our own work (storage,
+   our bot made for it (same texts, keyboards built as PTB objects, callback answers) and
+   nothing else. ours vs replay is the cost of our own work (storage,
    dialogue, engine, rendering); replay vs echo is what our heavier Bot API traffic costs
    PTB and the fake.
 
@@ -414,8 +414,6 @@ async def on_any(update, context) -> None:
     for method, params in context.bot_data["replies"][update.update_id]:
         if method == "answerCallbackQuery":
             await update.callback_query.answer()
-        elif method == "sendChatAction":
-            await bot.send_chat_action(params["chat_id"], params["action"])
         elif method == "sendMessage":
             preview = params.get("link_preview_options") or {}
             await bot.send_message(params["chat_id"], params["text"], parse_mode=params.get("parse_mode"),
@@ -427,7 +425,7 @@ async def on_any(update, context) -> None:
 
 def build_replay(fake: BenchFake, borrowers: list[Borrower]):
     """PTB alone with our traffic: for each update, exactly the Bot API calls our bot made
-    (same texts, same keyboards built as PTB objects, callback answers, chat actions), with
+    (same texts, same keyboards built as PTB objects, callback answers), with
     no storage, dialogue or rendering. Splits our cost into PTB's share and our own work."""
     app = (ApplicationBuilder().token(TOKEN).base_url(BASE_URL).base_file_url(BASE_FILE_URL)
            .request(fake).get_updates_request(fake).build())
@@ -471,7 +469,6 @@ class Breakdown:
         (2, "Store.log_reply", "bot.store", "Store", "log_reply", False),
         (2, "Database.commit (end of the turn)", "sqlite_utils.db", "Database", "commit", False),
         (1, "CallbackQuery.answer", "telegram", "CallbackQuery", "answer", True),
-        (1, "Bot.send_chat_action", "telegram", "Bot", "send_chat_action", True),
         (1, "send_messages", "bot.telegram_app", None, "send_messages", True),
         (2, "markup_for (keyboard objects)", "bot.telegram_send", None, "markup_for", False),
         (2, "Bot.send_message (PTB + fake)", "telegram", "Bot", "send_message", True),
