@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
@@ -24,7 +25,7 @@ from bot.store import Store
 from plans.errors import CaseError
 from plans.models import Loan
 
-BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4", "locale")
+BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4", "locale", "timezone")
 REQUIRED_BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4")
 LOCALES = ("zh_CN", "en")
 KNOWN_COLUMNS = frozenset(Loan.model_fields) | frozenset(BORROWER_COLUMNS)
@@ -92,6 +93,9 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
                                     "must be the last 4 characters of the ID: digits, X only last"))
     if "locale" in data and data["locale"] not in LOCALES:
         problems.append(Problem(number, "locale", f"must be one of {', '.join(LOCALES)}"))
+    if "timezone" in data and not _is_time_zone(data["timezone"]):
+        problems.append(Problem(number, "timezone", f"must be an IANA time zone such as Asia/Shanghai,"
+                                                    f" not {data['timezone']!r}"))
     due = data.get("next_due_date")
     if due is not None and not (isinstance(due, str) and _ISO_DATE.match(due)):
         problems.append(Problem(number, "next_due_date", f"must be a date as YYYY-MM-DD, not {due!r}"))
@@ -105,6 +109,15 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
         else:
             data.update(loan.model_dump())
     return data, problems
+
+
+def _is_time_zone(name: Any) -> bool:
+    """A borrower's time zone decides when their reminders arrive (10:00 their time)."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, TypeError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
 
 
 def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False,

@@ -408,8 +408,10 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
         """Insert or update one imported loan and its borrower (matched by E.164 phone).
 
         `row` holds the loan fields of `plans.models.Loan` plus borrower_name, phone (already
-        E.164) and id_last4, and optionally locale. A borrower's locale is only set when it
-        has none, so a language the borrower chose is not overwritten by a re-import.
+        E.164) and id_last4, and optionally locale and timezone. A borrower's locale is only
+        set when it has none, so a language the borrower chose is not overwritten by a
+        re-import; a time zone in the file replaces the stored one (the lender knows where the
+        borrower lives), and a row without one keeps it.
         Returns True when the loan is new, False when it was updated.
         """
         now = to_timestamp(self.clock())
@@ -417,16 +419,17 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
             borrower = self._one("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))
             if borrower is None:
                 borrower_id = self.db.execute(
-                    "INSERT INTO borrowers (name, phone, id_last4, locale, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (row["borrower_name"], row["phone"], row["id_last4"], row.get("locale"), now),
+                    "INSERT INTO borrowers (name, phone, id_last4, locale, timezone, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (row["borrower_name"], row["phone"], row["id_last4"], row.get("locale"), row.get("timezone"),
+                     now),
                 ).lastrowid
             else:
                 borrower_id = borrower["id"]
                 self.db.execute(
-                    "UPDATE borrowers SET name = ?, id_last4 = ?, locale = COALESCE(locale, ?)"
-                    " WHERE id = ?",
-                    (row["borrower_name"], row["id_last4"], row.get("locale"), borrower_id),
+                    "UPDATE borrowers SET name = ?, id_last4 = ?, locale = COALESCE(locale, ?),"
+                    " timezone = COALESCE(?, timezone) WHERE id = ?",
+                    (row["borrower_name"], row["id_last4"], row.get("locale"), row.get("timezone"), borrower_id),
                 )
             values = {
                 "loan_id": row["loan_id"],

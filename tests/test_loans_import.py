@@ -94,6 +94,29 @@ def test_reimport_updates_by_loan_id(store, tmp_path):
     assert count(store, "loans") == 4
 
 
+def test_a_time_zone_column_sets_when_reminders_arrive_and_a_file_without_it_keeps_it(store, tmp_path):
+    def zones() -> dict[str, str | None]:
+        return {row[0]: row[1] for row in store.db.execute("SELECT name, timezone FROM borrowers")}
+
+    header = HEADER + ",timezone"
+    import_loans(store, write_csv(tmp_path, [ROWS[0] + ",Europe/London", ROWS[2] + ","], header=header))
+    assert zones() == {"王芳": "Europe/London", "Li Lei": None}  # no zone: BOT_TIMEZONE applies
+    import_loans(store, write_csv(tmp_path, ROWS))  # a file without the column changes no zone
+    assert zones() == {"王芳": "Europe/London", "Li Lei": None}
+    import_loans(store, write_csv(tmp_path, [ROWS[2] + ",America/New_York"], header=header))
+    assert zones() == {"王芳": "Europe/London", "Li Lei": "America/New_York"}
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "GMT+8", "../etc/passwd"])
+def test_an_unknown_time_zone_is_refused_with_row_and_column(store, tmp_path, zone):
+    rows = [ROWS[0] + ",Asia/Shanghai", ROWS[2] + f",{zone}"]
+    with pytest.raises(FileImportError) as caught:
+        import_loans(store, write_csv(tmp_path, rows, header=HEADER + ",timezone"))
+    assert [str(p) for p in caught.value.problems] == [
+        f"row 2, column timezone: must be an IANA time zone such as Asia/Shanghai, not {zone!r}"]
+    assert count(store, "borrowers") == 0
+
+
 @pytest.mark.parametrize(
     ("raw", "region", "e164"),
     [
