@@ -4,8 +4,9 @@ allocated, the missed-payment check-in leading to a superseding plan, the re-pla
 and the borrower's /plan, /schedule and /paid."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
@@ -46,8 +47,30 @@ async def test_reminder_time_follows_the_borrowers_time_zone(chat):
     store.set_borrower_timezone(1, "America/New_York")
     plan_id = await agree_a_plan(chat)
     reminder = next(r for r in store.reminders_for_plan(plan_id) if r["kind"] == "before:0")
-    local = reminder["send_at"].astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    local = reminder["send_at"].astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (10, 0)
+
+
+async def test_reminders_keep_local_ten_oclock_over_month_ends_and_summer_time(chat):
+    """A loan due on the 31st in London: instalments fall on the 31st or the month's last day
+    (28 February, 30 April); every reminder is the right number of days from its due date
+    at 10:00 London time, in winter (UTC+0) and summer (UTC+1) alike."""
+    store = store_of(chat)
+    store.db.execute("UPDATE loans SET next_due_date = '2027-01-31' WHERE loan_id = 'CC-1001'")
+    store.set_borrower_timezone(1, "Europe/London")
+    plan_id = await agree_a_plan(chat)
+    london = ZoneInfo("Europe/London")
+    dues = {row["number"]: row["due_date"] for row in store.plan_installments(plan_id)}
+    assert {d.day for d in dues.values()} >= {31, 28, 30}  # the 31st, clamped to shorter months
+    offsets = {"before:3": -3, "before:0": 0, "after:1": 1}
+    reminders = store.reminders_for_plan(plan_id)
+    assert len(reminders) == 3 * len(dues)
+    for reminder in reminders:
+        local = reminder["send_at"].astimezone(london)
+        assert local.date() == dues[reminder["installment_number"]] + timedelta(days=offsets[reminder["kind"]])
+        assert (local.hour, local.minute) == (10, 0)
+    utc_hours = {r["send_at"].astimezone(UTC).hour for r in reminders}
+    assert utc_hours == {9, 10}  # summer and winter both occur in the plan
 
 
 async def test_dispatcher_sends_due_reminders_once_in_the_borrowers_language(chat):
