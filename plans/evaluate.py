@@ -213,6 +213,9 @@ def _common_reasons(ctx: Context, debt: Debt, rows: list[Row], affordable: bool)
         reasons.append(Reason("interest_frozen"))
     elif debt.rate < loan.annual_rate:
         reasons.append(Reason("rate_reduced", {"from": str(loan.annual_rate), "to": str(debt.rate)}))
+    rising = sum(1 for row in rows if row.principal < 0)
+    if rising:  # a payment below its month's interest: the debt grows then, and the borrower must know
+        reasons.append(Reason("balance_rises", {"payments": str(rising)}))
     return reasons
 
 

@@ -39,6 +39,10 @@ async def test_full_path_in_english_records_a_plan_with_consent(chat):
     assert "Left each month: CN¥3,000.00" in budget
     options = await chat.press("Show me the plans")
     assert "Plans you can choose from" in options and "APR" in options and "Total repayable" in options
+    blocks = options.split("\n\n")[1:-1]  # one block per option, a blank line between them
+    assert len(blocks) == len(store_of(chat).load_conversation(chat.chat_id)["data"]["options"]) >= 3
+    assert all(block.splitlines()[-1].startswith("<i>In short: ") for block in blocks)
+    assert "fits your budget" in options and "lowest total cost" in options
     assert "Choose 1" in chat.labels and "I can pay … a month" in chat.labels
     details = await chat.press("Details 2")
     assert "Schedule" in details

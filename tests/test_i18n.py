@@ -1,10 +1,13 @@
 """bot/i18n.py: the same keys in every language, escaping, Babel formatting, locale choice."""
 
 import datetime as dtm
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+import plans
 from bot import i18n
 from bot.i18n import LOCALES, Translator, check_telegram_html, render, resolve_locale
 
@@ -83,6 +86,31 @@ def test_every_seeded_template_renders_valid_telegram_html(locale, key):
     assert text.strip() == text and text
     assert "{{" not in text and "{%" not in text
     assert check_telegram_html(text) == []
+
+
+def test_every_reason_the_engine_gives_is_worded_in_every_language():
+    """The options screen sums each option up from the engine's reason keys."""
+    engine = "".join(path.read_text(encoding="utf-8") for path in Path(plans.__file__).parent.glob("*.py"))
+    given = set(re.findall(r'Reason\("([a-z_]+)"', engine)) - {"best_balance"}  # best_balance: the ⭐
+    assert {"fits_income", "balance_rises", "lowest_total_cost"} <= given
+    for locale in LOCALES:
+        assert {f"label.why.{key}" for key in given} <= i18n.keys(locale), locale
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_debt_that_grows_at_first_is_said_plainly_and_every_reason_renders(locale):
+    option = {"monthly_min": Decimal("100"), "monthly_max": Decimal("200"), "currency": "CNY", "payments": 12,
+              "first_due": dtm.date(2027, 1, 5), "down_payment": Decimal("0"), "total": Decimal("2000"),
+              "interest": Decimal("100"), "penalties_waived": Decimal("0"), "waived": Decimal("0"),
+              "apr": Decimal("0.06"), "ear": Decimal("0.0617"),
+              "reasons": [{"key": "balance_rises", "params": {"payments": "3"}},
+                          {"key": "rate_reduced", "params": {"from": "0.18", "to": "0.06"}},
+                          {"key": "settles_now", "params": {"discount": "500.00"}}]}
+    summary = render(locale, "option_summary", o=option)
+    assert summary.splitlines()[-1].startswith("⚠️ ") and " 3 " in summary.splitlines()[-1]
+    why = render(locale, "option_why", o=option)
+    assert "18.00%" in why and "6.00%" in why and "500.00" in why and "⚠️" not in why
+    assert check_telegram_html(summary) == check_telegram_html(why) == []
 
 
 def test_rendered_amount_line_exact():

@@ -204,6 +204,10 @@ def assert_option_invariants(option: Option, case: Case, policy: Policy) -> None
         assert r.balance == owed, r
         assert r.balance >= 0, r
     assert rows[-1].balance == 0
+    # A payment below its month's interest makes the debt grow: the option must say so.
+    rising = [r for r in rows if r.principal < 0]
+    said = [r.params for r in option.reasons if r.key == "balance_rises"]
+    assert said == ([{"payments": str(len(rising))}] if rising else []), option.option_id
 
     # Every amount is in the currency's minor unit (JPY: whole yen).
     for r in rows:
