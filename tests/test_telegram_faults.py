@@ -1,12 +1,12 @@
 """Telegram misbehaving, through the real Application and the in-process fake Bot API over a
 real SQLite file: RetryAfter (429), 5xx, timeouts, Forbidden and BadRequest ("message is not
 modified", "can't parse entities", "message to edit not found") injected once at each kind of
-call the bot makes -- sendMessage, answerCallbackQuery, sendChatAction, sendPhoto,
-sendDocument, setMyCommands.
+call the bot makes -- sendMessage, answerCallbackQuery, sendPhoto, sendDocument,
+setMyCommands.
 
 Whatever fails: the borrower's progress is kept (the saved state holds every earlier answer,
 and the turn counts once), the error is logged once (a warning where the call is cosmetic:
-answering a press, "typing", the command menu), the borrower sees where they are, the same
+answering a press, the command menu), the borrower sees where they are, the same
 Application keeps serving another chat, and doing the same thing again afterwards works.
 With the rate limiter `restructure-bot run` uses (AIORateLimiter), a RetryAfter is waited
 out and retried: nothing is lost or logged as an error.
