@@ -115,8 +115,9 @@ def shaped_rows(
     """The schedule paying about (scale + fee_scale) x weights[k]; the last row clears all.
 
     Rounding every payment up by a fraction of a cent can, over a long term at a high rate,
-    repay everything before the last month (leaving empty months); such a schedule is built
-    again with payments rounded down, so the last payment takes the residue instead.
+    repay the principal before the last month (leaving empty or fee-only months); such a
+    schedule is built again with payments rounded down, so the last payment takes the residue
+    instead.
     """
     count = len(weights)
     dates = basis.dates(count)
@@ -161,7 +162,9 @@ def shaped_rows(
                     principal = balance
                 balance -= principal
                 # (balance and fees never go below zero: each row takes at most what is left)
-                if fees_left <= 0 and rounding != ROUND_FLOOR:
+                # Repaid before the last month: the months after would ask for nothing, or for
+                # carried fees alone (a fee part may round to nothing: 1 yen over 370 months).
+                if rounding != ROUND_FLOOR:
                     return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
                                        start_number=start_number, kind=kind)
             else:

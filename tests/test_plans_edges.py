@@ -196,6 +196,24 @@ def test_zero_decimal_currency_jpy():
         assert option.total_repayable == option.total_repayable.to_integral_value()
 
 
+def test_whole_yen_rounding_over_a_long_term_leaves_no_empty_month():
+    """Found by the long hypothesis profile: 410 yen a month (409.6 rounded up) repaid a
+    30-year plan two months early, and a 1-yen fee, whose monthly part rounds to nothing, was
+    left for the last month: month 369 asked for 0 yen. Now rounded down, the last pays the rest."""
+    c = case(as_of="2025-01-01", loan__currency="JPY", loan__product="consumer_loan",
+             loan__outstanding_principal="40000", loan__overdue_principal="0", loan__overdue_interest="0",
+             loan__penalty_fees="1", loan__annual_rate="0.1198", loan__monthly_payment="2000",
+             loan__next_due_date="2025-01-01", finances__hardship_reason="job_loss")
+    rules = policy("consumer_loan", max_term_months=370, min_installment="0", interest="keep",
+                   structures=["level", "custom"], capitalise_overdue_interest=False,
+                   top__penalty_waiver={"default": "0", "by_reason": {}}, top__apr_cap="0.24")
+    option = custom_quote(c, rules, months=370)
+    assert_exact(option)
+    assert len(option.schedule) == 370 and all(r.payment > 0 for r in option.schedule)
+    assert {r.payment for r in option.schedule[:-1]} == {D("409")}
+    assert option.schedule[-1].fees == 1
+
+
 def test_jpy_amount_with_sen_is_refused():
     with pytest.raises(CaseError) as err:
         case(loan__currency="JPY", loan__overdue_interest="1450.30")
