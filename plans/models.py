@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from plans.errors import CaseError
-from plans.money import ZERO, minor_unit, to_decimal
+from plans.money import ZERO, minor_unit
 
 
 def _no_float(value: Any) -> Any:

@@ -5,6 +5,9 @@ fails any test reaching beyond loopback.  (Dialogue-specific fixtures belong els
   the fake does not implement.
 * ``make_app`` -- ``app = await make_app(configure=None)``: a real, initialized PTB
   ``Application`` talking to ``fake_api``; shut down after the test.
+* ``cli_env`` -- for commands run in-process (click's CliRunner): no BOT_* variable or proxy
+  from the developer's shell, the test's directory as the working one (no stray ``.env``), and
+  BOT_DATABASE set to ``bot.db`` there; the fixture's value is that path.
 * ``network_guard`` (autouse) -- connecting to, or resolving, anything but 127.0.0.0/8, ::1
   or ``localhost`` raises ``NetworkBlocked`` and fails the test, even if the code swallowed the
   error.  Mark a test ``@pytest.mark.allow_network`` to opt out.
@@ -13,6 +16,7 @@ fails any test reaching beyond loopback.  (Dialogue-specific fixtures belong els
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 from pathlib import Path
@@ -22,6 +26,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fakebot` from any test
 
 from fakebot import FakeBotAPI, build_application  # noqa: E402
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("BOT_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    database = tmp_path / "bot.db"
+    monkeypatch.setenv("BOT_DATABASE", str(database))
+    return database
 
 
 class NetworkBlocked(RuntimeError):

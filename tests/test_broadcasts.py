@@ -4,7 +4,6 @@ resume) against an HTTP Bot API stub."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -300,16 +299,10 @@ async def test_rate_limiter_never_exceeds_the_rate_in_any_window():
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("BOT_") or name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    database = tmp_path / "bot.db"
-    monkeypatch.setenv("BOT_DATABASE", str(database))
+def env(cli_env, monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
-    book(database).close()
-    return database
+    book(cli_env).close()
+    return cli_env
 
 
 def cli(*args):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -91,17 +90,11 @@ def test_invite_for_an_unknown_loan_is_refused(store):
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(cli_env):
     """A database with one loan, BOT_* taken only from this test, no .env, no proxies."""
-    for name in list(os.environ):
-        if name.startswith("BOT_") or name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    database = tmp_path / "bot.db"
-    monkeypatch.setenv("BOT_DATABASE", str(database))
-    with Store(database) as s:
+    with Store(cli_env) as s:
         add_loan(s)
-    return database
+    return cli_env
 
 
 def invite(*args: str):

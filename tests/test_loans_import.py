@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -244,30 +243,19 @@ def test_skip_invalid_imports_the_good_rows(store, tmp_path):
 # ------------------------------------------------------------------ the commands
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("BOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    database = tmp_path / "bot.db"
-    monkeypatch.setenv("BOT_DATABASE", str(database))
-    return database
-
-
 def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
-def test_cli_import_prints_the_summary(env, tmp_path):
+def test_cli_import_prints_the_summary(cli_env, tmp_path):
     result = run("loans", "import", str(write_csv(tmp_path)))
     assert result.exit_code == 0, result.output
     assert result.output == "imported 3 loans (3 new, 0 updated) for 2 borrowers\n"
-    with Store(env) as s:
+    with Store(cli_env) as s:
         assert s.get_loan("AL-3")["days_past_due"] == 10
 
 
-def test_cli_import_prints_every_error_and_fails(env, tmp_path):
+def test_cli_import_prints_every_error_and_fails(cli_env, tmp_path):
     rows = [replace_cell(ROWS[0], "phone", "12ab"), ROWS[1], replace_cell(ROWS[2], "locale", "fr")]
     result = run("loans", "import", str(write_csv(tmp_path, rows)))
     assert result.exit_code == 1
@@ -276,11 +264,11 @@ def test_cli_import_prints_every_error_and_fails(env, tmp_path):
         "row 3, column locale: must be one of zh_CN, en",
         "nothing imported: 2 bad rows (fix them, or use --skip-invalid to import the 1 good ones)",
     ]
-    with Store(env) as s:
+    with Store(cli_env) as s:
         assert count(s, "loans") == 0
 
 
-def test_cli_skip_invalid_reports_skipped_rows(env, tmp_path):
+def test_cli_skip_invalid_reports_skipped_rows(cli_env, tmp_path):
     rows = [replace_cell(ROWS[0], "phone", "12ab"), ROWS[1], ROWS[2]]
     result = run("loans", "import", str(write_csv(tmp_path, rows)), "--skip-invalid")
     assert result.exit_code == 0
@@ -290,15 +278,15 @@ def test_cli_skip_invalid_reports_skipped_rows(env, tmp_path):
     ]
 
 
-def test_cli_region_reads_local_numbers(env, tmp_path):
+def test_cli_region_reads_local_numbers(cli_env, tmp_path):
     rows = [replace_cell(ROWS[2], "phone", "(555) 010-9999")]
     result = run("loans", "import", str(write_csv(tmp_path, rows)), "--region", "us")
     assert result.exit_code == 0, result.output
-    with Store(env) as s:
+    with Store(cli_env) as s:
         assert s.get_borrower(s.get_loan("AL-3")["borrower_id"])["phone"] == "+15550109999"
 
 
-def test_cli_refuses_an_unknown_region(env, tmp_path):
+def test_cli_refuses_an_unknown_region(cli_env, tmp_path):
     result = run("loans", "import", str(write_csv(tmp_path)), "--region", "Mars")
     assert result.exit_code == 2
     assert "'Mars' is not a country code" in result.output
@@ -324,11 +312,11 @@ def save_plan(database, loan_id="CC-1", update_id=1, monthly=("800.00", "800.00"
         )
 
 
-def test_plans_list_table_and_json(env, tmp_path):
+def test_plans_list_table_and_json(cli_env, tmp_path):
     assert run("plans", "list").output == "no accepted plans yet\n"
     run("loans", "import", str(write_csv(tmp_path)))
-    save_plan(env, "CC-1", monthly=("800.00", "800.00"))
-    save_plan(env, "AL-3", update_id=2, monthly=("700.50", "950.00"))
+    save_plan(cli_env, "CC-1", monthly=("800.00", "800.00"))
+    save_plan(cli_env, "AL-3", update_id=2, monthly=("700.50", "950.00"))
     table = run("plans", "list").output.splitlines()
     assert table[0].split() == ["loan_id", "structure", "payments", "first_due_date", "currency",
                                 "monthly", "total_repayable", "APR", "%", "accepted_at", "status"]

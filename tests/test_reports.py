@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -113,13 +112,8 @@ def test_html_is_self_contained_with_svg_charts_and_escaped(store):
     assert 'width="360" height="20"' in page and 'width="60" height="20"' in page
 
 
-def test_report_command(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("BOT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BOT_DATABASE", str(tmp_path / "bot.db"))
-    with book(tmp_path / "bot.db") as s:
+def test_report_command(cli_env):
+    with book(cli_env) as s:
         add_activity(s)
     result = CliRunner().invoke(main, ["report", "--format", "json", "--since", "2026-11-01"])
     assert result.exit_code == 0, result.output
