@@ -104,6 +104,13 @@ async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", in
     """From the loan overview to the review, answering like the demo borrower; the review."""
     await chat.press("Continue")
     await chat.press("Lost my job")
+    return await answer_from_outlook(chat, outlook=outlook, income=income)
+
+
+async def answer_from_outlook(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000",
+                              rest: tuple[str, ...] = ("¥5200", "800", "3k", "1")) -> str:
+    """From "temporary or lasting?" to the review: recovery (unless lasting), salary income,
+    spending as one total, then `rest` (spending, other debts, savings, dependants); the review."""
     await chat.press(outlook)
     if outlook != "Lasting":
         await chat.say("4")
@@ -111,9 +118,9 @@ async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", in
     await chat.say(income)
     await chat.press("Salary")
     await chat.press("One total")
-    for answer in ("¥5200", "800", "3k"):
+    for answer in rest:
         await chat.say(answer)
-    return await chat.say("1")
+    return chat.text
 
 
 async def to_options(chat: BorrowerChat, **situation: str) -> str:

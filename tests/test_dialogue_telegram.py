@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from borrower_chat import BorrowerChat, answer_situation, make_bot_app
+from borrower_chat import BorrowerChat, answer_from_outlook, answer_situation, make_bot_app
 from borrower_chat import identify as identify_by_loan_number
 
 
@@ -200,12 +200,7 @@ async def test_user_html_is_escaped(chat):
     await chat.say('<b>Tom & "Jerry"</b>')
     sent = chat.fake.sent_messages(chat.chat_id)
     assert all("can't parse" not in json.dumps(m) for m in sent)
-    await chat.press("Lasting")
-    await chat.say("6000")
-    await chat.press("Salary")
-    await chat.press("One total")
-    for answer in ("3000", "0", "0", "0"):
-        await chat.say(answer)
+    await answer_from_outlook(chat, outlook="Lasting", income="6000", rest=("3000", "0", "0", "0"))
     assert "Please check your answers" in chat.text
     assert "(&lt;b&gt;Tom &amp; &#34;Jerry&#34;&lt;/b&gt;)" in chat.text
     assert '<b>Tom & "Jerry"</b>' in html.unescape(chat.text)

@@ -41,7 +41,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from borrower_chat import NOW, BorrowerChat, _update_ids, make_bot_app
+from borrower_chat import NOW, BorrowerChat, _update_ids, answer_from_outlook, make_bot_app
 from bot.i18n import Translator, check_telegram_html
 from dialogs.machine import pieces
 from dialogs.model import Event
@@ -490,12 +490,7 @@ async def test_a_free_sentence_is_kept_cleaned_and_shown_escaped(at_step, text):
         return
     kept = after["data"]["reason_text"]
     chat = at_step.chat
-    await chat.press("Lasting")
-    await chat.say("6000")
-    await chat.press("Salary")
-    await chat.press("One total")
-    for answer in ("3000", "0", "0", "0"):
-        await chat.say(answer)
+    await answer_from_outlook(chat, outlook="Lasting", income="6000", rest=("3000", "0", "0", "0"))
     review = chat.text
     assert "Please check your answers" in review and check_telegram_html(review) == []
     assert f"({markupsafe.escape(kept)})" in review  # exactly what was kept, escaped
