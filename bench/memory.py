@@ -61,10 +61,10 @@ import throughput as tp  # noqa: E402  (puts the project root and tests/ on sys.
 
 from telegram import Update  # noqa: E402
 
-from bot.conversation import Conversations  # noqa: E402
+from bot.turn import Conversations  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.store import Store  # noqa: E402
-from bot.telegram_app import build_application  # noqa: E402
+from bot.tg.app import build_application  # noqa: E402
 from dialogs.model import Event  # noqa: E402
 from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update  # noqa: E402
 from plans.policy import default_policy  # noqa: E402

@@ -15,7 +15,7 @@ What runs
   the system's temp dir), opened with `bot.store.Store` exactly as `restructure-bot run` does
   (WAL, the store's own pragmas), filled with N generated borrowers and loans
   (`Store.upsert_borrower_and_loan`; seeded: amounts, products, languages vary).
-* Our bot: `bot.telegram_app.build_application(Conversations(...), request=fake,
+* Our bot: `bot.tg.app.build_application(Conversations(...), request=fake,
   rate_limit=False)`, initialized, all its handlers (borrower, support, admin) installed.
 * Each borrower is one asyncio task holding a whole conversation of 20 updates: /start,
   consent, loan number, last 4 of the ID, loan overview, reason, outlook, recovery months,
@@ -104,11 +104,11 @@ from telegram import (  # noqa: E402
 )
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters  # noqa: E402
 
-from bot.conversation import Conversations  # noqa: E402
+from bot.turn import Conversations  # noqa: E402
 from bot.demo import DEMO_LOANS  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.store import Store  # noqa: E402
-from bot.telegram_app import build_application  # noqa: E402
+from bot.tg.app import build_application  # noqa: E402
 from fakebot import TOKEN, FakeBotAPI, make_callback_update, make_command_update, make_text_update  # noqa: E402
 from plans.policy import default_policy  # noqa: E402
 
@@ -394,7 +394,7 @@ def build_echo(fake: BenchFake):
 
 
 def _markup(markup: Any):
-    """A reply markup as our bot builds it (PTB objects, `bot.telegram_send.markup_for`)."""
+    """A reply markup as our bot builds it (PTB objects, `bot.tg.send.markup_for`)."""
     if not isinstance(markup, dict):
         return None
     if "inline_keyboard" in markup:
@@ -457,7 +457,7 @@ class Breakdown:
     TREE = [  # (depth, label, module, owner attribute or None, function, async)
         (0, "Update.de_json (inbound update)", "telegram", "Update", "de_json", False),
         (0, "Application.process_update", "telegram.ext", "Application", "process_update", True),
-        (1, "Conversations.handle (one turn, one transaction)", "bot.conversation", "Conversations", "handle", False),
+        (1, "Conversations.handle (one turn, one transaction)", "bot.turn", "Conversations", "handle", False),
         (2, "Store.load_conversation", "bot.store", "Store", "load_conversation", False),
         (2, "Store.log_message (inbound, dedupe)", "bot.store", "Store", "log_message", False),
         (2, "Dialogue.handle", "dialogs.machine", "Dialogue", "handle", False),
@@ -469,10 +469,10 @@ class Breakdown:
         (2, "Store.log_reply", "bot.store", "Store", "log_reply", False),
         (2, "Database.commit (end of the turn)", "sqlite_utils.db", "Database", "commit", False),
         (1, "CallbackQuery.answer", "telegram", "CallbackQuery", "answer", True),
-        (1, "send_messages", "bot.telegram_app", None, "send_messages", True),
-        (2, "markup_for (keyboard objects)", "bot.telegram_send", None, "markup_for", False),
+        (1, "send_messages", "bot.tg.app", None, "send_messages", True),
+        (2, "markup_for (keyboard objects)", "bot.tg.send", None, "markup_for", False),
         (2, "Bot.send_message (PTB + fake)", "telegram", "Bot", "send_message", True),
-        (2, "Conversations.mark_sent (own commit)", "bot.conversation", "Conversations", "mark_sent", False),
+        (2, "Conversations.mark_sent (own commit)", "bot.turn", "Conversations", "mark_sent", False),
         (0, "the fake Bot API answering (all calls)", "fakebot", "FakeTelegram", "handle", False),
     ]
 

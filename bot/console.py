@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.conversation import Conversations, Message
 from bot.i18n import plain_text
-from bot.plan_files import make_file
+from bot.lender.plan_files import make_file
+from bot.turn import Conversations, Message
 from dialogs.model import Event
 
 CONSOLE_CHAT = 1  # the terminal is one chat with one user

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.i18n import plain_text
-from bot.masking import mask_name, mask_phone, mask_text
 from bot.store import Store
+from bot.support.masking import mask_name, mask_phone, mask_text
 from dialogs.model import Reply, State
 
 

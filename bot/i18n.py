@@ -53,10 +53,21 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date
 from babel import Locale
-from babel.numbers import NumberPattern, format_decimal, get_currency_precision, parse_pattern
-from jinja2 import DictLoader, Environment, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from babel.dates import format_date
+from babel.numbers import (
+    NumberPattern,
+    format_decimal,
+    get_currency_precision,
+    parse_pattern,
+)
+from jinja2 import (
+    DictLoader,
+    Environment,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 from jinja2 import meta as jinja2_meta
 
 __all__ = [

@@ -14,8 +14,13 @@ from zoneinfo import ZoneInfo
 from bot.errors import BotError, InviteError, StoreError
 from bot.handoff import support_status
 from bot.i18n import Translator
-from bot.loans_import import normalise_phone
-from bot.plan_life import borrower_zone, break_plan, remaining_loan, schedule_reminders
+from bot.lender.loans_import import normalise_phone
+from bot.lender.plan_life import (
+    borrower_zone,
+    break_plan,
+    remaining_loan,
+    schedule_reminders,
+)
 from bot.store import Store
 from plans.models import Loan, Option
 from plans.policy import Policy

@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 
 from telegram import Update
 
-from bot.conversation import Conversations
+from bot.turn import Conversations
 from bot.demo import load_demo
 from bot.i18n import Translator
 from bot.store import Store
-from bot.telegram_app import build_application
+from bot.tg.app import build_application
 from fakebot import TOKEN, make_callback_update, make_command_update, make_contact_update, make_text_update
 from plans.policy import default_policy
 

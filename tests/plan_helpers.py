@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from borrower_chat import BorrowerChat, clock, to_options
-from bot.reminders import Dispatcher
+from bot.lender.reminders import Dispatcher
 from plans.policy import default_policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

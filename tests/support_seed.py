@@ -13,11 +13,11 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from bot.conversation import Conversations, Message
+from bot.turn import Conversations, Message
 from bot.demo import load_demo
 from bot.i18n import Translator
 from bot.store import Store
-from bot.support_auth import add_user
+from bot.support.auth import add_user
 from dialogs.model import Event
 from plans.policy import default_policy
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from telegram.error import TimedOut
 
 from botapi_stub import BotApiStub
-from bot.broadcasts import (
+from bot.lender.broadcasts import (
     BroadcastError, Counts, Pacing, RateLimiter, create_broadcast, load_message_file, parse_segment,
     prepare, send_broadcast, template_content,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.conversation import TEXT_LIMIT, Message, joined
+from bot.turn import TEXT_LIMIT, Message, joined
 from bot.i18n import LOCALES, check_telegram_html, render
 from dialogs.views import SHOWN_ROWS, option_data, schedule_view
 from plans.engine import quote

@@ -1,4 +1,4 @@
-"""bot.masking: ID, card and phone numbers keep only their last 4 characters; names keep their
+"""bot.support.masking: ID, card and phone numbers keep only their last 4 characters; names keep their
 first letter per word; amounts, dates and loan numbers are left alone."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from babel.numbers import format_currency, format_decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.masking import mask_name, mask_phone, mask_text
+from bot.support.masking import mask_name, mask_phone, mask_text
 
 
 @pytest.mark.parametrize(

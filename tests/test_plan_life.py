@@ -13,8 +13,8 @@ from icalendar import Calendar
 
 from borrower_chat import BorrowerChat, make_bot_app
 from bot.errors import FileImportError
-from bot.payments_import import import_payments
-from bot.plan_life import apply_payment
+from bot.lender.payments_import import import_payments
+from bot.lender.plan_life import apply_payment
 from plan_helpers import SHANGHAI, agree_a_plan, at, dispatcher_for
 
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.reports import build_report, render
+from bot.lender.reports import build_report, render
 from lender_data import NOW, SHANGHAI, book
 
 #: Plans: 1 level active on track; 2 step_up active with an instalment past due (late);

@@ -9,9 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot import store as store_module
+from bot.store import migrations as store_module
 from bot.errors import ConflictError, StoreError
-from bot.store import MIGRATIONS, Store
+from bot.store import Store
+from bot.store.migrations import MIGRATIONS
 
 NOW = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 from bot.config import Settings  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
-from bot.support_web import create_app  # noqa: E402
+from bot.support.web import create_app  # noqa: E402
 from support_seed import PASSWORD, seed  # noqa: E402
 
 

@@ -1,5 +1,5 @@
 """Support accounts: scrypt password hashes, `support-user add|disable|list`, login limits and
-session lifetimes (bot.support_auth over bot.store_support)."""
+session lifetimes (bot.support.auth over bot.store.support)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from bot import support_auth
+from bot.support import auth as support_auth
 from bot.cli import main
 from bot.errors import StoreError
 from bot.store import Store
-from bot.support_auth import (
+from bot.support.auth import (
     AccountError, LoginFailed, LoginLocked, add_user, hash_password, login, logout, session_agent,
     verify_password,
 )

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from bot.config import Settings
 from bot.i18n import Translator
-from bot.support_web import create_app
+from bot.support.web import create_app
 from support_seed import PASSWORD, SEED, seed
 
 #: Strings that would mean borrower data leaked (names, phones, loan numbers, typed text).
@@ -426,7 +426,7 @@ def test_every_page_text_exists_in_both_languages():
     chinese = {key for key in translator.keys("zh_CN") if key.startswith("support.")}
     assert english == chinese and len(english) > 80
     templates = "".join(path.read_text(encoding="utf-8") for path in
-                        (__import__("pathlib").Path(__file__).parent.parent / "bot" / "support_web" / "templates").glob("*.html"))
+                        (__import__("pathlib").Path(__file__).parent.parent / "bot" / "support" / "web" / "templates").glob("*.html"))
     used = set(re.findall(r"t\('(support\.[a-z0-9_.]+)'[,)]", templates))
     assert used and used <= english, used - english
 

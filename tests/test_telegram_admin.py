@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from borrower_chat import BorrowerChat
-from bot.conversation import Conversations
+from bot.turn import Conversations
 from bot.i18n import Translator
-from bot.telegram_app import build_application
+from bot.tg.app import build_application
 from fakebot import TOKEN
 from lender_data import NOW, SHANGHAI, book
 from plans.policy import default_policy

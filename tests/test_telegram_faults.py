@@ -21,12 +21,12 @@ import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from borrower_chat import BorrowerChat, clock
-from bot.conversation import Conversations
+from bot.turn import Conversations
 from bot.demo import load_demo
 from bot.i18n import Translator
-from bot.polling import run_polling
+from bot.tg.polling import run_polling
 from bot.store import Store
-from bot.telegram_app import build_application
+from bot.tg.app import build_application
 from fakebot import TOKEN, make_command_update
 from plan_helpers import agree_a_plan
 from plans.policy import default_policy

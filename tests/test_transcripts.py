@@ -1,4 +1,4 @@
-"""bot.transcripts and the `transcript` / `conversations` commands: every message in order,
+"""bot.support.transcripts and the `transcript` / `conversations` commands: every message in order,
 with time, direction, step, the buttons offered and the label of the one pressed; personal
 data masked; text, JSON and a self-contained HTML page."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.i18n import Translator
 from bot.store import Store
-from bot.transcripts import (
+from bot.support.transcripts import (
     TranscriptError, as_html, as_json, as_text, build_transcript, day_start, list_conversations,
 )
 from support_seed import SEED, seed

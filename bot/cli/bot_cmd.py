@@ -9,17 +9,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-
 from telegram.ext import ContextTypes
 
 from bot.cli.common import cli_errors
 from bot.config import load_settings
 from bot.console import Console
 from bot.demo import DEMO_LOANS, load_demo
-from bot.polling import run_polling
-from bot.runtime import make_bot, make_conversations, make_dispatcher, open_store
 from bot.store import Store
-from bot.telegram_app import build_application
+from bot.tg.app import build_application
+from bot.tg.polling import run_polling
+from bot.wiring import make_bot, make_conversations, make_dispatcher, open_store
 
 REMINDER_INTERVAL = 60  # seconds between passes over the reminder outbox
 

@@ -8,18 +8,25 @@ import sys
 import click
 from telegram.error import InvalidToken, TelegramError
 
-from bot.broadcasts import (
-    DEFAULT_RATE, Counts, check_rate, create_broadcast, describe, load_message_file, parse_segment, prepare,
-    send_broadcast, template_content,
-)
 from bot.cli.common import cli_errors
 from bot.config import Settings, load_settings
-from bot.i18n import plain_text
 from bot.errors import BotError, ConfigError
-from bot.i18n import Translator
-from bot.masking import mask_phone
-from bot.runtime import make_bot, open_store
+from bot.i18n import Translator, plain_text
+from bot.lender.broadcasts import (
+    DEFAULT_RATE,
+    Counts,
+    check_rate,
+    create_broadcast,
+    describe,
+    load_message_file,
+    parse_segment,
+    prepare,
+    send_broadcast,
+    template_content,
+)
 from bot.store import Store
+from bot.support.masking import mask_phone
+from bot.wiring import make_bot, open_store
 
 SEND_OPTIONS = ("segment", "template", "message_file", "dry_run", "paid")
 

@@ -16,8 +16,8 @@ from telegram.helpers import create_deep_linked_url
 
 from bot.cli.common import cli_errors
 from bot.config import load_settings
-from bot.loans_import import import_loans
-from bot.runtime import bot_username, open_store
+from bot.lender.loans_import import import_loans
+from bot.wiring import bot_username, open_store
 
 USERNAME_PLACEHOLDER = "<bot username>"
 

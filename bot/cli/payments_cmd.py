@@ -5,8 +5,8 @@ import click
 
 from bot.cli.common import cli_errors
 from bot.config import load_settings
-from bot.payments_import import import_payments
-from bot.runtime import open_store
+from bot.lender.payments_import import import_payments
+from bot.wiring import open_store
 
 
 @click.group("payments")

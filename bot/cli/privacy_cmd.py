@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bot.cli.common import CliError, cli_errors
-from bot.runtime import open_store
+from bot.wiring import open_store
 
 KEPT = """Kept, because a lender must retain its financial records:
   loans (amounts, rates, dates), plans (terms, schedule, consent SHA-256 and time),

@@ -7,8 +7,8 @@ import click
 
 from bot.cli.common import cli_errors
 from bot.config import load_settings
-from bot.reports import FORMATS, build_report, render
-from bot.runtime import open_store
+from bot.lender.reports import FORMATS, build_report, render
+from bot.wiring import open_store
 
 
 @click.command("report")

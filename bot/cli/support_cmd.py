@@ -10,12 +10,18 @@ import click
 from bot.cli.common import cli_errors
 from bot.config import load_settings
 from bot.i18n import LOCALES, Translator
-from bot.runtime import open_store
-from bot.support_auth import AccountError, add_user, check_new_password
-from bot.transcripts import (
-    TranscriptError, as_html, as_json, as_text, build_transcript, conversations_as_text, day_start,
+from bot.support.auth import AccountError, add_user, check_new_password
+from bot.support.transcripts import (
+    TranscriptError,
+    as_html,
+    as_json,
+    as_text,
+    build_transcript,
+    conversations_as_text,
+    day_start,
     list_conversations,
 )
+from bot.wiring import open_store
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -122,7 +128,7 @@ def support_command(host: str, port: int, secure_cookie: bool) -> None:
     """The support web console (login required; see `support-user add`)."""
     import uvicorn
 
-    from bot.support_web import create_app
+    from bot.support.web import create_app
 
     settings = load_settings()
     with open_store(settings) as store:

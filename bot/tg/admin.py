@@ -24,13 +24,26 @@ from datetime import UTC, tzinfo
 from markupsafe import Markup
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+)
 
-from bot.broadcasts import (
-    BroadcastError, Content, Counts, Pacing, create_broadcast, parse_segment, prepare, send_broadcast,
+from bot.i18n import Translator, resolve_locale
+from bot.lender.broadcasts import (
+    BroadcastError,
+    Content,
+    Counts,
+    Pacing,
+    create_broadcast,
+    parse_segment,
+    prepare,
+    send_broadcast,
     template_names,
 )
-from bot.i18n import Translator, resolve_locale
 from bot.store import Store
 
 log = logging.getLogger(__name__)

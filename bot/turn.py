@@ -17,7 +17,6 @@ from dialogs.machine import Dialogue
 from dialogs.model import Event, Reply, State
 from plans.policy import Policy
 
-
 TEXT_LIMIT = 4096  # UTF-16 code units in one Telegram message (counting the HTML tags too: safe side)
 
 

@@ -1,4 +1,6 @@
-"""SQLite storage: the only module that writes SQL.
+"""The store's core: the connection, its settings, migrations run on open, transactions, and the
+rows every conversation needs (borrowers, loans, invitations, conversations, messages, audit,
+agreed plans). The other areas' SQL lives beside it in `bot/store/`, one module per area.
 
 Why it looks like this:
 
@@ -32,8 +34,9 @@ from typing import Any
 import sqlite_utils
 
 from bot.errors import ConflictError, InviteError, StoreError
-from bot.store_broadcasts import BroadcastQueries
-from bot.store_codec import (
+from bot.store import migrations
+from bot.store.broadcasts import BroadcastQueries
+from bot.store.codec import (
     from_timestamp,
     to_day,
     to_decimal,
@@ -42,276 +45,13 @@ from bot.store_codec import (
     to_timestamp,
     utc_now,
 )
-from bot.store_plan_life import PlanLifeQueries
-from bot.store_privacy import PrivacyQueries
-from bot.store_support import SupportQueries
-from bot.store_tickets import TicketQueries
+from bot.store.migrations import INSTALLMENT_AMOUNTS, LOAN_AMOUNTS, PLAN_AMOUNTS
+from bot.store.plans import PlanLifeQueries
+from bot.store.privacy import PrivacyQueries
+from bot.store.support import SupportQueries
+from bot.store.tickets import TicketQueries
 
 Clock = Callable[[], datetime]
-
-LOAN_AMOUNTS = (
-    "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees",
-    "annual_rate", "monthly_payment",
-)
-LOAN_INTS = ("remaining_term_months", "days_past_due", "prior_restructures",
-             "on_time_payments_last_12")
-PLAN_AMOUNTS = ("monthly_min", "monthly_max", "total_repayable", "apr")
-INSTALLMENT_AMOUNTS = ("amount", "principal", "interest", "fees")
-
-
-# ------------------------------------------------------------------ schema
-
-
-def _v1_initial(db: sqlite_utils.Database) -> None:
-    def money(columns: tuple[str, ...]) -> str:
-        return ", ".join(f"{column} TEXT NOT NULL" for column in columns)
-
-    loan_money, plan_money, inst_money = map(money, (LOAN_AMOUNTS, PLAN_AMOUNTS, INSTALLMENT_AMOUNTS))
-    statements = [
-        """CREATE TABLE borrowers (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            phone TEXT NOT NULL UNIQUE,
-            id_last4 TEXT NOT NULL,
-            locale TEXT,
-            telegram_user_id INTEGER UNIQUE,
-            telegram_chat_id INTEGER,
-            created_at TEXT NOT NULL)""",
-        f"""CREATE TABLE loans (
-            loan_id TEXT PRIMARY KEY,
-            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
-            product TEXT NOT NULL,
-            currency TEXT NOT NULL,
-            {loan_money},
-            remaining_term_months INTEGER NOT NULL,
-            days_past_due INTEGER NOT NULL,
-            next_due_date TEXT NOT NULL,
-            prior_restructures INTEGER NOT NULL DEFAULT 0,
-            on_time_payments_last_12 INTEGER,
-            imported_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL)""",
-        "CREATE INDEX loans_borrower ON loans(borrower_id)",
-        """CREATE TABLE invites (
-            token TEXT PRIMARY KEY,
-            loan_id TEXT NOT NULL REFERENCES loans(loan_id),
-            created_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL,
-            used_at TEXT,
-            used_by_chat INTEGER)""",
-        """CREATE TABLE conversations (
-            chat_id INTEGER PRIMARY KEY,
-            telegram_user_id INTEGER,
-            borrower_id INTEGER REFERENCES borrowers(id),
-            loan_id TEXT REFERENCES loans(loan_id),
-            step TEXT NOT NULL,
-            data TEXT NOT NULL,
-            locale TEXT,
-            version INTEGER NOT NULL,
-            updated_at TEXT NOT NULL,
-            needs_person INTEGER NOT NULL DEFAULT 0)""",
-        """CREATE TABLE messages (
-            id INTEGER PRIMARY KEY,
-            at TEXT NOT NULL,
-            chat_id INTEGER NOT NULL,
-            borrower_id INTEGER,
-            step TEXT,
-            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-            text TEXT NOT NULL,
-            buttons TEXT,
-            update_id INTEGER)""",
-        # One incoming message per Telegram update: a redelivered update is a duplicate.
-        "CREATE UNIQUE INDEX messages_update ON messages(update_id) WHERE direction = 'in'",
-        "CREATE INDEX messages_chat ON messages(chat_id, at)",
-        f"""CREATE TABLE plans (
-            id INTEGER PRIMARY KEY,
-            loan_id TEXT NOT NULL REFERENCES loans(loan_id),
-            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
-            option_id TEXT NOT NULL,
-            structure TEXT NOT NULL,
-            currency TEXT NOT NULL,
-            payments INTEGER NOT NULL,
-            first_due_date TEXT NOT NULL,
-            {plan_money},
-            accepted_at TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'active',
-            terms TEXT NOT NULL,
-            consent_text TEXT NOT NULL,
-            consent_sha256 TEXT NOT NULL,
-            consent_user_id INTEGER,
-            consent_update_id INTEGER,
-            UNIQUE (loan_id, consent_update_id))""",
-        f"""CREATE TABLE installments (
-            plan_id INTEGER NOT NULL REFERENCES plans(id),
-            number INTEGER NOT NULL,
-            due_date TEXT NOT NULL,
-            kind TEXT NOT NULL DEFAULT 'instalment',
-            {inst_money},
-            status TEXT NOT NULL DEFAULT 'due',
-            PRIMARY KEY (plan_id, number))""",
-        """CREATE TABLE audit (
-            id INTEGER PRIMARY KEY,
-            at TEXT NOT NULL,
-            event TEXT NOT NULL,
-            chat_id INTEGER,
-            borrower_id INTEGER,
-            loan_id TEXT,
-            details TEXT NOT NULL)""",
-        """CREATE TABLE identification_attempts (
-            id INTEGER PRIMARY KEY,
-            chat_id INTEGER NOT NULL,
-            at TEXT NOT NULL,
-            ok INTEGER NOT NULL)""",
-        "CREATE INDEX identification_chat ON identification_attempts(chat_id, at)",
-    ]
-    for statement in statements:
-        db.execute(statement)
-
-
-def _v2_after_agreement(db: sqlite_utils.Database) -> None:
-    """Plan life, payments, the reminder outbox and broadcasts."""
-    statements = [
-        "ALTER TABLE installments ADD COLUMN paid TEXT NOT NULL DEFAULT '0'",
-        "ALTER TABLE installments ADD COLUMN paid_at TEXT",
-        "ALTER TABLE installments ADD COLUMN reported TEXT",
-        "ALTER TABLE installments ADD COLUMN reported_at TEXT",
-        "CREATE INDEX installments_status_due ON installments(status, due_date)",
-        "ALTER TABLE plans ADD COLUMN superseded_by INTEGER REFERENCES plans(id)",
-        "ALTER TABLE plans ADD COLUMN ended_at TEXT",
-        "CREATE INDEX plans_loan ON plans(loan_id, status)",
-        "ALTER TABLE borrowers ADD COLUMN unreachable_at TEXT",
-        "ALTER TABLE borrowers ADD COLUMN timezone TEXT",
-        """CREATE TABLE payments (
-            id INTEGER PRIMARY KEY,
-            loan_id TEXT NOT NULL REFERENCES loans(loan_id),
-            plan_id INTEGER REFERENCES plans(id),
-            amount TEXT NOT NULL,
-            unapplied TEXT NOT NULL DEFAULT '0',
-            paid_at TEXT NOT NULL,
-            reference TEXT NOT NULL UNIQUE,
-            source TEXT NOT NULL,
-            imported_at TEXT NOT NULL)""",
-        # The outbox: one row per reminder, in exactly one state; `cancelled` is for reminders
-        # of a plan that was superseded or ended before they were due.
-        """CREATE TABLE reminders (
-            id INTEGER PRIMARY KEY,
-            plan_id INTEGER NOT NULL REFERENCES plans(id),
-            installment_number INTEGER NOT NULL,
-            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
-            kind TEXT NOT NULL,
-            send_at TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending'
-                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'cancelled')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            next_attempt_at TEXT,
-            sent_at TEXT,
-            created_at TEXT NOT NULL,
-            UNIQUE (plan_id, installment_number, kind))""",
-        "CREATE INDEX reminders_due ON reminders(status, send_at)",
-        """CREATE TABLE broadcasts (
-            id INTEGER PRIMARY KEY,
-            segment TEXT NOT NULL,
-            template TEXT,
-            message_text TEXT,
-            rate INTEGER NOT NULL,
-            paid INTEGER NOT NULL DEFAULT 0,
-            created_at TEXT NOT NULL,
-            created_by TEXT,
-            status TEXT NOT NULL DEFAULT 'pending',
-            finished_at TEXT)""",
-        """CREATE TABLE broadcast_recipients (
-            broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id),
-            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
-            chat_id INTEGER NOT NULL,
-            locale TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending'
-                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'blocked')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            sent_at TEXT,
-            PRIMARY KEY (broadcast_id, borrower_id))""",
-        "CREATE INDEX broadcast_recipients_status ON broadcast_recipients(broadcast_id, status)",
-    ]
-    for statement in statements:
-        db.execute(statement)
-
-
-def _v3_support(db: sqlite_utils.Database) -> None:
-    """Support accounts, sessions, notes, and hand-off tickets with their relayed messages."""
-    statements = [
-        """CREATE TABLE support_users (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            password_hash TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            disabled INTEGER NOT NULL DEFAULT 0)""",
-        """CREATE TABLE support_sessions (
-            token_hash TEXT PRIMARY KEY,
-            user_id INTEGER NOT NULL REFERENCES support_users(id),
-            created_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL)""",
-        """CREATE TABLE support_login_attempts (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL,
-            client TEXT,
-            at TEXT NOT NULL,
-            ok INTEGER NOT NULL)""",
-        "CREATE INDEX support_login_attempts_name ON support_login_attempts(name, at)",
-        """CREATE TABLE support_notes (
-            id INTEGER PRIMARY KEY,
-            chat_id INTEGER NOT NULL,
-            author_id INTEGER NOT NULL REFERENCES support_users(id),
-            at TEXT NOT NULL,
-            text TEXT NOT NULL)""",
-        "CREATE INDEX support_notes_chat ON support_notes(chat_id, at)",
-        """CREATE TABLE tickets (
-            id INTEGER PRIMARY KEY,
-            chat_id INTEGER NOT NULL,
-            borrower_id INTEGER REFERENCES borrowers(id),
-            loan_id TEXT REFERENCES loans(loan_id),
-            reason TEXT NOT NULL,
-            resume_step TEXT,
-            card_message_id INTEGER,
-            opened_at TEXT NOT NULL,
-            closed_at TEXT,
-            closed_by INTEGER)""",
-        "CREATE UNIQUE INDEX tickets_one_open ON tickets(chat_id) WHERE closed_at IS NULL",
-        """CREATE TABLE relayed_messages (
-            support_message_id INTEGER PRIMARY KEY,
-            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
-            at TEXT NOT NULL)""",
-    ]
-    for statement in statements:
-        db.execute(statement)
-
-
-def _v4_support_idle(db: sqlite_utils.Database) -> None:
-    """Support sessions remember their last request (idle timeout); sessions by user."""
-    db.execute("ALTER TABLE support_sessions ADD COLUMN last_seen_at TEXT")
-    db.execute("CREATE INDEX support_sessions_user ON support_sessions(user_id)")
-
-
-def _v5_reply_delivery(db: sqlite_utils.Database) -> None:
-    """Replies remember the update they answer, how to send them again, and when they were
-    delivered: after a crash, a redelivered update resends exactly the replies not yet sent."""
-    db.execute("ALTER TABLE messages ADD COLUMN in_reply_to INTEGER")
-    db.execute("ALTER TABLE messages ADD COLUMN meta TEXT")
-    db.execute("ALTER TABLE messages ADD COLUMN sent_at TEXT")
-    db.execute("CREATE INDEX messages_reply ON messages(in_reply_to) WHERE in_reply_to IS NOT NULL")
-
-
-def _v6_attempts_by_loan(db: sqlite_utils.Database) -> None:
-    """Failed identifications also remember the loan number tried, so guesses at one loan are
-    limited across every chat and account, not only per chat."""
-    db.execute("ALTER TABLE identification_attempts ADD COLUMN loan_id TEXT")
-    db.execute("CREATE INDEX identification_loan ON identification_attempts(loan_id, at) WHERE loan_id IS NOT NULL")
-
-
-#: The schema, in order. Append new functions; never edit or reorder released ones.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
-                                                             _v4_support_idle, _v5_reply_delivery,
-                                                             _v6_attempts_by_loan]
-
 
 # ------------------------------------------------------------------ the store
 
@@ -353,19 +93,20 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
     def migrate(self) -> int:
         """Run the migrations this database has not seen, each in its own transaction.
         An up-to-date database is only read: opening it never waits for the bot's writes."""
-        if self.schema_version == len(MIGRATIONS):
-            return len(MIGRATIONS)
+        schema = migrations.MIGRATIONS
+        if self.schema_version == len(schema):
+            return len(schema)
         while True:
             with self.transaction():
                 current = self.schema_version
-                if current > len(MIGRATIONS):
+                if current > len(schema):
                     raise StoreError(
                         f"{self.path}: schema version {current} is newer than this release "
-                        f"knows ({len(MIGRATIONS)}); upgrade restructure-bot"
+                        f"knows ({len(schema)}); upgrade restructure-bot"
                     )
-                if current == len(MIGRATIONS):
+                if current == len(schema):
                     return current
-                MIGRATIONS[current](self.db)
+                schema[current](self.db)
                 self.db.execute(f"PRAGMA user_version = {current + 1}")
 
     @contextmanager

@@ -1,7 +1,7 @@
 """The reminder dispatcher: sends what the outbox (the `reminders` table) says is due.
 
 One `run_once` pass: release reminders a dead process left `sending`, notice missed
-instalments (`bot.plan_life.notice_misses`), then for each due reminder: skip it if no longer
+instalments (`bot.lender.plan_life.notice_misses`), then for each due reminder: skip it if no longer
 relevant (instalment paid, plan ended: `cancelled`), postpone it out of quiet hours, claim it
 (pending -> sending), render it in the borrower's language and send it. Outcomes:
 
@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.conversation import Conversations, Message
-from bot.plan_life import next_allowed, notice_misses
+from bot.lender.plan_life import next_allowed, notice_misses
 from bot.services import plan_view
-from bot.telegram_send import send_messages
+from bot.tg.send import send_messages
+from bot.turn import Conversations, Message
 from plans.policy import Policy
 
 log = logging.getLogger(__name__)

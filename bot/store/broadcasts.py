@@ -4,9 +4,9 @@ Broadcasts: a segment is chosen here (`segment_candidates`), a broadcast and its
 are recorded in one transaction (`create_broadcast`), and the sender moves each recipient
 pending -> sending -> sent | failed | blocked in small batches (`claim_recipients`,
 `save_results`): `sending` is written before the Bot API call and the outcome after it, so a
-crash leaves only the calls in flight in doubt (see `bot.broadcasts`).
+crash leaves only the calls in flight in doubt (see `bot.lender.broadcasts`).
 
-Reports: each `report_*` method returns plain rows/counts; `bot.reports` does the arithmetic.
+Reports: each `report_*` method returns plain rows/counts; `bot.lender.reports` does the arithmetic.
 Segment and report vocabularies: plans.status active|completed|broken|superseded;
 installments.status due|partly_paid|paid|missed.
 """
@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from bot.errors import StoreError
-from bot.store_codec import to_decimal, to_timestamp
+from bot.store.codec import to_decimal, to_timestamp
 
 UNPAID = "('due', 'partly_paid')"
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.store_codec import from_timestamp, to_decimal, to_money_text, to_timestamp
+from bot.store.codec import from_timestamp, to_decimal, to_money_text, to_timestamp
 
 PLAN_END_STATES = ("completed", "broken", "superseded")
 

@@ -70,12 +70,19 @@ from pathlib import Path
 
 from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.errors import BotError
 from bot.i18n import LOCALES, Translator, resolve_locale
-from bot.masking import mask_phone
 from bot.store import Store
+from bot.support.masking import mask_phone
 
 __all__ = [
     "DEFAULT_RATE", "MAX_PAID_RATE", "MAX_RATE", "BroadcastError", "Content", "Counts", "Pacing",

@@ -12,8 +12,8 @@ from bot.errors import BotError, ConfigError, StoreError
 from bot.store import Store
 
 if TYPE_CHECKING:
-    from bot.conversation import Conversations
-    from bot.reminders import Dispatcher
+    from bot.lender.reminders import Dispatcher
+    from bot.turn import Conversations
 
 
 def open_store(settings: Settings | None = None) -> Store:
@@ -44,16 +44,16 @@ async def bot_username(settings: Settings) -> str:
 
 def make_conversations(settings: Settings, store: Store | None = None) -> "Conversations":
     """The conversation runner over BOT_DATABASE (or `store`), with BOT_POLICY and the locales."""
-    from bot.conversation import Conversations
     from bot.i18n import Translator
-    from bot.store_codec import utc_now
+    from bot.store.codec import utc_now
+    from bot.turn import Conversations
 
     return Conversations(store or open_store(settings), settings.load_policy(), Translator(), utc_now,
                          settings.default_locale, settings.tz, settings.support_window, settings.support_chat_id)
 
 
 def make_dispatcher(settings: Settings, conversations: "Conversations") -> "Dispatcher":
-    from bot.reminders import Dispatcher
-    from bot.store_codec import utc_now
+    from bot.lender.reminders import Dispatcher
+    from bot.store.codec import utc_now
 
     return Dispatcher(conversations, settings.load_policy(), settings.tz, utc_now)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.errors import StoreError
-from bot.store_codec import from_timestamp, to_decimal, to_timestamp
+from bot.store.codec import from_timestamp, to_decimal, to_timestamp
 
 _SUPPORT_USER_COLUMNS = "id, name, password_hash, created_at, disabled"
 

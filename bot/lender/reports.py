@@ -1,6 +1,6 @@
 """The lender's report: how borrowers move through the bot and how their plans are doing.
 
-`build_report(store, tz=..., since=...)` gathers the figures (SQL in `bot.store_broadcasts`);
+`build_report(store, tz=..., since=...)` gathers the figures (SQL in `bot.store.broadcasts`);
 `render(report, format)` prints them as text, csv (metric,value rows), json (amounts as
 strings) or one self-contained html page (inline CSS, inline SVG bar charts, no script, every
 value escaped by Jinja2's autoescape).
@@ -34,8 +34,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from babel.numbers import get_currency_precision
 from jinja2 import Environment
 
-from bot.masking import mask_phone
 from bot.store import Store
+from bot.support.masking import mask_phone
 
 FORMATS = ("text", "csv", "json", "html")
 FUNNEL = ("invited", "started", "identified", "finances_given", "options_shown", "accepted", "declined",

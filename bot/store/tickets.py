@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.store_codec import from_timestamp, to_timestamp
+from bot.store.codec import from_timestamp, to_timestamp
 
 
 class TicketQueries:

@@ -25,11 +25,11 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.conversation import Conversations
 from bot.i18n import LOCALES
-from bot.telegram_admin import add_admin_handlers
-from bot.telegram_send import send_messages
-from bot.telegram_support import add_support_handlers
+from bot.tg.admin import add_admin_handlers
+from bot.tg.send import send_messages
+from bot.tg.support import add_support_handlers
+from bot.turn import Conversations
 from dialogs.model import Event
 
 log = logging.getLogger(__name__)

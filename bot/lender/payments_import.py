@@ -3,7 +3,7 @@
 Like the loan import, every row is checked first and all problems are reported as
 `row N, column C: reason`; nothing is applied if any row is bad. Rows whose reference was
 imported before are skipped (an import can be run again safely). Each payment is applied to
-the loan's active plan, oldest unpaid instalment first (`bot.plan_life.apply_payment`), and the
+the loan's active plan, oldest unpaid instalment first (`bot.lender.plan_life.apply_payment`), and the
 borrower is thanked through the reminder outbox.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import FileImportError, Problem
-from bot.file_rows import read_rows
-from bot.plan_life import PaymentResult, apply_payment
+from bot.lender.file_rows import read_rows
+from bot.lender.plan_life import PaymentResult, apply_payment
 from bot.store import Store
 
 COLUMNS = ("loan_id", "amount", "paid_at", "reference")

@@ -16,8 +16,8 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 
-from bot.conversation import Conversations, Message
-from bot.plan_files import make_file
+from bot.lender.plan_files import make_file
+from bot.turn import Conversations, Message
 
 
 def markup_for(message: Message, after_contact: bool = False):

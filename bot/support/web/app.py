@@ -14,7 +14,7 @@ Security, in the order a request meets it (`_Gate`, a plain ASGI middleware):
   ``Accept: application/json``) gets 401.  A route added later is protected without a thought.
 * Sessions: a random token in an HttpOnly, SameSite=Strict cookie (Secure with
   ``secure_cookies``); only its SHA-256 is stored; 8 hours at most, 30 minutes idle
-  (`bot.support_auth`).  Failed logins are limited per name.
+  (`bot.support.auth`).  Failed logins are limited per name.
 * CSRF: every POST carries a per-session token in a hidden field (derived from the session
   secret); the login form uses a double-submit cookie.  A cross-site ``Origin`` is refused.
 * Every response: ``Cache-Control: no-store`` (pages hold personal data), a strict Content
@@ -57,13 +57,18 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot import support_auth
 from bot.config import Settings
 from bot.errors import StoreError
 from bot.i18n import LOCALES, Translator
-from bot.masking import mask_name, mask_phone, mask_text
 from bot.store import Store
-from bot.transcripts import STATIC, build_transcript, day_start, page_environment
+from bot.support import auth as support_auth
+from bot.support.masking import mask_name, mask_phone, mask_text
+from bot.support.transcripts import (
+    STATIC,
+    build_transcript,
+    day_start,
+    page_environment,
+)
 
 SESSION_COOKIE = "support_session"
 LOGIN_CSRF_COOKIE = "support_login_csrf"

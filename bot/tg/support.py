@@ -12,10 +12,16 @@ import logging
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
-from bot.conversation import Conversations
-from bot.telegram_send import send_messages
+from bot.tg.send import send_messages
+from bot.turn import Conversations
 from dialogs.machine import pieces
 
 log = logging.getLogger(__name__)

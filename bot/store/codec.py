@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.errors import StoreError
 
+
 def to_money_text(value: Any) -> str:
     """A Decimal (or decimal string/int) as TEXT; floats are refused, never rounded."""
     if isinstance(value, float | bool):

@@ -5,7 +5,7 @@ still being processed, so a crash loses what was fetched but not yet handled. He
 update's offset advances only after `process_update` returned, and each turn is committed to
 SQLite before its replies are sent; after a crash Telegram redelivers the unconfirmed
 updates, the store recognises those already handled, and only their undelivered replies go
-out again (`bot.conversation.Conversations.handle`).
+out again (`bot.turn.Conversations.handle`).
 """
 from __future__ import annotations
 

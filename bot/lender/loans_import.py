@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from bot.errors import FileImportError, Problem
-from bot.file_rows import read_rows
+from bot.lender.file_rows import read_rows
 from bot.store import Store
 from plans.errors import CaseError
 from plans.models import Loan

@@ -4,7 +4,7 @@ A transcript is every logged message of the chosen chats in order (`Entry`): its
 lender's time zone, direction, the dialogue step it belongs to, the plain text (Telegram HTML
 stripped and unescaped), the button labels offered, and - for a button press, logged as
 ``[button 12:choose:level-24]`` - the label that button had in the most recent earlier
-message of the same chat that offered it.  Personal data is masked (`bot.masking`) unless
+message of the same chat that offered it.  Personal data is masked (`bot.support.masking`) unless
 ``reveal=True``; the borrower's own name is masked wherever it appears.
 
 Which chats: ``chat_id`` is one chat; ``borrower_id`` every chat that spoke as that borrower;
@@ -25,15 +25,14 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from bot.i18n import plain_text
 from bot.errors import BotError
-from bot.i18n import Translator
-from bot.masking import mask_name, mask_phone, mask_text
+from bot.i18n import Translator, plain_text
 from bot.store import Store
+from bot.support.masking import mask_name, mask_phone, mask_text
 
 _PRESS = re.compile(r"\[button (?P<data>[^\]]*)\]")
-TEMPLATES = Path(__file__).resolve().parent / "support_web" / "templates"
-STATIC = Path(__file__).resolve().parent / "support_web" / "static"
+TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
+STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
 class TranscriptError(BotError):

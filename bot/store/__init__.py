@@ -1,0 +1,20 @@
+"""Everything the bot remembers, in one SQLite file (sqlite-utils), and the only place SQL lives.
+
+    core        `Store`: the connection, the clock, transactions, and borrowers, loans,
+                invitations, conversations, messages, audit and agreed plans
+    migrations  the schema as an ordered list of migrations (`PRAGMA user_version`)
+    codec       Python values <-> SQLite TEXT (Decimal money, UTC times, JSON)
+    plans       a plan's life after agreement: instalments, payments, the reminder outbox
+    broadcasts  lender broadcasts and the report's figures
+    support     support staff: accounts, sessions, notes, what the console reads
+    tickets     hand-offs to a person and their support-group messages
+    privacy     erasing a borrower's personal data, online backups
+
+`Store` is assembled from one query class per area (a mixin each), so a newcomer looks for
+"the SQL for X" in the module named X.
+"""
+from __future__ import annotations
+
+from bot.store.core import Store
+
+__all__ = ["Store"]

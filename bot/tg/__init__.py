@@ -1,0 +1,10 @@
+"""The Telegram adapter: python-telegram-bot in, dialogue events out, replies back.
+
+    app       `build_application`: the Application, its handlers, commands and error handler
+    send      sending rendered replies (keyboards, files) and support-team messages
+    polling   long polling that confirms an update only after its turn committed
+    support   the support group's side of a hand-off (agents reply to a ticket's card)
+    admin     /broadcast for lender staff (BOT_ADMIN_IDS)
+
+Named `tg`, not `telegram`, so it never reads as (or shadows) the PTB package.
+"""
