@@ -18,14 +18,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fakebot` from any test
-
-from fakebot import FakeBotAPI, build_application  # noqa: E402
+from fakebot import FakeBotAPI, build_application
 
 
 @pytest.fixture
