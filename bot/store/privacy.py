@@ -14,6 +14,7 @@ is checkpointed and truncated, so neither the database file nor its -wal still h
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -51,54 +52,50 @@ class Erasure(NamedTuple):
         return not any(self.counts.values())
 
 
+_IDS = "(SELECT value FROM json_each(:ids))"  # the borrower's Telegram ids, not yet erased
+#: What `forget` changes, by kind (the counts it reports). Each statement changes only what is not
+#: erased yet, so forgetting twice counts nothing the second time.
+_FORGET = {
+    "borrower": """UPDATE borrowers SET name = :erased, phone = :phone, id_last4 = '----', locale = NULL,
+                   telegram_user_id = NULL, telegram_chat_id = NULL, timezone = NULL
+                   WHERE id = :b AND phone IS NOT :phone""",
+    "messages": f"""UPDATE messages SET text = :erased, buttons = NULL, meta = NULL, chat_id = :alias
+                    WHERE chat_id IN {_IDS} OR (borrower_id = :b AND (text != :erased OR chat_id != :alias
+                                                                      OR buttons IS NOT NULL OR meta IS NOT NULL))""",
+    "conversations": f"DELETE FROM conversations WHERE borrower_id = :b OR chat_id IN {_IDS}",
+    "support_notes": f"UPDATE support_notes SET text = :erased, chat_id = :alias WHERE chat_id IN {_IDS}",
+    "tickets": f"UPDATE tickets SET chat_id = :alias WHERE chat_id IN {_IDS}",
+    "consent_records": """UPDATE plans SET consent_text = :erased, consent_user_id = NULL
+                          WHERE borrower_id = :b AND (consent_text != :erased OR consent_user_id IS NOT NULL)""",
+    # the account of someone else refused in the chat (`user_id`), and an agent's reason for revealing
+    "audit_entries": f"""UPDATE audit SET chat_id = CASE WHEN chat_id IN {_IDS} THEN :alias ELSE chat_id END,
+                             details = json_remove(CASE WHEN event = 'pii_revealed'
+                                                   THEN json_set(details, '$.reason', :erased) ELSE details END,
+                                                   '$.user_id')
+                         WHERE chat_id IN {_IDS}
+                            OR ((borrower_id = :b OR chat_id = :alias)
+                                AND (json_type(details, '$.user_id') IS NOT NULL
+                                     OR (event = 'pii_revealed' AND json_extract(details, '$.reason') IS NOT :erased)))""",
+    "identification_attempts": f"UPDATE identification_attempts SET chat_id = :alias WHERE chat_id IN {_IDS}",
+    "invitations": f"""UPDATE invites SET used_by_chat = NULL WHERE used_by_chat IS NOT NULL
+                       AND (loan_id IN (SELECT loan_id FROM loans WHERE borrower_id = :b) OR used_by_chat IN {_IDS})""",
+    "broadcast_recipients": "UPDATE broadcast_recipients SET chat_id = :alias WHERE borrower_id = :b AND chat_id != :alias",
+    "dead_letters": f"""DELETE FROM dead_letters
+                        WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids) WHERE value IN {_IDS})""",
+    "waiting_updates": f"DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids) WHERE value IN {_IDS})",
+}
+
+
 class PrivacyQueries:
     """Mixed into `bot.store.Store` (uses its `db`, `transaction` and `audit`)."""
 
     def forget_borrower(self, borrower_id: int, at: datetime) -> Erasure:
         """Erase the borrower's personal data and message texts and unlink their Telegram ids
         (see the module's docstring). Forgetting again changes nothing and counts nothing."""
-        alias = erased_id(borrower_id)
         with self.transaction():
-            ids = self._telegram_ids_of(borrower_id)
-            marks = ",".join("?" * len(ids))
-            loans = "SELECT loan_id FROM loans WHERE borrower_id = ?"
-            statements = {
-                "borrower": ("UPDATE borrowers SET name = ?, phone = ?, id_last4 = '----', locale = NULL,"
-                             " telegram_user_id = NULL, telegram_chat_id = NULL, timezone = NULL"
-                             " WHERE id = ? AND phone IS NOT ?", (ERASED, f"erased:{borrower_id}", borrower_id,
-                                                                   f"erased:{borrower_id}")),
-                "messages": (f"UPDATE messages SET text = ?, buttons = NULL, meta = NULL, chat_id = ?"
-                             f" WHERE chat_id IN ({marks}) OR (borrower_id = ? AND (text != ? OR chat_id != ?"
-                             f" OR buttons IS NOT NULL OR meta IS NOT NULL))",
-                             (ERASED, alias, *ids, borrower_id, ERASED, alias)),
-                "conversations": (f"DELETE FROM conversations WHERE borrower_id = ? OR chat_id IN ({marks})",
-                                  (borrower_id, *ids)),
-                "support_notes": (f"UPDATE support_notes SET text = ?, chat_id = ? WHERE chat_id IN ({marks})",
-                                  (ERASED, alias, *ids)),
-                "tickets": (f"UPDATE tickets SET chat_id = ? WHERE chat_id IN ({marks})", (alias, *ids)),
-                "consent_records": ("UPDATE plans SET consent_text = ?, consent_user_id = NULL WHERE borrower_id = ?"
-                                    " AND (consent_text != ? OR consent_user_id IS NOT NULL)",
-                                    (ERASED, borrower_id, ERASED)),
-                "audit_entries": (
-                    f"UPDATE audit SET chat_id = CASE WHEN chat_id IN ({marks}) THEN ? ELSE chat_id END,"
-                    " details = json_remove(CASE WHEN event = 'pii_revealed' THEN json_set(details, '$.reason', ?)"
-                    " ELSE details END, '$.user_id')"
-                    f" WHERE chat_id IN ({marks}) OR ((borrower_id = ? OR chat_id = ?)"
-                    " AND (json_type(details, '$.user_id') IS NOT NULL"
-                    " OR (event = 'pii_revealed' AND json_extract(details, '$.reason') IS NOT ?)))",
-                    (*ids, alias, ERASED, *ids, borrower_id, alias, ERASED)),
-                "identification_attempts": (f"UPDATE identification_attempts SET chat_id = ? WHERE chat_id IN ({marks})",
-                                            (alias, *ids)),
-                "invitations": (f"UPDATE invites SET used_by_chat = NULL WHERE used_by_chat IS NOT NULL"
-                                f" AND (loan_id IN ({loans}) OR used_by_chat IN ({marks}))", (borrower_id, *ids)),
-                "broadcast_recipients": ("UPDATE broadcast_recipients SET chat_id = ? WHERE borrower_id = ?"
-                                         " AND chat_id != ?", (alias, borrower_id, alias)),
-                "dead_letters": (f"DELETE FROM dead_letters WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids)"
-                                 f" WHERE value IN ({marks}))", tuple(ids)),
-                "waiting_updates": (f"DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids)"
-                                    f" WHERE value IN ({marks}))", tuple(ids)),
-            }
-            counts = {kind: self.db.execute(sql, params).rowcount for kind, (sql, params) in statements.items()}
+            params = {"b": borrower_id, "alias": erased_id(borrower_id), "erased": ERASED,
+                      "phone": f"erased:{borrower_id}", "ids": json.dumps(self._telegram_ids_of(borrower_id))}
+            counts = {kind: self.db.execute(sql, params).rowcount for kind, sql in _FORGET.items()}
             if any(counts.values()):
                 self.audit("borrower_forgotten", at=at, borrower_id=borrower_id, erased=counts)
         return Erasure(counts, self.truncate_wal())
