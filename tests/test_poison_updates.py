@@ -193,3 +193,34 @@ def test_a_dead_letter_is_kept_once_however_often_it_comes(tmp_path):
     assert store.record_dead_letter(raw, "TypeError", "polling", store.clock())
     assert not store.record_dead_letter(raw, "TypeError", "polling", store.clock())
     assert [row["update_id"] for row in store.dead_letters()] == [5]
+
+
+async def test_an_update_a_handler_fails_on_is_kept_and_confirmed(fake_api, tmp_path, monkeypatch):
+    """A well-formed update on which the turn raises (a fault injected into the conversation
+    runner) is kept as a dead letter with its JSON, confirmed, and the next one is answered."""
+    app, store = await make_bot_app(fake_api, tmp_path / "bot.db", default_locale="en")
+    conversations = app.bot_data["conversations"]
+    handle = conversations.handle
+
+    def failing(event):
+        if event.update_id == 41:
+            raise RuntimeError("injected fault")
+        return handle(event)
+
+    monkeypatch.setattr(conversations, "handle", failing)
+    bad = make_text_update(41, 821, 821, "hello", language_code="en")
+    for update in (bad, make_command_update(42, 822, 822, "start", language_code="en")):
+        fake_api.push_update(update)
+    stop = asyncio.Event()
+    task = asyncio.create_task(poll(app, stop))
+    deadline = time.monotonic() + 20
+    while not (fake_api.sent_messages(822) and not fake_api.has_updates()):
+        assert time.monotonic() < deadline and not task.done()
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    [letter] = store.dead_letters()
+    assert letter["update_id"] == 41 and json.loads(letter["raw"]) == bad
+    assert letter["error"] == "handler failed: RuntimeError: injected fault"
+    assert "went wrong" in fake_api.last_text(821)  # the borrower is told, as before
+    await app.shutdown()
