@@ -150,7 +150,10 @@ async def handle_raw(application: Application, raw: Any, source: Source) -> Outc
 
 
 def _dead_letter(application: Application, raw: Any, error: str, source: Source) -> Outcome:
-    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+    # ASCII JSON and escaped errors: a lone surrogate in an update (which SQLite cannot store as
+    # UTF-8) must not make the dead letter itself fail.
+    text = json.dumps(raw) if not isinstance(raw, str) else _storable(raw)
+    error = _storable(error)
     update_id = update_id_of(raw)
     store = application.bot_data["conversations"].store
     try:
@@ -165,3 +168,7 @@ def _dead_letter(application: Application, raw: Any, error: str, source: Source)
         return Outcome.DEAD_LETTER
     log.error("update %s skipped and kept as a dead letter: %s", update_id, error)
     return Outcome.DEAD_LETTER
+
+
+def _storable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
