@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 from borrower_chat import BorrowerChat, make_bot_app
+from click.testing import CliRunner
+from plan_helpers import agree_a_plan
+
 from bot.cli import main
 from bot.store import Store
 from bot.store.privacy import ERASED_ID_BASE
-from plan_helpers import agree_a_plan
 
 #: A Telegram id stored by SQLite in 6 bytes (2**31 <= id < 2**47), so its record bytes can be searched for.
 USER = 987_654_321_012

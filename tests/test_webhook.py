@@ -8,8 +8,14 @@ import sqlite3
 import time
 
 import pytest
-
-from bot_process import WEBHOOK_SECRET, BotProcess, bot_env, free_port, post_update, webhook_args
+from bot_process import (
+    WEBHOOK_SECRET,
+    BotProcess,
+    bot_env,
+    free_port,
+    post_update,
+    webhook_args,
+)
 from botapi_stub import BotApiStub
 from fakebot import TOKEN, make_command_update
 

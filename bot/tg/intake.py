@@ -39,7 +39,7 @@ T = TypeVar("T")
 #: Seconds to wait before each new attempt at a turn the database refused. Each attempt itself
 #: waits up to the store's busy_timeout (5 s) for the write lock, so a turn is given about 30 s.
 TURN_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
-_FAILURES = "intake.failures"  # bot_data key: update_id -> the Outcome its handler's failure calls for
+_FAILURES = "intake.failures"  # bot_data key: update_id -> (Outcome, error) of a handler's failure
 
 
 class Outcome(Enum):
@@ -56,8 +56,9 @@ class Malformed(Exception):
     """Telegram's JSON is not an update the bot can handle; the message says why."""
 
 
-def is_busy(error: BaseException) -> bool:
-    """The database refused because another connection holds its lock (worth retrying)."""
+def is_transient(error: BaseException) -> bool:
+    """The database refused for now (worth retrying): another connection holds its write lock,
+    or another process saved the conversation first."""
     if isinstance(error, TurnNotCommitted | ConflictError):
         return True
     code = getattr(error, "sqlite_errorcode", None)
@@ -73,7 +74,7 @@ async def committed_turn(turn: Callable[[], T], what: str) -> T:
         try:
             return turn()
         except (sqlite3.OperationalError, ConflictError) as error:
-            if not is_busy(error):
+            if not is_transient(error):
                 raise
             delay = next(delays, None)
             if delay is None:
@@ -128,7 +129,7 @@ def _inconsistency(update: Update) -> str | None:
 def note_failure(application: Application, update: Update, error: BaseException) -> Outcome:
     """Called by the error handler for an update a handler failed on: HELD if the database was
     busy (the update must be handled again), DEAD_LETTER otherwise (it will be kept as one)."""
-    outcome = Outcome.HELD if is_busy(error) else Outcome.DEAD_LETTER
+    outcome = Outcome.HELD if is_transient(error) else Outcome.DEAD_LETTER
     failures = application.bot_data.setdefault(_FAILURES, {})
     failures[update.update_id] = (outcome, f"{type(error).__name__}: {error}")
     return outcome
@@ -159,7 +160,7 @@ def _dead_letter(application: Application, raw: Any, error: str, source: Source)
     try:
         store.record_dead_letter(text, error, source, utc_now())
     except sqlite3.Error as failure:
-        if is_busy(failure):
+        if is_transient(failure):
             log.warning("update %s could not be kept as a dead letter yet (%s); it stays unconfirmed",
                         update_id, failure)
             return Outcome.HELD

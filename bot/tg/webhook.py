@@ -37,7 +37,7 @@ from telegram.ext import Application
 
 from bot.store import Store
 from bot.store.codec import utc_now
-from bot.tg.intake import handle_raw, is_busy
+from bot.tg.intake import handle_raw, is_transient
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20  # bytes; Telegram's updates are a few kB
@@ -97,7 +97,7 @@ def _store(write: Any) -> Response:
         write()
     except sqlite3.Error as error:
         log.warning("could not store an incoming update (%s); Telegram will send it again", error)
-        return Response("database busy" if is_busy(error) else "database error", status_code=503)
+        return Response("database busy" if is_transient(error) else "database error", status_code=503)
     return Response(status_code=200)
 
 
@@ -119,7 +119,7 @@ async def drain_inbox(application: Application, arrived: asyncio.Event, stop: as
         try:
             store.remove_from_inbox(row["id"])
         except sqlite3.OperationalError as error:  # handled again next time round, which the turn recognises
-            if not is_busy(error):
+            if not is_transient(error):
                 raise
             await _first(asyncio.sleep(HELD_PAUSE), stop.wait())
 
