@@ -93,9 +93,9 @@ def parse_update(raw: Any, bot: Bot) -> Update:
         raise Malformed("nothing in it: every field but update_id is missing, null or not an object")
     try:
         update = Update.de_json(raw, bot)
+        problem = _inconsistency(update)
     except Exception as error:  # noqa: BLE001 - PTB parses without validating: a mistake surfaces as any exception
         raise Malformed(f"{type(error).__name__}: {error}") from None
-    problem = _inconsistency(update)
     if problem:
         raise Malformed(problem)
     return update
@@ -108,19 +108,20 @@ def _is_int(value: object) -> bool:
 def _inconsistency(update: Update) -> str | None:
     """What PTB accepted but the handlers rely on: integer ids, a chat and a time for each
     message, text where text belongs."""
-    message, user, query = update.effective_message, update.effective_user, update.callback_query
+    message, chat, user, query = (update.effective_message, update.effective_chat, update.effective_user,
+                                  update.callback_query)
+    if chat is not None and not _is_int(chat.id):
+        return "chat.id is not an integer"
+    if user is not None and not _is_int(user.id):
+        return "from.id is not an integer"
     if message is not None:
         if message.chat is None:
             return "a message without a chat"
-        if not _is_int(message.chat.id):
-            return "chat.id is not an integer"
         if not isinstance(message.date, datetime):
             return "message.date is not a time"
         for field in ("text", "caption"):
             if getattr(message, field) is not None and not isinstance(getattr(message, field), str):
                 return f"message.{field} is not a string"
-    if user is not None and not _is_int(user.id):
-        return "from.id is not an integer"
     if query is not None and query.data is not None and not isinstance(query.data, str):
         return "callback_query.data is not a string"
     return None
