@@ -3,7 +3,8 @@
     BotError                  anything the runtime refuses; its text is one line for a person
     ├── ConfigError           a setting is missing or invalid (names the BOT_* variable)
     ├── StoreError            the database refused a write or holds something unexpected
-    │   └── ConflictError     another process saved the conversation first (optimistic lock)
+    │   ├── ConflictError     another process saved the conversation first (optimistic lock)
+    │   └── TurnNotCommitted  the database stayed locked through every retry of a turn
     ├── FileImportError       an import file has bad rows: `problems` = [(row, column, reason)]
     └── InviteError           an invitation token cannot be used: `reason` = unknown|used|expired
 
@@ -29,6 +30,11 @@ class StoreError(BotError):
 
 class ConflictError(StoreError):
     """The conversation was saved by someone else since it was loaded: load it again and retry."""
+
+
+class TurnNotCommitted(StoreError):
+    """Another process held the database's write lock through every retry of a conversation
+    turn: nothing of it was saved, and its update must not be confirmed to Telegram."""
 
 
 class Problem(NamedTuple):

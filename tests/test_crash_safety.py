@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from datetime import date
 from decimal import Decimal
 
 
+from bot_process import BotProcess, bot_env
 from botapi_stub import BotApiStub
 from bot.store import Store
 from dialogs.model import Collected
@@ -53,35 +51,6 @@ def expected_option(store: Store, i: int) -> str:
     return quote(case_from(loan, answers, date.today()), default_policy()).options[0].option_id
 
 
-class BotProcess:
-    """`restructure-bot run` that a killer thread SIGKILLs at random; `ensure_running` restarts it."""
-
-    def __init__(self, env: dict[str, str], cwd) -> None:
-        self.env, self.cwd = env, cwd
-        self.process: subprocess.Popen | None = None
-        self.kills = 0
-        self.lock = threading.Lock()
-
-    def ensure_running(self) -> None:
-        with self.lock:
-            if self.process is None or self.process.poll() is not None:
-                self.process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=self.cwd, env=self.env,
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        with self.lock:
-            if self.process is not None and self.process.poll() is None:
-                self.process.send_signal(signal.SIGKILL)
-                self.process.wait()
-                self.kills += 1
-
-    def stop(self) -> None:
-        with self.lock:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
-                self.process.wait(timeout=20)
-
-
 def test_conversations_survive_random_sigkills(tmp_path):
     database = tmp_path / "crash.db"
     store = Store(database)
@@ -95,10 +64,7 @@ def test_conversations_survive_random_sigkills(tmp_path):
     store.close()
 
     with BotApiStub(token=TOKEN, max_poll_wait=0.2) as stub:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-        env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub.base_url, BOT_DATABASE=str(database), BOT_DEFAULT_LOCALE="en",
-                   NO_PROXY="127.0.0.1")
-        bot = BotProcess(env, tmp_path)
+        bot = BotProcess(bot_env(stub.base_url, database), tmp_path)
         bot.ensure_running()
         rng = random.Random(20261128)
         done = threading.Event()

@@ -1,66 +1,163 @@
-"""Privacy: `forget` erases a borrower's personal data and message texts but keeps the
-financial record (plan terms, consent hash, instalments); `backup` makes a consistent copy
-while another connection keeps writing."""
+"""Privacy: `forget` erases a borrower's personal data and message texts, unlinks every row it
+keeps from their Telegram account, and leaves nothing readable in the database file or its
+write-ahead log; it keeps the financial record (plan terms, consent hash, instalments).
+The database and its backups are readable by their owner only. `backup` makes a consistent
+copy while another connection keeps writing."""
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import stat
 import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 from borrower_chat import BorrowerChat, make_bot_app
+from click.testing import CliRunner
+from plan_helpers import agree_a_plan
+
 from bot.cli import main
 from bot.store import Store
-from plan_helpers import agree_a_plan
+from bot.store.privacy import ERASED_ID_BASE
+
+#: A Telegram id stored by SQLite in 6 bytes (2**31 <= id < 2**47), so its record bytes can be searched for.
+USER = 987_654_321_012
+NAME, PHONE = "王小明", "+8613800138000"
+TOLD = "Please ring my sister Qian Lihua at the bakery"  # what the borrower typed
+REVEAL_REASON = "borrower phoned about Qian Lihua"
 
 
 @pytest.fixture
 async def agreed(fake_api, tmp_path):
+    """A borrower (Telegram user USER) who agreed a plan, asked for a person and said TOLD; a
+    support note, a revealed-PII audit entry and a dead letter about their chat. The bot's
+    store stays open (as a running bot's would) while the test runs `forget`."""
     db = tmp_path / "bot.db"
     app, store = await make_bot_app(fake_api, db)
-    chat = BorrowerChat(app, fake_api)
+    chat = BorrowerChat(app, fake_api, chat_id=USER, user_id=USER)
     plan_id = await agree_a_plan(chat)
+    await chat.say("/human")
+    await chat.say(TOLD)
     await app.shutdown()
+    now = datetime.now(UTC)
+    agent = store.add_support_user("alice", "x")
+    store.add_support_note(USER, agent, f"{TOLD} (agent's note)", now)
+    store.audit("pii_revealed", at=now, chat_id=USER, borrower_id=1, agent="alice", reason=REVEAL_REASON)
+    store.record_dead_letter(json.dumps({"update_id": 9, "message": {"date": "x", "chat": {"id": USER},
+                                                                     "text": TOLD}}), "TypeError", "polling", now)
+    yield db, plan_id, store
     store.close()
-    return db, plan_id
 
 
-def test_forget_erases_personal_data_and_keeps_the_record(agreed, monkeypatch):
-    db, plan_id = agreed
+def _raw_bytes(db: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in (db, Path(f"{db}-wal")) if path.exists())
+
+
+def _secrets() -> dict[str, bytes]:
+    return {"name": NAME.encode(), "phone": PHONE.encode(), "what they typed": TOLD.encode(),
+            "reveal reason": REVEAL_REASON.encode(), "user id as text": str(USER).encode(),
+            "user id as a SQLite integer": USER.to_bytes(6, "big")}
+
+
+def _cells_holding(store: Store, value: int) -> list[str]:
+    """Every table.column with a cell equal to `value` or whose text contains it."""
+    found = []
+    tables = [row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        for column in [row[1] for row in store.db.execute(f"PRAGMA table_info({table})")]:
+            hits = store.db.execute(f"SELECT count(*) FROM {table} WHERE {column} = ? OR instr({column}, ?) > 0",
+                                    (value, str(value))).fetchone()[0]
+            if hits:
+                found.append(f"{table}.{column}")
+    return found
+
+
+def test_forget_leaves_nothing_that_leads_to_the_borrower(agreed, cli_env, monkeypatch):
+    db, plan_id, store = agreed
     monkeypatch.setenv("BOT_DATABASE", str(db))
-    before = Store(db)
-    sha = before.plan(plan_id)["consent_sha256"]
-    installments = before.plan_installments(plan_id)
-    before.close()
+    before = {"plan": store.plan(plan_id), "installments": store.plan_installments(plan_id),
+              "loan": store.get_loan("CC-1001"), "messages": store.db.execute("SELECT count(*) FROM messages")
+              .fetchone()[0]}
+    assert _cells_holding(store, USER)  # the id was everywhere before
+    assert all(secret in _raw_bytes(db) for secret in _secrets().values())
 
     result = CliRunner().invoke(main, ["forget", "1", "--yes"])
     assert result.exit_code == 0, result.output
     assert "Erased: name, phone" in result.output and "consent SHA-256" in result.output
 
-    store = Store(db)
+    assert _cells_holding(store, USER) == []
+    leaked = [what for what, secret in _secrets().items() if secret in _raw_bytes(db)]
+    assert leaked == []
     borrower = store.get_borrower(1)
-    assert borrower["name"] == "[erased]" and "138" not in borrower["phone"] and borrower["telegram_user_id"] is None
-    texts = {row[0] for row in store.db.execute("SELECT DISTINCT text FROM messages WHERE chat_id = 501")}
-    assert texts == {"[erased]"}
-    assert store.load_conversation(501) is None
+    assert borrower["name"] == "[erased]" and borrower["telegram_user_id"] is None and borrower["locale"] is None
     plan = store.plan(plan_id)
-    assert plan["consent_sha256"] == sha and plan["consent_text"] == "[erased]" and plan["status"] == "active"
-    assert store.plan_installments(plan_id) == installments
-    assert store.get_loan("CC-1001")["outstanding_principal"] > 0
-    assert [row["event"] for row in store.db.query("SELECT event FROM audit ORDER BY id DESC LIMIT 1")] == [
-        "borrower_forgotten"]
+    assert plan["consent_text"] == "[erased]" and plan["consent_user_id"] is None
+    kept = ("consent_sha256", "terms", "accepted_at", "total_repayable", "monthly_min", "apr", "status")
+    assert {key: plan[key] for key in kept} == {key: before["plan"][key] for key in kept}
+    assert store.plan_installments(plan_id) == before["installments"]
+    assert store.get_loan("CC-1001") == before["loan"]
+    # the conversation's skeleton stays (times, steps, directions), its texts and its link to the account go
+    rows = store.db.execute("SELECT DISTINCT text, chat_id FROM messages").fetchall()
+    assert rows == [("[erased]", ERASED_ID_BASE - 1)]
+    assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == before["messages"]
+    assert store.load_conversation(USER) is None and store.dead_letters() == []
 
 
-def test_forget_refuses_an_unknown_borrower(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOT_DATABASE", str(tmp_path / "empty.db"))
+def test_a_second_forget_says_nothing_more_was_erased(agreed, cli_env, monkeypatch):
+    db, _, store = agreed
+    monkeypatch.setenv("BOT_DATABASE", str(db))
+    first = CliRunner().invoke(main, ["forget", "1", "--yes"])
+    assert "Erased:" in first.output
+    dump = list(store.db.conn.iterdump())
+
+    again = CliRunner().invoke(main, ["forget", "1", "--yes"])
+    assert again.exit_code == 0, again.output
+    assert again.output.strip() == "Nothing more to erase: borrower 1 was already forgotten."
+    assert list(store.db.conn.iterdump()) == dump
+
+
+def test_forget_leaves_other_borrowers_alone(agreed, cli_env, monkeypatch):
+    db, _, store = agreed
+    monkeypatch.setenv("BOT_DATABASE", str(db))
+    store.audit("identified", at=datetime.now(UTC), chat_id=4242, borrower_id=2)
+    other = store.db.execute("SELECT * FROM borrowers WHERE id != 1 ORDER BY id").fetchall()
+    CliRunner().invoke(main, ["forget", "1", "--yes"])
+    assert store.db.execute("SELECT * FROM borrowers WHERE id != 1 ORDER BY id").fetchall() == other
+    assert store.db.execute("SELECT count(*) FROM audit WHERE chat_id = 4242").fetchone()[0] == 1
+
+
+def test_forget_refuses_an_unknown_borrower(cli_env):
     result = CliRunner().invoke(main, ["forget", "42", "--yes"])
     assert result.exit_code == 1 and "no borrower 42" in result.output
 
 
-def test_backup_is_consistent_while_another_connection_writes(agreed, tmp_path, monkeypatch):
-    db, _ = agreed
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_database_and_backups_are_readable_by_their_owner_only(tmp_path, cli_env, monkeypatch):
+    previous = os.umask(0o022)  # the usual umask, which would give 0644
+    try:
+        db = tmp_path / "private.db"
+        store = Store(db)
+        store.audit("opened", at=datetime.now(UTC))
+        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
+        assert all(path.exists() for path in files)
+        assert {path.name: _mode(path) for path in files} == {path.name: 0o600 for path in files}
+        monkeypatch.setenv("BOT_DATABASE", str(db))
+        result = CliRunner().invoke(main, ["backup", str(tmp_path / "copy.db")])
+        assert result.exit_code == 0, result.output
+        assert _mode(tmp_path / "copy.db") == 0o600
+        store.close()
+    finally:
+        os.umask(previous)
+
+
+def test_backup_is_consistent_while_another_connection_writes(agreed, tmp_path, cli_env, monkeypatch):
+    db, _, _ = agreed
     monkeypatch.setenv("BOT_DATABASE", str(db))
     stop = threading.Event()
 

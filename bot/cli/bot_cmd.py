@@ -77,8 +77,10 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
     if webhook_url:
         if not secret_token:
             raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
-        application.run_webhook(listen=listen, port=port, webhook_url=webhook_url, secret_token=secret_token,
-                                url_path=urlsplit(webhook_url).path.strip("/"))
+        from bot.tg.webhook import run_webhook
+
+        asyncio.run(run_webhook(application, listen=listen, port=port, webhook_url=webhook_url,
+                                path=urlsplit(webhook_url).path.strip("/"), secret_token=secret_token))
     else:
         asyncio.run(run_polling(application))
 

@@ -10,8 +10,9 @@ from bot.cli.common import CliError, cli_errors
 from bot.wiring import open_store
 
 KEPT = """Kept, because a lender must retain its financial records:
-  loans (amounts, rates, dates), plans (terms, schedule, consent SHA-256 and time),
-  instalments, payments, reminders sent (times and states), and the audit trail of events."""
+  loans (amounts, rates, dates), plans (terms, schedule, consent SHA-256 and time), instalments,
+  payments, reminders (times and states), and the times, steps and events of the conversation and
+  audit trail, with every text erased and every Telegram id replaced by an alias that leads to nobody."""
 
 
 @click.command("forget")
@@ -25,10 +26,19 @@ def forget(borrower_id: int, yes: bool) -> None:
         raise CliError(f"no borrower {borrower_id}")
     if not yes:
         click.confirm(f"Erase the personal data of borrower {borrower_id}? This cannot be undone", abort=True)
-    counts = store.forget_borrower(borrower_id, datetime.now(UTC))
-    click.echo("Erased: name, phone, ID digits and Telegram link; " + ", ".join(
-        f"{count} {what.replace('_', ' ')}" for what, count in counts.items() if what != "borrower") + ".")
-    click.echo(KEPT)
+    erasure = store.forget_borrower(borrower_id, datetime.now(UTC))
+    if erasure.nothing:
+        click.echo(f"Nothing more to erase: borrower {borrower_id} was already forgotten.")
+    else:
+        parts = ["name, phone, ID digits and Telegram link"] if erasure.counts["borrower"] else []
+        parts += [f"{count} {what.replace('_', ' ')}" for what, count in erasure.counts.items()
+                  if count and what != "borrower"]
+        click.echo("Erased: " + ", ".join(parts) + ".")
+        click.echo(KEPT)
+    if not erasure.file_clean:
+        click.echo("Warning: another process kept the write-ahead log from being emptied; erased texts may remain"
+                   f" in {store.path}-wal until its next checkpoint. Run `forget {borrower_id}` again when the bot"
+                   " is idle.", err=True)
 
 
 @click.command("backup")

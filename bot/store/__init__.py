@@ -8,7 +8,8 @@
     broadcasts  lender broadcasts and the report's figures
     support     support staff: accounts, sessions, notes, what the console reads
     tickets     hand-offs to a person and their support-group messages
-    privacy     erasing a borrower's personal data, online backups
+    privacy     erasing a borrower's personal data, private files, online backups
+    inbox       updates not yet handled: the webhook's inbox, dead letters
 
 `Store` is assembled from one query class per area (a mixin each), so a newcomer looks for
 "the SQL for X" in the module named X.

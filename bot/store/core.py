@@ -17,6 +17,9 @@ Why it looks like this:
   NOT enough with sqlite-utils 4, whose `execute` and table methods commit on their own.
 * The schema is a list of migrations; `PRAGMA user_version` records how many have run, so
   opening a database twice migrates once, and a database from a newer release is refused.
+* The file holds personal data: it is created readable by its owner only (0600; SQLite gives
+  its -wal and -shm the same), and every connection runs with `secure_delete`, so what is
+  deleted or overwritten is zeroed rather than left in free pages (see `bot.store.privacy`).
 * Conversations are saved with optimistic concurrency (a `version` column), so two processes
   answering the same chat cannot silently overwrite each other.
 """
@@ -36,6 +39,7 @@ import sqlite_utils
 from bot.errors import ConflictError, InviteError, StoreError
 from bot.store import migrations
 from bot.store.broadcasts import BroadcastQueries
+from bot.store.inbox import InboxQueries
 from bot.store.codec import (
     from_timestamp,
     to_day,
@@ -47,7 +51,7 @@ from bot.store.codec import (
 )
 from bot.store.migrations import INSTALLMENT_AMOUNTS, LOAN_AMOUNTS, PLAN_AMOUNTS
 from bot.store.plans import PlanLifeQueries
-from bot.store.privacy import PrivacyQueries
+from bot.store.privacy import PrivacyQueries, create_private
 from bot.store.support import SupportQueries
 from bot.store.tickets import TicketQueries
 
@@ -56,15 +60,20 @@ Clock = Callable[[], datetime]
 # ------------------------------------------------------------------ the store
 
 
-class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, PrivacyQueries):
+class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, PrivacyQueries, InboxQueries):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:
         self.path = str(path)
         self.clock = clock
+        if self.path != ":memory:":
+            create_private(self.path)
         self.db = sqlite_utils.Database(self.path)
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA busy_timeout = 5000")
+        # Deleted and overwritten content is zeroed, not left in free pages of the file where
+        # anyone holding a copy could read it (`forget`; inbox rows holding whole updates).
+        self.db.execute("PRAGMA secure_delete = ON")
         if self.path != ":memory:":
             self.db.enable_wal()
             # In WAL mode NORMAL stays consistent after a crash of the process (or of the whole

@@ -268,7 +268,29 @@ def _v6_attempts_by_loan(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX identification_loan ON identification_attempts(loan_id, at) WHERE loan_id IS NOT NULL")
 
 
+def _v7_inbox_and_dead_letters(db: sqlite_utils.Database) -> None:
+    """The webhook's inbox (an update is stored here before Telegram is told it arrived, and
+    leaves once handled) and the dead letters (updates that cannot be handled, kept with their
+    raw JSON and the error). `telegram_ids` lists the user and chat ids found in the raw JSON,
+    so `forget` can find a borrower's dead letters."""
+    db.execute("""CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        update_id INTEGER UNIQUE,
+        raw TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        telegram_ids TEXT NOT NULL DEFAULT '[]')""")
+    db.execute("""CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        update_id INTEGER,
+        raw TEXT NOT NULL,
+        raw_sha256 TEXT NOT NULL UNIQUE,
+        error TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('polling', 'webhook')),
+        received_at TEXT NOT NULL,
+        telegram_ids TEXT NOT NULL DEFAULT '[]')""")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
-                                                             _v6_attempts_by_loan]
+                                                             _v6_attempts_by_loan, _v7_inbox_and_dead_letters]

@@ -2,9 +2,11 @@
 dialogue events and send back what the dialogue says.
 
 Flow: update -> `_event` (text, /command, contact or button press) -> `Conversations.handle`
-(one SQLite transaction) -> send each rendered message with parse_mode HTML. Every callback
-query is answered. Anything that goes wrong is logged once and the borrower is told their
-answers are saved. `build_application` assembles it all; services are handed in.
+(one SQLite transaction, tried again while the database is busy) -> send each rendered message
+with parse_mode HTML. Every callback query is answered. Anything that goes wrong is logged once
+and the borrower is told their answers are saved; a turn that could not commit is left for
+Telegram to deliver again, and an update a handler fails on is kept as a dead letter
+(`bot.tg.intake`). `build_application` assembles it all; services are handed in.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from telegram.request import BaseRequest
 
 from bot.i18n import LOCALES
 from bot.tg.admin import add_admin_handlers
+from bot.tg.intake import Outcome, committed_turn, note_failure
 from bot.tg.send import send_messages
 from bot.tg.support import add_support_handlers
 from bot.turn import Conversations
@@ -61,7 +64,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if update.callback_query is not None:
         await _cosmetic(update.callback_query.answer(), "answer the button press")
-    messages = conversations.handle(event)
+    messages = await committed_turn(lambda: conversations.handle(event), f"update {update.update_id}")
     await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
 
 
@@ -77,6 +80,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log once; tell the borrower their answers are saved, and send again the replies of this
     update that did not go out (the turn itself is committed), so they see where they are."""
     conversations: Conversations = context.application.bot_data["conversations"]
+    if (isinstance(update, Update) and not isinstance(context.error, TelegramError)
+            and note_failure(context.application, update, context.error) is Outcome.HELD):
+        # Nothing of the turn was saved; Telegram delivers the update again and it is answered then.
+        log.warning("update %s not handled, the database is busy: %s", update.update_id, context.error)
+        return
     chat = update.effective_chat if isinstance(update, Update) else None
     if isinstance(context.error, Forbidden) and chat is not None:
         # The borrower blocked the bot: nothing can reach them, so no apology; mark them.
