@@ -103,9 +103,9 @@ def test_an_agent_logs_in_searches_reads_a_transcript_and_adds_a_note(console_ur
     cookie = browser.get_cookie("support_session")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
 
-    # search by name
+    # search by name (a whole name: a part finds nothing)
     browser.get(console_url + "/")
-    by_id("q-name").send_keys("emma")
+    by_id("q-name").send_keys("emma li")
     by_id("search").click()
     wait.until(ec.url_contains("name=emma"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")

@@ -268,7 +268,20 @@ def _v6_attempts_by_loan(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX identification_loan ON identification_attempts(loan_id, at) WHERE loan_id IS NOT NULL")
 
 
+def _v7_support_login_backoff(db: sqlite_utils.Database) -> None:
+    """Console logins back off instead of locking: attempts refused while backing off are
+    recorded apart (they are no failures), failures are counted per address too, and a browser
+    an agent signed in from before is remembered (only the SHA-256 of its token is stored)."""
+    db.execute("ALTER TABLE support_login_attempts ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX support_login_attempts_client ON support_login_attempts(client, at)")
+    db.execute("""CREATE TABLE support_known_browsers (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES support_users(id),
+        created_at TEXT NOT NULL)""")
+    db.execute("CREATE INDEX support_known_browsers_user ON support_known_browsers(user_id)")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
-                                                             _v6_attempts_by_loan]
+                                                             _v6_attempts_by_loan, _v7_support_login_backoff]

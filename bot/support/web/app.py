@@ -9,11 +9,17 @@ forms (python-multipart) and a test client (httpx) and nothing more; uvicorn ser
 
 Security, in the order a request meets it:
 
+* `bot.support.web.gate.Shield`, outside everything (Starlette's error middleware included):
+  security headers on every response, 500s too; request bodies of at most 64 KiB.
+* Starlette's error middleware: an unexpected error is logged and answered with the console's
+  error page (or ``{"error": "server error"}``), never a traceback.
 * `bot.support.web.gate.Gate`: default deny (a session for every page but ``/login`` and
-  ``/static/``), the agent's language, security headers on every response.
+  ``/static/``), the agent's language.
 * Sessions: a random token in an HttpOnly, SameSite=Strict cookie (Secure with
   ``secure_cookies``); only its SHA-256 is stored; 8 hours at most, 30 minutes idle
-  (`bot.support.auth`).  Failed logins are limited per name.
+  (`bot.support.auth`).  Failed logins back off per name and per address; passwords are
+  hashed in worker threads, a bounded number at once.
+* Parameters are validated: a bad date is a 400, a chat id no database can hold a 404.
 * CSRF: every POST carries a per-session token in a hidden field (derived from the session
   secret); the login form uses a double-submit cookie.  A cross-site ``Origin`` is refused.
 * Personal data is masked on every page; revealing it takes a typed reason and is audited
@@ -33,7 +39,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -43,7 +49,7 @@ from bot.store import Store
 from bot.support.transcripts import STATIC
 from bot.support.web import conversation, login, search
 from bot.support.web.console import Console, console_of
-from bot.support.web.gate import Gate, wants_json
+from bot.support.web.gate import Gate, Shield, wants_json
 
 ROUTES = [
     Route("/login", login.login_page, methods=["GET"]),
@@ -69,6 +75,23 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return console.render(request, "error.html", exc.status_code, message=key)
 
 
+async def on_server_error(request: Request, exc: Exception) -> Response:
+    """An unexpected error (Starlette logs it and raises it on to the server, which logs it)."""
+    if wants_json(request.scope):
+        return JSONResponse({"error": "server error"}, status_code=500)
+    try:
+        return console_of(request).render(request, "error.html", 500, message="support.error.other")
+    except Exception:  # noqa: BLE001 - the page itself cannot be made: say it plainly
+        return PlainTextResponse("Something went wrong.", status_code=500)
+
+
+class _ConsoleApp(Starlette):
+    """Starlette with `Shield` outside its error middleware (user middleware sits inside it)."""
+
+    def build_middleware_stack(self):  # type: ignore[no-untyped-def]
+        return Shield(super().build_middleware_stack())
+
+
 def create_app(store: Store, settings: Settings, translator: Translator, *,
                clock: Callable[[], datetime] | None = None, secure_cookies: bool = False) -> Starlette:
     """The support console over `store` (see the module docstring)."""
@@ -78,8 +101,10 @@ def create_app(store: Store, settings: Settings, translator: Translator, *,
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
         yield
         console.stores.close()
+        console.hashing.close()
 
-    app = Starlette(routes=ROUTES, middleware=[Middleware(Gate, console=console)],
-                    exception_handlers={HTTPException: on_http_error}, lifespan=lifespan)
+    app = _ConsoleApp(routes=ROUTES, middleware=[Middleware(Gate, console=console)],
+                      exception_handlers={HTTPException: on_http_error, Exception: on_server_error},
+                      lifespan=lifespan)
     app.state.console = console
     return app

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup
 from starlette.datastructures import FormData
@@ -29,6 +29,9 @@ from bot.i18n import LOCALES, Translator
 from bot.store import Store
 from bot.support import auth as support_auth
 from bot.support.transcripts import page_environment
+
+#: SQLite's INTEGER is 64-bit: a chat id outside it cannot be stored, so it names nothing (404).
+MAX_CHAT_ID = 2**63 - 1
 
 class _Stores:
     """The given store in its own thread, a Store on the same file in any other (see above)."""
@@ -75,6 +78,7 @@ class Console:
         self.clock = clock
         self.secure_cookies = secure_cookies
         self.env = page_environment(translator)
+        self.hashing = support_auth.Hashing()
 
     @property
     def store(self) -> Store:
@@ -111,7 +115,7 @@ class Console:
         agent = request.scope.get("support", {}).get("agent")
         html = self.env.get_template(template).render(
             t=t, label=label, tr_or=tr_or, locale=locale, locales=LOCALES, agent=agent,
-            path=context.pop("page_path", None) or request.url.path,
+            path=link_path(context.pop("page_path", None) or request.url.path),
             f=self.env.globals["filters_for"](locale), tz=self.settings.tz, **context,
         )
         return HTMLResponse(html, status_code=status_code)
@@ -119,6 +123,12 @@ class Console:
 
 def console_of(request: Request) -> Console:
     return request.app.state.console
+
+
+def link_path(path: str) -> str:
+    """`path` as a link to a page of this site: one leading slash, no backslash, escaped.
+    A browser reads ``//evil.example/x`` (or ``/\\evil.example``) as a link to another host."""
+    return "/" + quote(path.lstrip("/\\"), safe="/-._~!$'()*+,;=:@")
 
 
 # ------------------------------------------------------------------ request helpers
@@ -129,7 +139,11 @@ def agent_of(request: Request) -> support_auth.Agent:
 
 
 def chat_id_param(request: Request) -> int:
-    return request.path_params["chat_id"]
+    """The ``{chat_id}`` of the path; an id no database can hold names no conversation (404)."""
+    chat_id = request.path_params["chat_id"]
+    if not -MAX_CHAT_ID <= chat_id <= MAX_CHAT_ID:
+        raise HTTPException(404)
+    return chat_id
 
 
 def same_origin(request: Request) -> bool:

@@ -8,6 +8,7 @@ audit event ``pii_revealed`` (agent, chat, reason).
 from __future__ import annotations
 
 import json
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,27 @@ from bot.support.web.console import agent_of, chat_id_param, checked_form, conso
 
 MAX_NOTE = 4000
 MAX_REASON = 500
+
+
+def clean_reason(text: str) -> str:
+    """A typed reason without invisible characters (zero-width spaces, direction marks) and with
+    its spaces collapsed: what is checked and what the audit log keeps."""
+    return " ".join("".join(ch for ch in text if unicodedata.category(ch) != "Cf").split())
+
+
+def reason_has_words(text: str) -> bool:
+    """At least two words: runs of two or more letters, where two CJK characters count as one
+    word (Chinese is written without spaces). Punctuation, digits, symbols, emoji and invisible
+    characters are no words, however many."""
+    words, run = 0, ""
+    for ch in clean_reason(text) + " ":
+        if unicodedata.category(ch).startswith("L"):
+            run += ch
+            continue
+        if len(run) >= 2:
+            words += len(run) // 2 if unicodedata.east_asian_width(run[0]) in "WF" else 1
+        run = ""
+    return words >= 2
 
 
 def _finances(data: dict, currency: str) -> dict[str, Any]:
@@ -128,8 +150,8 @@ async def reveal(request: Request) -> Response:
     console = console_of(request)
     chat_id = chat_id_param(request)
     form = await checked_form(request)
-    reason = " ".join(str(form.get("reason", "")).split())
-    if len(reason) < 5 or len(reason) > MAX_REASON:
+    reason = clean_reason(str(form.get("reason", "")))
+    if not reason_has_words(reason) or len(reason) > MAX_REASON:
         return conversation_page(request, chat_id, problem="support.reveal.need_reason", reason=reason,
                                  status_code=400)
     store = console.store

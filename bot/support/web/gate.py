@@ -1,13 +1,19 @@
-"""The gate every request passes (a plain ASGI middleware): default-deny authentication, the
-agent's language, and the security headers on the response.
+"""What every request passes, as plain ASGI middleware.
+
+`Shield` is outermost - outside even Starlette's own error middleware, so that a 500 gets it too:
+
+* every response: ``Cache-Control: no-store`` (pages hold personal data), a strict Content
+  Security Policy (no scripts at all, styles from /static only), no framing, and no referrer
+  to other sites;
+* no request body over `MAX_BODY`: a larger Content-Length is refused (413) before anything is
+  read, and a body sent without one is cut off as soon as it passes the limit.
+
+`Gate` is next:
 
 * Default deny: every path except ``/login`` and ``/static/...`` needs a live session; without
   one a page request is redirected to ``/login?next=...`` and a JSON request (``*.json`` or
   ``Accept: application/json``) gets 401.  A route added later is protected without a thought.
 * The language: ``?lang=`` (remembered in a cookie), else the cookie, else BOT_DEFAULT_LOCALE.
-* Every response: ``Cache-Control: no-store`` (pages hold personal data), a strict Content
-  Security Policy (no scripts at all, styles from /static only), no framing, and no referrer
-  to other sites.
 """
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote
 
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from bot.i18n import LOCALES
 from bot.support import auth as support_auth
@@ -27,6 +34,7 @@ LOGIN_CSRF_COOKIE = "support_login_csrf"
 LANGUAGE_COOKIE = "support_lang"
 PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
+MAX_BODY = 64 * 1024  # the largest form (a 4,000-character note in Chinese, percent-encoded) is ~36 KiB
 
 SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
@@ -67,8 +75,53 @@ def _query_language(scope: dict) -> str | None:
     return match.group(1) if match and match.group(1) in LOCALES else None
 
 
+def with_headers(message: dict, extra: list[tuple[bytes, bytes]]) -> dict:
+    """A response start `message` with the `extra` headers (replacing any of the same name,
+    except Set-Cookie, which may repeat)."""
+    names = {name for name, _ in extra if name != b"set-cookie"}
+    headers = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
+    return {**message, "headers": headers + extra}
+
+
+class Shield:
+    """Security headers on every response, and the body-size limit (pure ASGI, outermost)."""
+
+    def __init__(self, app: Any, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = with_headers(message, SECURITY_HEADERS)
+            await send(message)
+
+        declared = header_of(scope, b"content-length")
+        if declared and (not declared.isdigit() or int(declared) > self.max_body):
+            refused = PlainTextResponse(f"Request body too large (at most {self.max_body // 1024} KiB).", 413,
+                                        headers={"connection": "close"})
+            await refused(scope, receive, send_secured)
+            return
+        received = 0
+
+        async def receive_limited() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:  # raised in the handler reading the body: an error page
+                    raise HTTPException(413, "request body too large")
+            return message
+
+        await self.app(scope, receive_limited, send_secured)
+
+
 class Gate:
-    """Default-deny authentication, the agent's language, and security headers (pure ASGI)."""
+    """Default-deny authentication and the agent's language (pure ASGI)."""
 
     def __init__(self, app: Any, console: Console) -> None:
         self.app = app
@@ -82,7 +135,7 @@ class Gate:
         chosen = _query_language(scope)
         locale = chosen or (cookies.get(LANGUAGE_COOKIE) if cookies.get(LANGUAGE_COOKIE) in LOCALES else None) \
             or self.console.settings.default_locale
-        extra_headers = list(SECURITY_HEADERS)
+        extra_headers = []
         if chosen:
             extra_headers.append((b"set-cookie", (
                 f"{LANGUAGE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly"
@@ -90,9 +143,7 @@ class Gate:
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in extra_headers if name != b"set-cookie"}
-                headers = [(n, v) for n, v in message.get("headers", []) if n.lower() not in names]
-                message = {**message, "headers": headers + extra_headers}
+                message = with_headers(message, extra_headers)
             await send(message)
 
         path = scope["path"]

@@ -47,15 +47,28 @@ async def login_submit(request: Request) -> Response:
         return _login_form(request, "support.login.expired", 403, next_page=next_page)
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     client = request.client.host if request.client else None
+    browser = request.scope["support"]["cookies"].get(support_auth.KNOWN_BROWSER_COOKIE)
+    now = console.clock()
     try:
-        token = support_auth.login(console.store, name, password, client=client, now=console.clock())
-    except support_auth.LoginLocked:
-        return _login_form(request, "support.login.locked", 429, name=name, next_page=next_page)
+        token = await support_auth.login_in_worker(console.store, name, password, client=client, now=now,
+                                                   browser=browser, hashing=console.hashing)
+    except support_auth.LoginLocked as locked:
+        response = _login_form(request, "support.login.locked", 429, name=name, next_page=next_page)
+        response.headers["retry-after"] = str(max(1, int((locked.until - now).total_seconds()) + 1))
+        return response
+    except support_auth.LoginBusy:
+        response = _login_form(request, "support.login.busy", 503, name=name, next_page=next_page)
+        response.headers["retry-after"] = "5"
+        return response
     except support_auth.LoginFailed:
         return _login_form(request, "support.login.failed", 401, name=name, next_page=next_page)
     response = RedirectResponse(safe_next(next_page), status_code=303)
     console.set_cookie(response, SESSION_COOKIE, token, int(support_auth.SESSION_LIFETIME.total_seconds()))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", httponly=True, samesite="strict")
+    if not support_auth.known_browser(console.store, name, browser, now):  # remember this browser: its right password passes a back-off started elsewhere
+        response.set_cookie(support_auth.KNOWN_BROWSER_COOKIE, support_auth.remember_browser(console.store, name, now),
+                            max_age=int(support_auth.KNOWN_BROWSER_FOR.total_seconds()), path="/login",
+                            httponly=True, samesite="strict", secure=console.secure_cookies)
     return response
 
 

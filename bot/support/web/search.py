@@ -13,11 +13,20 @@ from bot.support.transcripts import day_start
 from bot.support.web.console import console_of
 
 SEARCH_LIMIT = 200
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)  # a day after LATEST still exists
 
 
 def _parse_day(text: str | None) -> date | None:
+    """A YYYY-MM-DD date in a range any search can use; ValueError otherwise."""
     text = (text or "").strip()
-    return date.fromisoformat(text) if text else None
+    if not text:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, flags=re.ASCII):
+        raise ValueError(text)
+    day = date.fromisoformat(text)
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(text)
+    return day
 
 
 async def search(request: Request) -> Response:
