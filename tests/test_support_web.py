@@ -413,7 +413,7 @@ def test_language_follows_the_agents_choice(env):
     assert "support_lang=zh_CN" in chinese.headers["set-cookie"]
     login(client)
     page = client.get("/conversations/501").text
-    assert "对话记录" in page and "财务情况" in page and "已接受的方案" in page and "客服备注" in page
+    assert "对话记录" in page and "财务情况" in page and "已同意的还款计划" in page and "客服备注" in page
     finances = page.split('id="finances"')[1].split("</section>")[0]  # the bot's own labels, in Chinese
     assert "lost my job" not in finances and Translator().render("zh_CN", "label.reason.job_loss") in finances
     assert "查找会话" in client.get("/").text

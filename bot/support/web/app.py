@@ -47,7 +47,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from bot.store import Store
 from bot.support.transcripts import STATIC
-from bot.support.web import conversation, login, search
+from bot.support.web import conversation, handoff, login, search
 from bot.support.web.console import Console, console_of
 from bot.support.web.gate import Gate, Shield, wants_json
 
@@ -56,10 +56,14 @@ ROUTES = [
     Route("/login", login.login_submit, methods=["POST"]),
     Route("/logout", login.logout, methods=["POST"]),
     Route("/", search.search, methods=["GET"]),
+    Route("/queue", handoff.queue, methods=["GET"]),
     Route("/conversations/{chat_id:int}", conversation.conversation, methods=["GET"]),
     Route("/conversations/{chat_id:int}/notes", conversation.add_note, methods=["POST"]),
     Route("/conversations/{chat_id:int}/reveal", conversation.reveal, methods=["POST"]),
     Route("/conversations/{chat_id:int}/transcript.json", conversation.transcript_json, methods=["GET"]),
+    Route("/conversations/{chat_id:int}/live", handoff.live, methods=["GET"]),
+    Route("/conversations/{chat_id:int}/reply", handoff.reply, methods=["POST"]),
+    Route("/conversations/{chat_id:int}/close", handoff.close, methods=["POST"]),
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
 ]
 

@@ -115,6 +115,7 @@ class Console:
         agent = request.scope.get("support", {}).get("agent")
         html = self.env.get_template(template).render(
             t=t, label=label, tr_or=tr_or, locale=locale, locales=LOCALES, agent=agent,
+            waiting=lambda: len(self.store.waiting_for_person()),  # asked by the pages that show it
             path=link_path(context.pop("page_path", None) or request.url.path),
             f=self.env.globals["filters_for"](locale), tz=self.settings.tz, **context,
         )

@@ -20,6 +20,7 @@ from bot.errors import StoreError
 from bot.support.masking import mask_name, mask_phone, mask_text
 from bot.support.transcripts import build_transcript
 from bot.support.web.console import agent_of, chat_id_param, checked_form, console_of
+from bot.support.web.handoff import handoff_view
 
 MAX_NOTE = 4000
 MAX_REASON = 500
@@ -84,7 +85,7 @@ def _options(data: dict) -> list[dict[str, Any]]:
 
 
 def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, problem: str | None = None,
-                      reason: str = "", status_code: int = 200) -> Response:
+                      reason: str = "", reply_text: str = "", status_code: int = 200) -> Response:
     console = console_of(request)
     store, tz = console.store, console.tz
     conversation = store.support_conversation(chat_id)
@@ -121,6 +122,7 @@ def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, p
         request, "conversation.html", status_code, conversation=conversation, person=person, updated=updated,
         entries=entries, finances=finances, options=_options(conversation["data"]), plans=plans, notes=notes,
         reveal=reveal, problem=problem, reason=reason, csrf=agent_of(request).csrf, max_note=MAX_NOTE,
+        handoff=handoff_view(console, request, chat_id, names), reply_text=reply_text,
         page_path=f"/conversations/{chat_id}",  # language links after a POST go back to the page
     )
 

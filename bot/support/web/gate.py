@@ -36,15 +36,21 @@ PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
 MAX_BODY = 64 * 1024  # the largest form (a 4,000-character note in Chinese, percent-encoded) is ~36 KiB
 
+_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; form-action 'self'; "
+        "frame-ancestors {ancestors}; base-uri 'none'")
 SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),  # search terms in URLs never go to another site
-    (b"content-security-policy",
-     b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-     b"frame-ancestors 'none'; base-uri 'none'"),
+    (b"content-security-policy", _CSP.format(ancestors="'none'").encode()),
 ]
+#: The live frame of a conversation (`bot.support.web.handoff`) may be framed by the console
+#: itself, and by nothing else.
+FRAME = re.compile(r"/conversations/\d+/live")
+FRAMED_HEADERS = [(name, {b"x-frame-options": b"SAMEORIGIN",
+                          b"content-security-policy": _CSP.format(ancestors="'self'").encode()}.get(name, value))
+                  for name, value in SECURITY_HEADERS]
 
 
 def cookies_of(scope: dict) -> dict[str, str]:
@@ -95,9 +101,11 @@ class Shield:
             await self.app(scope, receive, send)
             return
 
+        headers = FRAMED_HEADERS if FRAME.fullmatch(scope["path"]) else SECURITY_HEADERS
+
         async def send_secured(message: dict) -> None:
             if message["type"] == "http.response.start":
-                message = with_headers(message, SECURITY_HEADERS)
+                message = with_headers(message, headers)
             await send(message)
 
         declared = header_of(scope, b"content-length")
