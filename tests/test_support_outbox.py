@@ -15,6 +15,7 @@ from borrower_chat import BorrowerChat, identify, make_bot_app
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support.auth import add_user
+from bot.support.transcripts import as_json, as_text, build_transcript
 from bot.support.web import create_app
 from bot.tg.support_outbox import run_outbox
 from fakebot import make_text_update
@@ -37,11 +38,12 @@ class Clock:
 
 
 @pytest.fixture
-async def desk(fake_api, tmp_path):
-    """A borrower waiting for a person at "temporary or lasting?", the bot, and the console."""
+async def desk(fake_api, tmp_path, request):
+    """A borrower waiting for a person at "temporary or lasting?", the bot, and the console
+    (with the support group SUPPORT, unless the test asks for another with `indirect`)."""
     clock = Clock()
-    app, store = await make_bot_app(fake_api, tmp_path / "bot.db", support_chat_id=SUPPORT, now=clock,
-                                    default_locale="en")
+    app, store = await make_bot_app(fake_api, tmp_path / "bot.db", support_chat_id=getattr(request, "param", SUPPORT),
+                                    now=clock, default_locale="en")
     add_user(store, "alice", PASSWORD, n=2**10)
     chat = BorrowerChat(app, fake_api)
     await identify(chat)
@@ -116,8 +118,11 @@ async def test_a_reply_from_the_console_reaches_the_borrower_and_the_group_sees_
     assert "alice replied from the web console: We can pause your payments" in mirrored["text"]
     assert mirrored["reply_parameters"]["message_id"] == card
     live = desk.live()
-    assert "delivered at" in live and "Support team" in live and "We can pause your payments" in live
+    assert "delivered at" in live and "alice (support team)" in live and "We can pause your payments" in live
     assert await desk.deliver() == {}  # done once
+    entries = build_transcript(desk.store, desk.app.bot_data["conversations"].services.zone, chat_id=CHAT)
+    assert "alice (support):\n    Our team: We can pause your payments" in as_text(entries)
+    assert '"agent": "alice"' in as_json(entries)
 
     # the borrower answers: it reaches the group, and the console's live view
     await desk.chat.say("Thank you, that would help a lot")
@@ -226,3 +231,14 @@ def test_the_live_view_may_be_framed_by_the_console_only(desk):
 def test_the_outbox_runs_in_the_bot_application(desk):
     jobs = desk.app.job_queue.get_jobs_by_name("support outbox")
     assert len(jobs) == 1
+
+
+@pytest.mark.parametrize("desk", [None], indirect=True)
+async def test_without_a_support_group_the_console_alone_answers(desk):
+    desk.reply("Hello, I am Alice from the support team.")
+    assert await desk.deliver() == {"done": 1}
+    assert desk.chat.text == "<b>Our team:</b> Hello, I am Alice from the support team."
+    desk.close()
+    assert await desk.deliver() == {"done": 1}
+    assert "Do you expect this to be temporary" in desk.chat.text
+    assert desk.fake.sent_messages(SUPPORT) == []

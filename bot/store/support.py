@@ -247,7 +247,7 @@ class SupportQueries:
             (*chat_ids, *chat_ids, *chat_ids))]
 
     def chat_messages(self, chat_ids: list[int], since: datetime | None = None) -> list[dict]:
-        """The logged messages of these chats in order, `buttons` decoded."""
+        """The logged messages of these chats in order, `buttons` and `meta` decoded."""
         if not chat_ids:
             return []
         params: list[Any] = list(chat_ids)
@@ -258,6 +258,7 @@ class SupportQueries:
         rows = []
         for row in self._rows(sql + " ORDER BY at, id", params):
             row["buttons"] = json.loads(row["buttons"]) if row["buttons"] else None
+            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
             rows.append(_times(row, "at"))
         return rows
 

@@ -4,6 +4,7 @@
     send      sending rendered replies (keyboards, files) and support-team messages
     polling   long polling that confirms an update only after its turn committed
     support   the support group's side of a hand-off (agents reply to a ticket's card)
+    support_outbox  doing what agents did (console or group): replies and closes, in order
     admin     /broadcast for lender staff (BOT_ADMIN_IDS)
 
 Named `tg`, not `telegram`, so it never reads as (or shadows) the PTB package.

@@ -134,9 +134,11 @@ async def _reply(bot: Bot, conversations: Conversations, action: dict, ticket: d
         text = conversations.translator.render(locale, "handoff.agent_says", text=piece)
         await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         now = conversations.services.now()
-        with store.transaction():
-            store.log_message(direction="out", chat_id=chat_id, text=text, at=now, step="with_person",
-                              borrower_id=ticket["borrower_id"])
+        with store.transaction():  # only what went out is in the transcript, with who wrote it
+            logged = store.log_reply(chat_id=chat_id, text=text, at=now, step="with_person",
+                                     borrower_id=ticket["borrower_id"], buttons=None, in_reply_to=None,
+                                     meta={"agent": action["agent"], "source": action["source"]})
+            store.mark_sent(logged, now)
             store.support_action_piece_sent(action["id"])
             store.audit("agent_replied", at=now, chat_id=chat_id, ticket_id=ticket["id"], agent=action["agent"],
                         source=action["source"])
