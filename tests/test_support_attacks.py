@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import time
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -17,17 +16,21 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
+from support_console import console_env, csrf_of, login, served
+from support_seed import PASSWORD, SEED, seed
 
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support import auth as support_auth
 from bot.support.web import create_app
-from console_server import served
-from support_seed import PASSWORD, SEED, seed
-from test_support_web import Clock, csrf_of, env, login  # noqa: F401 - `env` is a fixture
 
 SECURITY_HEADERS = ("cache-control", "x-frame-options", "x-content-type-options", "referrer-policy",
                     "content-security-policy")
+
+
+@pytest.fixture
+def env(tmp_path):
+    yield from console_env(tmp_path)
 
 
 def client_at(app, address: str) -> TestClient:
@@ -122,7 +125,7 @@ def test_password_checks_are_bounded_and_the_excess_is_refused_at_once(live, mon
 
 
 def test_one_address_trying_many_names_is_throttled(env, monkeypatch):
-    app, _, store, _ = env
+    app = env[0]
     checked = []
     real = support_auth.verify_password
     monkeypatch.setattr(support_auth, "verify_password", lambda p, s: checked.append(1) or real(p, s))

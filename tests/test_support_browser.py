@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,16 +30,17 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
 )
 
-from botapi_stub import BotApiStub  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.demo import load_demo  # noqa: E402
-from bot.i18n import Translator  # noqa: E402
-from bot.store import Store  # noqa: E402
-from bot.support.auth import add_user  # noqa: E402
-from bot.support.web import create_app  # noqa: E402
-from console_server import served  # noqa: E402
-from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update  # noqa: E402
-from support_seed import FAST, PASSWORD, seed  # noqa: E402
+from botapi_stub import BotApiStub
+from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update
+from support_console import served
+from support_seed import FAST, PASSWORD, seed
+
+from bot.config import Settings
+from bot.demo import load_demo
+from bot.i18n import Translator
+from bot.store import Store
+from bot.support.auth import add_user
+from bot.support.web import create_app
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ def test_an_agent_logs_in_searches_reads_a_transcript_and_adds_a_note(console_ur
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 15)
-    by_id = lambda name: browser.find_element(By.ID, name)  # noqa: E731
+    by_id = lambda name: browser.find_element(By.ID, name)
 
     # no page without login: the console sends the browser to the login form
     browser.get(console_url + "/conversations/502")
@@ -225,18 +224,17 @@ def desk(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
         env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub.base_url, BOT_DATABASE=str(database), BOT_DEFAULT_LOCALE="en",
                    BOT_SUPPORT_CHAT_ID=str(SUPPORT), BOT_SUPPORT_HOURS="00:00-23:59", NO_PROXY="127.0.0.1")
-        log = open(tmp_path / "bot.log", "w")
-        bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
         settings = Settings(_env_file=None, database=str(database), default_locale="en")
-        try:
-            with served(create_app(store, settings, Translator())) as url:
-                yield url, Borrower(stub), database
-        finally:
-            bot.terminate()
-            bot.wait(20)
-            log.close()
-            store.close()
+        with open(tmp_path / "bot.log", "w") as log:
+            bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+            try:
+                with served(create_app(store, settings, Translator())) as url:
+                    yield url, Borrower(stub), database
+            finally:
+                bot.terminate()
+                bot.wait(20)
+                store.close()
     output = (tmp_path / "bot.log").read_text()
     assert "Traceback" not in output, output
 
@@ -248,7 +246,7 @@ def test_an_agent_answers_a_borrower_from_the_browser_and_hands_back_to_the_assi
 
     url, borrower, database = desk
     wait = WebDriverWait(browser, 30)
-    by_id = lambda name: browser.find_element(By.ID, name)  # noqa: E731
+    by_id = lambda name: browser.find_element(By.ID, name)
 
     # the borrower talks to the bot, then asks for a person at "temporary or lasting?"
     borrower.say("/start", "I agree")

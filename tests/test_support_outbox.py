@@ -5,20 +5,20 @@ fail - each shown to the agent."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from borrower_chat import BorrowerChat, identify, make_bot_app
+from fakebot import make_text_update
 from starlette.testclient import TestClient
 from telegram import Update
 
-from borrower_chat import BorrowerChat, identify, make_bot_app
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support.auth import add_user
 from bot.support.transcripts import as_json, as_text, build_transcript
 from bot.support.web import create_app
 from bot.tg.support_outbox import run_outbox
-from fakebot import make_text_update
 
 SUPPORT = -100777
 AGENT = 9001
@@ -28,7 +28,7 @@ CHAT = 501
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 2, 30, tzinfo=timezone.utc)  # 10:30 in Shanghai: support is open
+        self.now = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai: support is open
 
     def __call__(self) -> datetime:
         return self.now

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from starlette.routing import Mount, Route
@@ -14,6 +13,7 @@ from starlette.testclient import TestClient
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support.web import create_app
+from support_console import console_env, csrf_of, login
 from support_seed import PASSWORD, SEED, seed
 
 #: Strings that would mean borrower data leaked (names, phones, loan numbers, typed text).
@@ -21,37 +21,9 @@ BORROWER_DATA = ["王小明", "Emma", "E*** L*", "王**", "CC-1001", "CL-2002", 
                  "567X", "Please call", "step_up", "transcript"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def env(tmp_path):
-    store, _ = seed(tmp_path / "bot.db")
-    clock = Clock()
-    settings = Settings(_env_file=None, database=str(tmp_path / "bot.db"), default_locale="en",
-                        timezone="Asia/Shanghai")
-    app = create_app(store, settings, Translator(), clock=clock)
-    with TestClient(app, follow_redirects=False) as client:
-        yield app, client, store, clock
-    store.close()
-
-
-def login(client, name="alice", password=PASSWORD, next_page="/"):
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    return client.post("/login", data={"csrf": csrf, "name": name, "password": password, "next": next_page})
-
-
-def csrf_of(client, path="/"):
-    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+    yield from console_env(tmp_path)
 
 
 def concrete(path: str) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 import click
 
 from bot.cli.common import cli_errors
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.i18n import LOCALES, Translator
 from bot.support.auth import AccountError, add_user, check_new_password
 from bot.support.transcripts import (
@@ -35,7 +35,7 @@ def _strong_password(password: str) -> str:
     return password
 
 
-def _since(value: datetime | None, settings) -> datetime | None:  # noqa: ANN001
+def _since(value: datetime | None, settings: Settings) -> datetime | None:
     return day_start(value.date(), settings.tz) if value else None
 
 

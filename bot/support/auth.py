@@ -226,7 +226,7 @@ def login(store: Store, name: str, password: str, *, client: str | None, now: da
 
 
 async def login_in_worker(store: Store, name: str, password: str, *, client: str | None, now: datetime,
-                          browser: str | None, hashing: "Hashing") -> str:
+                          browser: str | None, hashing: Hashing) -> str:
     """`login`, with the password hashed by `hashing` off the event loop (LoginBusy if full)."""
     name = name.strip()[:64]
     _admit(store, name, client, browser, now)

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 
 import phonenumbers
 
-__all__ = ["mask_name", "mask_phone", "mask_text", "MASK"]
+__all__ = ["MASK", "mask_name", "mask_phone", "mask_text"]
 
 MASK = "*"
 KEEP = 4

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from starlette.datastructures import FormData
@@ -63,7 +64,7 @@ class _Stores:
         for store in opened:
             try:
                 store.close()
-            except Exception:  # noqa: BLE001 - another thread's connection; the process ends anyway
+            except Exception:  # noqa: BLE001, S110 - another thread's connection; the process ends anyway
                 pass
 
 
@@ -85,7 +86,7 @@ class Console:
         return self.stores.get()
 
     @property
-    def tz(self):  # noqa: ANN201 - a ZoneInfo
+    def tz(self) -> ZoneInfo:
         return self.settings.tz
 
     def locale_of(self, scope: dict) -> str:

@@ -23,7 +23,12 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 
 from bot.i18n import LOCALES
 from bot.support import auth as support_auth

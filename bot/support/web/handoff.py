@@ -26,7 +26,13 @@ from bot.store import Store
 from bot.store.tickets import HandoffClosed
 from bot.support.masking import mask_name, mask_text
 from bot.support.transcripts import build_transcript
-from bot.support.web.console import Console, agent_of, chat_id_param, checked_form, console_of
+from bot.support.web.console import (
+    Console,
+    agent_of,
+    chat_id_param,
+    checked_form,
+    console_of,
+)
 
 MAX_REPLY = 3500  # one Telegram message with the "Our team:" header
 LIVE_REFRESH = 3  # seconds
@@ -34,7 +40,7 @@ QUEUE_REFRESH = 5
 LIVE_MESSAGES = 30
 
 
-def _waited(console: Console, request: Request, since) -> str:  # noqa: ANN001 - a datetime
+def _waited(console: Console, request: Request, since) -> str:
     return format_timedelta(console.clock() - since, locale=console.locale_of(request.scope), threshold=1.5)
 
 
@@ -91,7 +97,9 @@ async def close(request: Request) -> Response:
 
 async def _act(request: Request, kind: str) -> Response:
     """Queue a reply or a close for the bot to do; back to the conversation."""
-    from bot.support.web.conversation import conversation_page  # (it shows `handoff_view`: no cycle at import)
+    from bot.support.web.conversation import (
+        conversation_page,  # (it shows `handoff_view`: no cycle at import)
+    )
 
     console = console_of(request)
     chat_id = chat_id_param(request)

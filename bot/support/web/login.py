@@ -13,7 +13,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.support import auth as support_auth
-from bot.support.web.console import agent_of, checked_form, console_of, safe_next, same_origin
+from bot.support.web.console import (
+    agent_of,
+    checked_form,
+    console_of,
+    safe_next,
+    same_origin,
+)
 from bot.support.web.gate import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 
 
