@@ -103,6 +103,9 @@ def test_the_queue_lists_who_waits_oldest_first_with_why_and_how_long(desk):
     assert "Waiting for a person: 1" in page.text
     chinese = desk.browser.get("/queue?lang=zh_CN").text
     assert "等待人工客服的会话" in chinese and "借款人要求转人工" in chinese and "12分钟" in chinese
+    page = desk.browser.get(f"/conversations/{CHAT}").text  # still in Chinese (the cookie)
+    assert "发送给借款人" in page and "结束人工服务" in page and "从离开时的步骤（outlook）继续" in page
+    assert "自 10:30 起等待人工客服（12分钟）" in desk.live()
 
 
 async def test_a_reply_from_the_console_reaches_the_borrower_and_the_group_sees_it(desk):
