@@ -61,8 +61,8 @@ def test_personal_numbers_keep_only_the_last_four(text, expected):
     "text",
     [
         "5000", "12,345.50", "¥1,234.50", "CN¥8,270.30", "−CN¥5,200.00", "1,234,567,890.00",
-        "13800138000.50",  # a decimal point makes it an amount, however long
-        "I can pay 3000 a month", "pay 3000 2000 1500 800", "500 250 1000",
+        "12345678.90", "I paid 1500.50", "on 2026-11-28 500",
+        "I can pay 3000 a month", "pay 3000 2000 1500", "500 250 1000",
         "2026-11-28", "2026/11/28", "2026.11.28", "20261128", "2026年11月28日", "Jan 5, 2027",
         "2026-11-28 09:30", "2026-11-28T09:30:00.000000+00:00", "09:30:15",
         "CC-1001", "AL-3003", "[button 18:choose:step_up-13]", "[contact ***8000]",
@@ -132,3 +132,88 @@ def test_dates_and_times_are_never_masked(day, seconds):
 @given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True))
 def test_every_chinese_mobile_number_is_masked(number):
     assert mask_text(f"my number is {number}") == f"my number is *******{number[-4:]}"
+
+
+# ------------------------------------------------------------------ numbers however they are written
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("138.0013.8000", "***.****.8000"),
+        ("138/0013/8000", "***/****/8000"),
+        ("13800 138000", "***** **8000"),
+        ("138_0013_8000", "***_****_8000"),
+        ("138 - 0013 - 8000", "*** - **** - 8000"),
+        ("１３８００１３８０００", "*******８０００"),  # full-width digits, as a Chinese keyboard may type them
+        ("138－0013－8000", "***－****－8000"),
+        ("4242.4242.4242.4242", "****.****.****.4242"),
+        ("6222.0212.3456.7890.123", "****.****.****.***0.123"),
+        ("110101-1990-0307-1234", "******-****-****-1234"),
+        ("110101.19900307.123X", "******.********.123X"),
+        ("1101011990030712 3X", "**************12 3X"),
+        ("(555) 123 4567", "(***) *** 4567"),
+        # more than 8 digits before a decimal point is no amount anyone types
+        ("13800138000.50", "*********00.50"),
+        # the price of reading spaced groups as one number: 13 digits or more look like a card
+        ("pay 3000 2000 1500 800", "pay **** **** ***0 800"),
+        # a date at either end is judged apart, unless everything together is a phone number
+        ("2026-11-28 500", "2026-11-28 500"),
+        ("1990-01-13 800", "****-**-*3 800"),
+    ],
+)
+def test_numbers_are_masked_whatever_their_separators(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("mail emma.li@example.com please", "mail e******@e******.com please"),
+        ("邮箱13800138000@qq.com。", "邮箱1**********@q*.com。"),
+        ("WANG.XM+loans@mail.bank.cn", "W************@m***.b***.cn"),
+    ],
+)
+def test_email_addresses_are_masked(text, expected):
+    assert mask_text(text) == expected
+    assert mask_text(expected) == expected
+
+
+#: What people put between the groups of a number (full-width forms from Chinese keyboards).
+SEPARATORS = [" ", "  ", "-", ".", "/", "_", "·", "－", "．", "／", "\u3000", " - ", " / ", "–"]
+CONTEXT = st.tuples(st.sampled_from(["", "call ", "电话：", "ID ", "卡号", "my card is "]),
+                    st.sampled_from(["", ".", "。", " thanks", "，谢谢", ", ok"]))
+PHONES = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+#: Resident ID numbers: a real province code, a birth date, a sequence, a check digit or X.
+IDS = st.from_regex(r"(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5])[0-9]{4}(19|20)[0-9]{2}(0[1-9]|1[0-2])"
+                    r"(0[1-9]|[12][0-9])[0-9]{3}[0-9X]", fullmatch=True)
+#: Card numbers with real issuer prefixes: Visa, Mastercard, UnionPay, American Express.
+CARDS = st.from_regex(r"4[0-9]{12}([0-9]{3}){0,2}|5[1-5][0-9]{14}|62[0-9]{14,17}|3[47][0-9]{13}", fullmatch=True)
+
+
+@st.composite
+def written(draw, numbers):
+    """A number from `numbers`, cut anywhere into groups joined by any separators, in a sentence."""
+    number = draw(numbers)
+    cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=len(number) - 1)))
+    groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)])]
+    text = groups[0] + "".join(draw(st.sampled_from(SEPARATORS)) + group for group in groups[1:])
+    before, after = draw(CONTEXT)
+    return number, before, text, after
+
+
+@given(st.one_of(written(PHONES), written(IDS), written(CARDS)))
+def test_any_separator_pattern_of_a_phone_id_or_card_number_is_masked(case):
+    number, before, text, after = case
+    masked = mask_text(before + text + after)
+    assert len(masked) == len(before + text + after)
+    shown = masked[len(before):len(before) + len(text)]
+    assert [ch for ch in shown if ch.isdigit() or ch in "Xx"] == list(number[-4:]), (text, shown)
+    assert masked.startswith(before) and masked.endswith(after)
+
+
+@given(st.text(st.one_of(st.sampled_from(list("0123456789 -./Xx+()@a,*２－")), st.characters())))
+def test_masking_any_text_is_idempotent_and_keeps_its_length(text):
+    once = mask_text(text)
+    assert len(once) == len(text)
+    assert mask_text(once) == once

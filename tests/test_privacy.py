@@ -32,8 +32,8 @@ REVEAL_REASON = "borrower phoned about Qian Lihua"
 
 @pytest.fixture
 async def agreed(fake_api, tmp_path):
-    """A borrower (Telegram user USER) who agreed a plan, asked for a person and said TOLD; a
-    support note, a revealed-PII audit entry and a dead letter about their chat. The bot's
+    """A borrower (Telegram user USER) who agreed a plan, asked for a person and said TOLD; an
+    agent's reply from the console, a support note, a revealed-PII audit entry and a dead letter about their chat. The bot's
     store stays open (as a running bot's would) while the test runs `forget`."""
     db = tmp_path / "bot.db"
     app, store = await make_bot_app(fake_api, db)
@@ -45,6 +45,9 @@ async def agreed(fake_api, tmp_path):
     now = datetime.now(UTC)
     agent = store.add_support_user("alice", "x")
     store.add_support_note(USER, agent, f"{TOLD} (agent's note)", now)
+    ticket = store.open_ticket_for_chat(USER)
+    store.queue_support_action(ticket["id"], kind="reply", text=f"About {TOLD}: we will call you", source="console",
+                               agent="alice", agent_id=agent, at=now)
     store.audit("pii_revealed", at=now, chat_id=USER, borrower_id=1, agent="alice", reason=REVEAL_REASON)
     store.record_dead_letter(json.dumps({"update_id": 9, "message": {"date": "x", "chat": {"id": USER},
                                                                      "text": TOLD}}), "TypeError", "polling", now)

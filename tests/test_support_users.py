@@ -94,19 +94,20 @@ def test_wrong_password_unknown_name_and_disabled_account_fail_alike(store):
     assert store.db.execute("SELECT count(*) FROM support_login_attempts WHERE ok = 0").fetchone()[0] == 3
 
 
-def test_five_failures_lock_the_name_for_fifteen_minutes(store):
+def test_five_failures_make_the_name_back_off_and_refusals_are_no_failures(store):
     add_user(store, "alice", PASSWORD, **FAST)
-    for minute in range(5):
+    for second in range(5):
         with pytest.raises(LoginFailed):
-            login(store, "alice", "guess", client="10.0.0.9", now=NOW + timedelta(minutes=minute))
-    with pytest.raises(LoginLocked):  # even the right password
-        login(store, "alice", PASSWORD, client="10.0.0.9", now=NOW + timedelta(minutes=5))
-    assert store.db.execute("SELECT count(*) FROM support_login_attempts").fetchone()[0] == 6
-    with pytest.raises(LoginLocked):  # 5 failures within the last 15 minutes (minutes 0-5)
-        login(store, "alice", PASSWORD, client=None, now=NOW + timedelta(minutes=14))
-    assert store.failed_support_logins_since("alice", NOW) == 7  # locked attempts count as failures
-    # at minute 20 the window holds minutes 5 and 14 only
-    assert login(store, "alice", PASSWORD, client=None, now=NOW + timedelta(minutes=20))
+            login(store, "alice", "guess", client="10.0.0.9", now=NOW + timedelta(seconds=second))
+    with pytest.raises(LoginLocked) as locked:  # even the right password, from an unknown client
+        login(store, "alice", PASSWORD, client="10.0.0.9", now=NOW + timedelta(seconds=30))
+    assert locked.value.until == NOW + timedelta(seconds=4, minutes=1)
+    with pytest.raises(LoginLocked):
+        login(store, "alice", PASSWORD, client=None, now=NOW + timedelta(seconds=60))
+    assert store.support_login_failures(since=NOW, name="alice") == (5, NOW + timedelta(seconds=4))
+    refused = store.db.execute("SELECT count(*) FROM support_login_attempts WHERE refused = 1").fetchone()[0]
+    assert refused == 2  # recorded, but no failures: knocking does not extend the wait
+    assert login(store, "alice", PASSWORD, client=None, now=NOW + timedelta(seconds=65))
 
 
 def test_a_successful_login_resets_the_failure_count(store):

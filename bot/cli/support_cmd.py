@@ -2,13 +2,14 @@
 (the web console). Personal data is masked in everything they print."""
 from __future__ import annotations
 
+import ipaddress
 import sys
 from datetime import datetime
 
 import click
 
 from bot.cli.common import cli_errors
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.i18n import LOCALES, Translator
 from bot.support.auth import AccountError, add_user, check_new_password
 from bot.support.transcripts import (
@@ -34,7 +35,7 @@ def _strong_password(password: str) -> str:
     return password
 
 
-def _since(value: datetime | None, settings) -> datetime | None:  # noqa: ANN001
+def _since(value: datetime | None, settings: Settings) -> datetime | None:
     return day_start(value.date(), settings.tz) if value else None
 
 
@@ -119,17 +120,36 @@ def support_user_list() -> None:
         click.echo(f"{user['name']:<24} {state:<8} created {user['created_at']:%Y-%m-%d} sessions {user['sessions']}")
 
 
+def _loopback(host: str) -> bool:
+    """Is `host` reachable from this machine only?"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
+
+
 @click.command("support")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--secure-cookie", is_flag=True, help="Mark cookies Secure (when served over HTTPS).")
+@click.option("--allow-plain-http", is_flag=True,
+              help="Serve a non-loopback --host without --secure-cookie (passwords travel unencrypted).")
 @cli_errors
-def support_command(host: str, port: int, secure_cookie: bool) -> None:
+def support_command(host: str, port: int, secure_cookie: bool, allow_plain_http: bool) -> None:
     """The support web console (login required; see `support-user add`)."""
     import uvicorn
 
     from bot.support.web import create_app
 
+    if not _loopback(host) and not secure_cookie:
+        if not allow_plain_http:
+            raise click.UsageError(
+                f"--host {host} would send passwords and session cookies over plain HTTP to the network: "
+                "serve it behind HTTPS with --secure-cookie, or pass --allow-plain-http to accept that")
+        click.echo(f"WARNING: serving the support console on {host} over plain HTTP: passwords and session "
+                   "cookies can be read on the network (--allow-plain-http)", err=True)
     settings = load_settings()
     with open_store(settings) as store:
         app = create_app(store, settings, Translator(), secure_cookies=secure_cookie)

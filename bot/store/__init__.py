@@ -7,7 +7,8 @@
     plans       a plan's life after agreement: instalments, payments, the reminder outbox
     broadcasts  lender broadcasts and the report's figures
     support     support staff: accounts, sessions, notes, what the console reads
-    tickets     hand-offs to a person and their support-group messages
+    tickets     hand-offs to a person, their support-group messages, the queue of those
+                waiting, and the support outbox (agents' replies and closes)
     privacy     erasing a borrower's personal data, private files, online backups
     inbox       updates not yet handled: the webhook's inbox, dead letters
 

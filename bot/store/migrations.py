@@ -290,7 +290,45 @@ def _v7_inbox_and_dead_letters(db: sqlite_utils.Database) -> None:
         telegram_ids TEXT NOT NULL DEFAULT '[]')""")
 
 
+def _v8_support_login_backoff(db: sqlite_utils.Database) -> None:
+    """Console logins back off instead of locking: attempts refused while backing off are
+    recorded apart (they are no failures), failures are counted per address too, and a browser
+    an agent signed in from before is remembered (only the SHA-256 of its token is stored)."""
+    db.execute("ALTER TABLE support_login_attempts ADD COLUMN refused INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX support_login_attempts_client ON support_login_attempts(client, at)")
+    db.execute("""CREATE TABLE support_known_browsers (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES support_users(id),
+        created_at TEXT NOT NULL)""")
+    db.execute("CREATE INDEX support_known_browsers_user ON support_known_browsers(user_id)")
+
+
+def _v9_support_outbox(db: sqlite_utils.Database) -> None:
+    """What agents do to a hand-off - a reply, closing it - from the web console or the support
+    group, in the order given, until the bot process has done it (or given up, saying why)."""
+    db.execute("""CREATE TABLE support_outbox (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        chat_id INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('reply', 'close')),
+        text TEXT CHECK ((kind = 'reply') = (text IS NOT NULL)),
+        source TEXT NOT NULL CHECK (source IN ('console', 'telegram')),
+        agent TEXT NOT NULL,
+        agent_id INTEGER,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        pieces_sent INTEGER NOT NULL DEFAULT 0,
+        next_try_at TEXT NOT NULL,
+        claimed_at TEXT,
+        done_at TEXT,
+        error TEXT)""")
+    db.execute("CREATE INDEX support_outbox_due ON support_outbox(status, next_try_at)")
+    db.execute("CREATE INDEX support_outbox_chat ON support_outbox(chat_id, id)")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
-                                                             _v6_attempts_by_loan, _v7_inbox_and_dead_letters]
+                                                             _v6_attempts_by_loan, _v7_inbox_and_dead_letters,
+                                                             _v8_support_login_backoff, _v9_support_outbox]

@@ -65,6 +65,10 @@ _FORGET = {
     "conversations": f"DELETE FROM conversations WHERE borrower_id = :b OR chat_id IN {_IDS}",
     "support_notes": f"UPDATE support_notes SET text = :erased, chat_id = :alias WHERE chat_id IN {_IDS}",
     "tickets": f"UPDATE tickets SET chat_id = :alias WHERE chat_id IN {_IDS}",
+    # what agents wrote to the borrower from the console or the group (a close has no text)
+    "support_replies": f"""UPDATE support_outbox SET chat_id = :alias,
+                               text = CASE WHEN text IS NULL THEN NULL ELSE :erased END
+                           WHERE chat_id IN {_IDS}""",
     "consent_records": """UPDATE plans SET consent_text = :erased, consent_user_id = NULL
                           WHERE borrower_id = :b AND (consent_text != :erased OR consent_user_id IS NOT NULL)""",
     # the account of someone else refused in the chat (`user_id`), and an agent's reason for revealing

@@ -66,19 +66,45 @@ class SupportQueries:
 
     # -------------------------------------------------------------- login attempts
 
-    def record_support_login(self, name: str, client: str | None, ok: bool, at: datetime) -> None:
+    def record_support_login(self, name: str, client: str | None, ok: bool, at: datetime, *,
+                             refused: bool = False) -> None:
+        """One attempt: `ok`, failed, or `refused` unchecked while backing off (no failure)."""
         self.db.execute(
-            "INSERT INTO support_login_attempts (name, client, at, ok) VALUES (?, ?, ?, ?)",
-            (name, client, to_timestamp(at), int(ok)),
+            "INSERT INTO support_login_attempts (name, client, at, ok, refused) VALUES (?, ?, ?, ?, ?)",
+            (name, client, to_timestamp(at), int(ok), int(refused)),
         )
 
-    def failed_support_logins_since(self, name: str, since: datetime) -> int:
-        """Failed attempts for `name` after `since` and after its last successful login."""
-        return self.db.execute(
-            "SELECT count(*) FROM support_login_attempts WHERE name = ? AND ok = 0 AND at >= ?"
-            " AND at > COALESCE((SELECT max(at) FROM support_login_attempts WHERE name = ? AND ok = 1), '')",
-            (name, to_timestamp(since), name),
-        ).fetchone()[0]
+    def support_login_failures(self, *, since: datetime, name: str | None = None,
+                               client: str | None = None) -> tuple[int, datetime | None]:
+        """(how many, the last) wrong passwords after `since` for `name` and/or from `client`.
+        For a name, only those after its last successful login count."""
+        where, params = ["ok = 0", "refused = 0", "at >= ?"], [to_timestamp(since)]
+        if name is not None:
+            where.append("name = ? AND at > COALESCE((SELECT max(at) FROM support_login_attempts"
+                         " WHERE name = ? AND ok = 1), '')")
+            params += [name, name]
+        if client is not None:
+            where.append("client = ?")
+            params.append(client)
+        count, last = self.db.execute(
+            f"SELECT count(*), max(at) FROM support_login_attempts WHERE {' AND '.join(where)}", params).fetchone()
+        return count, from_timestamp(last)
+
+    def support_login_succeeded(self, name: str, client: str, since: datetime) -> bool:
+        """Has `name` signed in from `client` after `since`?"""
+        return self._one("SELECT 1 FROM support_login_attempts WHERE name = ? AND client = ? AND ok = 1"
+                         " AND at >= ?", (name, client, to_timestamp(since))) is not None
+
+    def remember_support_browser(self, token_hash: str, user_id: int, at: datetime) -> None:
+        self.db.execute("INSERT INTO support_known_browsers (token_hash, user_id, created_at) VALUES (?, ?, ?)",
+                        (token_hash, user_id, to_timestamp(at)))
+
+    def support_browser_known(self, name: str, token_hash: str, since: datetime) -> bool:
+        """Did `name` sign in from the browser holding this token after `since`?"""
+        return self._one(
+            "SELECT 1 FROM support_known_browsers k JOIN support_users u ON u.id = k.user_id"
+            " WHERE k.token_hash = ? AND u.name = ? AND k.created_at >= ?",
+            (token_hash, name, to_timestamp(since))) is not None
 
     # -------------------------------------------------------------- sessions
 
@@ -134,17 +160,19 @@ class SupportQueries:
     ) -> list[dict]:
         """Conversations with their borrower's name and phone, most recently active first.
 
-        `name` matches any part of the name (case-insensitive for Latin letters); `phone_last4`
-        the end of the phone number; `active_from`/`active_to` (half-open) select conversations
+        `name` matches whole names only, ignoring case and spacing (a part of a name finds
+        nothing: a search must not reveal a masked name letter by letter); `phone_last4` the end
+        of the phone number; `active_from`/`active_to` (half-open) select conversations
         with a message, or their last update, in that interval.
         """
         where, params = [], []
         if loan_id:
             where.append("c.loan_id = ? COLLATE NOCASE")
             params.append(loan_id.strip())
-        if name:
-            where.append("b.name LIKE ? ESCAPE '\\'")
-            params.append("%" + _like_escape(name.strip()) + "%")
+        if name and name_key(name):
+            self.db.register_function(name_key, name="support_name_key", deterministic=True, replace=True)
+            where.append("support_name_key(b.name) = ?")
+            params.append(name_key(name))
         if phone_last4:
             where.append("substr(b.phone, -4) = ?")
             params.append(phone_last4.strip())
@@ -219,7 +247,7 @@ class SupportQueries:
             (*chat_ids, *chat_ids, *chat_ids))]
 
     def chat_messages(self, chat_ids: list[int], since: datetime | None = None) -> list[dict]:
-        """The logged messages of these chats in order, `buttons` decoded."""
+        """The logged messages of these chats in order, `buttons` and `meta` decoded."""
         if not chat_ids:
             return []
         params: list[Any] = list(chat_ids)
@@ -230,6 +258,7 @@ class SupportQueries:
         rows = []
         for row in self._rows(sql + " ORDER BY at, id", params):
             row["buttons"] = json.loads(row["buttons"]) if row["buttons"] else None
+            row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
             rows.append(_times(row, "at"))
         return rows
 
@@ -276,5 +305,6 @@ class SupportQueries:
             " WHERE plan_id = ? ORDER BY send_at, id", (plan_id,))]
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def name_key(name: str | None) -> str:
+    """What two ways of writing one name have in common: case and spacing aside."""
+    return " ".join((name or "").split()).casefold()

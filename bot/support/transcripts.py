@@ -2,7 +2,8 @@
 
 A transcript is every logged message of the chosen chats in order (`Entry`): its time in the
 lender's time zone, direction, the dialogue step it belongs to, the plain text (Telegram HTML
-stripped and unescaped), the button labels offered, and - for a button press, logged as
+stripped and unescaped), the button labels offered, the support agent who wrote it (a reply
+during a hand-off), and - for a button press, logged as
 ``[button 12:choose:level-24]`` - the label that button had in the most recent earlier
 message of the same chat that offered it.  Personal data is masked (`bot.support.masking`) unless
 ``reveal=True``; the borrower's own name is masked wherever it appears.
@@ -49,10 +50,14 @@ class Entry:
     buttons: list[list[str]] = field(default_factory=list)
     pressed: str | None = None  # a button press: the label the borrower saw
     pressed_data: str | None = None
+    agent: str | None = None  # a support agent's reply: who wrote it
 
     def as_dict(self) -> dict[str, Any]:
+        """For JSON: `agent` only on an agent's reply."""
         data = asdict(self)
         data["at"] = self.at.isoformat()
+        if self.agent is None:
+            del data["agent"]
         return data
 
 
@@ -99,6 +104,7 @@ def build_transcript(store: Store, tz: ZoneInfo, *, chat_id: int | None = None, 
             step=message["step"], text=clean(plain_text(message["text"]) if message["direction"] == "out"
                                              else message["text"]),
             buttons=[[clean(label) for label, _ in row] for row in buttons],
+            agent=message["meta"].get("agent"),
         )
         if press:
             entry.pressed_data = press["data"]
@@ -119,7 +125,7 @@ def as_text(entries: list[Entry]) -> str:
     chats = {entry.chat_id for entry in entries}
     lines: list[str] = []
     for entry in entries:
-        who = "bot" if entry.direction == "out" else "borrower"
+        who = "borrower" if entry.direction == "in" else f"{entry.agent} (support)" if entry.agent else "bot"
         where = f" chat {entry.chat_id}" if len(chats) > 1 else ""
         lines.append(f"{entry.at:%Y-%m-%d %H:%M:%S %Z}{where} [{entry.step or '-'}] {who}:")
         if entry.pressed is not None:

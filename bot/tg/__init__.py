@@ -6,6 +6,7 @@
     polling   long polling that confirms an update only after it was handled
     webhook   webhook mode: 200 once the update is in the inbox, handled from there
     support   the support group's side of a hand-off (agents reply to a ticket's card)
+    support_outbox  doing what agents did (console or group): replies and closes, in order
     admin     /broadcast for lender staff (BOT_ADMIN_IDS)
 
 Named `tg`, not `telegram`, so it never reads as (or shadows) the PTB package.
