@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,3 +27,33 @@ def cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise CliError(str(exc)) from None
 
     return wrapper
+
+
+class ProgressBars:
+    """`progress(phase, done, total)` for a long job: one click progress bar per phase on
+    stderr, only when stderr is a terminal (cron logs stay clean) and the phase is long.
+    `phases` maps each phase to its label and the `total` from which a bar is worth showing
+    (smaller jobs are done before a bar would help). Use as a context manager."""
+
+    def __init__(self, phases: dict[str, tuple[str, int]]) -> None:
+        self.phases = phases
+        self.bars: dict[str, Any] = {}
+        self.shown = sys.stderr.isatty()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        label, worth_it = self.phases.get(phase, (phase, 0))
+        if not self.shown or total < worth_it:
+            return
+        if phase not in self.bars:
+            for bar in self.bars.values():
+                bar.render_finish()
+            self.bars[phase] = click.progressbar(length=total, label=label, file=sys.stderr)
+        bar = self.bars[phase]
+        bar.update(done - bar.pos)
+
+    def __enter__(self) -> "ProgressBars":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self.bars.values():
+            bar.render_finish()

@@ -14,12 +14,14 @@ import click
 import phonenumbers
 from telegram.helpers import create_deep_linked_url
 
-from bot.cli.common import cli_errors
+from bot.cli.common import ProgressBars, cli_errors
 from bot.config import load_settings
 from bot.lender.loans_import import import_loans
 from bot.wiring import bot_username, open_store
 
 USERNAME_PLACEHOLDER = "<bot username>"
+#: phase -> (label, size from which a progress bar shows: bytes read, rows written)
+IMPORT_PHASES = {"checking": ("checking rows", 1 << 20), "writing": ("writing loans", 20_000)}
 
 
 def _region(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -43,12 +45,16 @@ def loans_import(file: str, skip_invalid: bool, region: str) -> None:
     """Import or update loans from FILE (.csv with a header row, or .jsonl).
 
     Errors name the row and column; rows count from 1 and the CSV header is not counted (in
-    JSONL, row N is line N). If any row is bad nothing is imported, unless --skip-invalid.
+    JSONL, row N is line N). Every row is checked before anything is written; if any row is
+    bad nothing is imported, unless --skip-invalid. Rows are then written in small batches
+    (the bot is never blocked); a progress bar shows on a terminal for big files.
     """
-    with open_store(load_settings()) as store:
-        report = import_loans(store, file, skip_invalid=skip_invalid, region=region)
-    for problem in report.skipped:
+    with open_store(load_settings()) as store, ProgressBars(IMPORT_PHASES) as progress:
+        report = import_loans(store, file, skip_invalid=skip_invalid, region=region, progress=progress)
+    for problem in report.skipped.shown:
         click.echo(f"skipped {problem}", err=True)
+    if report.skipped.hidden:
+        click.echo(f"skipped {report.skipped.hidden} more problems", err=True)
     click.echo(report.summary)
 
 

@@ -1,36 +1,60 @@
-"""Import loans and their borrowers from a lender's CSV or JSONL file.
+"""Import loans and their borrowers from a lender's CSV or JSONL file, of any size.
 
-Every row is checked before anything is written: the loan columns by the engine's own
-`plans.models.Loan` (so the bot never holds a loan the engine would refuse), the borrower
-columns here. All problems are reported at once, as `row N, column C: reason`; rows are
-numbered from 1 and a CSV header is not counted (in a JSONL file row N is line N). If any row
-is bad nothing is imported, unless `skip_invalid` asks to import the good rows anyway.
+Two passes, so "all or nothing" holds while memory stays flat and the bot is never blocked:
+
+1. *Check*: the file is streamed row by row. Each row is checked on its own: the loan columns
+   by the engine's own `plans.models.Loan` (so the bot never holds a loan the engine would
+   refuse; every bad column is reported, not only the first), the borrower columns and the
+   sanity of the amounts here (`RULES` in the README). Rows that pass are staged in a TEMP
+   table; then clashes between rows (a loan listed twice, one phone with two ID endings) are
+   found with SQL over the whole file. Every problem is counted and the first
+   `Problems.LIMIT` are listed as `row N, column C: reason` (rows count from 1, a CSV header
+   is not counted; in a JSONL file row N is line N).
+2. *Write*, only if nothing is wrong (or `skip_invalid` asks for the good rows anyway): the
+   staged rows are written in batches of `BATCH` rows, each in its own short transaction. A
+   re-import updates by `loan_id`, so an import stopped half-way (Ctrl-C, a crash) is finished
+   by running it again.
+
 Amounts never pass through float: CSV cells are strings and JSONL is parsed with
-`parse_float=Decimal`. Phone numbers are stored in E.164 so the same borrower is recognised
-however the lender typed the number.
+`parse_float=Decimal`. Phones are stored in E.164 and must be valid numbers for their country
+(`12345` is not), so the same borrower is recognised however the lender typed the number. A
+loan number is stored as the bot reads it when a borrower types it (`cc-5005` -> `CC-5005`);
+one the bot could never accept (`XS-<b>4`) is refused.
 """
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from pydantic import ValidationError
 
-from bot.errors import FileImportError, Problem
-from bot.lender.file_rows import read_rows
+from bot.errors import Problem
+from bot.lender.file_rows import Problems, RowFile, clean_cells, control_character, shown
 from bot.store import Store
-from plans.errors import CaseError
+from bot.store.imports import staged_loan
+from dialogs.parsing import InputError, parse_loan_number
 from plans.models import Loan
 
 BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4", "locale", "timezone")
 REQUIRED_BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4")
 LOCALES = ("zh_CN", "en")
 KNOWN_COLUMNS = frozenset(Loan.model_fields) | frozenset(BORROWER_COLUMNS)
+REQUIRED_COLUMNS = tuple(n for n, f in Loan.model_fields.items() if f.is_required()) + REQUIRED_BORROWER_COLUMNS
+MAX_NAME = 100  # characters of a borrower's name
+BATCH = 2000  # rows written per transaction: a few tens of milliseconds of the write lock
+STAGE_CHUNK = 5000  # checked rows handed to SQLite at once
 _ID_LAST4 = re.compile(r"^[0-9]{3}[0-9X]$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+#: progress(phase, done, total): "checking" counts bytes of the file, "writing" rows.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -40,7 +64,7 @@ class ImportReport:
     new: int = 0
     updated: int = 0
     borrowers: int = 0
-    skipped: list[Problem] = field(default_factory=list)
+    skipped: Problems = field(default_factory=Problems)
 
     @property
     def summary(self) -> str:
@@ -48,122 +72,179 @@ class ImportReport:
                 f" for {self.borrowers} borrowers")
 
 
+# --------------------------------------------------------------------------- phones
+
+
+def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def normalise_phone(raw: str, region: str = "CN") -> str:
     """E.164 (`+8613800138000`) from any common way of writing a number; ValueError if none.
 
-    A number without a country code is read as one of `region`. We check that the number is
-    *possible* (right length for its country) rather than *valid* (in an allocated range):
-    allocations change faster than the library's data, and refusing a real customer's number
-    is worse than accepting a fictional-looking one such as (555) 010-9999.
+    A number without a country code is read as one of `region`. This only asks that the
+    number be *possible* (the right length for its country): it matches a number Telegram
+    shares against what is stored. What is stored is checked harder, by `import_phone`.
     """
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        number = None
+    number = _parse_phone(raw, region)
     if number is None or not phonenumbers.is_possible_number(number):
-        raise ValueError(f"not a valid phone number {raw!r}")
+        raise ValueError(f"not a valid phone number {shown(raw)}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _clean(raw: dict[str, Any]) -> dict[str, Any]:
-    """Strip text cells and drop empty ones, so a blank optional cell takes its default."""
-    cleaned = {}
-    for key, value in raw.items():
-        if isinstance(value, str):
-            value = value.strip()
-        if value not in ("", None):
-            cleaned[key.strip()] = value
-    return cleaned
+@functools.lru_cache(maxsize=4096)  # a borrower with several loans is on several rows
+def import_phone(raw: str, region: str) -> str:
+    """E.164 of a number that is *valid* for its country (in a range allocated to phones,
+    per the phonenumbers library): `12345` or `+86 12345` is refused, not stored as
+    `+8612345`. ValueError if not."""
+    number = _parse_phone(raw, region)
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number {shown(raw)}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --------------------------------------------------------------------------- one row
+
+
+def _is_time_zone(name: Any) -> bool:
+    """A borrower's time zone decides when their reminders arrive (10:00 their time)."""
+    return isinstance(name, str) and _time_zone(name) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def _time_zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, TypeError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+
+
+def _loan_problems(exc: ValidationError, data: dict, number: int) -> list[Problem]:
+    """Every column pydantic found wrong (not only the first), as the engine words it."""
+    problems = []
+    for error in exc.errors():
+        column = str(error["loc"][0]) if error["loc"] else None
+        got = f" (got {shown(data[column])})" if column in data else ""
+        problems.append(Problem(number, column, error["msg"].removeprefix("Value error, ") + got))
+    return problems
+
+
+def _sanity(loan: Loan, number: int) -> list[Problem]:
+    """Amounts that are each valid but together cannot describe a loan in arrears."""
+    problems = []
+    if loan.remaining_term_months < 1:
+        problems.append(Problem(number, "remaining_term_months", "must be at least 1 (months left on the loan)"))
+    if loan.monthly_payment <= 0:
+        problems.append(Problem(number, "monthly_payment", "must be more than 0 (the contractual monthly payment)"))
+    if loan.overdue_principal > loan.outstanding_principal:
+        problems.append(Problem(number, "overdue_principal", f"{loan.overdue_principal} is more than the"
+                                                             f" outstanding principal {loan.outstanding_principal}"))
+    overdue = loan.overdue_principal + loan.overdue_interest + loan.penalty_fees
+    if loan.days_past_due == 0 and overdue > 0:
+        problems.append(Problem(number, "days_past_due", f"is 0, yet {overdue} is overdue"))
+    elif loan.days_past_due > 0 and overdue == 0:
+        problems.append(Problem(number, "days_past_due", f"is {loan.days_past_due}, yet nothing is overdue"))
+    return problems
 
 
 def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[dict, list[Problem]]:
-    """The row ready for `Store.upsert_borrower_and_loan`, or the problems found in it."""
-    data = _clean(raw)
-    problems = [Problem(number, c, "unknown column") for c in data if c not in KNOWN_COLUMNS]
+    """The row ready for the store (`bot.store.imports.staged_loan`), or its problems."""
+    data, problems = clean_cells(raw, number)
+    problems += [Problem(number, shown(c)[1:-1], "unknown column") for c in data if c not in KNOWN_COLUMNS]
     problems += [Problem(number, c, "is required") for c in REQUIRED_BORROWER_COLUMNS if c not in data]
+    if "borrower_name" in data:
+        name = data["borrower_name"] = str(data["borrower_name"])
+        if (char := control_character(name)) is not None:
+            problems.append(Problem(number, "borrower_name", f"contains a control character ({char}): {shown(name)}"))
+        elif len(name) > MAX_NAME:
+            problems.append(Problem(number, "borrower_name", f"longer than {MAX_NAME} characters"))
+    if "loan_id" in data:
+        try:
+            data["loan_id"] = parse_loan_number(str(data["loan_id"]))
+        except InputError:
+            problems.append(Problem(number, "loan_id", f"{shown(data['loan_id'])} cannot be typed by a borrower:"
+                                                       " use letters A-Z, digits, '-' and '_' (64 at most)"))
+            data["loan_id"] = "-"  # reported: the loan's other columns are still checked
     if "phone" in data:
         try:
-            data["phone"] = normalise_phone(str(data["phone"]), region)
+            data["phone"] = import_phone(str(data["phone"]), region)
         except ValueError as exc:
             problems.append(Problem(number, "phone", str(exc)))
     if "id_last4" in data:
         data["id_last4"] = str(data["id_last4"]).upper()
         if not _ID_LAST4.match(data["id_last4"]):
-            problems.append(Problem(number, "id_last4",
-                                    "must be the last 4 characters of the ID: digits, X only last"))
+            problems.append(Problem(number, "id_last4", "must be the last 4 characters of the ID: digits, X only last"))
     if "locale" in data and data["locale"] not in LOCALES:
         problems.append(Problem(number, "locale", f"must be one of {', '.join(LOCALES)}"))
     if "timezone" in data and not _is_time_zone(data["timezone"]):
         problems.append(Problem(number, "timezone", f"must be an IANA time zone such as Asia/Shanghai,"
-                                                    f" not {data['timezone']!r}"))
-    due = data.get("next_due_date")
+                                                    f" not {shown(data['timezone'])}"))
+    loan_data = {k: v for k, v in data.items() if k in Loan.model_fields}
+    due = loan_data.get("next_due_date")
     if due is not None and not (isinstance(due, str) and _ISO_DATE.match(due)):
-        problems.append(Problem(number, "next_due_date", f"must be a date as YYYY-MM-DD, not {due!r}"))
+        problems.append(Problem(number, "next_due_date", f"must be a date as YYYY-MM-DD, not {shown(due)}"))
+        del loan_data["next_due_date"]
+    try:
+        loan = Loan.model_validate(loan_data)
+    except ValidationError as exc:
+        problems += [p for p in _loan_problems(exc, loan_data, number)
+                     if p.column != "next_due_date" or "next_due_date" in loan_data]
     else:
-        loan_data = {k: v for k, v in data.items() if k in Loan.model_fields}
-        try:
-            loan = Loan.parse(loan_data)
-        except CaseError as exc:
-            got = f" (got {loan_data[exc.field]!r})" if exc.field in loan_data else ""
-            problems.append(Problem(number, exc.field or None, exc.message + got))
-        else:
-            data.update(loan.model_dump())
+        problems += _sanity(loan, number)
+        data.update({name: getattr(loan, name) for name in loan_data if name != "loan_id"})
+        data.setdefault("currency", loan.currency)
     return data, problems
 
 
-def _is_time_zone(name: Any) -> bool:
-    """A borrower's time zone decides when their reminders arrive (10:00 their time)."""
+# --------------------------------------------------------------------------- the file
+
+
+def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, region: str = "CN",
+                 progress: Progress | None = None) -> ImportReport:
+    """Check every row, then write the good ones in batches (see the module docstring)."""
+    source = RowFile(path, known=KNOWN_COLUMNS, required=REQUIRED_COLUMNS)
+    problems = Problems()
+    store.start_loan_staging()
     try:
-        ZoneInfo(name)
-    except (ValueError, TypeError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        return False
-    return True
+        _check(store, source, problems, region, progress)
+        clashes, count = store.staged_loan_clashes(Problems.LIMIT)
+        problems.merge((Problem(*clash) for clash in clashes), count, count)
+        last, good, borrowers = store.staged_loan_totals()
+        if problems and not skip_invalid:
+            raise problems.error(f"nothing imported: {problems.rows} bad rows"
+                                 f" (fix them, or use --skip-invalid to import the {good} good ones)")
+        report = ImportReport(borrowers=borrowers, skipped=problems)
+        for first in range(1, last + 1, BATCH):
+            new, updated = store.write_staged_loans(first, first + BATCH - 1)
+            report.new += new
+            report.updated += updated
+            if progress:
+                progress("writing", report.new + report.updated, good)
+        return report
+    finally:
+        store.drop_staging()
 
 
-def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False,
-                 region: str = "CN") -> ImportReport:
-    """Validate every row, then write the good ones in one transaction (see module doc)."""
-    path = Path(path)
-    good: list[dict] = []
-    problems: list[Problem] = []
-    seen_loans: dict[str, int] = {}
-    seen_phones: dict[str, tuple[int, str]] = {}
-    required = [n for n, f in Loan.model_fields.items() if f.is_required()] + list(REQUIRED_BORROWER_COLUMNS)
-    for number, raw in read_rows(path, known=KNOWN_COLUMNS, required=required):
+def _check(store: Store, source: RowFile, problems: Problems, region: str, progress: Progress | None) -> None:
+    """Pass 1: every row checked on its own; the good ones staged, the problems counted."""
+    chunk: list[tuple] = []
+    for number, raw in source.rows():
         if isinstance(raw, str):
-            problems.append(Problem(number, None, raw))
+            problems.add_row([Problem(number, None, raw)])
             continue
         row, row_problems = validate_row(raw, number, region)
-        if not row_problems:
-            row_problems = _clashes(row, number, seen_loans, seen_phones)
-        problems += row_problems
-        if not row_problems:
-            seen_loans[row["loan_id"]] = number
-            seen_phones.setdefault(row["phone"], (number, row["id_last4"]))
-            good.append(row)
-    if problems and not skip_invalid:
-        raise FileImportError(
-            problems,
-            f"nothing imported: {len({p.row for p in problems})} bad rows"
-            f" (fix them, or use --skip-invalid to import the {len(good)} good ones)",
-        )
-    report = ImportReport(skipped=problems, borrowers=len(seen_phones))
-    with store.transaction():
-        for row in good:
-            if store.upsert_borrower_and_loan(row):
-                report.new += 1
-            else:
-                report.updated += 1
-    return report
-
-
-def _clashes(row: dict, number: int, seen_loans: dict[str, int],
-             seen_phones: dict[str, tuple[int, str]]) -> list[Problem]:
-    """A loan listed twice, or one phone with two ID endings (the borrower could not then
-    identify with both), is a mistake in the file, not something to settle silently."""
-    if row["loan_id"] in seen_loans:
-        return [Problem(number, "loan_id", f"duplicate of row {seen_loans[row['loan_id']]}")]
-    first, last4 = seen_phones.get(row["phone"], (number, row["id_last4"]))
-    if last4 != row["id_last4"]:
-        return [Problem(number, "id_last4", f"differs from row {first}, which has the same phone")]
-    return []
+        if row_problems:
+            problems.add_row(row_problems)
+            continue
+        chunk.append((number, *staged_loan(row)))
+        if len(chunk) >= STAGE_CHUNK:
+            store.stage_loans(chunk)
+            chunk = []
+            if progress:
+                progress("checking", source.bytes_read, source.size)
+    store.stage_loans(chunk)
+    if progress:
+        progress("checking", source.bytes_read, source.size)
