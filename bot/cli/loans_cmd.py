@@ -40,8 +40,10 @@ def loans_group() -> None:
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows even if some are bad.")
 @click.option("--region", default="CN", show_default=True, callback=_region,
               help="Country (ISO code) of phone numbers written without a country code.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes checking the rows of a big file [default: one per CPU]; 1 on a busy machine.")
 @cli_errors
-def loans_import(file: str, skip_invalid: bool, region: str) -> None:
+def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None) -> None:
     """Import or update loans from FILE (.csv with a header row, or .jsonl).
 
     Errors name the row and column; rows count from 1 and the CSV header is not counted (in
@@ -50,7 +52,8 @@ def loans_import(file: str, skip_invalid: bool, region: str) -> None:
     (the bot is never blocked); a progress bar shows on a terminal for big files.
     """
     with open_store(load_settings()) as store, ProgressBars(IMPORT_PHASES) as progress:
-        report = import_loans(store, file, skip_invalid=skip_invalid, region=region, progress=progress)
+        report = import_loans(store, file, skip_invalid=skip_invalid, region=region, progress=progress,
+                              workers=workers)
     for problem in report.skipped.shown:
         click.echo(f"skipped {problem}", err=True)
     if report.skipped.hidden:

@@ -17,7 +17,7 @@ import csv
 import heapq
 import json
 import os
-import unicodedata
+import re
 from collections.abc import Collection, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -30,9 +30,11 @@ Row = dict[str, Any] | str  # a row's cells, or why the line could not be read a
 #: How much of a bad value an error message quotes.
 SHOWN_CHARS = 40
 
-#: Bidirectional-text controls: they reorder what a terminal or a chat shows (a name could
-#: display as someone else's), so they are refused in names like the C0/C1 control characters.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: What a terminal or a chat acts on rather than shows: the C0 and C1 control characters
+#: (ESC starts terminal escape sequences), line and paragraph separators, and the
+#: bidirectional-text controls (they reorder the text around them: a name could display as
+#: someone else's).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def shown(value: Any) -> str:
@@ -43,12 +45,9 @@ def shown(value: Any) -> str:
 
 
 def control_character(text: str) -> str | None:
-    """The first character of `text` a terminal or a chat would act on rather than show
-    (control characters such as ESC, line separators, bidi overrides), as `U+XXXX`."""
-    for char in text:
-        if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            return f"U+{ord(char):04X}"
-    return None
+    """The first of `CONTROL_CHARACTERS` in `text`, as `U+XXXX`, or None."""
+    found = CONTROL_CHARACTERS.search(text)
+    return f"U+{ord(found[0]):04X}" if found else None
 
 
 class Problems:
@@ -182,3 +181,14 @@ def clean_cells(raw: dict[str, Any], number: int) -> tuple[dict[str, Any], list[
         if value not in ("", None):
             cleaned[key.strip()] = value
     return cleaned, problems
+
+
+def first_per_column(problems: list[Problem]) -> list[Problem]:
+    """One problem per column, the first found (a JSON list in `phone` is not also "required")."""
+    seen: set[str] = set()
+    kept = []
+    for problem in problems:
+        if problem.column is None or problem.column not in seen:
+            kept.append(problem)
+            seen.add(problem.column)
+    return kept

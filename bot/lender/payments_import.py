@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import get_currency_precision
 
 from bot.errors import Problem
-from bot.lender.file_rows import Problems, RowFile, clean_cells, shown
+from bot.lender.file_rows import Problems, RowFile, clean_cells, first_per_column, shown
 from bot.lender.plan_life import apply_payment, thank_for_payments
 from bot.store import Store
 from bot.store.codec import from_timestamp, to_money_text, to_timestamp
@@ -92,7 +92,7 @@ def _validate(raw: dict[str, Any], number: int, store: Store, zone: ZoneInfo) ->
     if "reference" in cells and len(cells["reference"]) > MAX_REFERENCE:
         problems.append(Problem(number, "reference", f"longer than {MAX_REFERENCE} characters"))
     if problems:
-        return (), problems
+        return (), first_per_column(problems)
     return (cells["loan_id"], cells["amount"], cells["paid_at"], cells["reference"]), []
 
 

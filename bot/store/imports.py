@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
 from bot.store.codec import to_day, to_money_text, to_timestamp
 from bot.store.migrations import LOAN_AMOUNTS
@@ -34,11 +35,15 @@ _UPSERT_LOAN = (f"INSERT INTO loans ({', '.join(_LOAN_COLUMNS)}) {{rows}} ON CON
                 + ", ".join(f"{c} = excluded.{c}" for c in _LOAN_COLUMNS if c not in ("loan_id", "imported_at")))
 
 
+def _money(value: object) -> str:
+    return format(value, "f") if type(value) is Decimal else to_money_text(value)  # the first: validated rows
+
+
 def staged_loan(row: dict) -> tuple:
     """A validated loan row as stored: amounts as decimal TEXT, dates as ISO days."""
     return (row["borrower_name"], row["phone"], row["id_last4"], row.get("locale"), row.get("timezone"),
             row["loan_id"], str(row["product"]), row.get("currency") or "CNY",
-            *(to_money_text(row.get(column, 0)) for column in LOAN_AMOUNTS),
+            *[_money(row.get(column, 0)) for column in LOAN_AMOUNTS],
             int(row["remaining_term_months"]), int(row["days_past_due"]), to_day(row["next_due_date"]),
             int(row.get("prior_restructures") or 0), row.get("on_time_payments_last_12"))
 
