@@ -12,20 +12,20 @@ from datetime import UTC, datetime
 
 import phonenumbers
 import pytest
+from borrower_chat import BorrowerChat, make_bot_app
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plan_helpers import SHANGHAI, agree_a_plan, at, dispatcher_for
 
-import bot.lender.loans_import as loans_import
-from borrower_chat import BorrowerChat, make_bot_app
 from bot.cli import main
 from bot.demo import load_demo
 from bot.errors import FileImportError
+from bot.lender import loans_import
 from bot.lender.loans_import import import_loans, import_phone
 from bot.lender.payments_import import import_payments
 from bot.store import Store
 from dialogs.parsing import InputError, parse_loan_number
-from plan_helpers import SHANGHAI, agree_a_plan, at, dispatcher_for
 
 HEADER = ("loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,overdue_principal,"
           "overdue_interest,penalty_fees,annual_rate,monthly_payment,remaining_term_months,days_past_due,"

@@ -51,7 +51,7 @@ class ProgressBars:
         bar = self.bars[phase]
         bar.update(done - bar.pos)
 
-    def __enter__(self) -> "ProgressBars":
+    def __enter__(self) -> ProgressBars:
         return self
 
     def __exit__(self, *exc: object) -> None:
