@@ -1,7 +1,9 @@
-"""What every CLI command shares: turning domain errors into one clear line."""
+"""What every CLI command shares: turning errors into one clear line (never a traceback), and
+progress bars for long jobs."""
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import click
 
 from bot.errors import BotError
+from bot.terminal import printable
 from plans.errors import PlanError
 
 
@@ -24,7 +27,19 @@ def cli_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except (PlanError, BotError) as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(printable(str(exc))) from None
+        except sqlite3.Error as exc:  # e.g. a database file that is not one, a full disk
+            raise CliError(printable(f"database: {exc}")) from None
+        except OSError as exc:  # a folder that does not exist, no permission...
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise CliError(printable(f"{where}{exc.strerror or exc}")) from None
+        except Exception as exc:
+            # Telegram's errors (network down, token refused) wherever a command talks to it;
+            # looked up lazily so that commands which never load python-telegram-bot stay quick
+            telegram_error = sys.modules.get("telegram.error")
+            if telegram_error is not None and isinstance(exc, telegram_error.TelegramError):
+                raise CliError(printable(f"Telegram: {exc}")) from None
+            raise
 
     return wrapper
 

@@ -17,7 +17,6 @@ import csv
 import heapq
 import json
 import os
-import re
 from collections.abc import Collection, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -30,24 +29,12 @@ Row = dict[str, Any] | str  # a row's cells, or why the line could not be read a
 #: How much of a bad value an error message quotes.
 SHOWN_CHARS = 40
 
-#: What a terminal or a chat acts on rather than shows: the C0 and C1 control characters
-#: (ESC starts terminal escape sequences), line and paragraph separators, and the
-#: bidirectional-text controls (they reorder the text around them: a name could display as
-#: someone else's).
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
 
 def shown(value: Any) -> str:
     """A value as an error message quotes it: repr (so control characters and escape
     sequences appear as `\\x1b`, never raw), cut to SHOWN_CHARS."""
     text = repr(value)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 4] + "...'"
-
-
-def control_character(text: str) -> str | None:
-    """The first of `CONTROL_CHARACTERS` in `text`, as `U+XXXX`, or None."""
-    found = CONTROL_CHARACTERS.search(text)
-    return f"U+{ord(found[0]):04X}" if found else None
 
 
 class Problems:

@@ -46,12 +46,12 @@ from bot.lender.file_rows import (
     Row,
     RowFile,
     clean_cells,
-    control_character,
     first_per_column,
     shown,
 )
 from bot.store import Store
 from bot.store.imports import staged_loan
+from bot.terminal import control_character
 from dialogs.parsing import InputError, parse_loan_number
 from plans.models import Loan
 

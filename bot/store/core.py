@@ -141,6 +141,19 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, SupportQueries, Ti
             raise
         self.db.commit()
 
+    @contextmanager
+    def rolled_back(self) -> Iterator["Store"]:
+        """A transaction that is always rolled back, for a dry run: everything a real run
+        writes is written (and can be read back inside), then undone. It holds the write lock
+        meanwhile, as the real run would."""
+        if self.db.conn.in_transaction:
+            raise StoreError("a dry run cannot start inside another transaction")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        finally:
+            self.db.rollback()
+
     def _rows(self, sql: str, params: tuple | list | dict = ()) -> Iterator[dict]:
         """The rows of a SELECT as dicts, read straight from the connection. sqlite-utils'
         `Database.query` would wrap each one in SAVEPOINT ... RELEASE and parse its first
@@ -347,6 +360,14 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, SupportQueries, Ti
             "INSERT INTO audit (at, event, chat_id, borrower_id, loan_id, details) VALUES (?, ?, ?, ?, ?, ?)",
             (to_timestamp(at), event, chat_id, borrower_id, loan_id, to_json(details)),
         )
+
+    def last_audit_id(self) -> int:
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
+
+    def audit_since(self, audit_id: int) -> list[dict]:
+        """Audit events recorded after `audit_id`, oldest first, details as a dict."""
+        return [{**row, "details": json.loads(row["details"])}
+                for row in self._rows("SELECT * FROM audit WHERE id > ? ORDER BY id", (audit_id,))]
 
     def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None) -> None:
         self.db.execute(
