@@ -6,7 +6,8 @@
     migrations  the schema as an ordered list of migrations (`PRAGMA user_version`)
     codec       Python values <-> SQLite TEXT (Decimal money, UTC times, JSON)
     plans       a plan's life after agreement: instalments, payments, the reminder outbox
-    broadcasts  lender broadcasts and the report's figures
+    broadcasts  lender broadcasts
+    reports     the lender report's figures
     support     support staff: accounts, sessions, notes, what the console reads
     tickets     hand-offs to a person, their support-group messages, the queue of those
                 waiting, and the support outbox (agents' replies and closes)

@@ -53,6 +53,7 @@ from bot.store.codec import (
 from bot.store.migrations import INSTALLMENT_AMOUNTS, LOAN_AMOUNTS, PLAN_AMOUNTS
 from bot.store.plans import PlanLifeQueries
 from bot.store.privacy import PrivacyQueries, create_private
+from bot.store.reports import ReportQueries
 from bot.store.support import SupportQueries
 from bot.store.tickets import TicketQueries
 
@@ -61,8 +62,8 @@ Clock = Callable[[], datetime]
 # ------------------------------------------------------------------ the store
 
 
-class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, PrivacyQueries,
-            InboxQueries):
+class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, SupportQueries, TicketQueries,
+            PrivacyQueries, InboxQueries):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:
