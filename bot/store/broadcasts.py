@@ -40,8 +40,8 @@ class BroadcastQueries:
 
     def segment_candidates(self, kind: str, *, today: date, day: date | None = None) -> list[dict]:
         """Everyone in segment `kind` (active | due-in | overdue | all | invited-not-started),
-        one row per borrower ordered by id: borrower_id, chat_id (None: never opened a chat
-        with the bot), phone, borrower_locale, conversation_locale, unreachable_at.
+        one row per borrower ordered by id: borrower_id, chat_id (None: no chat with the bot
+        to write to), phone, borrower_locale, conversation_locale, unreachable_at.
 
         `invited-not-started` is the chats that opened an invitation link but are not
         identified yet (the conversation holds the invite's loan, no borrower is bound), plus,
@@ -50,8 +50,8 @@ class BroadcastQueries:
         if kind == "invited-not-started":
             return self._invited_not_started()
         if kind == "all":
-            where, params = "b.telegram_chat_id IS NOT NULL", {}
-        elif kind in _SEGMENT_BORROWERS:
+            return self._everyone()
+        if kind in _SEGMENT_BORROWERS:
             where = f"b.id IN ({_SEGMENT_BORROWERS[kind]})"
             params = {"today": today.isoformat(), "day": (day or today).isoformat()}
         else:
@@ -63,6 +63,14 @@ class BroadcastQueries:
             f" WHERE {where} ORDER BY b.id",
             params,
         ))
+
+    def _everyone(self) -> list[dict]:
+        """Every borrower, at their own chat (chat_id None: none yet, or not identified: they
+        are counted, never messaged, since a chat that has not identified must not be told
+        about a loan)."""
+        return list(self._rows(
+            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+            f" FROM borrowers b LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id ORDER BY b.id"))
 
     def _invited_not_started(self) -> list[dict]:
         opened = list(self._rows(
