@@ -29,14 +29,19 @@ What is measured (each run in a fresh child process, so peaks do not mix)
   strings, no checks, one table, no indexes. The wall clock of that call.
 
 Rate = rows / seconds. Peak memory is VmHWM from /proc/self/status at the end of the child
-(the interpreter and its imports included). Run it on a quiet machine: the ratio compares
-two measurements taken seconds apart, and other work on the cores moves both.
+(the interpreter and its imports included); the import's own worker processes (one per CPU,
+checking rows; `--workers`) report the largest worker's peak RSS (getrusage of the children),
+and the figure compared is the import process's peak plus the workers' (workers x largest: an
+upper bound, since forked workers share pages with their parent). Run it on a quiet machine:
+the ratio compares two measurements taken seconds apart, and other work on the cores moves
+both (and takes the cores the workers need).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import random
 import subprocess
 import sys
@@ -107,19 +112,23 @@ def peak_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
-def measure(kind: str, file: Path, folder: Path) -> dict:
+def measure(kind: str, file: Path, folder: Path, workers: int) -> dict:
     """Run in the child: one import (or bare insert) of `file` into a new database."""
     database = folder / f"{kind}.db"
+    worker_peak_kib = 0
     if kind == "import":
+        import resource
+
         from bot.lender.loans_import import import_loans
         from bot.store import Store
 
         store = Store(database)
         start = time.perf_counter()
-        report = import_loans(store, file)
+        report = import_loans(store, file, workers=workers)
         seconds = time.perf_counter() - start
         rows = report.new + report.updated
         store.close()
+        worker_peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     else:
         import sqlite_utils
 
@@ -132,12 +141,14 @@ def measure(kind: str, file: Path, folder: Path) -> dict:
         seconds = time.perf_counter() - start
         rows = db["loans"].count
         db.close()
+    workers_mib = round(worker_peak_kib / 1024, 1)
     return {"kind": kind, "rows": rows, "seconds": round(seconds, 2), "rate": round(rows / seconds),
-            "peak_mib": round(peak_kib() / 1024, 1)}
+            "peak_mib": round(peak_kib() / 1024, 1), "worker_peak_mib": workers_mib,
+            "total_mib": round(peak_kib() / 1024 + (workers if workers_mib else 0) * workers_mib, 1)}
 
 
-def run_child(kind: str, file: Path, folder: Path) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--measure", kind, str(file), str(folder)],
+def run_child(kind: str, file: Path, folder: Path, workers: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--measure", kind, str(file), str(folder), str(workers)],
                           capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode:
         raise SystemExit(f"{kind} of {file} failed:\n{done.stderr}")
@@ -148,12 +159,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="processes checking rows (default: one per CPU, as `loans import`)")
     parser.add_argument("--profile", type=int, metavar="ROWS", help="cProfile an import of ROWS rows instead")
-    parser.add_argument("--measure", nargs=3, metavar=("KIND", "FILE", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", nargs=4, metavar=("KIND", "FILE", "FOLDER", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        kind, file, folder = args.measure
-        print(json.dumps(measure(kind, Path(file), Path(folder))))
+        kind, file, folder, workers = args.measure
+        print(json.dumps(measure(kind, Path(file), Path(folder), int(workers))))
         return
     with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
         folder = Path(tmp)
@@ -166,7 +179,7 @@ def main() -> None:
             file = folder / "loans.csv"
             write_file(file, args.profile)
             store = Store(folder / "profile.db")
-            cProfile.runctx("import_loans(store, file)", globals(), locals(), str(folder / "prof"))
+            cProfile.runctx("import_loans(store, file, workers=1)", globals(), locals(), str(folder / "prof"))
             pstats.Stats(str(folder / "prof")).sort_stats("tottime").print_stats(25)
             return
         results = {}
@@ -180,13 +193,18 @@ def main() -> None:
                 (folder / f"{kind}.db").unlink(missing_ok=True)
                 for suffix in ("-wal", "-shm"):
                     (folder / f"{kind}.db{suffix}").unlink(missing_ok=True)
-                results[rows, kind] = result = run_child(kind, file, folder)
+                results[rows, kind] = result = run_child(kind, file, folder, args.workers)
+                workers = (f" + {args.workers} workers x {result['worker_peak_mib']:.1f} MiB ="
+                           f" {result['total_mib']:.1f} MiB" if result["worker_peak_mib"] else "")
                 print(f"  {kind:<6} {result['rows']:>9,} rows in {result['seconds']:>7.2f} s ="
-                      f" {result['rate']:>7,} rows/s, peak {result['peak_mib']:.1f} MiB", flush=True)
+                      f" {result['rate']:>7,} rows/s, peak {result['peak_mib']:.1f} MiB{workers}", flush=True)
             ratio = results[rows, "import"]["rate"] / results[rows, "bare"]["rate"]
             print(f"  import rate / bare rate = {ratio:.2f} (goal >= 0.5)", flush=True)
-        growth = results[args.large, "import"]["peak_mib"] / results[args.small, "import"]["peak_mib"]
-        print(f"peak memory of the import, {args.large:,} rows / {args.small:,} rows = {growth:.2f} (goal <= 1.3)")
+        for what in ("peak_mib", "total_mib"):
+            growth = results[args.large, "import"][what] / results[args.small, "import"][what]
+            name = "the import process" if what == "peak_mib" else "the import with its workers"
+            print(f"peak memory of {name}, {args.large:,} rows / {args.small:,} rows = {growth:.2f} (goal <= 1.3)")
+        print(f"with {args.workers} worker processes; load average before and after: see `uptime`")
 
 
 if __name__ == "__main__":
