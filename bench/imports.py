@@ -174,12 +174,14 @@ def main() -> None:
             import cProfile
             import pstats
 
+            from bot.lender.loans_import import import_loans
             from bot.store import Store
 
             file = folder / "loans.csv"
             write_file(file, args.profile)
             store = Store(folder / "profile.db")
-            cProfile.runctx("import_loans(store, file, workers=1)", globals(), locals(), str(folder / "prof"))
+            cProfile.runctx("import_loans(store, file, workers=1)", {},
+                            {"import_loans": import_loans, "store": store, "file": file}, str(folder / "prof"))
             pstats.Stats(str(folder / "prof")).sort_stats("tottime").print_stats(25)
             return
         results = {}
