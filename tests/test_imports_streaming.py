@@ -309,3 +309,42 @@ def test_every_payment_problem_is_reported_in_one_run(tmp_path):
             "row 4, column reference: duplicate of row 3",
         ]
         assert s.payment_references(["R1", "R3"]) == set()
+
+
+def test_rows_are_numbered_alike_whatever_the_chunks(tmp_path, monkeypatch):
+    """A quoted cell over several lines is never cut between chunks, blank lines are not rows
+    in CSV but are lines in JSONL, and a JSON string may hold U+2028: row numbers in the
+    errors are the same with one chunk or many, in this process or in workers."""
+    monkeypatch.setattr(loans_import, "PARALLEL_FROM", 0)
+    names = ['"Wang\nFang"', "Li Lei", '"Zhao ""Z""\n\nXin"']
+    csv_lines = [HEADER]
+    for n in range(1, 31):
+        row = good(n, locale="fr" if n % 10 == 0 else "en")
+        row["borrower_name"] = names[n % 3]
+        csv_lines.append(",".join(row[c] for c in COLUMNS))
+        if n % 7 == 0:
+            csv_lines.append("")
+    csv_path = tmp_path / "loans.csv"
+    csv_path.write_text("\n".join(csv_lines) + "\n", encoding="utf-8")
+    jsonl_path = _jsonl(tmp_path, [good(n, borrower_name="A\u2028B", locale="fr" if n % 10 == 0 else "en")
+                                   for n in range(1, 31)])
+    jsonl_path.write_text(jsonl_path.read_text(encoding="utf-8").replace("\n", "\n\n", 3), encoding="utf-8")
+    def expected(row_of, name_refused) -> tuple:
+        problems = []
+        for n in range(1, 31):
+            problems += [(row_of(n), "borrower_name")] if name_refused(n) else []
+            problems += [(row_of(n), "locale")] if n % 10 == 0 else []
+        return tuple(problems)
+
+    line_of = {1: 1, 2: 3, 3: 5}  # a blank line after each of the first three rows
+    cases = ((csv_path, expected(lambda n: n, lambda n: n % 3 != 1)),  # a line break in a name is refused
+             (jsonl_path, expected(lambda n: line_of.get(n, n + 3), lambda n: True)))  # so is U+2028
+    for path, wanted in cases:
+        seen = set()
+        for chunk, workers in ((1000, 1), (2, 1), (3, 2), (5, 2)):
+            monkeypatch.setattr(loans_import, "CHUNK", chunk)
+            with Store(":memory:") as s:
+                with pytest.raises(FileImportError) as caught:
+                    import_loans(s, path, workers=workers)
+            seen.add(tuple((p.row, p.column) for p in caught.value.problems))
+        assert seen == {wanted}, path.name

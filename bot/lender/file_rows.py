@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import csv
 import heapq
+import io
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -72,8 +74,19 @@ class Problems:
         return FileImportError(self.shown, summary, more=self.hidden)
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Whole rows of a file, as text: `parse_chunk` reads them, here or in a worker process.
+    Rows are numbered from 1 within the chunk; the caller adds how many the chunks before
+    it used (`Chunk.used`, known once it is parsed)."""
+
+    kind: str  # ".csv" or ".jsonl"
+    header: tuple[str, ...]  # the CSV columns (empty for JSONL)
+    text: str
+
+
 class RowFile:
-    """A lender's .csv or .jsonl file, read row by row (see the module docstring)."""
+    """A lender's .csv or .jsonl file, read in chunks of whole rows (see the module docstring)."""
 
     def __init__(self, path: str | Path, *, known: Collection[str], required: Collection[str]) -> None:
         self.path = Path(path)
@@ -91,14 +104,39 @@ class RowFile:
 
     def rows(self) -> Iterator[tuple[int, Row]]:
         """(row number, cells or reason), streaming the file from its start."""
+        offset = 0
+        for chunk in self.chunks():
+            rows = parse_chunk(chunk)
+            while True:
+                try:
+                    number, row = next(rows)
+                except StopIteration as done:
+                    offset += done.value
+                    break
+                yield offset + number, row
+
+    def chunks(self, lines: int = 2000) -> Iterator[Chunk]:
+        """The file as chunks of about `lines` lines, each ending where a row ends (in a CSV
+        file, never inside a quoted cell: there the count of quotes so far is even)."""
         self.bytes_read = 0
         try:
             handle = self.path.open("rb")
         except OSError as exc:
             raise FileImportError([], f"{self.path}: cannot read: {exc.strerror}") from None
         with handle:
-            lines = self._lines(handle)
-            yield from self._csv_rows(lines) if self.kind == ".csv" else self._jsonl_rows(lines)
+            text = self._lines(handle)
+            header = self._header(text) if self.kind == ".csv" else ()
+            batch: list[str] = []
+            open_quote = False
+            for line in text:
+                batch.append(line)
+                if self.kind == ".csv" and line.count('"') % 2:
+                    open_quote = not open_quote
+                if len(batch) >= lines and not open_quote:
+                    yield Chunk(self.kind, header, "".join(batch))
+                    batch = []
+            if batch:
+                yield Chunk(self.kind, header, "".join(batch))
 
     def _lines(self, handle: BinaryIO) -> Iterator[str]:
         for number, raw in enumerate(handle, start=1):
@@ -110,47 +148,62 @@ class RowFile:
                     [], f"{self.path}: line {number} is not UTF-8 text (save the file as UTF-8)") from None
             yield line.removeprefix("\ufeff") if number == 1 else line
 
-    def _csv_rows(self, lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
-        reader = csv.reader(lines)
-        header = [name.strip() for name in next(reader, [])]
+    def _header(self, lines: Iterator[str]) -> tuple[str, ...]:
+        header = tuple(name.strip() for name in next(csv.reader([next(lines, "")]), []))
         problems = [Problem(0, shown(name)[1:-1], "unknown column") for name in header if name not in self.known]
         problems += [Problem(0, name, "missing column") for name in self.required if name not in header]
         if problems:
             for _ in lines:  # a file in another encoding is the likelier fault: say that instead
                 pass
             raise FileImportError(problems, f"{self.path}: nothing imported, fix the header first")
-        width, number = len(header), 0
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:  # a cell over the field limit, a NUL byte...
-                number += 1
-                yield number, f"cannot be read as CSV: {exc}"
-                continue
-            if not cells:
-                continue  # a blank line
-            number += 1
-            if len(cells) > width:
-                yield number, "more cells than the header has columns"
-            else:
-                yield number, dict(zip(header, cells))  # missing trailing cells are absent
+        return header
 
-    @staticmethod
-    def _jsonl_rows(lines: Iterator[str]) -> Iterator[tuple[int, Row]]:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line, parse_float=Decimal)
-            except json.JSONDecodeError as exc:
-                yield number, f"not valid JSON: {exc.msg}"
-                continue
-            except RecursionError:
-                yield number, "not valid JSON: nested too deeply"
-                continue
-            yield number, row if isinstance(row, dict) else "must be a JSON object"
+
+def parse_chunk(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
+    """(row number within the chunk, cells or reason) for each row; returns how many numbers
+    the chunk used (CSV: rows, blank lines not counted; JSONL: lines)."""
+    return _csv_rows(chunk) if chunk.kind == ".csv" else _jsonl_rows(chunk)
+
+
+def _csv_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
+    reader = csv.reader(io.StringIO(chunk.text, newline=""))
+    header, width, number = chunk.header, len(chunk.header), 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return number
+        except csv.Error as exc:  # a cell over the field limit, a NUL byte...
+            number += 1
+            yield number, f"cannot be read as CSV: {exc}"
+            continue
+        if not cells:
+            continue  # a blank line
+        number += 1
+        if len(cells) > width:
+            yield number, "more cells than the header has columns"
+        else:
+            yield number, dict(zip(header, cells))  # missing trailing cells are absent
+
+
+def _jsonl_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
+    lines = chunk.text.split("\n")  # not splitlines(): a JSON string may hold U+2028
+    if lines[-1] == "":
+        lines.pop()  # the chunk's last newline ends a line, it does not start one
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_float=Decimal)
+        except json.JSONDecodeError as exc:
+            yield number, f"not valid JSON: {exc.msg}"
+            continue
+        except RecursionError:
+            yield number, "not valid JSON: nested too deeply"
+            continue
+        yield number, row if isinstance(row, dict) else "must be a JSON object"
+    return number
 
 
 def clean_cells(raw: dict[str, Any], number: int) -> tuple[dict[str, Any], list[Problem]]:

@@ -24,7 +24,6 @@ one the bot could never accept (`XS-<b>4`) is refused.
 from __future__ import annotations
 
 import functools
-import itertools
 import multiprocessing
 import os
 import re
@@ -42,11 +41,12 @@ from pydantic import ValidationError
 
 from bot.errors import BotError, Problem
 from bot.lender.file_rows import (
+    Chunk,
     Problems,
-    Row,
     RowFile,
     clean_cells,
     first_per_column,
+    parse_chunk,
     shown,
 )
 from bot.store import Store
@@ -242,16 +242,18 @@ def _borrower_problems(borrower: dict[str, str], number: int, region: str) -> li
 def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, region: str = "CN",
                  progress: Progress | None = None, workers: int | None = None) -> ImportReport:
     """Check every row, then write the good ones in batches (see the module docstring).
-    `workers`: processes that check rows of a big file in parallel (default: one per CPU;
-    1 checks in this process)."""
+    `workers`: processes that check the rows of a big file in parallel (default: one per
+    CPU; 1 checks in this process)."""
     source = RowFile(path, known=KNOWN_COLUMNS, required=REQUIRED_COLUMNS)
     problems = Problems()
     store.start_loan_staging()
     try:
-        for staged, bad_rows in _checked_chunks(source, region, workers or len(os.sched_getaffinity(0))):
-            store.stage_loans(staged)
+        offset = 0  # rows of the chunks before
+        for used, staged, bad_rows in _checked_chunks(source, region, workers or len(os.sched_getaffinity(0))):
+            store.stage_loans([(offset + number, *row) for number, *row in staged])
             for row_problems in bad_rows:
-                problems.add_row(row_problems)
+                problems.add_row([p._replace(row=offset + p.row) for p in row_problems])
+            offset += used
             if progress:
                 progress("checking", source.bytes_read, source.size)
         clashes, count = store.staged_loan_clashes(Problems.LIMIT)
@@ -272,11 +274,20 @@ def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, 
         store.drop_staging()
 
 
-def check_rows(rows: list[tuple[int, Row]], region: str) -> tuple[list[tuple], list[list[Problem]]]:
-    """Check rows each on its own: (the good ones as staged, each bad row's problems). A pure
-    function of the rows, so a big file's chunks are checked in worker processes."""
+Checked = tuple[int, list[tuple], list[list[Problem]]]
+
+
+def check_chunk(chunk: Chunk, region: str) -> Checked:
+    """Read and check a chunk's rows, each on its own: (how many row numbers the chunk used,
+    the good rows as staged, each bad row's problems), numbered within the chunk. A pure
+    function of its arguments, so a big file's chunks are checked in worker processes."""
     staged, bad = [], []
-    for number, raw in rows:
+    rows = parse_chunk(chunk)
+    while True:
+        try:
+            number, raw = next(rows)
+        except StopIteration as done:
+            return done.value, staged, bad
         if isinstance(raw, str):
             bad.append([Problem(number, None, raw)])
             continue
@@ -285,24 +296,24 @@ def check_rows(rows: list[tuple[int, Row]], region: str) -> tuple[list[tuple], l
             bad.append(row_problems)
         else:
             staged.append((number, *staged_loan(row)))
-    return staged, bad
 
 
-def _checked_chunks(source: RowFile, region: str, workers: int) -> Iterator[tuple[list[tuple], list[list[Problem]]]]:
+def _checked_chunks(source: RowFile, region: str, workers: int) -> Iterator[Checked]:
     """Pass 1, chunk by chunk in file order: in this process, or for a big file in `workers`
-    processes (checking is pure Python, so threads would not run it in parallel). At most
-    two chunks per worker are in flight, so memory stays flat."""
-    chunks = _chunks(source.rows(), CHUNK)
+    processes (checking is pure Python, so threads would not run it in parallel). The
+    workers are handed whole rows as text and hand back what to stage, and at most two
+    chunks per worker are in flight, so memory stays flat."""
+    chunks = source.chunks(CHUNK)
     if workers < 2 or source.size < PARALLEL_FROM:
-        yield from (check_rows(chunk, region) for chunk in chunks)
+        yield from (check_chunk(chunk, region) for chunk in chunks)
         return
     # fork: the workers start at once with this module loaded, and nothing re-runs __main__;
-    # they only run `check_rows`, never touching the database connection they inherit.
+    # they only run `check_chunk`, never touching the database connection they inherit.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
         pending: deque[Future] = deque()
         for chunk in chunks:
-            pending.append(pool.submit(check_rows, chunk, region))
+            pending.append(pool.submit(check_chunk, chunk, region))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
@@ -312,8 +323,3 @@ def _checked_chunks(source: RowFile, region: str, workers: int) -> Iterator[tupl
                        " try again with --workers 1") from None
     finally:
         pool.shutdown(cancel_futures=True)
-
-
-def _chunks(rows: Iterator[tuple[int, Row]], size: int) -> Iterator[list[tuple[int, Row]]]:
-    while chunk := list(itertools.islice(rows, size)):
-        yield chunk
