@@ -181,7 +181,8 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
     """The row ready for the store (`bot.store.imports.staged_loan`), or its problems.
     (Every row of a file passes here: it is written for speed as much as for reading.)"""
     data, problems = clean_cells(raw, number)
-    if not data.keys() <= KNOWN_COLUMNS:
+    unknown = not data.keys() <= KNOWN_COLUMNS
+    if unknown:
         problems += [Problem(number, shown(c)[1:-1], "unknown column") for c in data if c not in KNOWN_COLUMNS]
     problems += [Problem(number, c, "is required") for c in REQUIRED_BORROWER_COLUMNS if c not in data]
     borrower = {key: str(data.pop(key)) for key in BORROWER_COLUMNS if key in data}
@@ -201,7 +202,7 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
         problems.append(Problem(number, "next_due_date", f"must be a date as YYYY-MM-DD, not {shown(due)}"))
         del data["next_due_date"]
     try:
-        loan = Loan.model_validate({k: v for k, v in data.items() if k in LOAN_COLUMNS})
+        loan = Loan.model_validate({k: v for k, v in data.items() if k in LOAN_COLUMNS} if unknown else data)
     except ValidationError as exc:
         problems += [p for p in _loan_problems(exc, data, number) if p.column != "next_due_date" or due is None
                      or "next_due_date" in data]
