@@ -202,26 +202,28 @@ def _jsonl_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
         except RecursionError:
             yield number, "not valid JSON: nested too deeply"
             continue
-        yield number, row if isinstance(row, dict) else "must be a JSON object"
+        yield number, {key.strip(): value for key, value in row.items()} if isinstance(row, dict) \
+            else "must be a JSON object"
     return number
 
 
 def clean_cells(raw: dict[str, Any], number: int) -> tuple[dict[str, Any], list[Problem]]:
     """Strip text cells and drop empty ones (a blank optional cell takes its default). A JSON
-    list or object where one value belongs is a problem of its column, not a crash later."""
+    list or object where one value belongs is a problem of its column, not a crash later.
+    (Column names come stripped from `parse_chunk`.)"""
     cleaned: dict[str, Any] = {}
     problems: list[Problem] = []
     for key, value in raw.items():
         if type(value) is str:  # every CSV cell: the quick way
             if value := value.strip():
-                cleaned[key.strip()] = value
+                cleaned[key] = value
             continue
         if isinstance(value, list | dict):
-            problems.append(Problem(number, shown(key.strip())[1:-1], f"must be a single value, not a JSON "
+            problems.append(Problem(number, shown(key)[1:-1], f"must be a single value, not a JSON "
                                                                       f"{'list' if isinstance(value, list) else 'object'}"))
             continue
-        if value not in ("", None):
-            cleaned[key.strip()] = value
+        if value is not None:
+            cleaned[key] = value
     return cleaned, problems
 
 
