@@ -51,3 +51,15 @@ def test_nothing_a_borrower_typed_reaches_the_terminal_as_an_escape_sequence(cli
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\x07" not in result.output and "\u202e" not in result.output
     assert "hi \\u001b[2J\\u001b[31mred\\u202e" in cli("transcript", "--chat", "903").output
+
+
+def test_invite_reads_a_loan_number_as_the_import_stored_it(cli_env):
+    from bot.demo import load_demo
+
+    with Store(cli_env) as store:
+        load_demo(store)
+    result = cli("invite", " cc-1001 ")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("invitation for loan CC-1001, single use")
+    refused = cli("invite", "CC<b>1")
+    assert refused.exit_code == 1 and "'CC<b>1' is not a loan number" in refused.output

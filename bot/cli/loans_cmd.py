@@ -14,10 +14,11 @@ import click
 import phonenumbers
 from telegram.helpers import create_deep_linked_url
 
-from bot.cli.common import ProgressBars, cli_errors
+from bot.cli.common import CliError, ProgressBars, cli_errors
 from bot.config import load_settings
 from bot.lender.loans_import import import_loans
 from bot.wiring import bot_username, open_store
+from dialogs.parsing import InputError, parse_loan_number
 
 USERNAME_PLACEHOLDER = "<bot username>"
 #: phase -> (label, size from which a progress bar shows: bytes read, rows written)
@@ -67,6 +68,10 @@ def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None
 @cli_errors
 def invite(loan_id: str, ttl_days: int | None) -> None:
     """Create a single-use deep link inviting LOAN_ID's borrower; the last line is the token."""
+    try:
+        loan_id = parse_loan_number(loan_id)  # as the import stored it and the bot reads it typed
+    except InputError:
+        raise CliError(f"{loan_id!r} is not a loan number (letters A-Z, digits, '-' and '_')") from None
     settings = load_settings()
     username = asyncio.run(bot_username(settings)) if settings.token else None
     now, days = datetime.now(UTC), ttl_days or settings.invite_ttl_days
