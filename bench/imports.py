@@ -124,9 +124,9 @@ def measure(kind: str, file: Path, folder: Path, workers: int) -> dict:
 
         store = Store(database)
         start = time.perf_counter()
-        report = import_loans(store, file, workers=workers)
+        report = import_loans(store, file, workers=workers or None)
         seconds = time.perf_counter() - start
-        rows = report.new + report.updated
+        rows, workers = report.new + report.updated, report.workers
         store.close()
         worker_peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     else:
@@ -142,7 +142,7 @@ def measure(kind: str, file: Path, folder: Path, workers: int) -> dict:
         rows = db["loans"].count
         db.close()
     workers_mib = round(worker_peak_kib / 1024, 1)
-    return {"kind": kind, "rows": rows, "seconds": round(seconds, 2), "rate": round(rows / seconds),
+    return {"kind": kind, "rows": rows, "seconds": round(seconds, 2), "rate": round(rows / seconds), "workers": workers,
             "peak_mib": round(peak_kib() / 1024, 1), "worker_peak_mib": workers_mib,
             "total_mib": round(peak_kib() / 1024 + (workers if workers_mib else 0) * workers_mib, 1)}
 
@@ -159,8 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
-                        help="processes checking rows (default: one per CPU, as `loans import`)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes checking rows (default: as `loans import` chooses: one per idle CPU)")
     parser.add_argument("--profile", type=int, metavar="ROWS", help="cProfile an import of ROWS rows instead")
     parser.add_argument("--measure", nargs=4, metavar=("KIND", "FILE", "FOLDER", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,7 +196,7 @@ def main() -> None:
                 for suffix in ("-wal", "-shm"):
                     (folder / f"{kind}.db{suffix}").unlink(missing_ok=True)
                 results[rows, kind] = result = run_child(kind, file, folder, args.workers)
-                workers = (f" + {args.workers} workers x {result['worker_peak_mib']:.1f} MiB ="
+                workers = (f" + {result['workers']} workers x {result['worker_peak_mib']:.1f} MiB ="
                            f" {result['total_mib']:.1f} MiB" if result["worker_peak_mib"] else "")
                 print(f"  {kind:<6} {result['rows']:>9,} rows in {result['seconds']:>7.2f} s ="
                       f" {result['rate']:>7,} rows/s, peak {result['peak_mib']:.1f} MiB{workers}", flush=True)
@@ -206,7 +206,7 @@ def main() -> None:
             growth = results[args.large, "import"][what] / results[args.small, "import"][what]
             name = "the import process" if what == "peak_mib" else "the import with its workers"
             print(f"peak memory of {name}, {args.large:,} rows / {args.small:,} rows = {growth:.2f} (goal <= 1.3)")
-        print(f"with {args.workers} worker processes; load average before and after: see `uptime`")
+        print(f"load average now: {os.getloadavg()[0]:.2f} (1 min)")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def loans_group() -> None:
 @click.option("--region", default="CN", show_default=True, callback=_region,
               help="Country (ISO code) of phone numbers written without a country code.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Processes checking the rows of a big file [default: one per CPU]; 1 on a busy machine.")
+              help="Processes checking the rows of a big file [default: one per CPU if they are idle, else 1].")
 @cli_errors
 def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None) -> None:
     """Import or update loans from FILE (.csv with a header row, or .jsonl).

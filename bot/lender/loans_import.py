@@ -81,6 +81,7 @@ class ImportReport:
     updated: int = 0
     borrowers: int = 0
     skipped: Problems = field(default_factory=Problems)
+    workers: int = 1  # processes that checked the rows
 
     @property
     def summary(self) -> str:
@@ -256,14 +257,17 @@ def _borrower_problems(borrower: dict[str, str], number: int, region: str) -> li
 def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, region: str = "CN",
                  progress: Progress | None = None, workers: int | None = None) -> ImportReport:
     """Check every row, then write the good ones in batches (see the module docstring).
-    `workers`: processes that check the rows of a big file in parallel (default: one per
-    CPU; 1 checks in this process)."""
+    `workers`: processes that check the rows of a big file in parallel (default:
+    `default_workers()`; 1 checks in this process)."""
     source = RowFile(path, known=KNOWN_COLUMNS, required=REQUIRED_COLUMNS)
     problems = Problems()
+    workers = workers or default_workers()
+    if source.size < PARALLEL_FROM:
+        workers = 1
     store.start_loan_staging()
     try:
         offset = 0  # rows of the chunks before
-        for used, staged, bad_rows in _checked_chunks(source, region, workers or len(os.sched_getaffinity(0))):
+        for used, staged, bad_rows in _checked_chunks(source, region, workers):
             store.stage_loans([(offset + number, *row) for number, *row in staged])
             for row_problems in bad_rows:
                 problems.add_row([p._replace(row=offset + p.row) for p in row_problems])
@@ -276,7 +280,7 @@ def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, 
         if problems and not skip_invalid:
             raise problems.error(f"nothing imported: {problems.rows} bad rows"
                                  f" (fix them, or use --skip-invalid to import the {good} good ones)")
-        report = ImportReport(borrowers=borrowers, skipped=problems)
+        report = ImportReport(borrowers=borrowers, skipped=problems, workers=workers)
         for first in range(1, last + 1, BATCH):
             new, updated = store.write_staged_loans(first, first + BATCH - 1)
             report.new += new
@@ -286,6 +290,14 @@ def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, 
         return report
     finally:
         store.drop_staging()
+
+
+def default_workers() -> int:
+    """One process per CPU while the CPUs are idle (1-minute load average at most CPUs - 1);
+    else 1, checking in this process: on busy cores the extra processes only add the cost of
+    handing rows over (bench/imports.py, BENCHMARKS.md)."""
+    cpus = len(os.sched_getaffinity(0))
+    return cpus if os.getloadavg()[0] <= cpus - 1 else 1
 
 
 Checked = tuple[int, list[tuple], list[list[Problem]]]
@@ -318,7 +330,7 @@ def _checked_chunks(source: RowFile, region: str, workers: int) -> Iterator[Chec
     workers are handed whole rows as text and hand back what to stage, and at most two
     chunks per worker are in flight, so memory stays flat."""
     chunks = source.chunks(CHUNK)
-    if workers < 2 or source.size < PARALLEL_FROM:
+    if workers < 2:
         yield from (check_chunk(chunk, region) for chunk in chunks)
         return
     # fork: the workers start at once with this module loaded, and nothing re-runs __main__;
