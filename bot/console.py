@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.i18n import plain_text
-from bot.lender.plan_files import make_file
+from bot.lender.plan_files import make_file, save_file
 from bot.turn import Conversations, Message
 from dialogs.model import Event
 
@@ -62,11 +62,11 @@ class Console:
             self.contact_requested = True
             self.write(f"  ({message.request_contact}: type your phone number / 请输入手机号)")
         for name in message.attachments:
+            locale = self.conversations.locale_for(CONSOLE_CHAT, None)
             filename, content = make_file(self.conversations.store, name, message.plan_id,
-                                          self.conversations.translator, self.conversations.locale_for(CONSOLE_CHAT, None))
-            path = Path(filename).resolve()
-            path.write_bytes(content)
-            self.write(f"  [{path}]")
+                                          self.conversations.translator, locale)
+            path = save_file(Path.cwd(), filename, content)  # never over an earlier one
+            self.write("  " + self.conversations.translator.render(locale, f"file.saved.{name}", path=str(path)))
         if message.buttons:
             self.choices = [payload for row in message.buttons for _, payload in row]
             labels = [label for row in message.buttons for label, _ in row]

@@ -50,12 +50,15 @@ class Problem(NamedTuple):
 
 
 class FileImportError(BotError):
-    """A loan or payment file cannot be imported; every problem found is listed, one per line."""
+    """A loan or payment file cannot be imported; the problems found are listed, one per line
+    (the first ones, with `more` = how many others were counted but not listed)."""
 
-    def __init__(self, problems: list[Problem], summary: str) -> None:
+    def __init__(self, problems: list[Problem], summary: str, *, more: int = 0) -> None:
         self.problems = problems
         self.summary = summary
-        super().__init__("\n".join([*map(str, problems), summary]))
+        self.more = more
+        rest = [f"... and {more} more problems"] if more else []
+        super().__init__("\n".join([*map(str, problems), *rest, summary]))
 
 
 InviteReason = Literal["unknown", "used", "expired"]

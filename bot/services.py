@@ -133,6 +133,7 @@ class StoreServices:
             "apr": option.apr, "effective_annual_rate": option.effective_annual_rate,
             "plan_rate": option.plan_rate, "penalties_waived": option.penalties_waived,
             "down_payment": option.down_payment, "parameters": option.parameters,
+            "completion_likelihood": option.completion_likelihood,  # the report's at-risk list ranks by it
         }
         rows = [{"number": r.number, "due_date": r.due_date, "payment": r.payment, "principal": r.principal,
                  "interest": r.interest, "fees": r.fees, "kind": r.kind} for r in option.schedule]

@@ -128,13 +128,45 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"]) or "(top level)"
             problems.append(f"{source}: {key}: {error['msg'].removeprefix('Value error, ')}")
         raise PolicyError("\n".join(problems)) from None
+    mistakes = file_mistakes(policy)
+    if mistakes:
+        raise PolicyError("\n".join(f"{source}: {key}: {reason}" for key, reason in mistakes))
+    return policy
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    """ISO 3166 country codes (CLDR's territories that have a currency)."""
+    from babel import Locale
+    from babel.numbers import get_territory_currencies
+
+    return frozenset(code for code in Locale("en").territories
+                     if len(code) == 2 and code.isalpha() and get_territory_currencies(code))
+
+
+def file_mistakes(policy: Policy) -> list[tuple[str, str]]:
+    """(key, reason) for what a policy *file* may hold that is valid on its own yet cannot be
+    meant: a rate written as a percentage, a floor rate above the APR cap (nothing could be
+    offered), a jurisdiction that is no country. Checked when a file is read, not on every
+    Policy built in code (tests build extreme ones on purpose)."""
+    mistakes = []
+    if policy.apr_cap > 1:
+        mistakes.append(("apr_cap", f"{policy.apr_cap} would allow an APR of {policy.apr_cap * 100:f}%: rates are"
+                                    f" fractions (0.24 is 24%); for {policy.apr_cap}% write {policy.apr_cap / 100:f}"))
+    for product, rules in policy.products.items():
+        if rules.floor_rate > policy.apr_cap:
+            mistakes.append((f"products.{product.value}.floor_rate",
+                             f"{rules.floor_rate} is above apr_cap {policy.apr_cap}: no plan could be offered"))
+    if policy.jurisdiction not in _country_codes():
+        mistakes.append(("jurisdiction", f"{policy.jurisdiction!r} is not a country code such as CN, HK or GB"))
+    return mistakes
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -15,7 +15,7 @@ from telegram.error import TimedOut
 
 from botapi_stub import BotApiStub
 from bot.lender.broadcasts import (
-    BroadcastError, Counts, Pacing, RateLimiter, create_broadcast, load_message_file, parse_segment,
+    BroadcastError, Counts, Pacing, RateLimiter, create_broadcast, describe, load_message_file, parse_segment,
     prepare, send_broadcast, template_content,
 )
 from bot.cli import main
@@ -72,7 +72,7 @@ def statuses(store, broadcast_id) -> dict[int, str]:
     ("due-in:4", [], [], []),
     ("overdue", [2, 3], [], []),
     ("active", [1, 2, 3], [5], []),
-    ("all", [1, 2, 3, 4, 8], [5], []),
+    ("all", [1, 2, 3, 4, 8], [5], [6, 7]),  # 6 opened the invitation, not identified: told nothing
     ("invited-not-started", [6], [], [7]),
 ])
 def test_segments(store, segment, recipients, unreachable, no_chat):
@@ -80,6 +80,16 @@ def test_segments(store, segment, recipients, unreachable, no_chat):
     assert [r.borrower_id for r in p.recipients] == recipients
     assert [r.borrower_id for r in p.unreachable] == unreachable
     assert [r.borrower_id for r in p.no_chat] == no_chat
+
+
+def test_the_counts_of_all_account_for_every_borrower(store):
+    """Who will and who will not receive it add up to the whole book, each with its reason."""
+    p = prepared(store, "all", "new_plans_available")
+    total = store.db.execute("SELECT count(*) FROM borrowers").fetchone()[0]
+    assert len(p.recipients) + len(p.unreachable) + len(p.no_chat) == total == 8
+    assert describe(p).startswith("segment all, template new_plans_available: 8 borrowers; 5 recipients will"
+                                  " receive it, 3 will not (1 blocked the bot; 2 never opened a chat")
+    assert "will not receive, no chat with the bot: 6 +86*******4000, 7 +86*******3000" in describe(p)
 
 
 def test_invited_not_started_writes_to_the_chat_that_opened_the_link(store):
@@ -312,7 +322,8 @@ def cli(*args):
 def test_dry_run_shows_masked_recipients_and_a_sample_per_language_and_records_nothing(env):
     result = cli("--segment", "all", "--template", "new_plans_available", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "5 recipients (1 unreachable left out" in result.output
+    assert ("segment all, template new_plans_available: 8 borrowers; 5 recipients will receive it, 3 will not"
+            " (1 blocked the bot; 2 never opened a chat with the bot (or have not identified in it yet))") in result.output
     assert "+86*******8000" in result.output and "+8613800138000" not in result.output
     assert "--- sample in en" in result.output and "--- sample in zh_CN" in result.output
     assert "New repayment options" in result.output and "新的还款方案" in result.output
@@ -323,7 +334,8 @@ def test_dry_run_shows_masked_recipients_and_a_sample_per_language_and_records_n
 def test_dry_run_of_invited_not_started_counts_who_never_opened_the_chat(env):
     result = cli("--segment", "invited-not-started", "--template", "finish_setting_up", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "1 recipients" in result.output and "1 never opened a chat with the bot" in result.output
+    assert "2 borrowers; 1 recipients will receive it, 1 will not (0 blocked the bot; 1 never opened a chat" \
+           " with the bot (or have not identified in it yet))" in result.output
 
 
 @pytest.mark.parametrize("args, message", [

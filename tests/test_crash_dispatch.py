@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from botapi_stub import BotApiStub
@@ -17,7 +17,15 @@ from bot.store import Store
 from fakebot import TOKEN
 
 BORROWERS = 400
-AS_OF = datetime(2027, 1, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, the reminders' send time
+def _last_ten_oclock() -> datetime:
+    """10:00 in Shanghai (the reminders' send time), at least 2.5 hours ago: every run's
+    --as-of (up to 2 hours later) is in the past, as `reminders send` requires."""
+    moment = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+    return moment if datetime.now(UTC) - moment >= timedelta(hours=2.5) else moment - timedelta(days=1)
+
+
+AS_OF = _last_ten_oclock()
+DUE = AS_OF.astimezone(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=3)
 CHAT = 800_000
 
 
@@ -29,7 +37,7 @@ def seed(path) -> None:
                 "loan_id": f"RD-{i:04d}", "borrower_name": f"B{i}", "phone": f"+86139{i:08d}", "id_last4": "1234",
                 "product": "credit_card", "outstanding_principal": "1000", "overdue_principal": "100",
                 "annual_rate": "0.1", "monthly_payment": "100", "remaining_term_months": 10, "days_past_due": 40,
-                "next_due_date": "2027-01-05"})
+                "next_due_date": DUE.isoformat()})
             borrower = store.get_loan(f"RD-{i:04d}")["borrower_id"]
             store.bind_telegram(borrower, CHAT + i, CHAT + i)
             plan = store.save_plan(
@@ -37,7 +45,7 @@ def seed(path) -> None:
                 consent_update_id=i, accepted_at=AS_OF - timedelta(days=30),
                 option={"option_id": "level-1", "structure": "level", "currency": "CNY", "total_repayable": "1100",
                         "apr": "0.1"},
-                installments=[{"number": 1, "due_date": date(2027, 1, 5), "payment": "1100", "principal": "1000",
+                installments=[{"number": 1, "due_date": DUE, "payment": "1100", "principal": "1000",
                                "interest": "0", "fees": "100"}])
             store.add_reminder(plan_id=plan, number=1, borrower_id=borrower, kind="before:3", send_at=AS_OF)
     store.close()

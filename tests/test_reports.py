@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+import lender_data
 from bot.lender.reports import build_report, render
+from bot.store import Store
 from lender_data import NOW, SHANGHAI, book
 
 #: Plans: 1 level active on track; 2 step_up active with an instalment past due (late);
@@ -25,12 +27,26 @@ EXPECTED = {
                "accepted": 6, "declined": 1, "no_affordable_plan": 1},
     "structures": {"level": 4, "interest_freeze": 1, "settlement": 1, "step_up": 1},
     "average_term": "2.00",  # (2 + 2 + 3 + 1 + 1 + 3 + 2) / 7
-    "average_monthly": {"CNY": "1057.14"},  # (1000 + 700 + 800 + 3000 + 600 + 900 + 400) / 7
+    # each plan's own average payment, then their mean: the step-up plan 2 counts at (500 + 700) / 2,
+    # not at its largest payment: (1000 + 600 + 800 + 3000 + 600 + 900 + 400) / 7
+    "average_monthly": {"CNY": "1042.86"},
     "outcomes": {"on_track": 2, "late": 1, "missed": 1, "broken": 1, "completed": 1, "superseded": 1},
     "cure_rate": {"percent": "50.00", "numerator": 3, "denominator": 6},
     # due by today: 500 (plan 2) + 800 + 800 (plan 3) + 3000 (plan 4) + 900 + 900 (plan 6, before
     # it ended) + 400 (plan 7, before it broke) = 7300; received 3000 + 800 + 900 + 200 = 4900
     "collections": {"CNY": {"scheduled": "7300.00", "collected": "4900.00", "rate": "67.12"}},
+    # by month, from the first due date (10-01) to next month: October 900 (plan 6) + 800 (plan 3);
+    # November 3000 + 900 + 400 + 800 + 500, and every payment arrived in November; December (to
+    # come) 1000 + 600 + 800 + 700 (plans 6 and 7 ended before their December instalments)
+    "months": {"CNY": {"2026-10": {"scheduled": "1700.00", "collected": "0.00"},
+                       "2026-11": {"scheduled": "5600.00", "collected": "4900.00"},
+                       "2026-12": {"scheduled": "3100.00", "collected": "0.00"}}},
+    # plan 3 has missed a payment, plan 2 has one past due; plans 1 and 5 show no sign of trouble
+    "at_risk": {"count": 2, "plans": [
+        {"plan_id": 3, "loan_id": "AL-3003", "borrower_id": 3, "missed": 1, "late": 0, "reported": "0",
+         "currency": "CNY", "likelihood": None, "next_due": "2026-12-15"},
+        {"plan_id": 2, "loan_id": "CL-2002", "borrower_id": 2, "missed": 0, "late": 1, "reported": "0",
+         "currency": "CNY", "likelihood": None, "next_due": "2026-12-20"}]},
     "unreachable": {"count": 1, "borrowers": [{"id": 5, "phone": "+86*******5000"}]},
 }
 
@@ -88,7 +104,9 @@ def test_csv_rows_are_metric_value(store):
     assert values["funnel.accepted"] == "6"
     assert values["cure_rate.percent"] == "50.00"
     assert values["collections.CNY.rate"] == "67.12"
-    assert values["average_monthly.CNY"] == "1057.14"
+    assert values["average_monthly.CNY"] == "1042.86"
+    assert values["months.CNY.2026-11.collected"] == "4900.00"
+    assert values["at_risk.plans.3.missed"] == "1" and values["at_risk.plans.2.late"] == "1"
     assert values["unreachable.borrowers.5"] == "+86*******5000"
 
 
@@ -104,7 +122,7 @@ def test_text_is_a_readable_table(store):
 def test_html_is_self_contained_with_svg_charts_and_escaped(store):
     store.db.execute("UPDATE plans SET structure = '<script>alert(1)</script>' WHERE id = 7")
     page = report(store, "html")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3  # funnel, outcomes, months
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external assets
     assert ">no affordable plan</text>" in page
@@ -119,3 +137,66 @@ def test_report_command(cli_env):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["funnel"]["accepted"] == 6
     assert CliRunner().invoke(main, ["report", "--since", "yesterday"]).exit_code == 2
+
+
+def test_the_html_names_structures_in_words_and_says_what_the_figures_are(store):
+    page = report(store, "html")
+    assert "Lower now, higher after your income recovers" in page and "Interest frozen, with a down payment" in page
+    assert ">step_up<" not in page and ">interest_freeze<" not in page
+    assert "mean of each plan&#39;s average payment, down payments left out" in page
+    assert "an early payment counts in the month it arrived" in page
+    text = report(store, "text")
+    assert "average monthly       1042.86 CNY (mean of each plan's average payment, down payments left out)" in text
+    assert "      2026-12         3100.00           0.00  (to come)" in text
+
+
+def _plan(store, loan_id: str, borrower_id: int, dues: list[tuple[date, str, str]], likelihood: str | None,
+          accepted: datetime = NOW) -> int:
+    terms = {"option_id": "o", "structure": "level", "currency": "CNY", "total_repayable": "0", "apr": "0.1"}
+    if likelihood is not None:
+        terms["completion_likelihood"] = likelihood
+    return store.save_plan(
+        loan_id=loan_id, borrower_id=borrower_id, option=terms, consent_text="ok", consent_user_id=None,
+        consent_update_id=None, accepted_at=accepted,
+        installments=[{"number": n, "due_date": due, "amount": Decimal(amount), "principal": Decimal(amount),
+                       "interest": Decimal(0), "fees": Decimal(0), "kind": kind}
+                      for n, (due, amount, kind) in enumerate(dues, start=1)])
+
+
+def test_a_fresh_plan_paid_early_shows_each_amount_in_its_own_month():
+    """Accepted today, first payment due next month, paid today: November collected it,
+    December is when it was due; nothing was due yet, so no rate."""
+    with Store(":memory:", clock=lambda: NOW) as s:
+        s.upsert_borrower_and_loan(lender_data.loan("CC-1", "+8613800138000", "en"))
+        _plan(s, "CC-1", 1, [(date(2026, 12, 28), "2246.43", "instalment"), (date(2027, 1, 28), "2246.43", "instalment")],
+              "0.72")
+        s.record_payment(loan_id="CC-1", plan_id=1, amount=Decimal("2246.43"), unapplied=Decimal(0),
+                         paid_at=NOW, reference="EARLY", source="test")
+        figures = build_report(s, tz=SHANGHAI)
+    assert figures.months == {"CNY": {"2026-11": {"scheduled": Decimal("0.00"), "collected": Decimal("2246.43")},
+                                      "2026-12": {"scheduled": Decimal("2246.43"), "collected": Decimal("0.00")}}}
+    assert figures.collections == {"CNY": {"scheduled": Decimal("0.00"), "collected": Decimal("2246.43"), "rate": None}}
+
+
+def test_at_risk_ranks_misses_then_late_then_unconfirmed_reports_then_likelihood():
+    with Store(":memory:", clock=lambda: NOW) as s:
+        for n in range(1, 7):
+            s.upsert_borrower_and_loan(lender_data.loan(f"L-{n}", f"+861380013800{n}", "en"))
+        soon, past = date(2026, 12, 10), date(2026, 11, 20)
+        steady = _plan(s, "L-1", 1, [(soon, "100", "instalment")], "0.80")
+        shaky = _plan(s, "L-2", 2, [(soon, "100", "instalment")], "0.35")
+        said_paid = _plan(s, "L-3", 3, [(soon, "100", "instalment")], "0.90")
+        late = _plan(s, "L-4", 4, [(past, "100", "instalment"), (soon, "100", "instalment")], "0.95")
+        missed = _plan(s, "L-5", 5, [(past, "100", "instalment")], None)
+        old = _plan(s, "L-6", 6, [(soon, "100", "instalment")], None)  # agreed before likelihoods were kept
+        s.db.execute("UPDATE installments SET status = 'missed' WHERE plan_id = ?", (missed,))
+        s.report_payment(said_paid, Decimal("100"), date(2026, 11, 27), NOW)
+        figures = build_report(s, tz=SHANGHAI)
+    assert [p["plan_id"] for p in figures.at_risk] == [missed, late, said_paid, shaky, steady]
+    assert old not in [p["plan_id"] for p in figures.at_risk]
+    assert figures.at_risk[2]["reported"] == Decimal("100")
+    assert "    L-2" not in report_text(figures) and "35.00%" in report_text(figures)
+
+
+def report_text(figures) -> str:
+    return render(figures, "text")

@@ -92,10 +92,10 @@ async def test_nobody_to_message_and_cancel(app, fake_api):
     admin = BorrowerChat(app, fake_api, chat_id=ADMIN, user_id=ADMIN, language="zh-hans")
     await admin.say("/broadcast")
     await admin.press("3 天后到期")
-    assert await admin.press("新还款方案") == \
-        "客户群 <b>due-in:3</b> 中目前没有可以联系的人(1 位屏蔽了机器人,0 位从未打开对话)。"
+    assert await admin.press("新的还款方案") == \
+        "客户群 <b>due-in:3</b> 中目前没有可以联系的客户（1 位屏蔽了机器人，0 位从未打开对话或尚未完成身份验证）。"
     await admin.say("/broadcast")
-    await admin.press("所有人")
-    assert await admin.press("取消") == "已取消,没有发送任何消息。"
-    assert await admin.press_data("adm:send:all:") == "已取消,没有发送任何消息。"  # stale or forged
+    await admin.press("所有客户")
+    assert await admin.press("取消") == "已取消，没有发送任何消息。"
+    assert await admin.press_data("adm:send:all:") == "已取消，没有发送任何消息。"  # stale or forged
     assert store_of(app).db.execute("SELECT count(*) FROM broadcasts").fetchone()[0] == 0

@@ -4,28 +4,36 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.cli.common import cli_errors
+from bot.cli.common import CliError, cli_errors
 from bot.config import load_settings
 from bot.console import Console
 from bot.demo import DEMO_LOANS, load_demo
+from bot.errors import BotError, ConfigError
+from bot.lender.reminders import dry_run as dry_run_pass
 from bot.store import Store
 from bot.tg.app import build_application
 from bot.tg.polling import run_polling
 from bot.wiring import make_bot, make_conversations, make_dispatcher, open_store
 
 REMINDER_INTERVAL = 60  # seconds between passes over the reminder outbox
+FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little; more than this ahead is a mistake
 
 
 DEMO_INTRO = {
     "en": "Demo database with sample loans. When asked, type a loan number, then its ID last 4:",
     "zh_CN": "演示数据库,内含示例贷款。按提示输入贷款编号,再输入身份证号后4位:",
+}
+DEMO_DATABASE = {
+    "en": "The demo's database is {path}; try the lender's commands on it, e.g. BOT_DATABASE={path} restructure-bot report",
+    "zh_CN": "演示数据库位于 {path}。可以用贷款机构的命令查看其中的数据，例如：BOT_DATABASE={path} restructure-bot report",
 }
 
 
@@ -36,22 +44,29 @@ def _demo_intro(locale: str) -> str:
 
 
 @click.command("chat")
-@click.option("--demo", is_flag=True, help="Use a fresh demo database with sample loans.")
+@click.option("--demo", is_flag=True, help="Use a demo database with sample loans (a new one, or --database).")
+@click.option("--database", type=click.Path(dir_okay=False), default=None,
+              help="The database to talk on [default: BOT_DATABASE; with --demo a new temporary file].")
 @click.option("--lang", type=click.Choice(["zh_CN", "en"]), default=None, help="Language of the conversation.")
 @cli_errors
-def chat(demo: bool, lang: str | None) -> None:
+def chat(demo: bool, database: str | None, lang: str | None) -> None:
     """Talk to the bot in this terminal (buttons are numbered choices)."""
     settings = load_settings()
-    if demo:
+    locale = lang or settings.default_locale
+    path = Path(database) if database else None
+    if demo and path is None:
         path = Path(tempfile.mkdtemp(prefix="restructure-demo-")) / "demo.db"
-        store = Store(path)
+    if path is not None and not path.parent.is_dir():
+        raise CliError(f"{path.parent}: no such folder")
+    store = Store(path) if path is not None else open_store(settings)
+    if demo:
         load_demo(store)
-        click.echo(_demo_intro(lang or settings.default_locale))
-    else:
-        store = open_store(settings)
-    conversations = make_conversations(settings.model_copy(update={"default_locale": lang or settings.default_locale}),
-                                       store)
+        click.echo(_demo_intro(locale))
+        click.echo(DEMO_DATABASE[locale].format(path=path.resolve()))
+    conversations = make_conversations(settings.model_copy(update={"default_locale": locale}), store)
     Console(conversations, language_code=lang).run()
+    if demo:
+        click.echo(DEMO_DATABASE[locale].format(path=path.resolve()))
 
 
 @click.command("run")
@@ -92,17 +107,29 @@ def reminders_group() -> None:
 
 @reminders_group.command("send")
 @click.option("--as-of", type=click.DateTime(), default=None,
-              help="Treat this moment (in BOT_TIMEZONE) as now: send what was due by then.")
+              help="Treat this past moment (in BOT_TIMEZONE) as now: send what was due by then.")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent and changed; send and change nothing.")
 @cli_errors
-def reminders_send(as_of: datetime | None) -> None:
+def reminders_send(as_of: datetime | None, dry_run: bool) -> None:
     """Send due reminders once (for cron, or to catch up after downtime)."""
     settings = load_settings()
-    dispatcher = make_dispatcher(settings, make_conversations(settings))
     moment = as_of.replace(tzinfo=settings.tz) if as_of else None
+    if moment and moment > datetime.now(settings.tz) + FUTURE_SLACK:
+        raise CliError(f"--as-of {as_of:%Y-%m-%d %H:%M} is in the future ({settings.timezone}); a pass only"
+                       " catches up on what is already due")
+    dispatcher = make_dispatcher(settings, make_conversations(settings))
+    if dry_run:
+        click.echo(asyncio.run(dry_run_pass(dispatcher, moment)).describe(settings.tz))
+        return
 
     async def once() -> Counter:
-        async with make_bot(settings) as bot:
-            return await dispatcher.run_once(bot, moment)
+        try:
+            async with make_bot(settings) as bot:
+                return await dispatcher.run_once(bot, moment)
+        except InvalidToken:
+            raise ConfigError("BOT_TOKEN: Telegram does not accept this token") from None
+        except TelegramError as exc:
+            raise BotError(f"cannot reach Telegram at {settings.api_url}: {exc}") from None
 
     outcome = asyncio.run(once())
     click.echo(", ".join(f"{status}: {count}" for status, count in sorted(outcome.items())) or "nothing due")

@@ -14,12 +14,15 @@ import click
 import phonenumbers
 from telegram.helpers import create_deep_linked_url
 
-from bot.cli.common import cli_errors
+from bot.cli.common import CliError, ProgressBars, cli_errors
 from bot.config import load_settings
 from bot.lender.loans_import import import_loans
 from bot.wiring import bot_username, open_store
+from dialogs.parsing import InputError, parse_loan_number
 
 USERNAME_PLACEHOLDER = "<bot username>"
+#: phase -> (label, size from which a progress bar shows: bytes read, rows written)
+IMPORT_PHASES = {"checking": ("checking rows", 1 << 20), "writing": ("writing loans", 20_000)}
 
 
 def _region(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -38,17 +41,24 @@ def loans_group() -> None:
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows even if some are bad.")
 @click.option("--region", default="CN", show_default=True, callback=_region,
               help="Country (ISO code) of phone numbers written without a country code.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes checking the rows of a big file [default: one per CPU if they are idle, else 1].")
 @cli_errors
-def loans_import(file: str, skip_invalid: bool, region: str) -> None:
+def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None) -> None:
     """Import or update loans from FILE (.csv with a header row, or .jsonl).
 
     Errors name the row and column; rows count from 1 and the CSV header is not counted (in
-    JSONL, row N is line N). If any row is bad nothing is imported, unless --skip-invalid.
+    JSONL, row N is line N). Every row is checked before anything is written; if any row is
+    bad nothing is imported, unless --skip-invalid. Rows are then written in small batches
+    (the bot is never blocked); a progress bar shows on a terminal for big files.
     """
-    with open_store(load_settings()) as store:
-        report = import_loans(store, file, skip_invalid=skip_invalid, region=region)
-    for problem in report.skipped:
+    with open_store(load_settings()) as store, ProgressBars(IMPORT_PHASES) as progress:
+        report = import_loans(store, file, skip_invalid=skip_invalid, region=region, progress=progress,
+                              workers=workers)
+    for problem in report.skipped.shown:
         click.echo(f"skipped {problem}", err=True)
+    if report.skipped.hidden:
+        click.echo(f"skipped {report.skipped.hidden} more problems", err=True)
     click.echo(report.summary)
 
 
@@ -58,6 +68,10 @@ def loans_import(file: str, skip_invalid: bool, region: str) -> None:
 @cli_errors
 def invite(loan_id: str, ttl_days: int | None) -> None:
     """Create a single-use deep link inviting LOAN_ID's borrower; the last line is the token."""
+    try:
+        loan_id = parse_loan_number(loan_id)  # as the import stored it and the bot reads it typed
+    except InputError:
+        raise CliError(f"{loan_id!r} is not a loan number (letters A-Z, digits, '-' and '_')") from None
     settings = load_settings()
     username = asyncio.run(bot_username(settings)) if settings.token else None
     now, days = datetime.now(UTC), ttl_days or settings.invite_ttl_days

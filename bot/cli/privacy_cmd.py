@@ -49,6 +49,8 @@ def backup(path: str) -> None:
     target = Path(path)
     if target.exists():
         raise CliError(f"{target}: already exists; choose a new file")
+    if not target.parent.is_dir():
+        raise CliError(f"{target.parent}: no such folder; create it first")
     open_store().backup_to(target)
     click.echo(f"backed up to {target} ({target.stat().st_size:,} bytes)")
 

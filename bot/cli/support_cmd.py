@@ -11,6 +11,7 @@ import click
 from bot.cli.common import cli_errors
 from bot.config import Settings, load_settings
 from bot.i18n import LOCALES, Translator
+from bot.terminal import printable  # texts typed by borrowers: no escape sequence reaches the terminal
 from bot.support.auth import AccountError, add_user, check_new_password
 from bot.support.transcripts import (
     TranscriptError,
@@ -59,9 +60,9 @@ def transcript_command(chat_id: int | None, loan_id: str | None, borrower_id: in
     what = f"chat {chat_id}" if chat_id is not None else f"loan {loan_id}" if loan_id else f"borrower {borrower_id}"
     locale = lang or settings.default_locale
     translator = Translator()
-    click.echo(as_json(entries) if fmt == "json" else as_text(entries) if fmt == "text"
+    click.echo(printable(as_json(entries) if fmt == "json" else as_text(entries) if fmt == "text"
                else as_html(entries, translator, locale, translator.render(locale, "support.transcript.export_title",
-                                                                          what=what)))
+                                                                          what=what))))
 
 
 @click.command("conversations")
@@ -75,7 +76,7 @@ def conversations_command(step: str | None, needs_person: bool, since: datetime 
     with open_store(settings) as store:
         rows = list_conversations(store, settings.tz, step=step, needs_person=needs_person,
                                   since=_since(since, settings))
-    click.echo(conversations_as_text(rows))
+    click.echo(printable(conversations_as_text(rows)))
 
 
 @click.group("support-user")

@@ -19,7 +19,8 @@ Segments (`today` is the date in BOT_TIMEZONE):
 * ``due-in:N`` borrowers with an active plan and an instalment not yet paid due in exactly N days;
 * ``overdue``  active plans with a missed instalment or an unpaid one past its due date;
 * ``active``   active plans;
-* ``all``      every borrower the bot has a chat with;
+* ``all``      every borrower; those with no chat the bot may write to (never opened one, or not
+  identified yet: an unverified chat is told nothing about a loan) are counted (``no_chat``);
 * ``invited-not-started`` chats that opened an invitation link but have not identified yet.
   A bot can only write to someone who has opened a chat with it, so invited borrowers who
   never opened the link cannot be reached; they are counted (``no_chat``), not messaged.
@@ -324,15 +325,22 @@ def render_all(store: Store, content: Content, recipients: list[Recipient], *, t
 
 
 def describe(prepared: Prepared, *, plain: Callable[[str], str] = lambda text: text) -> str:
-    """The --dry-run report: counts, every recipient (id, masked phone, language), the
-    excluded, any problem, and one rendered sample per language (`plain` may strip markup)."""
+    """The --dry-run report: who will and will not receive it, and why (the counts add up to
+    the segment), every recipient (id, masked phone, language), any message that cannot be
+    rendered (then nobody receives it: `create_broadcast` refuses), and one rendered sample
+    per language (`plain` may strip markup)."""
     p = prepared
-    lines = [f"segment {p.segment}, {p.content.label}: {len(p.recipients)} recipients"
-             f" ({len(p.unreachable)} unreachable left out: they blocked the bot;"
-             f" {len(p.no_chat)} never opened a chat with the bot)"]
+    total = len(p.recipients) + len(p.unreachable) + len(p.no_chat)
+    receiving = 0 if p.problems else len(p.recipients)
+    why_not = [f"{len(p.unreachable)} blocked the bot",
+               f"{len(p.no_chat)} never opened a chat with the bot (or have not identified in it yet)"]
+    if p.problems:
+        why_not.append(f"{len(p.recipients)} not sent because {len(p.problems)} messages cannot be rendered")
+    lines = [f"segment {p.segment}, {p.content.label}: {total} borrowers; {receiving} recipients will receive it,"
+             f" {total - receiving} will not ({'; '.join(why_not)})"]
     lines += [f"  {r.borrower_id:>8}  {r.masked_phone:<16}  {r.locale}" for r in p.recipients]
-    for title, group in (("unreachable (blocked the bot)", p.unreachable),
-                         ("cannot be messaged (never opened the chat)", p.no_chat)):
+    for title, group in (("will not receive, blocked the bot", p.unreachable),
+                         ("will not receive, no chat with the bot", p.no_chat)):
         if group:
             lines.append(f"{title}: " + ", ".join(f"{r.borrower_id} {r.masked_phone}" for r in group))
     if p.problems:

@@ -1,36 +1,76 @@
-"""Import loans and their borrowers from a lender's CSV or JSONL file.
+"""Import loans and their borrowers from a lender's CSV or JSONL file, of any size.
 
-Every row is checked before anything is written: the loan columns by the engine's own
-`plans.models.Loan` (so the bot never holds a loan the engine would refuse), the borrower
-columns here. All problems are reported at once, as `row N, column C: reason`; rows are
-numbered from 1 and a CSV header is not counted (in a JSONL file row N is line N). If any row
-is bad nothing is imported, unless `skip_invalid` asks to import the good rows anyway.
+Two passes, so "all or nothing" holds while memory stays flat and the bot is never blocked:
+
+1. *Check*: the file is streamed row by row. Each row is checked on its own: the loan columns
+   by the engine's own `plans.models.Loan` (so the bot never holds a loan the engine would
+   refuse; every bad column is reported, not only the first), the borrower columns and the
+   sanity of the amounts here (`RULES` in the README). Rows that pass are staged in a TEMP
+   table; then clashes between rows (a loan listed twice, one phone with two ID endings) are
+   found with SQL over the whole file. Every problem is counted and the first
+   `Problems.LIMIT` are listed as `row N, column C: reason` (rows count from 1, a CSV header
+   is not counted; in a JSONL file row N is line N).
+2. *Write*, only if nothing is wrong (or `skip_invalid` asks for the good rows anyway): the
+   staged rows are written in batches of `BATCH` rows, each in its own short transaction. A
+   re-import updates by `loan_id`, so an import stopped half-way (Ctrl-C, a crash) is finished
+   by running it again.
+
 Amounts never pass through float: CSV cells are strings and JSONL is parsed with
-`parse_float=Decimal`. Phone numbers are stored in E.164 so the same borrower is recognised
-however the lender typed the number.
+`parse_float=Decimal`. Phones are stored in E.164 and must be valid numbers for their country
+(`12345` is not), so the same borrower is recognised however the lender typed the number. A
+loan number is stored as the bot reads it when a borrower types it (`cc-5005` -> `CC-5005`);
+one the bot could never accept (`XS-<b>4`) is refused.
 """
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
 import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from pydantic import ValidationError
 
-from bot.errors import FileImportError, Problem
-from bot.lender.file_rows import read_rows
+from bot.errors import BotError, Problem
+from bot.lender.file_rows import (
+    Chunk,
+    Problems,
+    RowFile,
+    clean_cells,
+    first_per_column,
+    parse_chunk,
+    shown,
+)
 from bot.store import Store
-from plans.errors import CaseError
+from bot.store.imports import staged_loan
+from bot.terminal import control_character
+from dialogs.parsing import InputError, parse_loan_number
 from plans.models import Loan
 
 BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4", "locale", "timezone")
 REQUIRED_BORROWER_COLUMNS = ("borrower_name", "phone", "id_last4")
 LOCALES = ("zh_CN", "en")
-KNOWN_COLUMNS = frozenset(Loan.model_fields) | frozenset(BORROWER_COLUMNS)
+LOAN_COLUMNS = frozenset(Loan.model_fields)
+KNOWN_COLUMNS = LOAN_COLUMNS | frozenset(BORROWER_COLUMNS)
+REQUIRED_COLUMNS = tuple(n for n, f in Loan.model_fields.items() if f.is_required()) + REQUIRED_BORROWER_COLUMNS
+MAX_NAME = 100  # characters of a borrower's name
+BATCH = 2000  # rows written per transaction: a few tens of milliseconds of the write lock
+CHUNK = 2000  # rows checked together (by one worker process, for a big file)
+PARALLEL_FROM = 1 << 20  # bytes: smaller files are checked before worker processes would have started
 _ID_LAST4 = re.compile(r"^[0-9]{3}[0-9X]$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_TYPED_LOAN_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")  # what `parse_loan_number` returns unchanged
+
+#: progress(phase, done, total): "checking" counts bytes of the file, "writing" rows.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -40,7 +80,8 @@ class ImportReport:
     new: int = 0
     updated: int = 0
     borrowers: int = 0
-    skipped: list[Problem] = field(default_factory=list)
+    skipped: Problems = field(default_factory=Problems)
+    workers: int = 1  # processes that checked the rows
 
     @property
     def summary(self) -> str:
@@ -48,122 +89,263 @@ class ImportReport:
                 f" for {self.borrowers} borrowers")
 
 
+# --------------------------------------------------------------------------- phones
+
+
+def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def normalise_phone(raw: str, region: str = "CN") -> str:
     """E.164 (`+8613800138000`) from any common way of writing a number; ValueError if none.
 
-    A number without a country code is read as one of `region`. We check that the number is
-    *possible* (right length for its country) rather than *valid* (in an allocated range):
-    allocations change faster than the library's data, and refusing a real customer's number
-    is worse than accepting a fictional-looking one such as (555) 010-9999.
+    A number without a country code is read as one of `region`. This only asks that the
+    number be *possible* (the right length for its country): it matches a number Telegram
+    shares against what is stored. What is stored is checked harder, by `import_phone`.
     """
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        number = None
+    number = _parse_phone(raw, region)
     if number is None or not phonenumbers.is_possible_number(number):
-        raise ValueError(f"not a valid phone number {raw!r}")
+        raise ValueError(f"not a valid phone number {shown(raw)}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _clean(raw: dict[str, Any]) -> dict[str, Any]:
-    """Strip text cells and drop empty ones, so a blank optional cell takes its default."""
-    cleaned = {}
-    for key, value in raw.items():
-        if isinstance(value, str):
-            value = value.strip()
-        if value not in ("", None):
-            cleaned[key.strip()] = value
-    return cleaned
+#: A Chinese mobile number as most lenders' files hold it (`13800138000`, `+86 138 0013 8000`,
+#: `138-0013-8000`). phonenumbers' general parser costs ~15 microseconds a number, a third
+#: of a whole row's checks; for these forms its result is known without it: country 86 and
+#: the 11 digits as the national number (nothing to strip: CN's carrier and dialling
+#: prefixes start 0, 11, 12 or 179, and those take the general path). And a number that
+#: matches CN's general and mobile patterns (as phonenumbers matches them: possible length,
+#: then the whole pattern) is valid without trying the other kinds of number first; any
+#: other is asked of `is_valid_number`. tests/test_imports_streaming.py holds this path to
+#: phonenumbers' own answers.
+_CN_MOBILE = re.compile(r"(\+86)?(1(?:[3-68-9][0-9]|7[0-8])[0-9]{8})")
+_SPACES_AND_DASHES = str.maketrans("", "", " -")
+_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+_CN_PATTERNS = [(re.compile(desc.national_number_pattern), desc.possible_length)
+                for desc in (_CN.general_desc, _CN.mobile)]
+
+
+def _valid_cn(national: str) -> bool:
+    if all((not lengths or len(national) in lengths) and pattern.fullmatch(national)
+           for pattern, lengths in _CN_PATTERNS):
+        return True
+    return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=86, national_number=int(national)))
+
+
+@functools.lru_cache(maxsize=4096)  # a borrower with several loans is on several rows
+def import_phone(raw: str, region: str) -> str:
+    """E.164 of a number that is *valid* for its country (in a range allocated to phones,
+    per the phonenumbers library): `12345` or `+86 12345` is refused, not stored as
+    `+8612345`. ValueError if not."""
+    mobile = _CN_MOBILE.fullmatch(raw.translate(_SPACES_AND_DASHES))
+    if mobile and (mobile[1] or region == "CN"):
+        if _valid_cn(mobile[2]):
+            return "+86" + mobile[2]
+        raise ValueError(f"not a valid phone number {shown(raw)}")
+    number = _parse_phone(raw, region)
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number {shown(raw)}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --------------------------------------------------------------------------- one row
+
+
+@functools.lru_cache(maxsize=512)
+def _time_zone(name: str) -> ZoneInfo | None:
+    """A borrower's time zone decides when their reminders arrive (10:00 their time)."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, TypeError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+
+
+def _loan_problems(exc: ValidationError, data: dict, number: int) -> list[Problem]:
+    """Every column pydantic found wrong (not only the first), as the engine words it."""
+    problems = []
+    for error in exc.errors():
+        column = str(error["loc"][0]) if error["loc"] else None
+        got = f" (got {shown(data[column])})" if column in data else ""
+        problems.append(Problem(number, column, error["msg"].removeprefix("Value error, ") + got))
+    return problems
+
+
+def _sanity(loan: Loan, number: int) -> list[Problem]:
+    """Amounts that are each valid but together cannot describe a loan in arrears."""
+    problems = []
+    if loan.remaining_term_months < 1:
+        problems.append(Problem(number, "remaining_term_months", "must be at least 1 (months left on the loan)"))
+    if loan.monthly_payment <= 0:
+        problems.append(Problem(number, "monthly_payment", "must be more than 0 (the contractual monthly payment)"))
+    if loan.overdue_principal > loan.outstanding_principal:
+        problems.append(Problem(number, "overdue_principal", f"{loan.overdue_principal} is more than the"
+                                                             f" outstanding principal {loan.outstanding_principal}"))
+    overdue = loan.overdue_principal + loan.overdue_interest + loan.penalty_fees
+    if loan.days_past_due == 0 and overdue > 0:
+        problems.append(Problem(number, "days_past_due", f"is 0, yet {overdue} is overdue"))
+    elif loan.days_past_due > 0 and overdue == 0:
+        problems.append(Problem(number, "days_past_due", f"is {loan.days_past_due}, yet nothing is overdue"))
+    return problems
 
 
 def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[dict, list[Problem]]:
-    """The row ready for `Store.upsert_borrower_and_loan`, or the problems found in it."""
-    data = _clean(raw)
-    problems = [Problem(number, c, "unknown column") for c in data if c not in KNOWN_COLUMNS]
+    """The row ready for the store (`bot.store.imports.staged_loan`), or its problems.
+    (Every row of a file passes here: it is written for speed as much as for reading.)"""
+    data, problems = clean_cells(raw, number)
+    unknown = not data.keys() <= KNOWN_COLUMNS
+    if unknown:
+        problems += [Problem(number, shown(c)[1:-1], "unknown column") for c in data if c not in KNOWN_COLUMNS]
     problems += [Problem(number, c, "is required") for c in REQUIRED_BORROWER_COLUMNS if c not in data]
-    if "phone" in data:
-        try:
-            data["phone"] = normalise_phone(str(data["phone"]), region)
-        except ValueError as exc:
-            problems.append(Problem(number, "phone", str(exc)))
-    if "id_last4" in data:
-        data["id_last4"] = str(data["id_last4"]).upper()
-        if not _ID_LAST4.match(data["id_last4"]):
-            problems.append(Problem(number, "id_last4",
-                                    "must be the last 4 characters of the ID: digits, X only last"))
-    if "locale" in data and data["locale"] not in LOCALES:
-        problems.append(Problem(number, "locale", f"must be one of {', '.join(LOCALES)}"))
-    if "timezone" in data and not _is_time_zone(data["timezone"]):
-        problems.append(Problem(number, "timezone", f"must be an IANA time zone such as Asia/Shanghai,"
-                                                    f" not {data['timezone']!r}"))
+    borrower = {key: str(data.pop(key)) for key in BORROWER_COLUMNS if key in data}
+    problems += _borrower_problems(borrower, number, region)
+    if "loan_id" in data:
+        loan_id = str(data["loan_id"])
+        if not _TYPED_LOAN_NUMBER.fullmatch(loan_id):  # (already as the bot reads it: most files)
+            try:
+                loan_id = parse_loan_number(loan_id)
+            except InputError:
+                problems.append(Problem(number, "loan_id", f"{shown(loan_id)} cannot be typed by a borrower:"
+                                                           " use letters A-Z, digits, '-' and '_' (64 at most)"))
+                loan_id = "-"  # reported: the loan's other columns are still checked
+        data["loan_id"] = loan_id
     due = data.get("next_due_date")
     if due is not None and not (isinstance(due, str) and _ISO_DATE.match(due)):
-        problems.append(Problem(number, "next_due_date", f"must be a date as YYYY-MM-DD, not {due!r}"))
-    else:
-        loan_data = {k: v for k, v in data.items() if k in Loan.model_fields}
-        try:
-            loan = Loan.parse(loan_data)
-        except CaseError as exc:
-            got = f" (got {loan_data[exc.field]!r})" if exc.field in loan_data else ""
-            problems.append(Problem(number, exc.field or None, exc.message + got))
-        else:
-            data.update(loan.model_dump())
-    return data, problems
-
-
-def _is_time_zone(name: Any) -> bool:
-    """A borrower's time zone decides when their reminders arrive (10:00 their time)."""
+        problems.append(Problem(number, "next_due_date", f"must be a date as YYYY-MM-DD, not {shown(due)}"))
+        del data["next_due_date"]
     try:
-        ZoneInfo(name)
-    except (ValueError, TypeError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        return False
-    return True
+        loan = Loan.model_validate({k: v for k, v in data.items() if k in LOAN_COLUMNS} if unknown else data)
+    except ValidationError as exc:
+        problems += [p for p in _loan_problems(exc, data, number) if p.column != "next_due_date" or due is None
+                     or "next_due_date" in data]
+        return {}, first_per_column(problems)
+    problems += _sanity(loan, number)
+    return {**loan.__dict__, **borrower}, first_per_column(problems) if problems else problems
 
 
-def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False,
-                 region: str = "CN") -> ImportReport:
-    """Validate every row, then write the good ones in one transaction (see module doc)."""
-    path = Path(path)
-    good: list[dict] = []
-    problems: list[Problem] = []
-    seen_loans: dict[str, int] = {}
-    seen_phones: dict[str, tuple[int, str]] = {}
-    required = [n for n, f in Loan.model_fields.items() if f.is_required()] + list(REQUIRED_BORROWER_COLUMNS)
-    for number, raw in read_rows(path, known=KNOWN_COLUMNS, required=required):
+def _borrower_problems(borrower: dict[str, str], number: int, region: str) -> list[Problem]:
+    """Check (and normalise, in place) the borrower columns of a row."""
+    problems = []
+    name = borrower.get("borrower_name")
+    if name is not None:
+        if (char := control_character(name)) is not None:
+            problems.append(Problem(number, "borrower_name", f"contains a control character ({char}): {shown(name)}"))
+        elif len(name) > MAX_NAME:
+            problems.append(Problem(number, "borrower_name", f"longer than {MAX_NAME} characters"))
+    if "phone" in borrower:
+        try:
+            borrower["phone"] = import_phone(borrower["phone"], region)
+        except ValueError as exc:
+            problems.append(Problem(number, "phone", str(exc)))
+    if "id_last4" in borrower:
+        borrower["id_last4"] = borrower["id_last4"].upper()
+        if not _ID_LAST4.match(borrower["id_last4"]):
+            problems.append(Problem(number, "id_last4", "must be the last 4 characters of the ID: digits, X only last"))
+    if "locale" in borrower and borrower["locale"] not in LOCALES:
+        problems.append(Problem(number, "locale", f"must be one of {', '.join(LOCALES)}"))
+    if "timezone" in borrower and _time_zone(borrower["timezone"]) is None:
+        problems.append(Problem(number, "timezone", f"must be an IANA time zone such as Asia/Shanghai,"
+                                                    f" not {shown(borrower['timezone'])}"))
+    return problems
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, region: str = "CN",
+                 progress: Progress | None = None, workers: int | None = None) -> ImportReport:
+    """Check every row, then write the good ones in batches (see the module docstring).
+    `workers`: processes that check the rows of a big file in parallel (default:
+    `default_workers()`; 1 checks in this process)."""
+    source = RowFile(path, known=KNOWN_COLUMNS, required=REQUIRED_COLUMNS)
+    problems = Problems()
+    workers = workers or default_workers()
+    if source.size < PARALLEL_FROM:
+        workers = 1
+    store.start_loan_staging()
+    try:
+        offset = 0  # rows of the chunks before
+        for used, staged, bad_rows in _checked_chunks(source, region, workers):
+            store.stage_loans([(offset + number, *row) for number, *row in staged])
+            for row_problems in bad_rows:
+                problems.add_row([p._replace(row=offset + p.row) for p in row_problems])
+            offset += used
+            if progress:
+                progress("checking", source.bytes_read, source.size)
+        clashes, count = store.staged_loan_clashes(Problems.LIMIT)
+        problems.merge((Problem(*clash) for clash in clashes), count, count)
+        last, good, borrowers = store.staged_loan_totals()
+        if problems and not skip_invalid:
+            raise problems.error(f"nothing imported: {problems.rows} bad rows"
+                                 f" (fix them, or use --skip-invalid to import the {good} good ones)")
+        report = ImportReport(borrowers=borrowers, skipped=problems, workers=workers)
+        for first in range(1, last + 1, BATCH):
+            new, updated = store.write_staged_loans(first, first + BATCH - 1)
+            report.new += new
+            report.updated += updated
+            if progress:
+                progress("writing", report.new + report.updated, good)
+        return report
+    finally:
+        store.drop_staging()
+
+
+def default_workers() -> int:
+    """One process per CPU while the CPUs are idle (1-minute load average at most CPUs - 1);
+    else 1, checking in this process: on busy cores the extra processes only add the cost of
+    handing rows over (bench/imports.py, BENCHMARKS.md)."""
+    cpus = len(os.sched_getaffinity(0))
+    return cpus if os.getloadavg()[0] <= cpus - 1 else 1
+
+
+Checked = tuple[int, list[tuple], list[list[Problem]]]
+
+
+def check_chunk(chunk: Chunk, region: str) -> Checked:
+    """Read and check a chunk's rows, each on its own: (how many row numbers the chunk used,
+    the good rows as staged, each bad row's problems), numbered within the chunk. A pure
+    function of its arguments, so a big file's chunks are checked in worker processes."""
+    staged, bad = [], []
+    rows = parse_chunk(chunk)
+    while True:
+        try:
+            number, raw = next(rows)
+        except StopIteration as done:
+            return done.value, staged, bad
         if isinstance(raw, str):
-            problems.append(Problem(number, None, raw))
+            bad.append([Problem(number, None, raw)])
             continue
         row, row_problems = validate_row(raw, number, region)
-        if not row_problems:
-            row_problems = _clashes(row, number, seen_loans, seen_phones)
-        problems += row_problems
-        if not row_problems:
-            seen_loans[row["loan_id"]] = number
-            seen_phones.setdefault(row["phone"], (number, row["id_last4"]))
-            good.append(row)
-    if problems and not skip_invalid:
-        raise FileImportError(
-            problems,
-            f"nothing imported: {len({p.row for p in problems})} bad rows"
-            f" (fix them, or use --skip-invalid to import the {len(good)} good ones)",
-        )
-    report = ImportReport(skipped=problems, borrowers=len(seen_phones))
-    with store.transaction():
-        for row in good:
-            if store.upsert_borrower_and_loan(row):
-                report.new += 1
-            else:
-                report.updated += 1
-    return report
+        if row_problems:
+            bad.append(row_problems)
+        else:
+            staged.append((number, *staged_loan(row)))
 
 
-def _clashes(row: dict, number: int, seen_loans: dict[str, int],
-             seen_phones: dict[str, tuple[int, str]]) -> list[Problem]:
-    """A loan listed twice, or one phone with two ID endings (the borrower could not then
-    identify with both), is a mistake in the file, not something to settle silently."""
-    if row["loan_id"] in seen_loans:
-        return [Problem(number, "loan_id", f"duplicate of row {seen_loans[row['loan_id']]}")]
-    first, last4 = seen_phones.get(row["phone"], (number, row["id_last4"]))
-    if last4 != row["id_last4"]:
-        return [Problem(number, "id_last4", f"differs from row {first}, which has the same phone")]
-    return []
+def _checked_chunks(source: RowFile, region: str, workers: int) -> Iterator[Checked]:
+    """Pass 1, chunk by chunk in file order: in this process, or for a big file in `workers`
+    processes (checking is pure Python, so threads would not run it in parallel). The
+    workers are handed whole rows as text and hand back what to stage, and at most two
+    chunks per worker are in flight, so memory stays flat."""
+    chunks = source.chunks(CHUNK)
+    if workers < 2:
+        yield from (check_chunk(chunk, region) for chunk in chunks)
+        return
+    # fork: the workers start at once with this module loaded, and nothing re-runs __main__;
+    # they only run `check_chunk`, never touching the database connection they inherit.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        pending: deque[Future] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(check_chunk, chunk, region))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise BotError("a process checking rows stopped (out of memory?); nothing imported;"
+                       " try again with --workers 1") from None
+    finally:
+        pool.shutdown(cancel_futures=True)

@@ -4,7 +4,7 @@
   day, 1 day after...), at the borrower's local time of day, moved out of quiet hours.
 - `apply_payment`: a confirmed payment fills the oldest unpaid instalment first
   (`plans.payments.allocate`); an overpayment is kept as unapplied; the plan completes when
-  nothing is owed; the borrower is thanked through the outbox.
+  nothing is owed. `thank_for_payments` then thanks each borrower once through the outbox.
 - `notice_misses`: an instalment unpaid `grace_days` after its due date is missed and the
   borrower gets a check-in; `misses_before_broken` misses break the plan and flag the case
   for a person.
@@ -65,6 +65,7 @@ class PaymentResult:
     applied: Decimal = Decimal(0)
     unapplied: Decimal = Decimal(0)
     completed: bool = False
+    payment_id: int | None = None
 
 
 def apply_payment(store: Store, *, loan_id: str, amount: Decimal, paid_at: datetime, reference: str,
@@ -83,7 +84,7 @@ def apply_payment(store: Store, *, loan_id: str, amount: Decimal, paid_at: datet
             return PaymentResult(duplicate=True)
         if plan is None:
             store.audit("payment_without_plan", at=store.clock(), loan_id=loan_id, reference=reference)
-            return PaymentResult(False, None, Decimal(0), unapplied)
+            return PaymentResult(False, None, Decimal(0), unapplied, payment_id=payment_id)
         for item in allocation.updated:
             store.set_instalment_payment(plan["id"], item.number, paid=item.paid, status=item.status, at=paid_at)
         store.audit("payment_applied", at=store.clock(), borrower_id=plan["borrower_id"], loan_id=loan_id,
@@ -91,10 +92,22 @@ def apply_payment(store: Store, *, loan_id: str, amount: Decimal, paid_at: datet
         completed = all(r["status"] == "paid" for r in store.plan_installments(plan["id"]))
         if completed:
             store.end_plan(plan["id"], "completed", store.clock())
-        first = allocation.updated[0].number if allocation.updated else items[-1].number
-        store.add_reminder(plan_id=plan["id"], number=first, borrower_id=plan["borrower_id"],
-                           kind=f"thanks:{payment_id}", send_at=store.clock())
-        return PaymentResult(False, plan["id"], amount - unapplied, unapplied, completed)
+        return PaymentResult(False, plan["id"], amount - unapplied, unapplied, completed, payment_id)
+
+
+def thank_for_payments(store: Store, payers: list[dict]) -> int:
+    """One thank-you per borrower for the payments just applied (`payers`: borrower_id, and
+    the plan_id and payment_id of their last payment), however many there were. It is queued
+    now and rendered when sent, so it tells the plan's state after all of them. Returns how
+    many were queued."""
+    queued = 0
+    for payer in payers:
+        instalments = store.plan_installments(payer["plan_id"])
+        unpaid = [r["number"] for r in instalments if r["status"] in UNPAID]
+        queued += store.add_reminder(plan_id=payer["plan_id"], number=(unpaid or [instalments[-1]["number"]])[0],
+                                     borrower_id=payer["borrower_id"], kind=f"thanks:{payer['payment_id']}",
+                                     send_at=store.clock())
+    return queued
 
 
 def notice_misses(store: Store, policy: Policy, now: datetime, default_zone: ZoneInfo) -> list[tuple[int, int]]:

@@ -1,4 +1,4 @@
-"""SQL for lender broadcasts and reports.
+"""SQL for lender broadcasts (the report's figures are in `bot.store.reports`).
 
 Broadcasts: a segment is chosen here (`segment_candidates`), a broadcast and its recipients
 are recorded in one transaction (`create_broadcast`), and the sender moves each recipient
@@ -6,16 +6,14 @@ pending -> sending -> sent | failed | blocked in small batches (`claim_recipient
 `save_results`): `sending` is written before the Bot API call and the outcome after it, so a
 crash leaves only the calls in flight in doubt (see `bot.lender.broadcasts`).
 
-Reports: each `report_*` method returns plain rows/counts; `bot.lender.reports` does the arithmetic.
-Segment and report vocabularies: plans.status active|completed|broken|superseded;
+Segment vocabularies: plans.status active|completed|broken|superseded;
 installments.status due|partly_paid|paid|missed.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 
 from bot.errors import StoreError
 from bot.store.codec import to_decimal, to_timestamp
@@ -42,8 +40,8 @@ class BroadcastQueries:
 
     def segment_candidates(self, kind: str, *, today: date, day: date | None = None) -> list[dict]:
         """Everyone in segment `kind` (active | due-in | overdue | all | invited-not-started),
-        one row per borrower ordered by id: borrower_id, chat_id (None: never opened a chat
-        with the bot), phone, borrower_locale, conversation_locale, unreachable_at.
+        one row per borrower ordered by id: borrower_id, chat_id (None: no chat with the bot
+        to write to), phone, borrower_locale, conversation_locale, unreachable_at.
 
         `invited-not-started` is the chats that opened an invitation link but are not
         identified yet (the conversation holds the invite's loan, no borrower is bound), plus,
@@ -52,8 +50,8 @@ class BroadcastQueries:
         if kind == "invited-not-started":
             return self._invited_not_started()
         if kind == "all":
-            where, params = "b.telegram_chat_id IS NOT NULL", {}
-        elif kind in _SEGMENT_BORROWERS:
+            return self._everyone()
+        if kind in _SEGMENT_BORROWERS:
             where = f"b.id IN ({_SEGMENT_BORROWERS[kind]})"
             params = {"today": today.isoformat(), "day": (day or today).isoformat()}
         else:
@@ -65,6 +63,14 @@ class BroadcastQueries:
             f" WHERE {where} ORDER BY b.id",
             params,
         ))
+
+    def _everyone(self) -> list[dict]:
+        """Every borrower, at their own chat (chat_id None: none yet, or not identified: they
+        are counted, never messaged, since a chat that has not identified must not be told
+        about a loan)."""
+        return list(self._rows(
+            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+            f" FROM borrowers b LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id ORDER BY b.id"))
 
     def _invited_not_started(self) -> list[dict]:
         opened = list(self._rows(
@@ -212,79 +218,3 @@ class BroadcastQueries:
             for result in results:
                 if result["status"] == "blocked":  # PlanLifeQueries: sets unreachable_at, audits
                     self.mark_unreachable(result["borrower_id"], result["at"], f"broadcast {broadcast_id}")
-
-    # ------------------------------------------------------------------ reports
-
-    def report_funnel(self, since: datetime | None) -> dict[str, int]:
-        """Distinct borrowers (or chats, before a borrower is known) at each step since `since`."""
-        at = to_timestamp(since) if since else ""
-
-        def audit(event: str, column: str) -> int:
-            return self.db.execute(
-                f"SELECT count(DISTINCT {column}) FROM audit WHERE event = ? AND at >= ?", (event, at)
-            ).fetchone()[0]
-
-        def one(sql: str) -> int:
-            return self.db.execute(sql, (at,)).fetchone()[0]
-
-        return {
-            "invited": one("SELECT count(DISTINCT l.borrower_id) FROM invites iv"
-                           " JOIN loans l ON l.loan_id = iv.loan_id WHERE iv.created_at >= ?"),
-            # a chat started when its first message came in (or, without messages, when saved)
-            "started": one("""SELECT count(*) FROM (
-                                SELECT c.chat_id, COALESCE(min(m.at), c.updated_at) AS first
-                                FROM conversations c LEFT JOIN messages m
-                                     ON m.chat_id = c.chat_id AND m.direction = 'in'
-                                GROUP BY c.chat_id) WHERE first >= ?"""),
-            "identified": audit("identified", "borrower_id"),
-            "finances_given": audit("finances_given", "borrower_id"),
-            "options_shown": audit("options_shown", "borrower_id"),
-            "accepted": one("SELECT count(DISTINCT borrower_id) FROM plans WHERE accepted_at >= ?"),
-            "declined": audit("consent_declined", "chat_id"),
-            "no_affordable_plan": audit("no_affordable_plan", "borrower_id"),
-        }
-
-    def report_plans(self, since: datetime | None, today: date) -> list[dict]:
-        """Plans accepted since `since`: id, borrower_id, structure, payments, currency,
-        monthly_max (Decimal), status, and the counts `missed` and `late` (unpaid and past due,
-        not yet missed) of its instalments as of `today`."""
-        rows = self._rows(
-            f"""SELECT p.id, p.borrower_id, p.structure, p.payments, p.currency, p.monthly_max, p.status,
-                       count(i.number) FILTER (WHERE i.status = 'missed') AS missed,
-                       count(i.number) FILTER (WHERE i.status IN {UNPAID} AND i.due_date < :today) AS late
-                FROM plans p LEFT JOIN installments i ON i.plan_id = p.id
-                WHERE p.accepted_at >= :since GROUP BY p.id ORDER BY p.id""",
-            {"today": today.isoformat(), "since": to_timestamp(since) if since else ""},
-        )
-        return [{**row, "monthly_max": to_decimal(row["monthly_max"])} for row in rows]
-
-    def report_scheduled(self, since: date | None, today: date) -> list[dict]:
-        """Instalment amounts due from `since` up to `today`, per currency (Decimal). A
-        superseded or broken plan counts only what fell due before it ended."""
-        totals: dict[str, Decimal] = {}
-        for row in self._rows(
-            """SELECT p.currency, i.amount FROM installments i JOIN plans p ON p.id = i.plan_id
-               WHERE i.due_date <= :today AND i.due_date >= :since
-                 AND NOT (p.status IN ('superseded', 'broken') AND p.ended_at IS NOT NULL
-                          AND i.due_date > substr(p.ended_at, 1, 10))""",
-            {"today": today.isoformat(), "since": since.isoformat() if since else ""},
-        ):
-            totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + to_decimal(row["amount"])
-        return [{"currency": c, "amount": a} for c, a in sorted(totals.items())]
-
-    def report_collected(self, since: datetime | None, until: datetime) -> list[dict]:
-        """Payments received from `since` up to `until`, per the loan's currency (Decimal)."""
-        totals: dict[str, Decimal] = {}
-        for row in self._rows(
-            """SELECT l.currency, pm.amount FROM payments pm JOIN loans l ON l.loan_id = pm.loan_id
-               WHERE pm.paid_at >= :since AND pm.paid_at <= :until""",
-            {"since": to_timestamp(since) if since else "", "until": to_timestamp(until)},
-        ):
-            totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + to_decimal(row["amount"])
-        return [{"currency": c, "amount": a} for c, a in sorted(totals.items())]
-
-    def unreachable_borrowers(self) -> list[dict]:
-        """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""
-        return list(self._rows(
-            "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id"
-        ))

@@ -39,6 +39,7 @@ import sqlite_utils
 from bot.errors import ConflictError, InviteError, StoreError
 from bot.store import migrations
 from bot.store.broadcasts import BroadcastQueries
+from bot.store.imports import ImportQueries
 from bot.store.inbox import InboxQueries
 from bot.store.codec import (
     from_timestamp,
@@ -52,6 +53,7 @@ from bot.store.codec import (
 from bot.store.migrations import INSTALLMENT_AMOUNTS, LOAN_AMOUNTS, PLAN_AMOUNTS
 from bot.store.plans import PlanLifeQueries
 from bot.store.privacy import PrivacyQueries, create_private
+from bot.store.reports import ReportQueries
 from bot.store.support import SupportQueries
 from bot.store.tickets import TicketQueries
 
@@ -60,7 +62,8 @@ Clock = Callable[[], datetime]
 # ------------------------------------------------------------------ the store
 
 
-class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, PrivacyQueries, InboxQueries):
+class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, SupportQueries, TicketQueries,
+            PrivacyQueries, InboxQueries):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:
@@ -139,6 +142,19 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
             raise
         self.db.commit()
 
+    @contextmanager
+    def rolled_back(self) -> Iterator["Store"]:
+        """A transaction that is always rolled back, for a dry run: everything a real run
+        writes is written (and can be read back inside), then undone. It holds the write lock
+        meanwhile, as the real run would."""
+        if self.db.conn.in_transaction:
+            raise StoreError("a dry run cannot start inside another transaction")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        finally:
+            self.db.rollback()
+
     def _rows(self, sql: str, params: tuple | list | dict = ()) -> Iterator[dict]:
         """The rows of a SELECT as dicts, read straight from the connection. sqlite-utils'
         `Database.query` would wrap each one in SAVEPOINT ... RELEASE and parse its first
@@ -153,57 +169,7 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
         return next(self._rows(sql, params), None)
 
     # -------------------------------------------------------------- borrowers and loans
-
-    def upsert_borrower_and_loan(self, row: dict) -> bool:
-        """Insert or update one imported loan and its borrower (matched by E.164 phone).
-
-        `row` holds the loan fields of `plans.models.Loan` plus borrower_name, phone (already
-        E.164) and id_last4, and optionally locale and timezone. A borrower's locale is only
-        set when it has none, so a language the borrower chose is not overwritten by a
-        re-import; a time zone in the file replaces the stored one (the lender knows where the
-        borrower lives), and a row without one keeps it.
-        Returns True when the loan is new, False when it was updated.
-        """
-        now = to_timestamp(self.clock())
-        with self.transaction():
-            borrower = self._one("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))
-            if borrower is None:
-                borrower_id = self.db.execute(
-                    "INSERT INTO borrowers (name, phone, id_last4, locale, timezone, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (row["borrower_name"], row["phone"], row["id_last4"], row.get("locale"), row.get("timezone"),
-                     now),
-                ).lastrowid
-            else:
-                borrower_id = borrower["id"]
-                self.db.execute(
-                    "UPDATE borrowers SET name = ?, id_last4 = ?, locale = COALESCE(locale, ?),"
-                    " timezone = COALESCE(?, timezone) WHERE id = ?",
-                    (row["borrower_name"], row["id_last4"], row.get("locale"), row.get("timezone"), borrower_id),
-                )
-            values = {
-                "loan_id": row["loan_id"],
-                "borrower_id": borrower_id,
-                "product": str(row["product"]),
-                "currency": row.get("currency") or "CNY",
-                **{column: to_money_text(row.get(column, 0)) for column in LOAN_AMOUNTS},
-                "remaining_term_months": int(row["remaining_term_months"]),
-                "days_past_due": int(row["days_past_due"]),
-                "next_due_date": to_day(row["next_due_date"]),
-                "prior_restructures": int(row.get("prior_restructures") or 0),
-                "on_time_payments_last_12": row.get("on_time_payments_last_12"),
-                "imported_at": now,
-                "updated_at": now,
-            }
-            new = self._one("SELECT 1 FROM loans WHERE loan_id = ?", (row["loan_id"],)) is None
-            columns = ", ".join(values)
-            updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("loan_id", "imported_at"))
-            self.db.execute(
-                f"INSERT INTO loans ({columns}) VALUES ({', '.join('?' * len(values))})"
-                f" ON CONFLICT (loan_id) DO UPDATE SET {updates}",
-                tuple(values.values()),
-            )
-        return new
+    # (writing them: `bot.store.imports`)
 
     @staticmethod
     def _loan(row: dict) -> dict:
@@ -395,6 +361,14 @@ class Store(PlanLifeQueries, BroadcastQueries, SupportQueries, TicketQueries, Pr
             "INSERT INTO audit (at, event, chat_id, borrower_id, loan_id, details) VALUES (?, ?, ?, ?, ?, ?)",
             (to_timestamp(at), event, chat_id, borrower_id, loan_id, to_json(details)),
         )
+
+    def last_audit_id(self) -> int:
+        return self.db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0]
+
+    def audit_since(self, audit_id: int) -> list[dict]:
+        """Audit events recorded after `audit_id`, oldest first, details as a dict."""
+        return [{**row, "details": json.loads(row["details"])}
+                for row in self._rows("SELECT * FROM audit WHERE id > ? ORDER BY id", (audit_id,))]
 
     def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None) -> None:
         self.db.execute(

@@ -327,8 +327,36 @@ def _v9_support_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX support_outbox_chat ON support_outbox(chat_id, id)")
 
 
+def _v10_reminders_skipped(db: sqlite_utils.Database) -> None:
+    """A reminder may end `skipped`: its moment passed by more than its kind allows (a "due
+    today" a day late), so it is recorded, not sent. SQLite cannot change a CHECK constraint
+    in place: the table is rebuilt, rows and index kept."""
+    columns = ("id, plan_id, installment_number, borrower_id, kind, send_at, status, attempts, last_error,"
+               " next_attempt_at, sent_at, created_at")
+    db.execute("""CREATE TABLE reminders_rebuilt (
+            id INTEGER PRIMARY KEY,
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            installment_number INTEGER NOT NULL,
+            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
+            kind TEXT NOT NULL,
+            send_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'cancelled', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT,
+            sent_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (plan_id, installment_number, kind))""")
+    db.execute(f"INSERT INTO reminders_rebuilt ({columns}) SELECT {columns} FROM reminders")
+    db.execute("DROP TABLE reminders")
+    db.execute("ALTER TABLE reminders_rebuilt RENAME TO reminders")
+    db.execute("CREATE INDEX reminders_due ON reminders(status, send_at)")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
                                                              _v6_attempts_by_loan, _v7_inbox_and_dead_letters,
-                                                             _v8_support_login_backoff, _v9_support_outbox]
+                                                             _v8_support_login_backoff, _v9_support_outbox,
+                                                             _v10_reminders_skipped]

@@ -2,6 +2,7 @@
 reminder outbox. Every state change writes an audit event in the same transaction."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -139,17 +140,24 @@ class PlanLifeQueries:
         rows = self._rows("SELECT * FROM reminders WHERE plan_id = ? ORDER BY send_at, id", (plan_id,))
         return [self._reminder(row) for row in rows]
 
+    def reminders_by_ids(self, reminder_ids: list[int]) -> list[dict]:
+        rows = self._rows("SELECT * FROM reminders WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                          (json.dumps(reminder_ids),))
+        return [self._reminder(row) for row in rows]
+
     @staticmethod
     def _reminder(row: dict) -> dict:
         for column in ("send_at", "next_attempt_at", "sent_at", "created_at"):
             row[column] = from_timestamp(row[column])
         return row
 
-    def claim_reminder(self, reminder_id: int) -> bool:
-        """pending -> sending, once: a second dispatcher cannot claim the same reminder."""
+    def claim_reminder(self, reminder_id: int, at: datetime) -> bool:
+        """pending -> sending, once: a second dispatcher cannot claim the same reminder. `at`
+        is the pass's moment (an `--as-of` catch-up pass lives in its own time), against which
+        a later pass decides that a claim left by a dead process is stale."""
         cursor = self.db.execute(
             "UPDATE reminders SET status = 'sending', attempts = attempts + 1, next_attempt_at = ?"
-            " WHERE id = ? AND status = 'pending'", (to_timestamp(self.clock()), reminder_id))
+            " WHERE id = ? AND status = 'pending'", (to_timestamp(at), reminder_id))
         return bool(cursor.rowcount)
 
     def finish_reminder(self, reminder_id: int, status: str, *, error: str | None = None,

@@ -180,13 +180,36 @@ class ConversationRow:
     needs_person: bool
 
 
+def conversation_steps() -> list[str]:
+    """Every step a conversation can be at: the dialogue's `_ask_<step>` handlers, with the
+    expense step spelt out per category as it is stored."""
+    from dialogs.flow import EXPENSE_CATEGORIES
+    from dialogs.machine import Dialogue
+
+    names = [name.removeprefix("_ask_") for name in dir(Dialogue) if name.startswith("_ask_")]
+    return sorted(n for n in names if n != "expense") + [f"expense:{c.value}" for c in EXPENSE_CATEGORIES]
+
+
 def list_conversations(store: Store, tz: ZoneInfo, *, step: str | None = None, needs_person: bool = False,
                        since: datetime | None = None, reveal: bool = False) -> list[ConversationRow]:
+    if step is not None and step not in (steps := conversation_steps()):
+        raise TranscriptError(f"unknown --state {step!r}; the states are: {', '.join(steps)}")
     rows = store.search_conversations(step=step, needs_person=True if needs_person else None,
                                       active_from=since, limit=10_000)
+    loans: dict[int, str | None] = {}  # a borrower back at /start after a plan: the plan's loan
+
+    def loan_of(row: dict) -> str | None:
+        if row["loan_id"] or row["borrower_id"] is None:
+            return row["loan_id"]
+        if row["borrower_id"] not in loans:
+            plan = store.active_plan_for_borrower(row["borrower_id"])
+            own = [loan["loan_id"] for loan in store.loans_for_borrower(row["borrower_id"])]
+            loans[row["borrower_id"]] = plan["loan_id"] if plan else own[0] if len(own) == 1 else None
+        return loans[row["borrower_id"]]
+
     return [ConversationRow(row["chat_id"], row["borrower_id"],
                             (row["name"] or "") if reveal else mask_name(row["name"]),
-                            row["loan_id"], row["step"], row["updated_at"].astimezone(tz), row["needs_person"])
+                            loan_of(row), row["step"], row["updated_at"].astimezone(tz), row["needs_person"])
             for row in rows]
 
 

@@ -1,0 +1,117 @@
+"""The borrower's plan chart and files (issue 14 section 4): readable in both languages with
+every glyph drawn (matplotlib's "Glyph ... missing" warning is an error here), months on the
+axis, statuses in distinct colours with a legend, amounts as the messages write them, the next
+payment marked; and the terminal's /schedule never overwrites an earlier file."""
+from __future__ import annotations
+
+import io
+import warnings
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from bot.console import Console
+from bot.demo import load_demo
+from bot.i18n import Translator, make_filters
+from bot.lender.plan_files import STATUS_COLOURS, plan_chart, save_file, still_to_pay
+from bot.store import Store
+from bot.turn import Conversations
+from plans.policy import default_policy
+
+PLAN = {"id": 7, "loan_id": "CC-1001", "currency": "CNY"}
+#: paid, paid (interest only), partly paid, missed, paused (interest only, to pay), then due
+STATES = [("paid", "interest_only", "300.00"), ("paid", "instalment", "1200.50"), ("partly_paid", "instalment", "400"),
+          ("missed", "instalment", "0"), ("due", "interest_only", "0")] + [("due", "instalment", "0")] * 7
+
+
+def rows() -> list[dict]:
+    return [{"number": n, "due_date": date(2026 + (n + 10) // 12, (n + 10) % 12 + 1, 5),
+             "amount": Decimal("300.00") if kind == "interest_only" else Decimal("1200.50"),
+             "paid": Decimal(paid), "status": status, "kind": kind}
+            for n, (status, kind, paid) in enumerate(STATES, start=1)]
+
+
+def texts(figure) -> list[str]:
+    return [t.get_text() for t in figure.findobj(lambda artist: hasattr(artist, "get_text")) if t.get_text()]
+
+
+@pytest.fixture
+def strict_glyphs():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph 36824 (\\N{...}) missing from font(s) DejaVu Sans." fails the test
+        yield
+
+
+@pytest.mark.parametrize(("locale", "words", "month", "next_"), [
+    ("zh_CN", ["CC-1001 还款计划表", "已还", "待还", "逾期未还", "暂缓期：只还利息", "每期还款后剩余应还", "应还月份"],
+     "2026年12月", "下一期：2027年2月5日应还 ¥800.50"),
+    ("en", ["Your repayment plan for CC-1001", "Paid", "To pay", "Missed", "Paused: interest only",
+            "Still to pay after each payment", "Month the payment is due"],
+     "Dec 2026", "Next: CN¥800.50 on Feb 5, 2027"),
+])
+def test_the_chart_speaks_the_borrowers_language_with_every_glyph_drawn(strict_glyphs, locale, words, month, next_):
+    figure = plan_chart(PLAN, rows(), Translator(), locale)
+    png = io.BytesIO()
+    figure.savefig(png, format="png")  # drawing: where a missing glyph would warn
+    assert png.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    shown = texts(figure)
+    assert set(words) <= set(shown)
+    assert month in shown and next_ in shown
+    money = make_filters(locale)["money"]
+    ticks = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert money(Decimal("400"), "CNY") in ticks or money(Decimal("200"), "CNY") in ticks  # as in the messages
+
+
+def test_each_status_has_its_own_colour_on_the_picture():
+    figure = plan_chart(PLAN, rows(), Translator(), "en")
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(io.BytesIO(png.getvalue()), format="png")
+    colours = {tuple(round(float(c) * 255) for c in pixel[:3]) for row in pixels[::2] for pixel in row[::2]}
+    assert len(set(STATUS_COLOURS.values())) == 4
+    for hex_colour in STATUS_COLOURS.values():
+        rgb = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+        assert rgb in colours, hex_colour
+
+
+def test_still_to_pay_counts_what_was_paid_then_what_is_planned():
+    plan = rows()
+    after = still_to_pay(plan, upcoming=2)  # the partly paid one is next
+    total = sum(r["amount"] for r in plan)
+    assert after[0] == total - Decimal("300.00") and after[1] == after[0] - Decimal("1200.50")
+    assert after[2] == after[1] - Decimal("1200.50")  # from the next one on: as planned
+    assert after[-1] == 0
+
+
+def test_saving_never_replaces_an_earlier_file(tmp_path):
+    first = save_file(tmp_path, "plan-1.png", b"one")
+    second = save_file(tmp_path, "plan-1.png", b"two")
+    assert (first.name, second.name) == ("plan-1.png", "plan-1-2.png")
+    assert first.read_bytes() == b"one" and second.read_bytes() == b"two"
+
+
+def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store(tmp_path / "demo.db")
+    load_demo(store)
+    conversations = Conversations(store, default_policy(), Translator(), store.clock, "en")
+    answers = iter(["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "5200", "800",
+                    "3000", "1", "7", "1", "1", "1", "/schedule", "/schedule"])
+    lines: list[str] = []
+
+    def read(prompt: str) -> str:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise EOFError from None
+
+    Console(conversations, read=read, write=lines.append, language_code="en").run()
+    saved = [line.strip() for line in lines if "saved to" in line]
+    assert saved == [f"Chart saved to {tmp_path / 'plan-1.png'}",
+                     f"Calendar saved to {tmp_path / 'plan-1.ics'} (open it to add the due dates to your calendar)",
+                     f"Chart saved to {tmp_path / 'plan-1-2.png'}",
+                     f"Calendar saved to {tmp_path / 'plan-1-2.ics'} (open it to add the due dates to your calendar)"]
+    store.close()
