@@ -36,7 +36,7 @@ class Budget:
     (`plans.dates.month_number`), computed once per month and per income."""
 
     __slots__ = ("finances", "rules", "as_of", "currency", "_unit", "_costs", "_reserve", "_change",
-                 "_by_income", "_rooms", "_disposables")
+                 "_by_income", "_rooms", "_disposables", "table_start", "table_rooms", "table_disposables")
 
     def __init__(self, finances: Finances, rules: Affordability, as_of: date, currency: str) -> None:
         self.finances, self.rules, self.as_of, self.currency = finances, rules, as_of, currency
@@ -50,6 +50,31 @@ class Budget:
         self._by_income: dict[Decimal, Available] = {}
         self._rooms: dict[int, Decimal] = {}
         self._disposables: dict[int, Decimal] = {}
+        #: `available` and `disposable` of consecutive months from month number `table_start`
+        #: (see `tabulate`), for the rule's pass over a schedule
+        self.table_start = 0
+        self.table_rooms: list[Decimal] = []
+        self.table_disposables: list[Decimal] = []
+
+    def tabulate(self, first: int, count: int) -> list[Decimal]:
+        """Work out `count` months from month number `first` at once (a plan's calendar);
+        returns their available amounts. A month with the same income as the month before
+        shares its objects, so passes over them can tell runs apart by `is`."""
+        finances = self.finances
+        if self._change is None and finances.high_income_months is None:
+            room = self.available(first)
+            rooms, disposables = [room] * count, [self.disposable(first)] * count
+        else:
+            rooms, disposables = [], []
+            previous = None
+            for month in range(first, first + count):
+                income = self.income(month)
+                if income != previous:
+                    room, disposable, previous = self.available(month), self.disposable(month), income
+                rooms.append(room)
+                disposables.append(disposable)
+        self.table_start, self.table_rooms, self.table_disposables = first, rooms, disposables
+        return rooms
 
     # ------------------------------------------------------------ one month's figures
 
@@ -151,13 +176,13 @@ def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
     worst_gap = None
     worst: tuple = ()
     largest: dict[Decimal, Decimal] = {}  # disposable income -> the most paid out of it
-    available, disposable = budget.available, budget.disposable
-    month = None
+    run_income, run_largest = None, ZERO  # (a run of months with the same disposable income)
+    start, rooms, disposables = budget.table_start, budget.table_rooms, budget.table_disposables
+    known = len(rooms)
+    month = -1
     due = ZERO
-    rows = iter(rows)
     last_number = 0
-    while True:
-        row = next(rows, None)
+    for row in (*rows, None):
         if row is not None:
             day = row.due_date
             number = day.year * 12 + day.month - 1
@@ -165,24 +190,34 @@ def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
                 due += row.payment
                 last_number = row.number
                 continue
-        if month is not None:  # close the month before
-            used = due if due <= left else left
-            if used:
+        if month >= 0:  # close the month before
+            if left:
+                used = due if due <= left else left
                 left -= used
+            else:
+                used = ZERO
             to_pay = due - used
-            room = available(month)
+            index = month - start
+            if 0 <= index < known:
+                room, income_left = rooms[index], disposables[index]
+            else:
+                room, income_left = budget.available(month), budget.disposable(month)
             gap = to_pay - room
             if worst_gap is None or gap > worst_gap:
                 worst_gap, worst = gap, (month, due, used, to_pay, room)
             if gaps is not None:
                 gaps.append((last_number, gap))
-            if to_pay > 0:
-                income_left = disposable(month)
-                if to_pay > largest.get(income_left, ZERO):
-                    largest[income_left] = to_pay
+            if income_left is not run_income:
+                if run_largest > largest.get(run_income, ZERO):
+                    largest[run_income] = run_largest
+                run_income, run_largest = income_left, ZERO
+            if to_pay > run_largest:
+                run_largest = to_pay
         if row is None:
             break
         month, due, last_number = number, row.payment, row.number
+    if run_largest > largest.get(run_income, ZERO):
+        largest[run_income] = run_largest
     month, due, used, to_pay, room = worst
     tightest = MonthFit(month_label(month), due, used, to_pay, room, worst_gap)
     if any(income_left <= 0 for income_left in largest):

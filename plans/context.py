@@ -81,8 +81,17 @@ class Context:
     @cached_property
     def rooms(self) -> list[Decimal]:
         """What each month of `grid` leaves for this loan."""
-        available = self.budget.available
-        return [available(month_number(day)) for day in self.grid]
+        return self.budget.tabulate(month_number(self.first_due), self.longest)
+
+    @cached_property
+    def change_index(self) -> int | None:
+        """The index in `grid` of the first month on the income after the expected change,
+        if the plan's calendar has months both before and after it."""
+        if not self.case.finances.income_changes:
+            return None
+        changed = self.budget.changed
+        index = next((k for k, day in enumerate(self.grid) if changed(month_number(day))), None)
+        return index if index else None
 
     @cached_property
     def check_limits(self) -> dict[str, Any]:

@@ -302,19 +302,11 @@ def _first_month_weight(ctx: Context, down_payment: Decimal) -> Decimal:
     return max(ZERO, left) / rooms[1]
 
 
-def _change_month(ctx: Context) -> int | None:
-    """The index in `ctx.grid` of the first month on the income after the expected change,
-    if the plan's calendar has months both before and after it."""
-    budget = ctx.budget
-    index = next((k for k, day in enumerate(ctx.grid) if budget.changed(month_number(day))), None)
-    return index if index else None
-
-
 def _changed_income_ratio(ctx: Context) -> tuple[int, Decimal] | None:
     """(grid months before the income changes, later available / now available), if the
     borrower told us their income will change and both amounts leave something to pay."""
     later = ctx.budget.later
-    step_at = _change_month(ctx)
+    step_at = ctx.change_index
     if later is None or step_at is None:
         return None
     now = ctx.budget.now.available
@@ -337,8 +329,9 @@ def _ratio_within(limit: Decimal, rising: bool = False) -> Callable[[list[Row]],
 def _within_ratio(limit: Decimal, build: Callable[[Decimal], Option | None], ratio: Decimal) -> Option | None:
     """`build(ratio)`, its payments kept within `limit` (largest / smallest) including the
     rounding residue: a rounding that keeps it is chosen (`_shaped`'s `accept`); if none
-    does, the ratio is moved toward 1 by what it overshot and the plan built again."""
-    option = None
+    does, the ratio is moved toward 1 by what it overshot and the plan built again. None if
+    the limit cannot be kept (a limit so close to 1 that the residue alone breaks it)."""
+    rising = ratio > ONE
     for _ in range(4):
         option = build(ratio)
         if option is None:
@@ -348,9 +341,11 @@ def _within_ratio(limit: Decimal, build: Callable[[Decimal], Option | None], rat
         if observed <= limit:
             return option
         overshoot = observed / limit
-        ratio = ratio / overshoot if ratio > ONE else ratio * overshoot
-        ratio = ratio.quantize(Decimal("1e-12"), ROUND_FLOOR if ratio > ONE else ROUND_UP)
-    return option
+        ratio = ratio / overshoot if rising else ratio * overshoot
+        ratio = ratio.quantize(Decimal("1e-12"), ROUND_FLOOR if rising else ROUND_UP)
+        if (ratio > ONE) != rising or ratio == ONE:
+            return None  # no step is left to take
+    return None
 
 
 def _step(ctx: Context, structure: Structure, step_at: int, ratio: Decimal, reason: Reason,
@@ -373,6 +368,8 @@ def step_up(ctx: Context) -> Option | None:
         return None
     step_at, ratio = change
     ratio = min(ratio, ctx.rules.step_max_ratio)
+    if ratio <= ONE:
+        return None  # the policy allows no step
     reason = Reason("rises_with_recovery", {"months": str(step_at)})
     # Rounding down keeps every payment at or below the next (the last takes the cents);
     # rounding up, tried next, leaves the last a few cents lower instead.
@@ -385,6 +382,8 @@ def step_down(ctx: Context) -> Option | None:
         return None
     step_at, ratio = change
     ratio = max(ratio, ONE / ctx.rules.step_max_ratio)
+    if ratio >= ONE:
+        return None  # the policy allows no step
     reason = Reason("falls_with_income", {"months": str(step_at)})
     return _step(ctx, Structure.step_down, step_at, ratio, reason, ROUNDINGS, False)
 
@@ -406,6 +405,8 @@ def seasonal(ctx: Context) -> Option | None:
         low_weight, high_weight = ZERO, ONE
     else:
         low_weight, high_weight = ONE, min(high_room / low_room, rules.seasonal_max_ratio)
+        if high_weight <= ONE:
+            return None  # the policy allows no higher payments in the high season
     high_months = [day.month in high.months for day in ctx.grid]
     if not any(high_months):
         return None
@@ -433,7 +434,7 @@ def holiday(ctx: Context) -> Option | None:
     if finances.outlook is Outlook.lasting or rules.holiday_max_months <= 0:
         return None
     if finances.income_changes and finances.income_after_recovery > finances.monthly_income:
-        wanted = _change_month(ctx) or 0
+        wanted = ctx.change_index or 0
     elif finances.outlook is Outlook.temporary:
         wanted = 3
     else:
