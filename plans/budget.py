@@ -9,9 +9,9 @@ Available for this loan in a month (`Available`, the one definition every screen
                  rounded down to the currency's minor unit (nobody pays a fraction of a cent)
 
 A month's income follows what the borrower told us: an expected change "in about N months"
-is dated from the day of the quote (the as-of date): months that start on or after that day
-have the new income, the month in which it changes (when it does not change on the 1st) has
-the lower of the two; in the seasonal high months the income is at least the high amount.
+is dated from the day of the quote (the as-of date): the calendar month N months after it
+and every month after that have the new income (whether the first payment comes before or
+after); in the seasonal high months the income is at least the high amount.
 
 The rule (`month_by_month`): for every calendar month of a plan, what falls due in it (a down
 payment and an instalment in the same month count together), less the savings the borrower
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 
-from plans.dates import add_months, month_label, month_number
+from plans.dates import month_label, month_number
 from plans.models import Available, Finances, MonthFit, Row
 from plans.money import ZERO, minor_unit
 from plans.policy import Affordability
@@ -43,10 +43,10 @@ class Budget:
         self._unit = minor_unit(currency)
         self._costs = finances.essential_total + finances.other_debt_payments
         self._reserve = rules.min_income_left + rules.min_left_per_dependant * finances.dependants
-        self._change: tuple[int, bool] | None = None
+        #: the month number from which the income is the one after the expected change
+        self._change: int | None = None
         if finances.income_changes:
-            changes_on = add_months(as_of, finances.expected_recovery_months)
-            self._change = (month_number(changes_on), changes_on.day == 1)
+            self._change = month_number(as_of) + finances.expected_recovery_months
         self._by_income: dict[Decimal, Available] = {}
         self._rooms: dict[int, Decimal] = {}
         self._disposables: dict[int, Decimal] = {}
@@ -106,13 +106,8 @@ class Budget:
     def income(self, month: int) -> Decimal:
         """Expected income in calendar month number `month`."""
         finances = self.finances
-        if self._change is not None:
-            changes_in, on_the_first = self._change
-            after = finances.income_after_recovery
-            if month > changes_in or (month == changes_in and on_the_first):
-                return self._in_season(after, month)
-            if month == changes_in:  # changes during the month: the lower of the two
-                return min(self._in_season(finances.monthly_income, month), self._in_season(after, month))
+        if self._change is not None and month >= self._change:
+            return self._in_season(finances.income_after_recovery, month)
         return self._in_season(finances.monthly_income, month)
 
     def _in_season(self, income: Decimal, month: int) -> Decimal:
@@ -135,14 +130,8 @@ class Budget:
         return value
 
     def changed(self, month: int) -> bool:
-        """Whether the month runs on the income after the expected change (in the month of
-        the change, when the lower of the two is the new one)."""
-        if self._change is None:
-            return False
-        changes_in, on_the_first = self._change
-        if month > changes_in or (month == changes_in and on_the_first):
-            return True
-        return month == changes_in and self.finances.income_after_recovery < self.finances.monthly_income
+        """Whether the month runs on the income after the expected change."""
+        return self._change is not None and month >= self._change
 
     # ------------------------------------------------------------ the quote's summaries
 

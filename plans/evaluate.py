@@ -55,7 +55,7 @@ def evaluate(
     checks = _checks(ctx, structure, instalments, apr)
     reasons = list(reasons) + _common_reasons(ctx, debt, rows, affordable)
     likelihood = _likelihood(ctx, ratio, affordable, len(instalments))
-    pause_interest = sum((pause.capitalised for pause in pauses), ZERO)
+    pause_interest = quantize(sum((pause.capitalised for pause in pauses), ZERO), loan.currency)
     restructured_principal = debt.principal + debt.down_payment - debt.down_payment_fees
     carried_fees = debt.fees + debt.down_payment_fees
     if debt.penalties_kept <= 0:

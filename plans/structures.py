@@ -448,7 +448,7 @@ def holiday(ctx: Context) -> Option | None:
     reasons = [Reason("payment_holiday", {"months": str(months)})]
     if rules.holiday_interest == "freeze" or debt.rate == 0:
         after = ctx.basis(debt, as_of=grid[months - 1], first_due=grid[months], first_period=ONE)
-        pause = Pause(grid[0], grid[months - 1], months, "frozen", ZERO)
+        pause = Pause(grid[0], grid[months - 1], months, "frozen", quantize(ZERO, ctx.currency))
         return _shaped(ctx, Structure.holiday, debt, [ONE] * (ctx.longest - months), parameters, reasons,
                        basis=after, offset=months, pauses=[pause])
     weights = [ZERO] * months + [ONE] * (ctx.longest - months)

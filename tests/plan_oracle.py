@@ -12,18 +12,10 @@ from plans.models import Case, Option
 from plans.policy import Policy
 
 
-def _add_months(day: date, months: int) -> date:
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    month += 1
-    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31,
-            30, 31][month - 1]
-    return date(year, month, min(day.day, last))
-
-
 def income_in(case: Case, year: int, month: int) -> D:
-    """The month's income: the change "in about N months" dated from as_of (months starting
-    on or after that day have the new income, the month it changes in the lower of both),
-    at least the high amount in the seasonal months."""
+    """The month's income: the change "in about N months" dated from as_of (the calendar
+    month N months after as_of's and later have the new income), at least the high amount
+    in the seasonal months."""
     f = case.finances
 
     def seasonal(amount: D) -> D:
@@ -33,13 +25,8 @@ def income_in(case: Case, year: int, month: int) -> D:
     now = seasonal(f.monthly_income)
     if f.income_after_recovery is None or f.expected_recovery_months <= 0:
         return now
-    change = _add_months(case.as_of, f.expected_recovery_months)
-    later = seasonal(f.income_after_recovery)
-    if (year, month) > (change.year, change.month) or ((year, month) == (change.year, change.month) and change.day == 1):
-        return later
-    if (year, month) == (change.year, change.month):
-        return min(now, later)
-    return now
+    months_from_now = (year - case.as_of.year) * 12 + month - case.as_of.month
+    return seasonal(f.income_after_recovery) if months_from_now >= f.expected_recovery_months else now
 
 
 def available(case: Case, policy: Policy, income: D) -> D:

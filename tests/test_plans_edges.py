@@ -412,7 +412,7 @@ def test_apr_cap_brings_the_rate_down_when_the_policy_allows():
     for option in result.options:
         assert option.apr <= D("0.10") and option.compliant
         if option.plan_rate > 0:
-            assert D("0.099") < option.plan_rate <= D("0.10")
+            assert D("0.098") < option.plan_rate <= D("0.10")
             assert {"key": "rate_capped", "cap": "0.10"} in [{"key": r.key, **r.params} for r in option.reasons]
 
 

@@ -545,3 +545,102 @@ def test_custom_by_amount_is_lawful_and_says_when_it_is_over_budget(scenario, am
         except NoPlanPossible:
             return
         assert shorter.instalments[0].payment > amount - unit
+
+
+# ---------------------------------------------------------------- the hardship cases
+
+
+@st.composite
+def job_losses(draw) -> tuple[Case, Policy]:
+    """No income now, income back within the policy's holiday months, enough of it to repay
+    the card well within the term; the card's policy freezes or capitalises holiday interest."""
+    as_of = draw(st.dates(min_value=date(2025, 1, 1), max_value=date(2032, 12, 31)))
+    debt = draw(st.integers(min_value=1_000, max_value=60_000))
+    months = draw(st.integers(min_value=1, max_value=3))
+    policy = default_policy() if draw(st.booleans()) else Policy.model_validate(
+        {**default_policy().model_dump(), "products": {
+            **default_policy().model_dump()["products"],
+            "credit_card": {**default_policy().model_dump()["products"]["credit_card"],
+                            "holiday_interest": "capitalise"}}})
+    case = Case.from_mapping({
+        "as_of": as_of.isoformat(),
+        "loan": {"loan_id": "J", "product": "credit_card", "outstanding_principal": str(debt),
+                 "overdue_principal": "0", "annual_rate": "0.18", "monthly_payment": "1000",
+                 "remaining_term_months": 24, "days_past_due": 60,
+                 "next_due_date": (as_of + timedelta(days=draw(st.integers(min_value=0, max_value=30)))).isoformat()},
+        "finances": {"monthly_income": "0", "essential_expenses": "3000", "savings_available": "0",
+                     "hardship_reason": "job_loss", "outlook": draw(st.sampled_from(["temporary", "unsure"])),
+                     "expected_recovery_months": months, "income_after_recovery": str(debt // 4 + 5000)},
+    })
+    return case, policy
+
+
+@given(job_losses())
+def test_no_income_now_and_income_back_gets_a_holiday_that_fits(scenario):
+    case, policy = scenario
+    result = quote(case, policy)
+    assert_quote_invariants(result, case, policy)
+    holiday = next((o for o in result.options if o.structure is Structure.holiday), None)
+    calendar, _ = grid(case, policy)
+    income_back = next(d for d in calendar if income_in(case, d.year, d.month) > 0)
+    if income_back == calendar[0]:
+        return  # the income is back before the first payment: no pause needed
+    assert result.status is QuoteStatus.ok and holiday is not None and holiday.affordable
+    assert result.recommended == holiday.option_id  # nothing else fits a month without income
+    assert holiday.schedule[0].due_date == income_back
+    assert_option_invariants(holiday, case, policy)
+
+
+@st.composite
+def seasonal_earners(draw) -> tuple[Case, Policy]:
+    """Nothing left in the low season, a busy season of 2-5 months that leaves plenty."""
+    as_of = draw(st.dates(min_value=date(2025, 1, 1), max_value=date(2032, 12, 31)))
+    start = draw(st.integers(min_value=1, max_value=12))
+    high = sorted({(start + k - 1) % 12 + 1 for k in range(draw(st.integers(min_value=2, max_value=5)))})
+    case = Case.from_mapping({
+        "as_of": as_of.isoformat(),
+        "loan": {"loan_id": "S", "product": "consumer_loan", "outstanding_principal": str(draw(
+                     st.integers(min_value=2_000, max_value=80_000))),
+                 "overdue_principal": "0", "annual_rate": "0.12", "monthly_payment": "1000",
+                 "remaining_term_months": 24, "days_past_due": 60, "next_due_date": as_of.isoformat()},
+        "finances": {"monthly_income": str(draw(st.integers(min_value=0, max_value=3_000))),
+                     "essential_expenses": "3000", "savings_available": "0", "income_kind": "seasonal",
+                     "high_income_months": {"months": high,
+                                            "monthly_income": str(draw(st.integers(min_value=6_000, max_value=40_000)))},
+                     "outlook": "lasting"},
+    })
+    return case, default_policy()
+
+
+@given(seasonal_earners())
+def test_a_seasonal_plan_pays_in_the_busy_months(scenario):
+    case, policy = scenario
+    option = next((o for o in build_options(case, policy) if o.structure is Structure.seasonal), None)
+    assert option is not None
+    assert_option_invariants(option, case, policy)
+    high = case.finances.high_income_months.months
+    assert {r.due_date.month for r in option.schedule} <= set(high)  # nothing due in the low season
+    calendar, _ = grid(case, policy)
+    busy = [d for d in calendar if d.month in high]
+    if option.affordable:
+        assert quote(case, policy).status is QuoteStatus.ok
+    else:
+        # Only when even every busy month of the term paid in full would not be enough.
+        room = available(case, policy, case.finances.high_income_months.monthly_income)
+        assert room * len(busy) < option.restructured_balance + option.total_interest
+
+
+@given(scenarios())
+def test_lender_rules_that_block_affordable_plans_need_approval_not_a_shortfall(scenario):
+    case, policy = scenario
+    blocked = case.model_copy(update={"loan": case.loan.model_copy(
+        update={"prior_restructures": policy.replan_limit_12m})})
+    result = quote(blocked, policy)
+    built = build_options(blocked, policy)
+    if any(o.affordable for o in built):
+        assert result.status is QuoteStatus.needs_approval and "replan_limit" in result.blocked_by
+        assert result.monthly_shortfall == 0
+    elif not built:  # (no structure the policy allows applies: a person must find one)
+        assert result.status is QuoteStatus.needs_approval and result.blocked_by
+    else:
+        assert result.status is QuoteStatus.nothing_fits and result.monthly_shortfall > 0
