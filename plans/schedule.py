@@ -133,14 +133,16 @@ def shaped_schedule(
     rounding: str = ROUND_HALF_UP,
     start_number: int = 1,
     kind: str = "instalment",
+    end_early: bool = False,
 ) -> tuple[list[Row], list[Pause]]:
     """The schedule paying about (scale + fee_scale) x weights[k]; the last row clears all.
     Months of weight 0 are pauses (the last weight must not be 0).
 
     Rounding every payment up by a fraction of a cent can, over a long term at a high rate,
-    repay the principal before the last month (leaving empty or fee-only months); such a
-    schedule is built again with payments rounded down, so the last payment takes the residue
-    instead.
+    repay the principal before the last month (leaving empty or fee-only months). With
+    `end_early` (a term searched for, not one the borrower named) the schedule then ends with
+    the row that clears everything, if it can; otherwise it is built again with payments
+    rounded down, so the last payment takes the residue instead.
     """
     count = len(weights)
     dates = basis.dates(count)
@@ -156,10 +158,14 @@ def shaped_schedule(
     number = start_number
     # A level plan (all weights equal) asks the same rounded amounts every month; shaped
     # plans repeat a few weights, usually the same objects month after month.
-    payment_for: dict[Decimal, tuple[Decimal, Decimal]] = {}
-    last_weight = amount = fee_amount = None
+    payment_for: dict[Decimal, Decimal] = {}
+    last_weight = amount = None
     paused: list = []  # the pause running: [first date, last date, months, interest capitalised]
     has_fees = fees_left != 0  # without fees, the fee of every row is the (zero) basis fee
+    # Fees are spread in proportion to the weights, rounded cumulatively (after the rows of
+    # weights summing to W, round(fees x W / all weights) is paid), so they never run out
+    # early; the payment itself is one rounded amount, its principal part what is left.
+    fees_total, weight_total, weight_so_far, fees_paid = basis.fees, sum(weights, ZERO), ZERO, ZERO
     for k, (weight, due) in enumerate(zip(weights, dates)):
         # After the (possibly broken) first period every period is one month: x 1 is exact.
         interest = (balance * rate * period if k == 0 else balance * rate).quantize(unit, ROUND_HALF_UP)
@@ -180,20 +186,26 @@ def shaped_schedule(
             fees_left -= fee
         else:
             if weight is not last_weight:
-                amounts = payment_for.get(weight)
-                if amounts is None:
-                    amounts = payment_for[weight] = (
-                        (scale * weight).quantize(unit, rounding),
-                        (fee_scale * weight).quantize(unit, rounding),
-                    )
-                last_weight, (amount, fee_amount) = weight, amounts
+                amount = payment_for.get(weight)
+                if amount is None:
+                    amount = payment_for[weight] = ((scale + fee_scale) * weight).quantize(unit, rounding)
+                last_weight = weight
             if has_fees:
-                fee = fee_amount if fee_amount < fees_left else fees_left
+                weight_so_far += weight
+                target = (fees_total * weight_so_far / weight_total).quantize(unit, ROUND_HALF_UP)
+                fee = target - fees_paid
+                if fee > fees_left:
+                    fee = fees_left
+                fees_paid += fee
                 fees_left -= fee
             else:
                 fee = fees_left
-            principal = amount - interest
+            principal = amount - fee - interest
             if principal >= balance:  # this row repays all the principal left
+                if end_early and rounding != ROUND_FLOOR and balance + interest + fee + fees_left <= amount:
+                    fee += fees_left
+                    append(_row(number, due, balance + interest + fee, balance, interest, fee, ZERO, kind))
+                    return rows, pauses
                 if principal > balance:
                     principal = balance
                 balance -= principal
@@ -205,8 +217,8 @@ def shaped_schedule(
                                            start_number=start_number, kind=kind)
             else:
                 balance -= principal
-                # principal + interest is exactly the rounded amount (all in the minor unit)
-                append(_row(number, due, amount + fee, principal, interest, fee, balance + fees_left, kind))
+                # principal + interest + fee is exactly the rounded amount (all in the minor unit)
+                append(_row(number, due, amount, principal, interest, fee, balance + fees_left, kind))
                 number += 1
                 continue
         append(_row(number, due, principal + interest + fee, principal, interest, fee, balance + fees_left, kind))

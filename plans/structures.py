@@ -198,7 +198,7 @@ def _shaped(
         built = fitting = chosen = None
         for rounding in roundings:
             rows, built_pauses = shaped_schedule(basis, weights[:term], scale, fee_scale, rounding=rounding,
-                                                 start_number=len(before) + 1)
+                                                 start_number=len(before) + 1, end_early=True)
             schedule = list(before) + rows
             candidate = (rows, built_pauses, schedule, month_by_month(schedule, ctx.savings, ctx.budget))
             built = built or candidate
