@@ -235,7 +235,7 @@ def assert_interest_and_balances(option: Option, case: Case, policy: Policy) -> 
     the balance column is what is left of principal and fees."""
     unit = minor_unit(case.loan.currency)
     rate = option.plan_rate / 12
-    dates, day = grid(case, policy)
+    dates, _ = grid(case, policy)
     first_period = months_between(case.as_of, dates[0]) if dates else D(1)
     paused = {}
     for pause in option.pauses:
@@ -308,9 +308,9 @@ def assert_option_invariants(option: Option, case: Case, policy: Policy) -> None
     # settlements on the policy's day.
     dates = [r.due_date for r in rows]
     assert all(a < b for a, b in zip(dates, dates[1:]))
-    calendar, day = grid(case, policy)
+    calendar, _ = grid(case, policy)
     monthly = instalment_rows(option)
-    assert set(r.due_date for r in monthly) <= set(calendar)
+    assert {r.due_date for r in monthly} <= set(calendar)
     if monthly:
         assert monthly[0].due_date >= case.as_of + timedelta(days=policy.first_due_min_days)
     for r in rows:
