@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.store import Store
 from plans.models import Loan
-from plans.payments import Instalment, ScheduledPart, allocate, loan_left_by_plan
+from plans.payments import UNPAID, Instalment, ScheduledPart, allocate, loan_left_by_plan
 from plans.policy import Policy, Reminders
 
 def local_send_time(day: date, zone: ZoneInfo, rules: Reminders) -> datetime:
