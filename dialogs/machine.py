@@ -565,6 +565,11 @@ class Dialogue:
                 "reasons": [{"key": r.key, "params": r.params} for r in result.recommended_reasons]}
         if "replan_limit_reached" in result.flags:
             return self._replan_limit(state)
+        if result.status == "needs_approval":
+            # Plans fit the budget but a lender rule bars them: a person, not "nothing fits".
+            self.services.audit("needs_approval", borrower_id=state.borrower_id, loan_id=state.loan_id,
+                                blocked_by=result.blocked_by)
+            return [Reply("needs_approval"), *self._handoff(state, "needs_approval")]
         if not result.any_affordable:
             self.services.audit("no_affordable_plan", borrower_id=state.borrower_id, loan_id=state.loan_id,
                                 shortfall=str(result.monthly_shortfall))

@@ -1,20 +1,34 @@
 """Annualised cost of a plan from its dated cash flows.
 
-APR = monthly IRR x 12, as Chinese disclosure practice states it; the effective annual rate
-(1 + i)^12 - 1 is shown beside it. Flows are (time in months from the as-of date, amount):
-the amount financed is +, each payment -. The IRR is a *rate shown to 0.01%*, not money, so it
-is solved in binary floating point (Newton's method, bisection as a fallback) from the exact
-Decimal flows and returned as a Decimal rounded to 8 places.
+Time is measured on the actual dates: a flow d days after the as-of date is at
+t = d / (365 / 12) "months" (the EU consumer-credit directive's annex measures years as
+d / 365; a month is a twelfth of that), so a long first period is priced for what it is.
+The monthly rate i solves sum(amount x (1 + i)^-t) = 0 (the amount financed +, payments -);
+APR = i x 12, as Chinese disclosure practice states it, and the effective annual rate
+(1 + i)^12 - 1, which equals the EU annex's annual rate, is shown beside it.
+
+The IRR is a *rate shown to 0.01%*, not money, so it is solved in binary floating point
+(Newton's method, bisection as a fallback) from the exact Decimal flows and returned as a
+Decimal rounded to 10 places.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from plans.errors import PlanError
 
+DAYS_PER_MONTH = 365 / 12
+_MONTHS_PER_DAY = 12 / 365
+
 Flow = tuple[Decimal, Decimal]
+
+
+def months_after(start: date, day: date) -> float:
+    """The time from `start` to `day` in months of 365/12 days."""
+    return (day - start).days * _MONTHS_PER_DAY
 
 
 def _npv(rate: float, flows: Sequence[tuple[float, float]]) -> float:
@@ -22,46 +36,37 @@ def _npv(rate: float, flows: Sequence[tuple[float, float]]) -> float:
 
 
 def monthly_irr(flows: Sequence[Flow], guess: float = 0.01) -> Decimal:
-    """The monthly rate i with sum(amount / (1 + i)^t) = 0. Raises if the flows have none.
-
-    `guess` starts Newton's method (the plan's own monthly rate is a good one). Flows one
-    month apart (instalments) are discounted by one multiplication each, not by a power.
-    """
-    return monthly_irr_prepared([(float(t), float(amount)) for t, amount in flows], guess)
+    """The monthly rate i with sum(amount / (1 + i)^t) = 0, t in months. Raises if the flows
+    have none. `guess` starts Newton's method (the plan's own monthly rate is a good one)."""
+    return monthly_irr_of([prepared_flow(float(t), float(amount)) for t, amount in flows if amount], guess)
 
 
-def monthly_irr_prepared(flows: Sequence[tuple[float, float]], guess: float = 0.01) -> Decimal:
-    """`monthly_irr` of flows already converted to (time, amount) floats."""
-    prepared = []
-    previous = -math.inf
-    for t, amount in flows:
-        if amount:
-            prepared.append(prepared_flow(t, amount, previous))
-            previous = t
-    return monthly_irr_of(prepared, guess)
+def dated_irr(as_of: date, flows: Sequence[tuple[date, Decimal]], guess: float = 0.01) -> Decimal:
+    """`monthly_irr` of flows on dates, t = days after `as_of` / (365 / 12)."""
+    return monthly_irr([(months_after(as_of, day), amount) for day, amount in flows], guess)
 
 
-def prepared_flow(t: float, amount: float, previous: float) -> tuple[float, float, float, bool]:
-    """A non-zero flow with what every Newton iteration needs: t x amount, and whether it
-    falls one month after the flow before (then its discount is that one's x 1/(1 + i))."""
-    return t, amount, t * amount, -1e-12 < t - previous - 1.0 < 1e-12
+def prepared_flow(t: float, amount: float) -> tuple[float, float, float]:
+    """A non-zero flow with what every Newton iteration needs: (t, amount, t x amount)."""
+    return t, amount, t * amount
 
 
-def monthly_irr_of(prepared: Sequence[tuple[float, float, float, bool]], guess: float = 0.01) -> Decimal:
-    """The monthly IRR of flows made by `prepared_flow`, in time order, zero amounts left out."""
+def monthly_irr_of(prepared: Sequence[tuple[float, float, float]], guess: float = 0.01) -> Decimal:
+    """The monthly IRR of flows made by `prepared_flow`, zero amounts left out."""
     if not prepared or all(f[1] >= 0 for f in prepared) or all(f[1] <= 0 for f in prepared):
         raise PlanError("cash flows have no internal rate of return")
     rate = float(guess)
+    exp, log = math.exp, math.log
     for _ in range(50):
+        base = 1.0 + rate
+        minus_log = -log(base)
         value = 0.0
         slope = 0.0
-        step_back = 1.0 / (1.0 + rate)
-        discount = 1.0
-        for t, amount, weighted, next_month in prepared:
-            discount = discount * step_back if next_month else (1.0 + rate) ** -t
+        for t, amount, weighted in prepared:
+            discount = exp(t * minus_log)
             value += amount * discount
             slope -= weighted * discount
-        slope *= step_back
+        slope /= base
         if slope == 0:
             break
         step = value / slope

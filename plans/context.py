@@ -1,5 +1,5 @@
 """Everything one quote needs, resolved once: the case, the rules for its product, the budget
-and the calendar (first due date, due day)."""
+and the calendar (the payment day, the first due date, the last date a plan may reach)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,8 @@ from functools import cached_property
 from typing import Any
 
 from plans.budget import Budget
-from plans.dates import due_dates, first_due_date
+from plans.dates import add_months, due_dates, due_dates_until, first_due_date, month_number
+from plans.errors import CaseError
 from plans.models import Case, Check, Structure
 from plans.policy import Policy, ProductPolicy
 from plans.restructure import Debt, restructure
@@ -20,6 +21,18 @@ from plans.schedule import Basis
 class Context:
     case: Case
     policy: Policy
+    #: the plan rate when it had to be brought down to the APR cap (None: the policy's rate)
+    rate: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        day = self.case.finances.payment_day
+        days = self.policy.payment_days
+        if day is not None and not days.allows(day):
+            raise CaseError(f"must be a day from {days.earliest} to {days.latest} (the days the lender allows)",
+                            field="finances.payment_day")
+
+    def with_rate(self, rate: Decimal) -> "Context":
+        return Context(self.case, self.policy, rate)
 
     @cached_property
     def rules(self) -> ProductPolicy:
@@ -27,16 +40,20 @@ class Context:
 
     @cached_property
     def budget(self) -> Budget:
-        return Budget(self.case.finances, self.policy.affordability)
+        return Budget(self.case.finances, self.policy.affordability, self.case.as_of, self.currency)
 
     @property
     def currency(self) -> str:
         return self.case.loan.currency
 
     @property
+    def savings(self) -> Decimal:
+        return self.case.finances.savings_available
+
+    @cached_property
     def due_day(self) -> int:
-        """Keep the contract's day of the month, so the plan fits the borrower's pay cycle."""
-        return self.case.loan.next_due_date.day
+        """The day the borrower chose (their payday), else the contract's day of the month."""
+        return self.case.finances.payment_day or self.case.loan.next_due_date.day
 
     @cached_property
     def first_due(self) -> date:
@@ -47,39 +64,34 @@ class Context:
         return self.case.as_of + timedelta(days=self.policy.down_payment_days)
 
     @cached_property
-    def disposable(self) -> list[Decimal]:
-        """Disposable income in each possible month of the longest plan allowed."""
-        finances = self.case.finances
-        costs = finances.essential_total + finances.other_debt_payments
-        months = self.rules.max_term_months
-        if finances.high_income_months is None and (
-            finances.income_after_recovery is None or finances.expected_recovery_months <= 0
-        ):
-            return [finances.monthly_income - costs] * months  # the same every month
-        dates = due_dates(self.first_due, months, self.due_day)
-        # A month with the same income as the one before shares its object, so a pass over a
-        # schedule can tell runs of equal months apart by `is` (see plans.evaluate._walk).
-        result: list[Decimal] = []
-        previous = None
-        for k, due in enumerate(dates):
-            amount = finances.income_in(k, due.month) - costs
-            if amount == previous:
-                amount = previous
-            result.append(amount)
-            previous = amount
-        return result
+    def last_allowed(self) -> date:
+        """The policy's term is a span: no payment after this date (as-of + max term)."""
+        return add_months(self.case.as_of, self.rules.max_term_months)
 
     @cached_property
-    def affordable(self) -> list[Decimal]:
-        """Affordable payment for each possible month of the longest plan allowed."""
-        result: list[Decimal] = []
-        previous = room = None
-        for amount in self.disposable:
-            if amount is not previous:
-                room = self.budget.affordable_from(amount)
-                previous = amount
-            result.append(room)
-        return result
+    def longest(self) -> int:
+        """The most monthly payments from the first due date that end by `last_allowed`."""
+        return due_dates_until(self.first_due, self.due_day, self.last_allowed)
+
+    @cached_property
+    def grid(self) -> list[date]:
+        """The due dates a plan may use: from the first due date to `last_allowed`."""
+        return due_dates(self.first_due, self.longest, self.due_day)
+
+    @cached_property
+    def rooms(self) -> list[Decimal]:
+        """What each month of `grid` leaves for this loan."""
+        return self.budget.tabulate(month_number(self.first_due), self.longest)
+
+    @cached_property
+    def change_index(self) -> int | None:
+        """The index in `grid` of the first month on the income after the expected change,
+        if the plan's calendar has months both before and after it."""
+        if not self.case.finances.income_changes:
+            return None
+        changed = self.budget.changed
+        index = next((k for k, day in enumerate(self.grid) if changed(month_number(day))), None)
+        return index if index else None
 
     @cached_property
     def check_limits(self) -> dict[str, Any]:
@@ -88,6 +100,7 @@ class Context:
         rules, policy, loan = self.rules, self.policy, self.case.loan
         return {
             "term": str(rules.max_term_months),
+            "span": self.last_allowed.isoformat(),
             "apr_cap": str(policy.apr_cap),
             "min_installment": str(rules.min_installment),
             "structures": ",".join(s.value for s in rules.structures),
@@ -104,9 +117,11 @@ class Context:
     def _common_debt(self) -> Debt:
         """The restructured debt every structure but the interest freeze repays (it is the
         same for all of them; only the freeze changes the rate and asks a down payment)."""
-        return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, Structure.level)
+        return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, Structure.level,
+                           self.rate)
 
-    def basis(self, debt: Debt, *, as_of: date | None = None, first_due: date | None = None) -> Basis:
+    def basis(self, debt: Debt, *, as_of: date | None = None, first_due: date | None = None,
+              first_period: Decimal | None = None) -> Basis:
         return Basis(
             principal=debt.principal,
             fees=debt.fees,
@@ -115,4 +130,5 @@ class Context:
             as_of=as_of or self.case.as_of,
             first_due=first_due or self.first_due,
             due_day=self.due_day,
+            first_period_months=first_period,
         )

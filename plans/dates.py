@@ -76,3 +76,23 @@ def months_between(start: date, end: date) -> Decimal:
         return Decimal(whole)
     following = add_months(start, whole + 1)
     return Decimal(whole) + Decimal((end - anchor).days) / Decimal((following - anchor).days)
+
+
+def month_number(day: date) -> int:
+    """The calendar month of `day` as one number (year x 12 + month - 1), for month arithmetic."""
+    return day.year * 12 + day.month - 1
+
+
+def month_label(number: int) -> str:
+    """"YYYY-MM" for a `month_number`."""
+    year, month = divmod(number, 12)
+    return f"{year:04d}-{month + 1:02d}"
+
+
+def due_dates_until(first: date, due_day: int, last_allowed: date) -> int:
+    """How many monthly due dates from `first` (on `due_day`, clamped) fall on or before
+    `last_allowed`."""
+    if first > last_allowed:
+        return 0
+    months = month_number(last_allowed) - month_number(first)
+    return months + (1 if add_months(first, months, due_day) <= last_allowed else 0)

@@ -31,9 +31,11 @@ class CaseError(PlanError):
 
 
 class NoPlanPossible(PlanError):
-    """No lawful plan answers this request; `key` is a message key for the conversation."""
+    """No lawful plan answers this request; `key` is a message key for the conversation,
+    `params` its values, and `reasons` (plans.models.Reason) each rule the request breaks."""
 
-    def __init__(self, message: str, *, key: str, **params: object) -> None:
+    def __init__(self, message: str, *, key: str, reasons: list | None = None, **params: object) -> None:
         super().__init__(message)
         self.key = key
         self.params = params
+        self.reasons = reasons or []

@@ -1,10 +1,12 @@
-"""Turn a schedule into an `Option`: its cost (APR by IRR), affordability, compliance checks,
-reasons for the conversation, and what it is worth to the lender.
+"""Turn a schedule into an `Option`: its cost (APR by IRR on the actual dates), whether every
+month fits the budget (`plans.budget.month_by_month`), compliance checks, reasons for the
+conversation, what is disclosed, and what it is worth to the lender.
 
-Completion likelihood (a documented heuristic, 0-1) multiplies three factors:
+Completion likelihood (a documented heuristic, 0-1) multiplies four factors:
 - outlook: temporary 0.90, unsure 0.80, lasting 0.75;
-- affordability margin: 1.0 while the largest payment takes at most half of disposable
-  income, falling linearly to 0.6 at all of it; an unaffordable plan gets 0.3 / ratio;
+- affordability margin: 1.0 while the most any month asks takes at most half of that month's
+  disposable income, falling linearly to 0.6 at all of it; an unaffordable plan gets
+  0.3 / ratio;
 - history: 0.8 + 0.2 x on-time payments in the last 12 months / 12 (0.9 when unknown);
 - length: 1 - 0.003 per month of the plan, at least 0.5 (long plans break more often).
 The lender's score is the present value of the payments (policy discount rate) times it.
@@ -12,22 +14,21 @@ The lender's score is the present value of the payments (policy discount rate) t
 from __future__ import annotations
 
 import math
-from datetime import date
+from collections.abc import Sequence
 from decimal import ROUND_UP, Decimal
-from functools import lru_cache
 
-from plans.apr import apr_from_monthly, monthly_irr_of, prepared_flow
-from plans.dates import months_between
-from plans.models import Check, Option, Outlook, Reason, Row, Structure
-from plans.money import ZERO, quantize
+from plans.apr import apr_from_monthly, monthly_irr_of
+from plans.budget import month_by_month
 from plans.context import Context
+from plans.models import Check, MonthFit, Option, Outlook, Pause, Reason, Row, Structure
+from plans.money import ZERO, quantize
 from plans.restructure import Debt
 
 ONE = Decimal(1)
 OUTLOOK_FACTOR = {Outlook.temporary: Decimal("0.90"), Outlook.unsure: Decimal("0.80"), Outlook.lasting: Decimal("0.75")}
 RATIO_PLACES = Decimal("0.0001")
 CENT = Decimal("0.01")
-MINUS_INFINITY = Decimal("-Infinity")
+_MONTHS_PER_DAY = 12 / 365
 
 
 def evaluate(
@@ -38,42 +39,58 @@ def evaluate(
     rows: list[Row],
     reasons: list[Reason],
     *,
+    pauses: Sequence[Pause] = (),
     principal_waived: Decimal = ZERO,
     interest_waived: Decimal = ZERO,
+    fit: tuple[MonthFit, Decimal | None] | None = None,
 ) -> Option:
+    """`fit`: `month_by_month` of these rows, when the caller has it already."""
     loan = ctx.case.loan
-    walk = _walk(ctx, rows, debt.total)
-    total = walk.total
-    monthly = ZERO if total == debt.total else monthly_irr_of(walk.flows, float(debt.rate) / 12)
+    total, row_interest, flows, present_value = _walk(ctx, rows, debt.total)
+    monthly = ZERO if total == debt.total else monthly_irr_of(flows, float(debt.rate) / 12)
     apr, effective = apr_from_monthly(monthly)
-    shortfall, ratio = walk.worst_gap, walk.ratio
-    affordable = shortfall <= 0
+    tightest, ratio = fit or month_by_month(rows, ctx.savings, ctx.budget)
+    affordable = tightest.gap <= 0
     instalments = [row for row in rows if row.kind != "down_payment"]
     checks = _checks(ctx, structure, instalments, apr)
     reasons = list(reasons) + _common_reasons(ctx, debt, rows, affordable)
-    present_value = walk.present_value
     likelihood = _likelihood(ctx, ratio, affordable, len(instalments))
+    pause_interest = quantize(sum((pause.capitalised for pause in pauses), ZERO), loan.currency)
+    restructured_principal = debt.principal + debt.down_payment - debt.down_payment_fees
+    carried_fees = debt.fees + debt.down_payment_fees
+    if debt.penalties_kept <= 0:
+        kept_paid = "none"
+    else:
+        kept_paid = "settlement" if structure is Structure.settlement else "interest_free_payments"
     return Option(
         option_id=f"{structure.value}-{len(instalments)}",
         structure=structure,
         parameters=parameters,
         currency=loan.currency,
         schedule=rows,
+        pauses=list(pauses),
         plan_rate=debt.rate,
-        restructured_principal=debt.principal + debt.down_payment - debt.down_payment_fees,
-        carried_fees=debt.fees + debt.down_payment_fees,
+        restructured_balance=restructured_principal + carried_fees,
+        restructured_principal=restructured_principal,
+        carried_fees=carried_fees,
         down_payment=debt.down_payment,
         interest_capitalised=debt.interest_capitalised,
+        overdue_interest_carried=debt.overdue_interest_carried,
+        fees_from_earlier_plan=debt.earlier_fees,
         interest_waived=interest_waived,
         penalties_waived=debt.penalties_waived,
+        penalties_kept=debt.penalties_kept,
+        penalties_kept_paid=kept_paid,
         principal_waived=principal_waived,
+        pause_interest=pause_interest,
         total_repayable=total,
-        total_interest=walk.total_interest,
+        total_interest=row_interest + pause_interest,
         apr=apr,
         effective_annual_rate=effective,
         affordability_ratio=ratio,
         affordable=affordable,
-        shortfall=quantize(max(shortfall, ZERO), loan.currency, ROUND_UP),
+        shortfall=quantize(max(tightest.gap, ZERO), loan.currency, ROUND_UP),
+        tightest=tightest,
         checks=checks,
         reasons=reasons,
         expected_recovery=quantize(total * likelihood, loan.currency),
@@ -83,99 +100,33 @@ def evaluate(
     )
 
 
-class _Walk:
-    """What one pass over a schedule learns: totals, the dated flows for the IRR (the amount
-    financed at 0, then each payment, as `plans.apr.prepared_flow` makes them), the
-    present value at the lender's rate, and how the payments sit with the budget."""
+def _walk(ctx: Context, rows: list[Row], financed: Decimal) -> tuple[Decimal, Decimal, list, Decimal]:
+    """One pass over the rows (a quote evaluates thousands of them): (total paid, interest
+    in the rows, the dated flows for the IRR, the present value at the lender's rate).
 
-    __slots__ = ("total", "total_interest", "flows", "present_value", "worst_gap", "ratio")
-
-
-def _walk(ctx: Context, rows: list[Row], financed: Decimal) -> _Walk:
-    """One pass over the rows (a quote evaluates thousands of them).
-
-    Time: instalments sit on the monthly grid from the first due date (whole months apart);
-    a down payment or settlement at its date, in months from the as-of date.
-    Present value: payments discounted at the lender's rate; the grid walks by one month's
-    factor, so a 480-month plan costs 480 multiplications, not 480 fractional powers.
-    Affordability: the largest excess of a payment over what its month affords, and the
-    largest share of disposable income a payment takes (None if a payment falls in a month
-    with no disposable income). A down payment may use savings and the first month's
-    affordable amount, a settlement savings alone.
+    Time, for the IRR and the present value alike, is days after the as-of date / (365/12):
+    the amount financed at 0, each payment on its date.
     """
-    as_of, budget = ctx.case.as_of, ctx.budget
-    affordable, disposables = ctx.affordable, ctx.disposable
-    savings = ctx.case.finances.savings_available
-    first = float(months_between(as_of, ctx.first_due))
-    step, grid = _discounting(ctx.policy.discount_rate, as_of, ctx.first_due)
-    total = total_interest = present_value = ZERO
-    worst_gap = MINUS_INFINITY
-    # The largest payment made out of each distinct disposable income: the largest share is
-    # then one division per distinct income, not one per row. Months with the same income
-    # come in runs (ctx.disposable shares one object per amount), kept aside until they end.
-    largest: dict[Decimal, Decimal] = {}
-    run_income, run_largest = None, ZERO
-    financed = float(financed)
-    flows = [prepared_flow(0.0, financed, -math.inf)] if financed else []
-    previous_time = 0.0 if financed else -math.inf
+    as_of = ctx.case.as_of
+    per_day = -math.log1p(float(ctx.policy.discount_rate) / 12) * _MONTHS_PER_DAY
+    exp = math.exp
+    total = interest = ZERO
+    present_value = 0.0
+    flows = [(0.0, float(financed), 0.0)] if financed else []
     append = flows.append
-    last_payment, last_room, amount = None, None, 0.0
-    count = len(affordable)
-    index = 0
+    last_payment, amount = None, 0.0
     for row in rows:
-        payment, kind = row.payment, row.kind
+        payment = row.payment
         total += payment
-        total_interest += row.interest
-        if kind == "down_payment" or kind == "settlement":
-            t = months_between(as_of, row.due_date)
-            present_value += payment * _power(step, t)
-            time = float(t)
-            room = savings + (affordable[0] if kind == "down_payment" else ZERO)
-            disposable = savings + max(budget.disposable_now, ZERO)
-        else:
-            present_value += payment * grid
-            grid *= step
-            time = first + index
-            if index < count:
-                room, disposable = affordable[index], disposables[index]
-            else:
-                room = budget.affordable(index, row.due_date.month)
-                disposable = budget.disposable(index, row.due_date.month)
-            index += 1
-            if room is last_room and disposable is run_income and payment == last_payment:
-                # The month before had the same payment, room and income: nothing new to learn.
-                if amount:
-                    append((time, amount, time * amount, -1e-12 < time - previous_time - 1.0 < 1e-12))
-                    previous_time = time
-                continue
-        last_room = room
+        interest += row.interest
         if payment != last_payment:
             last_payment, amount = payment, -float(payment)
+        days = (row.due_date - as_of).days
+        present_value -= amount * exp(days * per_day)
         if amount:
-            append((time, amount, time * amount, -1e-12 < time - previous_time - 1.0 < 1e-12))
-            previous_time = time
-        gap = payment - room
-        if gap > worst_gap:
-            worst_gap = gap
-        if disposable is not run_income:
-            if run_largest > largest.get(run_income, ZERO):
-                largest[run_income] = run_largest
-            run_income, run_largest = disposable, ZERO
-        if payment > run_largest:
-            run_largest = payment
-    if run_largest > largest.get(run_income, ZERO):
-        largest[run_income] = run_largest
-    walk = _Walk()
-    walk.total, walk.total_interest, walk.flows = total, total_interest, flows
-    walk.present_value, walk.worst_gap = present_value, worst_gap
-    if any(disposable <= 0 for disposable in largest):
-        walk.ratio = None
-    else:
-        walk.ratio = max((p / d for d, p in largest.items()), default=ZERO).quantize(RATIO_PLACES)
-    return walk
-
-
-
+            t = days * _MONTHS_PER_DAY
+            append((t, amount, t * amount))
+    return total, interest, flows, Decimal(repr(present_value))
 
 
 def _checks(ctx: Context, structure: Structure, instalments: list[Row], apr: Decimal) -> list[Check]:
@@ -183,8 +134,10 @@ def _checks(ctx: Context, structure: Structure, instalments: list[Row], apr: Dec
     regular = [r.payment for r in instalments[:-1] if r.kind == "instalment"]
     smallest = min(regular) if regular else None
     fixed = ctx.check_limits
+    last = instalments[-1].due_date
     return [
         Check("term", str(len(instalments)), fixed["term"], len(instalments) <= rules.max_term_months),
+        Check("span", last.isoformat(), fixed["span"], last <= ctx.last_allowed),
         Check("apr_cap", str(apr), fixed["apr_cap"], apr <= policy.apr_cap),
         Check(
             "min_installment",
@@ -203,10 +156,12 @@ def _common_reasons(ctx: Context, debt: Debt, rows: list[Row], affordable: bool)
     if affordable:
         reasons.append(Reason("fits_income"))
     else:
-        month = _fits_from(ctx, rows)
-        reasons.append(Reason("fits_income_from_month", {"month": str(month)}) if month else Reason("above_income"))
+        payment = _fits_from(ctx, rows)
+        reasons.append(Reason("fits_income_from_month", {"month": str(payment)}) if payment else Reason("above_income"))
     if debt.penalties_waived > 0:
         reasons.append(Reason("penalties_waived", {"amount": str(debt.penalties_waived)}))
+    if debt.penalties_kept > 0:
+        reasons.append(Reason("penalties_kept", {"amount": str(debt.penalties_kept)}))
     if debt.interest_capitalised > 0:
         reasons.append(Reason("interest_capitalised", {"amount": str(debt.interest_capitalised)}))
     if debt.rate == 0 and loan.annual_rate > 0:
@@ -220,40 +175,13 @@ def _common_reasons(ctx: Context, debt: Debt, rows: list[Row], affordable: bool)
 
 
 def _fits_from(ctx: Context, rows: list[Row]) -> int | None:
-    """The first plan month from which every payment fits, if the early ones do not."""
-    instalments = [row for row in rows if row.kind not in ("down_payment", "settlement")]
-    fits_after = None
-    affordable = ctx.affordable
-    for index in range(len(instalments) - 1, -1, -1):
-        if index < len(affordable):
-            room = affordable[index]
-        else:
-            room = ctx.budget.affordable(index, instalments[index].due_date.month)
-        if instalments[index].payment > room:
-            fits_after = index + 2
-            break
-    if fits_after is None or fits_after > len(instalments):
+    """The number of the first payment from which every month fits, if the early ones do not."""
+    gaps: list[tuple[int, Decimal]] = []
+    month_by_month(rows, ctx.savings, ctx.budget, gaps)
+    last_bad = max((number for number, gap in gaps if gap > 0), default=None)
+    if last_bad is None or last_bad >= rows[-1].number:
         return None
-    return fits_after
-
-
-def _discounting(annual_rate: Decimal, as_of: date, first_due: date) -> tuple[Decimal, Decimal]:
-    """(one month's discount factor, the factor at the first due date)."""
-    step = _monthly_discount(annual_rate)
-    return step, _power(step, months_between(as_of, first_due))
-
-
-@lru_cache(maxsize=64)
-def _monthly_discount(annual_rate: Decimal) -> Decimal:
-    return ONE / (ONE + annual_rate / 12)
-
-
-@lru_cache(maxsize=4096)
-def _power(base: Decimal, exponent: Decimal) -> Decimal:
-    """base ** exponent. A fractional power costs ~30 us in Decimal; the exponents are
-    periods in months (whole months + days / days in the month), a few hundred values that
-    recur from quote to quote, and the base is the policy's monthly discount factor."""
-    return base**exponent
+    return last_bad + 1
 
 
 _D01, _D02, _D03, _D05, _D08, _D09 = (Decimal(x) for x in ("0.1", "0.2", "0.3", "0.5", "0.8", "0.9"))

@@ -124,6 +124,9 @@ class Loan(_Input):
     overdue_principal: Amount
     overdue_interest: Amount = ZERO
     penalty_fees: Amount = ZERO
+    #: arrears carried from an earlier plan (its kept penalties, uncapitalised interest):
+    #: repaid interest-free and not waived again (see `plans.payments.loan_left_by_plan`)
+    carried_fees: Amount = ZERO
     annual_rate: Rate
     monthly_payment: Amount
     remaining_term_months: int = Field(ge=0, le=600)
@@ -138,10 +141,11 @@ class Loan(_Input):
 
     @property
     def total_owed(self) -> Decimal:
-        return self.principal + self.overdue_interest + self.penalty_fees
+        return self.principal + self.overdue_interest + self.penalty_fees + self.carried_fees
 
     @field_validator(
-        "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees", "monthly_payment"
+        "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees", "carried_fees",
+        "monthly_payment",
     )
     @classmethod
     def _in_minor_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
@@ -153,7 +157,7 @@ class Loan(_Input):
 
     @model_validator(mode="after")
     def _something_owed(self) -> "Loan":
-        if self.principal + self.overdue_interest + self.penalty_fees <= 0:
+        if self.total_owed <= 0:
             raise ValueError("nothing is owed on this loan")
         return self
 
@@ -177,6 +181,9 @@ class Finances(_Input):
     outlook: Outlook = Outlook.unsure
     expected_recovery_months: int = Field(default=0, ge=0, le=120)
     income_after_recovery: Amount | None = None
+    #: the day of the month the borrower wants to pay on (their payday), within the policy's
+    #: `payment_days`; None keeps the contract's due day
+    payment_day: int | None = Field(default=None, ge=1, le=31)
 
     @property
     def essential_total(self) -> Decimal:
@@ -189,16 +196,10 @@ class Finances(_Input):
         """Income left after essentials and other debts (may be negative)."""
         return self.monthly_income - self.essential_total - self.other_debt_payments
 
-    def income_in(self, month_index: int, calendar_month: int) -> Decimal:
-        """Expected net income in the plan's `month_index` (0-based) falling in `calendar_month`."""
-        if self.income_after_recovery is not None and 0 < self.expected_recovery_months <= month_index:
-            base = self.income_after_recovery
-        else:
-            base = self.monthly_income
-        seasonal = self.high_income_months
-        if seasonal is not None and calendar_month in seasonal.months:
-            return max(base, seasonal.monthly_income)
-        return base
+    @property
+    def income_changes(self) -> bool:
+        """Whether the borrower expects their income to change ("in about N months")."""
+        return self.income_after_recovery is not None and self.expected_recovery_months > 0
 
 
 class Case(_Input):
@@ -231,7 +232,8 @@ class Case(_Input):
 @dataclass(frozen=True, slots=True)
 class Row:
     """One scheduled payment. `fees` are carried arrears (kept penalties, uncapitalised
-    overdue interest) repaid without interest; `balance` is what is still owed after it."""
+    overdue interest, fees carried from an earlier plan) repaid without interest; `balance` is
+    what is still owed after it. A month with nothing to pay is never a row (see `Pause`)."""
 
     number: int
     due_date: date
@@ -240,7 +242,61 @@ class Row:
     interest: Decimal
     fees: Decimal
     balance: Decimal
-    kind: str = "instalment"  # "down_payment", "interest_only", "instalment", "settlement"
+    kind: str = "instalment"  # "down_payment", "instalment", "settlement"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Due dates with nothing to pay (a payment holiday, a seasonal plan's low season): no
+    instalment, so nothing to remind of or to miss. `interest` says what happened to interest
+    meanwhile: "frozen" (none accrued) or "capitalised" (`capitalised` was added to the
+    principal, and the first instalment after the pause charges one period of interest)."""
+
+    first_date: date
+    last_date: date
+    months: int
+    interest: str
+    capitalised: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Available:
+    """What one month leaves for this loan, and how it is worked out: the one definition the
+    budget, the options and "nothing fits" all use.
+
+        disposable   = income - essentials - other_debts
+        reserve      = min_left + per_dependant x dependants
+        available    = max(0, min(disposable x share, disposable - reserve)),
+                       rounded down to the currency's minor unit
+    `limited_by` names the binding rule: "share", "reserve" or "no_disposable_income"."""
+
+    income: Decimal
+    essentials: Decimal
+    other_debts: Decimal
+    disposable: Decimal
+    share: Decimal
+    by_share: Decimal
+    min_left: Decimal
+    per_dependant: Decimal
+    dependants: int
+    reserve: Decimal
+    after_reserve: Decimal
+    available: Decimal
+    limited_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFit:
+    """One calendar month of a plan against the budget: what falls due in it, the savings
+    used for it, what is left to pay from that month's income (`due - savings_used`), the
+    amount available, and the gap (`to_pay - available`; > 0 means it does not fit)."""
+
+    month: str  # "YYYY-MM"
+    due: Decimal
+    savings_used: Decimal
+    to_pay: Decimal
+    available: Decimal
+    gap: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,21 +322,37 @@ _PAYMENT = attrgetter("payment")
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One restructuring offer with its schedule and an honest statement of its cost."""
+    """One restructuring offer with its schedule and an honest statement of its cost.
+
+    What is repaid before interest (`restructured_balance`) is the interest-bearing
+    `restructured_principal` (principal + `interest_capitalised`, the overdue interest added
+    to it) plus the interest-free `carried_fees` (`penalties_kept`, overdue interest not
+    capitalised, `fees_from_earlier_plan`). `penalties_waived + penalties_kept` is the loan's
+    penalty fees; `penalties_kept_paid` says where the kept part goes ("interest_free_payments":
+    spread over the payments without interest; "settlement": in the lump sum; "none").
+    `pause_interest` is interest capitalised during pauses (`total_interest` includes it).
+    `tightest` is the month with the least room to spare (`shortfall` = its gap when > 0)."""
 
     option_id: str
     structure: Structure
     parameters: dict[str, str]
     currency: str
     schedule: list[Row]
+    pauses: list[Pause]
     plan_rate: Decimal
+    restructured_balance: Decimal
     restructured_principal: Decimal
     carried_fees: Decimal
     down_payment: Decimal
     interest_capitalised: Decimal
+    overdue_interest_carried: Decimal
+    fees_from_earlier_plan: Decimal
     interest_waived: Decimal
     penalties_waived: Decimal
+    penalties_kept: Decimal
+    penalties_kept_paid: str
     principal_waived: Decimal
+    pause_interest: Decimal
     total_repayable: Decimal
     total_interest: Decimal
     apr: Decimal
@@ -288,6 +360,7 @@ class Option:
     affordability_ratio: Decimal | None
     affordable: bool
     shortfall: Decimal
+    tightest: MonthFit
     checks: list[Check]
     reasons: list[Reason]
     expected_recovery: Decimal
@@ -298,6 +371,10 @@ class Option:
     @property
     def compliant(self) -> bool:
         return all(check.passed for check in self.checks)
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
 
     @property
     def instalments(self) -> list[Row]:
@@ -336,21 +413,44 @@ class Option:
         return self.interest_waived + self.penalties_waived + self.principal_waived
 
 
+class QuoteStatus(StrEnum):
+    ok = "ok"  # at least one lawful plan fits the budget: `recommended` is one
+    needs_approval = "needs_approval"  # plans fit, but a lender rule (`blocked_by`) bars them
+    nothing_fits = "nothing_fits"  # no plan fits the budget: `monthly_shortfall` > 0
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """The engine's answer: ranked options, the recommendation and, if nothing fits, why."""
+    """The engine's answer: ranked options, the recommendation and, if nothing fits, why.
+
+    `budget` is what is available each month now, with its parts (`budget_later`: after the
+    expected change of income; `budget_high_season`: in the high-income months). When the
+    status is `nothing_fits`, `closest` is the tightest month of the closest option and
+    `monthly_shortfall` its gap; when it is `needs_approval`, `for_approval` holds the plans
+    that fit but break `blocked_by` (check names such as "apr_cap", "replan_limit").
+    `flag_reasons` gives each flag's reason: Reason(flag, {"because": ...})."""
 
     as_of: date
     loan_id: str
     currency: str
+    status: QuoteStatus
+    payment_day: int
     disposable_income: Decimal
     affordable_payment: Decimal
+    budget: Available
+    budget_later: Available | None
+    budget_high_season: Available | None
     options: list[Option]
     recommended: str | None
+    recommended_because: Reason | None
     recommended_reasons: list[Reason]
     any_affordable: bool
     monthly_shortfall: Decimal
+    closest: MonthFit | None
+    blocked_by: list[str]
+    for_approval: list[Option]
     flags: list[str]
+    flag_reasons: list[Reason]
 
     def option(self, option_id: str) -> Option | None:
         return next((o for o in self.options if o.option_id == option_id), None)

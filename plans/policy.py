@@ -42,12 +42,48 @@ class ProductPolicy(_Section):
     settlement_max_discount: Share = Decimal("0.30")
     settlement_min_share: Share = Decimal("0.60")
     holiday_max_months: int = Field(default=3, ge=0, le=24)
+    #: interest during a payment holiday: "freeze" (none accrues) or "capitalise" (it accrues
+    #: and is added to what is owed; the first instalment after the pause charges one period)
+    holiday_interest: Literal["freeze", "capitalise"] = "capitalise"
     step_max_ratio: Annotated[Decimal, Field(ge=1, le=10)] = Decimal("3")
+    #: a seasonal plan's high-season payment may be at most this many times its low-season one
+    #: (a low season whose budget is below the minimum instalment pays nothing)
+    seasonal_max_ratio: Annotated[Decimal, Field(ge=1, le=100)] = Decimal("10")
 
 
 class Affordability(_Section):
+    """What a month leaves for the loan (`plans.budget.Available`): at most this share of
+    disposable income, and never less left over than `min_income_left` plus
+    `min_left_per_dependant` for each dependant."""
+
     max_share_of_disposable: Share = Decimal("0.80")
     min_income_left: Money = Decimal("0")
+    min_left_per_dependant: Money = Decimal("300")
+
+
+class PaymentDays(_Section):
+    """The days of the month a borrower may choose for their payments (their payday)."""
+
+    earliest: int = Field(default=1, ge=1, le=31)
+    latest: int = Field(default=28, ge=1, le=31)
+
+    def allows(self, day: int) -> bool:
+        return self.earliest <= day <= self.latest
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PaymentDays":
+        if self.earliest > self.latest:
+            raise ValueError("payment_days.earliest must not be after payment_days.latest")
+        return self
+
+
+class Recommendation(_Section):
+    """Which affordable plan is recommended. "borrower": the one that costs the borrower
+    least, when it is cheaper than the lender's favourite (best expected recovery) by more
+    than `clearly_cheaper` of the favourite's total; "lender": always the favourite."""
+
+    prefer: Literal["borrower", "lender"] = "borrower"
+    clearly_cheaper: Share = Decimal("0.01")
 
 
 class PenaltyWaiver(_Section):
@@ -93,6 +129,11 @@ class Policy(_Section):
     discount_rate: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.08")
     first_due_min_days: int = Field(default=14, ge=0, le=90)
     down_payment_days: int = Field(default=7, ge=0, le=60)
+    #: a plan whose APR would exceed the cap: "reduce_rate" brings its rate down until it
+    #: does not; "needs_approval" leaves it out and says a person must approve one
+    above_apr_cap: Literal["reduce_rate", "needs_approval"] = "reduce_rate"
+    payment_days: PaymentDays = PaymentDays()
+    recommendation: Recommendation = Recommendation()
     affordability: Affordability = Affordability()
     penalty_waiver: PenaltyWaiver = PenaltyWaiver()
     reminders: Reminders = Reminders()

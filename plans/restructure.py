@@ -3,6 +3,7 @@
     principal (interest-bearing) = overdue + outstanding principal
                                    (+ overdue interest when the policy capitalises it)
     carried fees (interest-free) = penalties not waived (+ overdue interest otherwise)
+                                   + fees carried from an earlier plan (never waived again)
     penalties waived             = penalty fees x the policy's waiver share for the reason
 
 The plan rate follows the product's interest treatment: keep the contract rate, reduce it to
@@ -29,6 +30,9 @@ class Debt:
     penalties_waived: Decimal
     #: the part of the down payment that pays carried fees (when it exceeds the principal)
     down_payment_fees: Decimal = ZERO
+    penalties_kept: Decimal = ZERO
+    overdue_interest_carried: Decimal = ZERO
+    earlier_fees: Decimal = ZERO
 
     @property
     def total(self) -> Decimal:
@@ -45,22 +49,25 @@ def plan_rate(loan: Loan, rules: ProductPolicy) -> Decimal:
 
 
 def restructure(
-    loan: Loan, reason: HardshipReason, policy: Policy, structure: Structure
+    loan: Loan, reason: HardshipReason, policy: Policy, structure: Structure, rate: Decimal | None = None
 ) -> Debt:
+    """The debt `structure` repays; `rate` overrides the plan rate (brought down to the APR
+    cap, see `plans.engine`)."""
     rules = policy.for_product(loan.product)
     waived = quantize(loan.penalty_fees * policy.penalty_waiver.share_for(reason), loan.currency)
     kept_penalties = loan.penalty_fees - waived
     if rules.capitalise_overdue_interest:
-        principal, fees, capitalised = loan.principal + loan.overdue_interest, kept_penalties, loan.overdue_interest
+        principal, capitalised, carried_interest = loan.principal + loan.overdue_interest, loan.overdue_interest, ZERO
     else:
-        principal, fees, capitalised = loan.principal, kept_penalties + loan.overdue_interest, ZERO
-    rate = plan_rate(loan, rules)
-    down = ZERO
+        principal, capitalised, carried_interest = loan.principal, ZERO, loan.overdue_interest
+    fees = kept_penalties + carried_interest + loan.carried_fees
+    rate = plan_rate(loan, rules) if rate is None else rate
+    disclosed = {"penalties_kept": kept_penalties, "overdue_interest_carried": carried_interest,
+                 "earlier_fees": loan.carried_fees}
     if structure is Structure.interest_freeze:
-        rate = ZERO
         down = quantize((principal + fees) * rules.freeze_min_down_payment, loan.currency)
         from_principal = min(down, principal)
         principal -= from_principal
         fees -= down - from_principal
-        return Debt(principal, fees, rate, down, capitalised, waived, down - from_principal)
-    return Debt(principal, fees, rate, down, capitalised, waived)
+        return Debt(principal, fees, ZERO, down, capitalised, waived, down - from_principal, **disclosed)
+    return Debt(principal, fees, rate, ZERO, capitalised, waived, **disclosed)

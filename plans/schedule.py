@@ -7,7 +7,9 @@ penalties, uncapitalised overdue interest) bear no interest; they are spread ove
 instalments in proportion to the payment shape.
 
 A "shaped" schedule pays `scale x weight[k]` in month k: level plans have all weights 1,
-step-up plans rising weights, seasonal plans higher weights in high-income months. For given
+step-up plans rising weights, seasonal plans higher weights in high-income months. A month of
+weight 0 is a pause: no row (nothing to pay is never an instalment), its interest is added to
+the principal, and the next instalment charges one period of interest on it. For given
 weights the scale that repays the balance exactly has a closed form, so the engine can find
 the shortest affordable term in one pass (see `scales_by_term`). Each payment is rounded to
 the minor unit; the residue, a few cents, goes to the last payment, which clears principal,
@@ -21,7 +23,7 @@ from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from plans.dates import due_dates, months_between
-from plans.models import Row
+from plans.models import Pause, Row
 from plans.money import ZERO, minor_unit, quantize
 
 TWELVE = Decimal(12)
@@ -60,6 +62,9 @@ class Basis:
     as_of: date
     first_due: date
     due_day: int
+    #: the first period's length in months when it is not as_of -> first_due (after a
+    #: payment holiday with interest frozen it is exactly one period)
+    first_period_months: Decimal | None = None
 
     @property
     def monthly_rate(self) -> Decimal:
@@ -67,6 +72,8 @@ class Basis:
 
     @property
     def first_period(self) -> Decimal:
+        if self.first_period_months is not None:
+            return self.first_period_months
         return months_between(self.as_of, self.first_due)
 
     def dates(self, count: int) -> list[date]:
@@ -112,12 +119,30 @@ def shaped_rows(
     start_number: int = 1,
     kind: str = "instalment",
 ) -> list[Row]:
+    """The rows of `shaped_schedule` (its pauses left out)."""
+    return shaped_schedule(basis, weights, scale, fee_scale, rounding=rounding, start_number=start_number,
+                           kind=kind)[0]
+
+
+def shaped_schedule(
+    basis: Basis,
+    weights: Sequence[Decimal],
+    scale: Decimal,
+    fee_scale: Decimal,
+    *,
+    rounding: str = ROUND_HALF_UP,
+    start_number: int = 1,
+    kind: str = "instalment",
+    end_early: bool = False,
+) -> tuple[list[Row], list[Pause]]:
     """The schedule paying about (scale + fee_scale) x weights[k]; the last row clears all.
+    Months of weight 0 are pauses (the last weight must not be 0).
 
     Rounding every payment up by a fraction of a cent can, over a long term at a high rate,
-    repay the principal before the last month (leaving empty or fee-only months); such a
-    schedule is built again with payments rounded down, so the last payment takes the residue
-    instead.
+    repay the principal before the last month (leaving empty or fee-only months). With
+    `end_early` (a term searched for, not one the borrower named) the schedule then ends with
+    the row that clears everything, if it can; otherwise it is built again with payments
+    rounded down, so the last payment takes the residue instead.
     """
     count = len(weights)
     dates = basis.dates(count)
@@ -126,17 +151,34 @@ def shaped_rows(
     balance = basis.principal
     fees_left = basis.fees
     rows: list[Row] = []
+    pauses: list[Pause] = []
     append = rows.append
     period = basis.first_period
     last = count - 1
+    number = start_number
     # A level plan (all weights equal) asks the same rounded amounts every month; shaped
     # plans repeat a few weights, usually the same objects month after month.
-    payment_for: dict[Decimal, tuple[Decimal, Decimal]] = {}
-    last_weight = amount = fee_amount = None
+    payment_for: dict[Decimal, Decimal] = {}
+    last_weight = amount = None
+    paused: list = []  # the pause running: [first date, last date, months, interest capitalised]
     has_fees = fees_left != 0  # without fees, the fee of every row is the (zero) basis fee
+    # Fees are spread in proportion to the weights, rounded cumulatively (after the rows of
+    # weights summing to W, round(fees x W / all weights) is paid), so they never run out
+    # early; the payment itself is one rounded amount, its principal part what is left.
+    fees_total, weight_total, weight_so_far, fees_paid = basis.fees, sum(weights, ZERO), ZERO, ZERO
     for k, (weight, due) in enumerate(zip(weights, dates)):
         # After the (possibly broken) first period every period is one month: x 1 is exact.
         interest = (balance * rate * period if k == 0 else balance * rate).quantize(unit, ROUND_HALF_UP)
+        if not weight:  # a pause: nothing due, the month's interest joins the principal
+            balance += interest
+            if paused:
+                paused[1], paused[2], paused[3] = due, paused[2] + 1, paused[3] + interest
+            else:
+                paused = [due, due, 1, interest]
+            continue
+        if paused:
+            pauses.append(Pause(paused[0], paused[1], paused[2], "capitalised" if rate else "frozen", paused[3]))
+            paused = []
         if k == last:
             fee = fees_left
             principal = balance
@@ -144,20 +186,26 @@ def shaped_rows(
             fees_left -= fee
         else:
             if weight is not last_weight:
-                amounts = payment_for.get(weight)
-                if amounts is None:
-                    amounts = payment_for[weight] = (
-                        (scale * weight).quantize(unit, rounding),
-                        (fee_scale * weight).quantize(unit, rounding),
-                    )
-                last_weight, (amount, fee_amount) = weight, amounts
+                amount = payment_for.get(weight)
+                if amount is None:
+                    amount = payment_for[weight] = ((scale + fee_scale) * weight).quantize(unit, rounding)
+                last_weight = weight
             if has_fees:
-                fee = fee_amount if fee_amount < fees_left else fees_left
+                weight_so_far += weight
+                target = (fees_total * weight_so_far / weight_total).quantize(unit, ROUND_HALF_UP)
+                fee = target - fees_paid
+                if fee > fees_left:
+                    fee = fees_left
+                fees_paid += fee
                 fees_left -= fee
             else:
                 fee = fees_left
-            principal = amount - interest
+            principal = amount - fee - interest
             if principal >= balance:  # this row repays all the principal left
+                if end_early and rounding != ROUND_FLOOR and balance + interest + fee + fees_left <= amount:
+                    fee += fees_left
+                    append(_row(number, due, balance + interest + fee, balance, interest, fee, ZERO, kind))
+                    return rows, pauses
                 if principal > balance:
                     principal = balance
                 balance -= principal
@@ -165,17 +213,17 @@ def shaped_rows(
                 # Repaid before the last month: the months after would ask for nothing, or for
                 # carried fees alone (a fee part may round to nothing: 1 yen over 370 months).
                 if rounding != ROUND_FLOOR:
-                    return shaped_rows(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
-                                       start_number=start_number, kind=kind)
+                    return shaped_schedule(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
+                                           start_number=start_number, kind=kind)
             else:
                 balance -= principal
-                # principal + interest is exactly the rounded amount (all in the minor unit)
-                append(_row(start_number + k, due, amount + fee, principal, interest, fee,
-                            balance + fees_left, kind))
+                # principal + interest + fee is exactly the rounded amount (all in the minor unit)
+                append(_row(number, due, amount, principal, interest, fee, balance + fees_left, kind))
+                number += 1
                 continue
-        append(_row(start_number + k, due, principal + interest + fee, principal, interest, fee,
-                    balance + fees_left, kind))
-    return rows
+        append(_row(number, due, principal + interest + fee, principal, interest, fee, balance + fees_left, kind))
+        number += 1
+    return rows, pauses
 
 
 def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> list[Row]:
@@ -234,28 +282,6 @@ def equal_principal_payments(basis: Basis, count: int) -> Iterator[Decimal]:
             yield principal + interest
     interest = (balance * rate * period if count == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
     yield balance + interest + fees_total - fees_paid
-
-
-def interest_only_rows(basis: Basis, count: int) -> list[Row]:
-    """A payment holiday that keeps the balance still: each payment is that month's interest."""
-    rows = []
-    period = basis.first_period
-    for k, due in enumerate(basis.dates(count)):
-        interest = quantize(basis.principal * basis.monthly_rate * period, basis.currency)
-        period = ONE
-        rows.append(
-            Row(
-                number=k + 1,
-                due_date=due,
-                payment=interest,
-                principal=ZERO,
-                interest=interest,
-                fees=ZERO,
-                balance=basis.principal + basis.fees,
-                kind="interest_only",
-            )
-        )
-    return rows
 
 
 def single_payment_row(amount: Decimal, due: date, *, kind: str, balance: Decimal, fees: Decimal = ZERO) -> Row:

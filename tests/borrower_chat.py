@@ -27,10 +27,10 @@ def clock() -> datetime:
     return NOW
 
 
-async def make_bot_app(fake, db_path, *, support_chat_id=None, now=clock, default_locale="zh_CN"):
+async def make_bot_app(fake, db_path, *, support_chat_id=None, now=clock, default_locale="zh_CN", policy=None):
     store = Store(db_path, clock=now)
     load_demo(store)
-    conversations = Conversations(store, default_policy(), Translator(), now, default_locale,
+    conversations = Conversations(store, policy or default_policy(), Translator(), now, default_locale,
                                   support_chat_id=support_chat_id)
     app = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
                             base_file_url="http://fake/file/bot", request=fake, rate_limit=False)

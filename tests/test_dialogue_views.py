@@ -12,7 +12,8 @@ from plans.models import Case
 from plans.policy import default_policy
 
 MORTGAGE = {
-    "as_of": "2026-11-28",
+    # (480 payments from 31 Dec 2026 end on 30 Nov 2066, within 480 months of 1 Dec 2026)
+    "as_of": "2026-12-01",
     "loan": {"loan_id": "M-1", "product": "mortgage", "outstanding_principal": "1500000",
              "overdue_principal": "20000", "overdue_interest": "3000", "penalty_fees": "500",
              "annual_rate": "0.045", "monthly_payment": "9000", "remaining_term_months": 300,

@@ -29,7 +29,11 @@ def run():
 
 
 def engine_quote():
-    return quote(Case.from_mapping(json.loads(CASE_FILE.read_text(), parse_float=D)), default_policy())
+    return engine_quote_of(CASE_FILE)
+
+
+def engine_quote_of(path: Path):
+    return quote(Case.from_mapping(json.loads(path.read_text(), parse_float=D)), default_policy())
 
 
 def case_file(tmp_path: Path, change) -> Path:
@@ -70,7 +74,7 @@ def test_quote_table_lists_the_options_and_marks_the_recommended(run):
         assert cells[1] == str(option.payments)
         assert cells[3] == str(option.total_repayable)
         assert cells[5] == ("yes" if option.affordable else "no")
-    assert lines[-1].startswith(f"* recommended: {expected.recommended} (best_balance")
+    assert lines[-1].startswith(f"* recommended: {expected.recommended} ({expected.recommended_because.key}, ")
 
 
 def test_quote_json_has_decimal_strings_and_full_schedules(run):
@@ -112,13 +116,29 @@ def test_quote_with_a_policy_file(run, tmp_path):
 
 
 def test_quote_without_an_affordable_plan_says_so(run, tmp_path):
-    path = case_file(tmp_path, lambda d: d["finances"].update(monthly_income="6000", savings_available="0"))
+    # No income to spare now and none expected back (no recovery: no payment holiday).
+    path = case_file(tmp_path, lambda d: d["finances"].update(monthly_income="6000", savings_available="0",
+                                                              expected_recovery_months=0))
     result = run("quote", str(path))
     assert result.exit_code == 0
     assert "*" not in "".join(line[:1] for line in result.stdout.splitlines()[2:])
     last = result.stdout.splitlines()[-1]
-    assert last.startswith("no affordable plan: monthly shortfall ")
+    shortfall = engine_quote_of(path).monthly_shortfall
+    assert shortfall > 0
+    assert last.startswith(f"no affordable plan: monthly shortfall {shortfall} CNY (")
     assert "no_affordable_plan" in last and "offer_person" in last
+
+
+def test_quote_blocked_by_the_replan_limit_needs_approval_not_a_shortfall(run, tmp_path):
+    path = case_file(tmp_path, lambda d: d["loan"].update(prior_restructures=2))
+    result = run("quote", str(path))
+    assert result.exit_code == 0
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("needs approval: plans fit the budget but break replan_limit; for approval: ")
+    assert "shortfall" not in result.stdout
+    data = json.loads(run("quote", str(path), "--json").stdout)
+    assert data["status"] == "needs_approval" and data["blocked_by"] == ["replan_limit"]
+    assert data["monthly_shortfall"] == "0.00" and data["for_approval"]
 
 
 def test_malformed_json(run):

@@ -98,26 +98,32 @@ def test_one_month_term_clears_everything_in_one_row():
     assert option.option_id == "custom-1"
 
 
-def test_480_month_mortgage():
+def test_480_month_mortgage_is_a_span_from_the_agreement():
     c = no_arrears(
         loan__product="mortgage", loan__outstanding_principal="1500000", loan__annual_rate="0.045",
         finances__monthly_income="30000", finances__essential_expenses="8000",
         finances__other_debt_payments="0",
     )
     p = default_policy()
-    option = custom_quote(c, p, months=480)
-    assert len(option.schedule) == 480
+    # As of 28 Nov 2026 the first payment is on 5 Jan 2027 (38 days out): 480 months from the
+    # agreement end on 28 Nov 2066, so the 5 Dec 2066 payment would be too late: 479 payments.
+    with pytest.raises(NoPlanPossible) as err:
+        custom_quote(c, p, months=480)
+    assert err.value.key == "custom_months_out_of_range" and err.value.params["maximum"] == 479
+    option = custom_quote(c, p, months=479)
+    assert len(option.schedule) == 479
     assert option.plan_rate == D("0.02")  # mortgage policy reduces the rate to its 2% floor
     assert option.schedule[0].due_date == date(2027, 1, 5)
-    assert option.schedule[-1].due_date == date(2066, 12, 5)
+    assert option.schedule[-1].due_date == date(2066, 11, 5)
     assert_exact(option)
     regular = {r.payment for r in option.schedule[:-1]}
     assert len(regular) == 1
     assert abs(option.schedule[-1].payment - regular.pop()) < D("5")
+    # APR on the actual dates: the 38-day first period is charged as such, so about the rate.
     assert abs(option.apr - D("0.02")) < D("0.0001")
-    # The quote's options for it respect the 480-month limit.
+    # The quote's options for it end within the 480-month span.
     for o in quote(c, p).options:
-        assert len(o.instalments) <= 480
+        assert o.last_due_date <= date(2066, 11, 28)
 
 
 def test_equal_principal_parts_stay_within_a_cent_over_480_months():
@@ -211,7 +217,7 @@ def test_whole_yen_rounding_over_a_long_term_leaves_no_empty_month():
     assert_exact(option)
     assert len(option.schedule) == 370 and all(r.payment > 0 for r in option.schedule)
     assert {r.payment for r in option.schedule[:-1]} == {D("409")}
-    assert option.schedule[-1].fees == 1
+    assert sum(r.fees for r in option.schedule) == 1  # (the fee is paid when half the plan is)
 
 
 def test_jpy_amount_with_sen_is_refused():
@@ -231,12 +237,14 @@ def test_cny_amount_with_three_decimals_is_refused():
 
 
 def test_no_disposable_income_gives_no_affordable_plan():
-    c = case(finances__monthly_income="6000", finances__savings_available="0")
+    # (No income back expected either: with a recovery a payment holiday would fit.)
+    c = case(finances__monthly_income="6000", finances__savings_available="0", finances__expected_recovery_months=0)
     assert c.finances.disposable_income == 0
     result = quote(c, default_policy())
     assert not result.any_affordable and result.recommended is None
     assert {"no_affordable_plan", "offer_person", "hardship_review", "no_disposable_income"} <= set(result.flags)
-    assert result.monthly_shortfall > 0
+    assert result.status == "nothing_fits" and result.monthly_shortfall > 0
+    assert result.closest.to_pay - result.closest.available == result.monthly_shortfall
     assert result.options, "the closest options are still shown"
     shortfalls = [o.shortfall for o in result.options]
     assert shortfalls == sorted(shortfalls)
@@ -245,7 +253,7 @@ def test_no_disposable_income_gives_no_affordable_plan():
 
 
 def test_negative_disposable_income_is_the_same():
-    c = case(finances__monthly_income="3000", finances__savings_available="0")
+    c = case(finances__monthly_income="3000", finances__savings_available="0", finances__expected_recovery_months=0)
     assert c.finances.disposable_income < 0
     result = quote(c, default_policy())
     assert not result.any_affordable
@@ -328,10 +336,11 @@ def test_custom_by_months():
     "request_, key, params",
     [
         ({"monthly_amount": D("50")}, "custom_below_minimum", {"minimum": D("100")}),
-        ({"monthly_amount": D("200")}, "custom_amount_too_low", {"months": 60}),
+        # As of 28 Nov with the first payment on 5 Jan, 60 months from the agreement hold 59.
+        ({"monthly_amount": D("200")}, "custom_amount_too_low", {"months": 59}),
         ({"monthly_amount": D("0")}, "custom_amount_invalid", {}),
-        ({"months": 61}, "custom_months_out_of_range", {"maximum": 60}),
-        ({"months": 0}, "custom_months_out_of_range", {"maximum": 60}),
+        ({"months": 60}, "custom_months_out_of_range", {"maximum": 59}),
+        ({"months": 0}, "custom_months_out_of_range", {"maximum": 59}),
     ],
 )
 def test_custom_requests_that_cannot_be_met(request_, key, params):
@@ -348,7 +357,7 @@ def test_custom_amount_too_low_names_a_minimum_that_works():
         custom_quote(c, p, monthly_amount=D("500"))
     minimum = err.value.params["minimum"]
     option = custom_quote(c, p, monthly_amount=minimum)
-    assert len(option.schedule) == 60
+    assert len(option.schedule) == 59
     with pytest.raises(NoPlanPossible):
         custom_quote(c, p, monthly_amount=minimum - D("0.01"))
 
@@ -374,6 +383,10 @@ def test_replan_limit_reached():
     result = quote(c, p)
     assert "replan_limit_reached" in result.flags and "offer_person" in result.flags
     assert result.options == [] and result.recommended is None
+    # Plans fit the budget: a person must approve one; nothing is "short".
+    assert result.status == "needs_approval" and result.blocked_by == ["replan_limit"]
+    assert result.monthly_shortfall == 0 and "no_affordable_plan" not in result.flags
+    assert result.for_approval and all(o.affordable for o in result.for_approval)
 
 
 def test_one_restructure_below_the_limit_is_fine():
@@ -381,14 +394,26 @@ def test_one_restructure_below_the_limit_is_fine():
     assert "replan_limit_reached" not in result.flags and result.recommended
 
 
-def test_apr_cap_filters_ranked_options():
+def test_apr_cap_filters_ranked_options_when_the_policy_wants_approval():
     c = no_arrears(loan__annual_rate="0.18")
-    p = policy(interest="keep", top__apr_cap=D("0.10"))
+    p = policy(interest="keep", top__apr_cap=D("0.10"), top__above_apr_cap="needs_approval")
     built = build_options(c, p)
     assert any(o.apr > D("0.10") for o in built)
     ranked = quote(c, p).options
     assert ranked and all(o.apr <= D("0.10") for o in ranked)
     assert {o.structure for o in ranked} <= {Structure.interest_freeze, Structure.settlement}
+
+
+def test_apr_cap_brings_the_rate_down_when_the_policy_allows():
+    c = no_arrears(loan__annual_rate="0.18")
+    p = policy(interest="keep", top__apr_cap=D("0.10"))
+    result = quote(c, p)
+    assert result.status == "ok" and len(result.options) >= 3
+    for option in result.options:
+        assert option.apr <= D("0.10") and option.compliant
+        if option.plan_rate > 0:
+            assert D("0.098") < option.plan_rate <= D("0.10")
+            assert {"key": "rate_capped", "cap": "0.10"} in [{"key": r.key, **r.params} for r in option.reasons]
 
 
 # ---------------------------------------------------------------- invalid policies

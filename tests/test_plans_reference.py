@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from plans.apr import apr_from_monthly, monthly_irr
+from plans.apr import apr_from_monthly, dated_irr, monthly_irr
 from plans.context import Context
 from plans.models import Case, Structure
 from plans.policy import Policy, default_policy
@@ -71,6 +71,20 @@ def test_graduated_payments_10k_1pct_monthly_growing_2pct():
     assert abs(monthly_irr(flows(D(10000), rows)) - D("0.01")) < D("0.000001")
 
 
+def test_apr_on_the_actual_dates_with_a_45_day_first_period():
+    """10,000 on 1 Jan 2026, 12 x 900 on the 15th from 15 Feb 2026: APR 13.5241%, effective
+    14.3947% (time = days / (365/12)); the month grid would say 14.4521%."""
+    flows = [(date(2026, 1, 1), D(10000))] + [(date(2026 + (m > 12), (m - 1) % 12 + 1, 15), D(-900))
+                                              for m in range(2, 14)]
+    assert flows[1][0] == date(2026, 2, 15) and flows[-1][0] == date(2027, 1, 15)
+    rate = dated_irr(date(2026, 1, 1), flows)
+    apr, effective = apr_from_monthly(rate)
+    assert apr.quantize(D("0.000001")) == D("0.135241")
+    assert effective.quantize(D("0.000001")) == D("0.143947")
+    on_a_grid, _ = apr_from_monthly(monthly_irr([(D(0), D(10000))] + [(D(k), D(-900)) for k in range(1, 13)]))
+    assert on_a_grid.quantize(D("0.000001")) == D("0.144521")
+
+
 def test_flat_fee_apr_12000_over_12_months():
     rate = monthly_irr([(D(0), D(12000))] + [(D(k), D(-1072)) for k in range(1, 13)])
     assert rate.quantize(D("0.000001")) == D("0.010862")
@@ -90,14 +104,16 @@ def freeze_policy() -> Policy:
 
 def freeze_case() -> Case:
     # Disposable income 1,125 a month; 80% of it, 900, is all one payment may take, so the
-    # shortest affordable interest-free term for 54,000 is exactly 60 months.
+    # shortest affordable interest-free term for 54,000 is exactly 60 months. (Agreed on 10
+    # March with payments on the 10th from 10 April, so the 60th, on 10 March 2031, is within
+    # the five years.)
     return Case.from_mapping({
         "as_of": "2026-03-10",
         "loan": {
             "loan_id": "CC-FREEZE", "product": "credit_card", "outstanding_principal": "60000",
             "overdue_principal": "0", "overdue_interest": "0", "penalty_fees": "0",
             "annual_rate": "0.18", "monthly_payment": "2000", "remaining_term_months": 36,
-            "days_past_due": 90, "next_due_date": "2026-04-15",
+            "days_past_due": 90, "next_due_date": "2026-04-10",
         },
         "finances": {"monthly_income": "3125", "essential_expenses": "2000",
                      "savings_available": "6000", "outlook": "lasting"},
@@ -114,8 +130,8 @@ def test_interest_freeze_60000_ten_percent_down_sixty_months_at_zero():
     assert len(instalments) == 60
     assert {row.payment for row in instalments} == {D("900.00")}
     assert all(row.interest == 0 for row in option.schedule)
-    assert instalments[0].due_date == date(2026, 4, 15)
-    assert instalments[-1].due_date == date(2031, 3, 15)
+    assert instalments[0].due_date == date(2026, 4, 10)
+    assert instalments[-1].due_date == date(2031, 3, 10)
     assert instalments[-1].balance == 0
     assert option.plan_rate == 0 and option.apr == 0 and option.total_interest == 0
     assert option.total_repayable == D("60000.00")

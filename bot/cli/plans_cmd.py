@@ -45,8 +45,11 @@ def _monthly(option: Option) -> str:
 
 def quote_as_table(result: Quote) -> str:
     header = f"{'option':<22} {'payments':>8} {'monthly':>19} {'total':>12} {'APR':>7}  affordable"
+    budget = result.budget
     lines = [f"loan {result.loan_id} as of {result.as_of}: disposable income {result.disposable_income} "
-             f"{result.currency}/month, affordable payment {result.affordable_payment}", header]
+             f"{result.currency}/month, affordable payment {result.affordable_payment} (at most "
+             f"{budget.share * 100:.0f}% of it, leaving {budget.reserve}), payments on day {result.payment_day}",
+             header]
     for option in result.options:
         mark = "*" if option.option_id == result.recommended else " "
         lines.append(
@@ -55,8 +58,14 @@ def quote_as_table(result: Quote) -> str:
         )
     if result.recommended:
         lines.append(f"* recommended: {result.recommended} ({', '.join(r.key for r in result.recommended_reasons)})")
+    elif result.status == "needs_approval":
+        lines.append(f"needs approval: plans fit the budget but break {', '.join(result.blocked_by)}; "
+                     f"for approval: {', '.join(o.option_id for o in result.for_approval) or '-'}; "
+                     f"flags: {', '.join(result.flags)}")
     else:
-        lines.append(f"no affordable plan: monthly shortfall {result.monthly_shortfall} {result.currency}; "
+        closest = result.closest
+        lines.append(f"no affordable plan: monthly shortfall {result.monthly_shortfall} {result.currency} "
+                     f"({closest.month}: {closest.to_pay} to pay, {closest.available} available); "
                      f"flags: {', '.join(result.flags)}")
     return "\n".join(lines)
 

@@ -19,11 +19,8 @@ from zoneinfo import ZoneInfo
 
 from bot.store import Store
 from plans.models import Loan
-from plans.payments import Instalment, allocate
+from plans.payments import UNPAID, Instalment, ScheduledPart, allocate, loan_left_by_plan
 from plans.policy import Policy, Reminders
-
-UNPAID = ("due", "partly_paid", "missed")
-
 
 def local_send_time(day: date, zone: ZoneInfo, rules: Reminders) -> datetime:
     """`day` at the policy's time of day in the borrower's zone (the policy refuses a send
@@ -147,35 +144,8 @@ def break_plan(store: Store, plan_id: int, now: datetime, reason: str) -> None:
 
 def remaining_loan(loan: Loan, plan: dict, instalments: list[dict], today: date,
                    prior_restructures: int) -> Loan:
-    """What the plan still leaves owed, for a new plan: unpaid principal (past due dates are
-    overdue), unpaid interest of past due dates, and unpaid carried fees. Payments are taken
-    as covering fees, then interest, then principal of each instalment."""
-    overdue_principal = outstanding = overdue_interest = fees = Decimal(0)
-    oldest_unpaid = None
-    for row in instalments:
-        if row["status"] not in UNPAID:
-            continue
-        paid = row["paid"]
-        fee_left = max(row["fees"] - paid, Decimal(0))
-        paid = max(paid - row["fees"], Decimal(0))
-        interest_left = max(row["interest"] - paid, Decimal(0))
-        paid = max(paid - row["interest"], Decimal(0))
-        principal_left = row["principal"] - paid
-        fees += fee_left
-        if row["due_date"] < today:
-            oldest_unpaid = oldest_unpaid or row["due_date"]
-            overdue_principal += principal_left
-            overdue_interest += interest_left
-        else:
-            outstanding += principal_left
-    future = [r["due_date"] for r in instalments if r["status"] in UNPAID and r["due_date"] >= today]
-    return loan.model_copy(update={
-        "outstanding_principal": outstanding,
-        "overdue_principal": overdue_principal,
-        "overdue_interest": overdue_interest + fees,
-        "penalty_fees": Decimal(0),
-        "days_past_due": (today - oldest_unpaid).days if oldest_unpaid else 0,
-        "next_due_date": future[0] if future else today,
-        "remaining_term_months": len(future),
-        "prior_restructures": prior_restructures,
-    })
+    """What the plan still leaves owed, for a new plan (`plans.payments.loan_left_by_plan`:
+    unpaid fees stay interest-free carried fees, never overdue interest)."""
+    rows = [ScheduledPart(row["due_date"], row["principal"], row["interest"], row["fees"], row["paid"],
+                          row["status"]) for row in instalments]
+    return loan_left_by_plan(loan, rows, today, prior_restructures)
