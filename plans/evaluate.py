@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from plans.apr import apr_from_monthly, monthly_irr_of, prepared_flow
 from plans.dates import months_between
-from plans.models import Check, Option, Outlook, Reason, Row, Structure
+from plans.models import Check, Option, Outlook, Reason, Row, Structure, make_option_id
 from plans.money import ZERO, quantize
 from plans.context import Context
 from plans.restructure import Debt
@@ -54,7 +54,7 @@ def evaluate(
     present_value = walk.present_value
     likelihood = _likelihood(ctx, ratio, affordable, len(instalments))
     return Option(
-        option_id=f"{structure.value}-{len(instalments)}",
+        option_id=make_option_id(structure, len(instalments)),
         structure=structure,
         parameters=parameters,
         currency=loan.currency,
