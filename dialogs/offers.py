@@ -156,5 +156,6 @@ def agree(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply
     state.plan_id = d.services.save_plan(loan_id=state.loan_id, borrower_id=state.borrower_id, option=option,
                                          consent_text=text, user_id=event.user_id, update_id=event.update_id)
     d.move(state, Step.done)
+    state.history.clear()  # an agreed plan is not gone back into
     d.close_menu(state)
     return [Reply("plan_recorded", {**option_data(option), "plan_id": state.plan_id})]

@@ -196,10 +196,9 @@ class Row:
     on_text: Callable[..., list[Reply]] | None = None  # named handler of typed text
     on_press: Mapping[str, Callable[..., list[Reply]]] = field(default_factory=dict)  # action -> handler
     on_contact: Callable[..., list[Reply]] | None = None
-    leads_to: tuple[Step, ...] = ()  # where the handlers move to, besides the next step on the path
+    leads_to: tuple[Step, ...] = ()  # where its event handlers move to, besides the next step on the path
     keeps: tuple[str, ...] = ()  # the state `on_text` changes (path), for the tests of hostile input
     example: str | None = None  # a valid text for `on_text` (tests walk the table with it)
-    commands: tuple[str, ...] = ()  # commands that enter this step from anywhere
 
     @property
     def takes_text(self) -> bool:
@@ -291,7 +290,7 @@ TABLE: tuple[Row, ...] = (
         menu=links(("see_options", NEXT)), audit="finances_given"),
     Row(Step.options, enter=offers.quote_options, show=offers.show_options,
         on_press={"choose": offers.choose, "details": offers.details, "custom": offers.ask_custom},
-        leads_to=(Step.custom_amount, Step.with_person, Step.done)),
+        leads_to=(Step.custom_amount,)),
     Row(Step.confirm, when=lambda s: s.chosen is not None, show=offers.show_terms, on_press={"agree": offers.agree},
         leads_to=(Step.options,)),
     Row(Step.done, "already_agreed", when=lambda s: s.plan_id is not None, data=lambda d, s: {"plan_id": s.plan_id}),
@@ -299,14 +298,14 @@ TABLE: tuple[Row, ...] = (
     Row(Step.custom_amount, "ask_custom_amount", flow=False, data=lambda d, s: {"currency": d.currency(s)},
         on_text=offers.custom_amount, keeps=("custom",), example="1500", leads_to=(Step.options,)),
     Row(Step.checkin, flow=False, show=aftercare.show_checkin, on_press={"checkin": aftercare.checkin_answer},
-        leads_to=(Step.paid_amount, Step.review, Step.done)),
+        leads_to=(Step.paid_amount, Step.review)),
     Row(Step.paid_amount, "ask_paid_amount", flow=False, on_text=aftercare.paid_amount, keeps=("reported_amount",),
-        example="500", leads_to=(Step.paid_date,), commands=("/paid",)),
+        example="500", leads_to=(Step.paid_date,)),
     Row(Step.paid_date, "ask_paid_date", flow=False, menu=aftercare.paid_date_menu, on_text=aftercare.paid_date,
         on_press={"paidon": aftercare.paid_on}, keeps=("reported_amount",), example="today"),
-    Row(Step.with_person, flow=False, show=person.show_waiting, on_text=person.relay,
-        on_press={"leave": person.leave}, commands=("/human",)),
-    Row(Step.paused, "cancelled", flow=False, commands=("/cancel",)),
+    Row(Step.with_person, flow=False, show=person.show_waiting, on_text=person.relay, example="Please call me",
+        on_press={"leave": person.leave}),
+    Row(Step.paused, "cancelled", flow=False),
 )
 
 ROWS: dict[Step, Row] = {row.step: row for row in TABLE}

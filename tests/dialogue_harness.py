@@ -12,7 +12,9 @@ the step's example answer from the table (`Row.text_example`; identification wit
 loan), a shared contact, the borrower's commands, and the reminder dispatcher's check-in; the
 first way found to each step is its route, as actions a test can replay anywhere (through the
 Telegram Application too): ("say", text), ("press", payload without the menu number),
-("contact", phone) or ("checkin", "").
+("contact", phone), or what the world does: ("checkin", "") (the reminder dispatcher finds
+the first instalment missed), ("expire_invites", phone) (then the phone is shared) and
+("guessed_at", id digits) (strangers locked the loan number, then the right digits are typed).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from bot.demo import load_demo
 from bot.i18n import Translator, plain_text
 from bot.services import StoreServices
 from bot.store import Store
+from dialogs.identify import MAX_LOAN_FAILURES
 from dialogs.machine import COMMANDS, Dialogue
 from dialogs.model import Event, Reply
 from dialogs.state import State
@@ -106,6 +109,14 @@ class Talk:
             return self.contact(value)
         if kind == "checkin":
             return self.push(lambda dialogue, state: dialogue.checkin(state, *miss_first_instalment(self)))
+        if kind == "guessed_at":  # other accounts have guessed at this loan number, then the ID is typed
+            for stranger in range(MAX_LOAN_FAILURES):
+                self.store.record_identification_attempt(9000 + stranger, False, self.now, self.state.typed_loan,
+                                                         9000 + stranger)
+            return self.say(value)
+        if kind == "expire_invites":  # time passes: every invitation has expired, then the phone is shared
+            self.store.db.execute("UPDATE invites SET expires_at = ''")
+            return self.contact(value)
         raise ValueError(kind)
 
     def walk(self, route: list[Action]) -> "Talk":
@@ -172,8 +183,10 @@ def _candidates(talk: Talk) -> list[Action]:
     example = IDENTITY.get(talk.step, row.text_example)
     if row.takes_text and example is not None:
         found.append(("say", example))
+    if talk.step is Step.identify_id:
+        found.append(("guessed_at", example))
     if row.on_contact is not None:
-        found.append(("contact", DEMO_PHONE))
+        found += [("contact", DEMO_PHONE), ("expire_invites", DEMO_PHONE)]
     found += [("say", f"/{name}") for name in COMMANDS if name not in ("start", "help", "language")]
     if talk.step is Step.done:
         found.append(("checkin", ""))
@@ -193,28 +206,46 @@ def _restore(talk: Talk, snapshot: tuple[sqlite3.Connection, str], replies: list
     talk.render()
 
 
-@functools.cache
 def routes() -> dict[Step, tuple[Action, ...]]:
     """The first route found to every step reachable from /start (computed once per session)."""
+    return explore()[0]
+
+
+def transitions() -> set[tuple[Step, Step]]:
+    """Every (from, to) move seen while exploring."""
+    return explore()[1]
+
+
+@functools.cache
+def explore() -> tuple[dict[Step, tuple[Action, ...]], set[tuple[Step, Step]]]:
     talk = Talk()
     token = talk.store.create_invite("CC-1001", NOW, 14)
     found: dict[Step, tuple[Action, ...]] = {}
+    moves: set[tuple[Step, Step]] = set()
+    seen: set[tuple[Step, bool]] = set()  # a step with and without an invitation are different places
     queue: deque = deque()
-    for start in ("/start", f"/start {token}"):  # two ways in: typed identity, or an invitation
-        talk.state = State(locale="en")
+    # Two ways in: typed identity first (most routes start with a plain /start), then an
+    # invitation for what only it reaches.
+    pristine = _snapshot(talk)
+    for start in ("/start", f"/start {token}"):
+        _restore(talk, pristine, [])
         talk.say(start)
         found.setdefault(talk.step, (("say", start),))
         queue.append(((("say", start),), _snapshot(talk), talk.replies))
-    while queue:
-        route, snapshot, replies = queue.popleft()
-        _restore(talk, snapshot, replies)
-        for action in _candidates(talk):
+        while queue:
+            route, snapshot, replies = queue.popleft()
             _restore(talk, snapshot, replies)
-            talk.act(action)
-            if talk.step not in found:
-                found[talk.step] = (*route, action)
-                queue.append((found[talk.step], _snapshot(talk), talk.replies))
-    return found
+            for action in _candidates(talk):
+                _restore(talk, snapshot, replies)
+                before = talk.step
+                talk.act(action)
+                moves.add((before, talk.step))
+                place = (talk.step, talk.state.invite_token is not None)
+                if place not in seen:
+                    seen.add(place)
+                    found.setdefault(talk.step, (*route, action))
+                    queue.append(((*route, action), _snapshot(talk), talk.replies))
+    return found, moves
 
 
 def at(step: Step, **talk_options) -> Talk:
