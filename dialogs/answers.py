@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, create_model
 
-from plans.models import Case, ExpenseCategory, Finances, IncomeKind, Loan, Outlook, SeasonalIncome
+from plans.models import (
+    Case,
+    ExpenseCategory,
+    Finances,
+    IncomeKind,
+    Loan,
+    Outlook,
+    SeasonalIncome,
+)
 from plans.policy import Policy
 
 if TYPE_CHECKING:

@@ -21,7 +21,16 @@ from dialogs.model import Button, Event, Reply
 from dialogs.parsing import InputError
 from dialogs.ports import Services
 from dialogs.state import State
-from dialogs.steps import ROWS, TABLE, Choice, Row, Step, Typed, first_of_group, next_step
+from dialogs.steps import (
+    ROWS,
+    TABLE,
+    Choice,
+    Row,
+    Step,
+    Typed,
+    first_of_group,
+    next_step,
+)
 from plans.models import Loan
 
 LOCALES = ("zh_CN", "en")

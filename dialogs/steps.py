@@ -77,10 +77,11 @@ class Step(StrEnum):
 
 NEXT = "next:"  # the payload of a button that moves on to the next step
 
-from dialogs import aftercare, identify, offers, person  # noqa: E402 - they name steps (see above)
-from dialogs.answers import answers_model, budget_data, review_data  # noqa: E402
-from dialogs.model import Button, Reply  # noqa: E402
-from dialogs.parsing import (  # noqa: E402
+# Below `Step` on purpose: these modules name steps, and the table names their handlers.
+from dialogs import aftercare, identify, offers, person
+from dialogs.answers import answers_model, budget_data, review_data
+from dialogs.model import Button, Reply
+from dialogs.parsing import (
     parse_amount,
     parse_count,
     parse_months,
@@ -88,15 +89,7 @@ from dialogs.parsing import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from dialogs.machine import Dialogue
-    from dialogs.model import Event
     from dialogs.state import State
-
-    Show = Callable[[Dialogue, State], list[Reply]]
-    Enter = Callable[[Dialogue, State], list[Reply] | None]
-    OnText = Callable[[Dialogue, State, Event, str], list[Reply]]
-    OnPress = Callable[[Dialogue, State, Event, str], list[Reply]]
-    Menu = Callable[[Dialogue, State], list[list[Button]]]
 
 
 # ---------------------------------------------------------------------------- kinds of input
@@ -146,12 +139,12 @@ class Choice:
     per_row: int = 1
 
     @classmethod
-    def of(cls, enum: type[Enum], label: str, per_row: int = 1) -> "Choice":
+    def of(cls, enum: type[Enum], label: str, per_row: int = 1) -> Choice:
         """A button per member of `enum`, labelled `btn.<label with the value>`."""
         return cls(lambda d, s: [(m.value, label.format(m.value), {}) for m in enum], enum, enum, per_row)
 
     @classmethod
-    def mapping(cls, options: Mapping[str, Any], label: str, per_row: int = 1) -> "Choice":
+    def mapping(cls, options: Mapping[str, Any], label: str, per_row: int = 1) -> Choice:
         """A button per key of `options`, saved as its value."""
         kind = type(next(iter(options.values())))
         return cls(lambda d, s: [(key, label.format(key), {}) for key in options], options.__getitem__, kind, per_row)

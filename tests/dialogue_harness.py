@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections import deque
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.demo import load_demo
@@ -35,7 +35,7 @@ from dialogs.state import State
 from dialogs.steps import ROWS, Step
 from plans.policy import default_policy
 
-NOW = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)  # 17:30 in Shanghai: support is open
+NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)  # 17:30 in Shanghai: support is open
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TRANSLATOR = Translator()
 #: Answers the table cannot know: the demo card holder's identity.
@@ -119,7 +119,7 @@ class Talk:
             return self.contact(value)
         raise ValueError(kind)
 
-    def walk(self, route: list[Action]) -> "Talk":
+    def walk(self, route: list[Action]) -> Talk:
         for action in route:
             self.act(action)
         return self
