@@ -170,8 +170,9 @@ def _plural_chooser(locale: str):
     where the language's CLDR rule (Babel) puts `n` in the "one" category, else the second."""
     babel_locale = Locale.parse(locale)
 
-    def ngettext(singular: str, plural: str, count: int) -> str:
-        return singular if babel_locale.plural_form(abs(count)) == "one" else plural
+    def ngettext(singular: str, plural: str, count: int | Decimal | str) -> str:
+        number = Decimal(count) if isinstance(count, str) else count
+        return singular if babel_locale.plural_form(abs(number)) == "one" else plural
 
     return ngettext
 

@@ -280,14 +280,17 @@ def split_option_id(option_id: str) -> tuple[Structure, int] | None:
         return None
 
 
-def regular_range(payments: Sequence[tuple[str, Decimal]]) -> tuple[Decimal, Decimal]:
+def regular_range(payments: Sequence[tuple[str, Decimal]], currency: str) -> tuple[Decimal, Decimal]:
     """(lowest, highest) regular payment of a schedule given in order as (kind, amount): every
-    payment but a down payment, and without the last one when there are several, because the
-    last carries the rounding residue (a few cents either way) and is stated on its own. The
+    payment but a down payment. The last payment counts too, unless it differs from the one
+    before by no more than the rounding residue it carries (one minor unit per payment at
+    most): "CN¥2,382.30 a month" then, with the last one (CN¥2,382.21) stated on its own. The
     one definition the chat, the stored plan and the reports use."""
     amounts = [amount for kind, amount in payments if kind != "down_payment"] or [a for _, a in payments]
-    regular = amounts[:-1] if len(amounts) > 1 else amounts
-    return min(regular), max(regular)
+    *before, last = amounts
+    if before and abs(last - before[-1]) <= minor_unit(currency) * len(amounts):
+        amounts = before
+    return min(amounts), max(amounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +367,7 @@ class Option:
     @property
     def regular_range(self) -> tuple[Decimal, Decimal]:
         """(lowest, highest) regular monthly payment (see `regular_range`)."""
-        return regular_range([(row.kind, row.payment) for row in self.schedule])
+        return regular_range([(row.kind, row.payment) for row in self.schedule], self.currency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -519,6 +519,18 @@ def test_the_chat_and_the_stored_plan_agree_on_the_regular_payment():
     assert (plan["monthly_min"], plan["monthly_max"]) == (shown["monthly_min"], shown["monthly_max"])
 
 
+def test_the_stored_range_compares_amounts_as_numbers():
+    store = Talk().store
+    rows = [{"number": n, "due_date": f"2027-0{n}-05", "amount": Decimal(amount), "principal": Decimal(amount),
+             "interest": Decimal(0), "fees": Decimal(0)} for n, amount in enumerate(("950.00", "1000.00", "1000.00"), 1)]
+    store.save_plan(loan_id="CC-1001", borrower_id=1, installments=rows, consent_text="ok", consent_user_id=1,
+                    consent_update_id=1, accepted_at=NOW,
+                    option={"option_id": "level-3", "structure": "level", "currency": "CNY",
+                            "total_repayable": Decimal("2950.00"), "apr": Decimal("0.1")})
+    plan = store.list_plans()[0]
+    assert (plan["monthly_min"], plan["monthly_max"]) == (Decimal("950.00"), Decimal("1000.00"))
+
+
 @pytest.mark.parametrize("structure", list(Structure))
 def test_an_option_id_is_made_and_read_in_one_place(structure):
     assert split_option_id(make_option_id(structure, 13)) == (structure, 13)

@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -414,7 +415,10 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, Sup
         rows = [self._installment(item) for item in installments]
         if not rows:
             raise StoreError("a plan needs at least one installment")
-        low, high = regular_range([(r["kind"], r["amount"]) for r in rows])
+        try:
+            low, high = regular_range([(r["kind"], Decimal(r["amount"])) for r in rows], option["currency"])
+        except KeyError as exc:
+            raise StoreError(f"the option has no {exc.args[0]!r}") from None
         try:
             plan = {
                 "loan_id": loan_id, "borrower_id": borrower_id,
