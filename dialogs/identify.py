@@ -33,7 +33,7 @@ def start(d: Dialogue, state: State, event: Event, token: str) -> list[Reply]:
         if loan_id is None:
             d.services.audit("invite_refused", chat_id=event.chat_id, reason=why)
             return [Reply(f"invite_{why}"), *d.ask(state)]
-        state.invite_token, state.contact_loan = token, loan_id
+        state.invite_token, state.invite_loan = token, loan_id
     return [Reply("welcome"), *d.ask(state)]
 
 
@@ -79,7 +79,7 @@ def _invite_gone(d: Dialogue, state: State, event: Event) -> list[Reply]:
     """The invitation expired (or was used) since /start: identify by loan number instead."""
     _, why = d.services.invite_loan(state.invite_token)
     d.services.audit("invite_refused", chat_id=event.chat_id, reason=why, step=state.step)
-    state.invite_token = state.contact_loan = None
+    state.invite_token = state.invite_loan = None
     return [Reply(f"invite_{why}"), *d.go(state, Step.identify_loan, remember=False)]
 
 
@@ -99,7 +99,7 @@ def id_digits(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]
         # Too many guesses at this loan number from other accounts: only its holder's own
         # phone number can identify now.
         d.services.audit("identification_locked", chat_id=event.chat_id, loan_id=state.typed_loan, path="loan")
-        state.contact_loan = state.typed_loan
+        state.by_phone = True
         return [Reply("identify_loan_locked"), *d.go(state, Step.identify_contact, remember=False)]
     borrower = d.services.match_id(state.typed_loan, last4)
     if borrower is None:

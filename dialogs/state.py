@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from dialogs.answers import summary
 from dialogs.steps import Collected, Step
@@ -22,10 +22,9 @@ class State(BaseModel):
     user_id: int | None = None  # the account that identified this conversation (it alone may use it)
     loan_id: str | None = None
     invite_token: str | None = None
-    #: the loan a shared phone number is checked against: an invitation's, or a typed loan
-    #: number whose number-and-ID path is locked
-    contact_loan: str | None = Field(default=None, validation_alias=AliasChoices("contact_loan", "invite_loan"))
+    invite_loan: str | None = None
     typed_loan: str | None = None
+    by_phone: bool = False  # the typed loan number is locked for number + ID: its holder's phone identifies
     data: Collected = Field(default_factory=Collected)
     menu: int = 0
     offered: list[str] = Field(default_factory=list)
@@ -42,6 +41,12 @@ class State(BaseModel):
     return_step: Step | None = None
     person_from: Step | None = None
     input_errors: int = 0
+
+    @property
+    def contact_loan(self) -> str | None:
+        """The loan a shared phone number is checked against: the invitation's, or the typed
+        loan number whose number-and-ID path is locked."""
+        return self.invite_loan or (self.typed_loan if self.by_phone else None)
 
 
 def answers_summary(saved: dict[str, Any], currency: str) -> dict[str, Any]:

@@ -288,7 +288,7 @@ async def test_a_used_invitation_is_refused_to_the_next_chat(app, fake_api):
     attacker = BorrowerChat(app, fake_api, chat_id=ATTACKER, user_id=ATTACKER)
     await attacker.say(f"/start {token}")
     assert "already been used" in attacker.texts_since(-2)[0]
-    assert state(app, ATTACKER)["contact_loan"] is None
+    assert state(app, ATTACKER)["invite_loan"] is None
     assert "loan or card agreement number" in await attacker.press("I agree")  # no contact shortcut
     refused = audit(app, "invite_refused")
     assert [(r["chat_id"], r["details"]["reason"]) for r in refused] == [(ATTACKER, "used")]

@@ -275,6 +275,18 @@ def test_while_with_a_person_text_goes_to_the_team_and_help_says_how_to_leave():
     assert "/cancel: Back to the assistant" in talk.text and "/start" not in talk.text
 
 
+@pytest.mark.parametrize("support, keys, step", [(-100777, ["replan_limit", "person_requested"], Step.with_person),
+                                                 (None, ["replan_limit", "person_unavailable"], Step.done)])
+def test_past_the_replan_limit_the_plan_ends_and_the_borrower_hears_who_can_help(support, keys, step):
+    talk = at(Step.checkin, support_chat_id=support)
+    talk.store.db.execute("UPDATE loans SET prior_restructures = 5 WHERE loan_id = 'CC-1001'")
+    talk.press_payload("checkin:change")
+    talk.press_payload("next:")
+    talk.press_payload("next:")
+    assert talk.keys == keys and talk.step is step
+    assert talk.store.list_plans()[0]["status"] == "broken"
+
+
 def test_a_lockout_offers_a_person():
     talk = at(Step.identify_loan)
     for _ in range(MAX_FAILURES):
