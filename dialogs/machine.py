@@ -7,7 +7,10 @@ message is noted, not taken as an answer; commands are global (/start, /help, /c
 otherwise the current step's row takes the event: typed text (its parser, or its named
 handler), a button, or a shared contact. Buttons carry the menu number they were offered under
 (`<menu>:<action>:<value>`): an older number is a stale menu, a payload that was not offered is
-refused and audited. Errors never lose answers: the step is shown again with what was expected.
+refused and audited. Actions: `pick:<value>` answers a row's `Choice`, `next:` moves on along
+the path, `back:<step>` returns to a step, `person:<why>` and `lang:<locale>` work anywhere,
+and any other action is the row's `on_press[action]`. Errors never lose answers: the step is
+shown again with what was expected.
 
 Moving between steps happens in one place, `move` (history, the row's audit event, its `enter`
 handler); `go` is a move and then `ask`, which shows a step and never writes.
