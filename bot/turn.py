@@ -129,7 +129,7 @@ class Conversations:
                     chat_id=chat_id, text=message.text, at=now, step=state.step, borrower_id=state.borrower_id,
                     buttons=message.buttons or None, in_reply_to=update_id, meta=meta))
             logged.append(message)
-        if any(reply.forget_transcript for reply in replies):
+        if state.declined:  # the borrower declined the privacy notice: nothing they wrote is kept
             self.store.forget_chat_texts(chat_id)
         return logged
 

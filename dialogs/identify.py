@@ -39,9 +39,10 @@ def start(d: Dialogue, state: State, event: Event, token: str) -> list[Reply]:
 
 def consent(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
     if value != "yes":
+        state.declined = True
         d.services.audit("consent_declined", chat_id=event.chat_id)
-        return [Reply("consent_declined", forget_transcript=True)]
-    state.consented = True
+        return [Reply("consent_declined")]
+    state.consented, state.declined = True, False
     d.services.audit("consent_given", chat_id=event.chat_id)
     if state.borrower_id is None:
         bound = d.services.borrower_for_user(event.user_id)

@@ -45,4 +45,3 @@ class Reply:
     request_contact: bool = False
     attachments: tuple[str, ...] = ()  # files the front end makes from `data["plan_id"]`: "chart", "calendar"
     audience: Literal["borrower", "support"] = "borrower"  # "support": for the support team's chat
-    forget_transcript: bool = False  # the borrower declined: keep no text of this chat's messages

@@ -18,6 +18,7 @@ class State(BaseModel):
     step: Step = Step.consent
     locale: str = "zh_CN"
     consented: bool = False
+    declined: bool = False  # the privacy notice was declined: no text of this chat is kept
     borrower_id: int | None = None
     user_id: int | None = None  # the account that identified this conversation (it alone may use it)
     loan_id: str | None = None

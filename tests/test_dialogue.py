@@ -317,9 +317,11 @@ def test_declining_consent_keeps_no_text_of_the_chat():
     assert len(texts) >= 6 and set(texts) == {""}
     assert [row["event"] for row in turns.store.db.query("SELECT event FROM audit WHERE chat_id = 42")] == \
         ["consent_declined"]
-    again = turns.handle(Event("command", 42, 42, text="/start", update_id=4))
+    turns.handle(Event("text", 42, 42, text="Why do you need my income?", update_id=4))
+    assert {row[0] for row in turns.store.db.execute("SELECT text FROM messages WHERE chat_id = 42")} == {""}
+    again = turns.handle(Event("command", 42, 42, text="/start", update_id=5))
     agree = again[-1].buttons[0][0][1]
-    turns.handle(Event("button", 42, 42, text=agree, update_id=5))
+    turns.handle(Event("button", 42, 42, text=agree, update_id=6))
     kept = [row[0] for row in turns.store.db.execute("SELECT text FROM messages WHERE chat_id = 42 AND text != ''")]
     assert "/start" in kept
 
