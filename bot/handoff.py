@@ -55,7 +55,7 @@ def support_data(store: Store, chat_id: int, state: State, reply: Reply, at: dat
         ticket = store.open_ticket_for_chat(chat_id)
         data["ticket_id"] = ticket["id"] if ticket else None
         if ticket is not None:
-            store.close_ticket(ticket["id"], by=chat_id, at=at)
+            store.close_ticket(ticket["id"], by=None, at=at, source="borrower")
     else:
         ticket = store.open_ticket_for_chat(chat_id)
         data["ticket_id"] = ticket["id"] if ticket else None
