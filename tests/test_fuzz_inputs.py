@@ -142,10 +142,12 @@ texts = st.one_of(
 # ---------------------------------------------------------------------------- the steps, from the table
 
 #: Every step that takes typed text, and how a borrower gets there: the route the step table
-#: gives (`dialogue_harness.routes`), replayed through Telegram. With a person, typed text is
+#: gives (`dialogue_harness.routes`), replayed below Telegram to make the snapshot (every text
+#: under test then goes through Telegram or the turn, as above). With a person, typed text is
 #: relayed rather than kept (its own test below).
 STEPS = [row.step.value for row in TABLE if row.takes_text and row.step is not Step.with_person]
-ROUTES = {step: (lambda chat, step=step: walk_to(chat, Step(step))) for step in [*STEPS, "with_person"]}
+ROUTES = {step: (lambda chat, step=step: walk_to(chat, Step(step), below_telegram=True))
+          for step in [*STEPS, "with_person"]}
 SUPPORT = -100777  # the support group's chat
 
 
