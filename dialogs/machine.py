@@ -41,7 +41,7 @@ LOCALES = ("zh_CN", "en")
 COMMANDS = ("start", "help", "plan", "schedule", "paid", "back", "cancel", "language", "human")
 ERRORS_BEFORE_OFFERING_PERSON = 3  # wrong answers in a row at one step
 HISTORY = 30  # steps remembered for /back
-NO_BACK = (Step.consent, Step.done, Step.paused, Step.with_person)
+NO_BACK = (Step.consent, Step.done, Step.with_person)
 
 
 class Dialogue:
@@ -141,6 +141,9 @@ class Dialogue:
         return next((step for step in reversed(state.history) if ROWS[step].when(state) or not ROWS[step].flow), None)
 
     def _back(self, state: State) -> list[Reply]:
+        if state.step is Step.paused:  # /back resumes, then goes back
+            self.return_to(state, state.paused_at or Step.consent)
+            state.paused_at = None
         target = self._back_target(state)
         if target is None:
             return [Reply("error.cannot_go_back"), *self.ask(state)]

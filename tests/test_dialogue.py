@@ -140,6 +140,9 @@ def test_pause_and_resume_where_the_borrower_was():
     assert talk.keys == ["cancelled"] and talk.step is Step.paused
     talk.say("hello")
     assert talk.keys == ["resumed", "ask_income"] and talk.step is Step.income
+    talk.say("/cancel")
+    talk.say("/back")  # resumes, then goes back a question
+    assert talk.step is not Step.income and talk.step is not Step.paused and talk.state.paused_at is None
 
 
 def test_stale_and_forged_buttons_are_refused_and_the_step_shown_again():
@@ -445,7 +448,7 @@ def test_relaunching_the_terminal_resumes_a_paused_conversation():
     (Step.identify_id, {"/back"}, {"/plan"}),
     (Step.options, {"/back", "/cancel"}, {"/schedule"}),
     (Step.done, {"/plan", "/schedule", "/paid"}, {"/back"}),
-    (Step.paused, {"/start"}, {"/cancel", "/back"}),
+    (Step.paused, {"/start"}, {"/cancel"}),
 ])
 def test_help_lists_the_commands_that_make_sense_here(step, shown, hidden):
     talk = at(step)
