@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.i18n import plain_text
 from bot.store import Store
 from bot.support.masking import mask_name, mask_phone, mask_text
+from dialogs.answers import summary
 from dialogs.model import Reply
 from dialogs.state import State
 
@@ -45,7 +46,7 @@ def support_data(store: Store, chat_id: int, state: State, reply: Reply, at: dat
         data.update(
             borrower={"name": mask_name(borrower["name"]), "phone": mask_phone(borrower["phone"])} if borrower else None,
             loan=store.get_loan(state.loan_id) if state.loan_id else None,
-            answers=state.data.model_dump(),
+            answers=summary(state.data, None),  # itemised spending counts in its total
             options=state.options,
             chosen=state.chosen,
             recent=[{**m, "text": mask_text(plain_text(m["text"]), names)[:300]}
