@@ -342,6 +342,15 @@ def test_leaving_the_queue_closes_the_ticket_and_tells_the_team():
     assert start and turns.store.load_conversation(42)["needs_person"] is False
 
 
+def test_the_card_for_the_team_counts_itemised_spending():
+    turns = conversations()
+    talk = to_review(Talk(store=turns.store, user_id=43), spending="items")
+    turns.store.save_conversation(43, step=talk.step, data=talk.state.model_dump(mode="json"), version=0,
+                                  locale="en", borrower_id=1, loan_id="CC-1001", telegram_user_id=43)
+    card = next(m for m in turns.handle(Event("command", 43, 43, text="/human", update_id=1)) if m.is_card)
+    assert "spending 5,200" in card.text and "Income 9,000" in card.text
+
+
 def test_the_console_gets_the_answers_from_a_saved_conversation():
     talk = to_review(Talk())
     summary = answers_summary(talk.state.model_dump(mode="json"), "CNY")
