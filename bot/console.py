@@ -76,7 +76,8 @@ class Console:
         locale = self.conversations.locale_for(TERMINAL_CHAT, None)
         if message.request_contact:
             self.contact_requested = True
-            self.write(f"  [{message.request_contact}] {self.conversations.translator.render(locale, 'console.type_phone')}")
+            hint = self.conversations.translator.render(locale, "console.type_phone")
+            self.write(f"  [{message.request_contact}] {hint}")
         for name in message.attachments:
             filename, content = make_file(self.conversations.store, name, message.plan_id,
                                           self.conversations.translator, locale)
