@@ -1,7 +1,11 @@
 """The dialogue in a terminal: messages as plain text, buttons as numbered choices.
 
 Type a number to press a button, a /command, or an answer. Where the bot asks to share a
-phone number, type the number. End with Ctrl-D (or Ctrl-C).
+phone number, type the number, as the lender has it or in international form. End with
+Ctrl-D (or Ctrl-C); started again on the same database, the conversation resumes where it was.
+
+The terminal is its own chat (`TERMINAL_CHAT`) and its own user, never a Telegram account:
+identifying here binds no Telegram account to the borrower (see `Conversations(binds_accounts=False)`).
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from bot.lender.plan_files import make_file, save_file
 from bot.turn import Conversations, Message
 from dialogs.model import Event
 
-CONSOLE_CHAT = 1  # the terminal is one chat with one user
+TERMINAL_CHAT = 0  # no Telegram chat or user has id 0
+TERMINAL_USER = 0
 
 
 class Console:
@@ -26,8 +31,13 @@ class Console:
         self.choices: list[str] = []
         self.contact_requested = False
 
-    def run(self, first: str = "/start") -> None:
-        self.send("command", first)
+    def run(self) -> None:
+        """Resume the terminal's conversation if there is one, else /start; then read lines."""
+        resumed = self.conversations.push(TERMINAL_CHAT, lambda dialogue, state: dialogue.resume(state))
+        if resumed:
+            self.show_all(resumed)
+        else:
+            self.send("command", "/start")
         while True:
             try:
                 line = self.read("> ").strip()
@@ -43,26 +53,32 @@ class Console:
         elif line.isdigit() and 1 <= int(line) <= len(self.choices):
             self.send("button", self.choices[int(line) - 1])
         elif self.contact_requested:
-            self.send("contact", "", contact_phone=line, contact_user_id=CONSOLE_CHAT)
+            self.send("contact", "", contact_phone=line, contact_user_id=TERMINAL_USER)
         else:
             self.send("text", line)
 
     def send(self, kind: str, text: str, **extra: object) -> None:
-        event = Event(kind, CONSOLE_CHAT, CONSOLE_CHAT, text=text, language_code=self.language_code,
+        event = Event(kind, TERMINAL_CHAT, TERMINAL_USER, text=text, language_code=self.language_code,
                       update_id=None, **extra)  # type: ignore[arg-type]
+        self.show_all(self.conversations.handle(event))
+
+    def show_all(self, messages: list[Message]) -> None:
         self.choices, self.contact_requested = [], False
-        for message in self.conversations.handle(event):
+        for message in messages:
+            if message.to_support:
+                continue
             self.show(message)
             self.conversations.mark_sent(message)
 
     def show(self, message: Message) -> None:
         self.write("")
         self.write(plain_text(message.text))
+        locale = self.conversations.locale_for(TERMINAL_CHAT, None)
         if message.request_contact:
             self.contact_requested = True
-            self.write(f"  ({message.request_contact}: type your phone number / 请输入手机号)")
+            hint = self.conversations.translator.render(locale, "console.type_phone")
+            self.write(f"  [{message.request_contact}] {hint}")
         for name in message.attachments:
-            locale = self.conversations.locale_for(CONSOLE_CHAT, None)
             filename, content = make_file(self.conversations.store, name, message.plan_id,
                                           self.conversations.translator, locale)
             path = save_file(Path.cwd(), filename, content)  # never over an earlier one

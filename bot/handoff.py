@@ -6,7 +6,8 @@ the support team. Here those are enriched from the store (who, which loan, arrea
 options offered, the last messages, personal data masked) and a ticket is opened; the
 Telegram front end posts them in the support group (BOT_SUPPORT_CHAT_ID), threaded under the
 card. An agent's reply to the card or to a relayed message goes back to the borrower; `/close`
-in reply ends the ticket and the dialogue resumes where the borrower left off.
+in reply ends the ticket and the dialogue resumes where the borrower left off. A borrower who
+leaves the queue (`handoff.left`) closes the ticket themselves, and the team is told.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from zoneinfo import ZoneInfo
 from bot.i18n import plain_text
 from bot.store import Store
 from bot.support.masking import mask_name, mask_phone, mask_text
-from dialogs.model import Reply, State
+from dialogs.answers import summary
+from dialogs.model import Reply
+from dialogs.state import State
 
 
 def support_status(now: datetime, zone: ZoneInfo, window: tuple[time, time]) -> tuple[bool, datetime | None]:
@@ -43,12 +46,17 @@ def support_data(store: Store, chat_id: int, state: State, reply: Reply, at: dat
         data.update(
             borrower={"name": mask_name(borrower["name"]), "phone": mask_phone(borrower["phone"])} if borrower else None,
             loan=store.get_loan(state.loan_id) if state.loan_id else None,
-            answers=state.data.model_dump(),
+            answers=summary(state.data, None),  # itemised spending counts in its total
             options=state.options,
             chosen=state.chosen,
             recent=[{**m, "text": mask_text(plain_text(m["text"]), names)[:300]}
                     for m in store.recent_messages(chat_id)],
         )
+    elif reply.key == "handoff.left":  # the borrower went back to the assistant: the ticket closes
+        ticket = store.open_ticket_for_chat(chat_id)
+        data["ticket_id"] = ticket["id"] if ticket else None
+        if ticket is not None:
+            store.close_ticket(ticket["id"], by=None, at=at, source="borrower")
     else:
         ticket = store.open_ticket_for_chat(chat_id)
         data["ticket_id"] = ticket["id"] if ticket else None

@@ -27,6 +27,11 @@ Filters available in every template, formatted with Babel for the template's loc
   ``percent(1)`` for one decimal).
 * ``value|number`` -- a grouped number, ``1,234.5``; ``number(2)`` fixes 2 decimals.
 
+Counts are written with Jinja2's i18n block, whose form is chosen by the language's CLDR
+plural rules (Babel): ``{% trans count=n %}{{ count }} payment{% pluralize %}{{ count }}
+payments{% endtrans %}`` says "1 payment" and "2 payments" in English; Chinese has one form,
+so both halves are the same there. Never ``{% if n == 1 %}`` in a template.
+
 Undefined template variables raise (``StrictUndefined``), so a missing piece of data is a bug
 that tests see, not an empty gap in a message to a borrower.
 
@@ -155,6 +160,23 @@ def make_filters(locale: str) -> dict[str, Any]:
     return {"money": money, "date": date, "percent": percent, "number": number}
 
 
+def _as_is(text: str) -> str:
+    """The templates are already in their language: `{% trans %}` without a plural is as written."""
+    return text
+
+
+def _plural_chooser(locale: str):
+    """`ngettext` for `{% trans count=n %}...{% pluralize %}...{% endtrans %}`: the first form
+    where the language's CLDR rule (Babel) puts `n` in the "one" category, else the second."""
+    babel_locale = Locale.parse(locale)
+
+    def ngettext(singular: str, plural: str, count: int | Decimal | str) -> str:
+        number = Decimal(count) if isinstance(count, str) else count
+        return singular if babel_locale.plural_form(abs(number)) == "one" else plural
+
+    return ngettext
+
+
 # --------------------------------------------------------------------------- catalogues
 
 
@@ -215,8 +237,10 @@ class Translator:
                 keep_trailing_newline=False,
                 auto_reload=False,
                 cache_size=-1,
+                extensions=["jinja2.ext.i18n"],
             )
             env.filters.update(make_filters(locale))
+            env.install_gettext_callables(gettext=_as_is, ngettext=_plural_chooser(locale), newstyle=True)
             self._envs[locale] = env
         return self._envs[locale]
 

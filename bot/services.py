@@ -1,7 +1,9 @@
 """The dialogue's window on the world (`dialogs.ports.Services`), backed by the store.
 
 Identity checks live here, not in dialogs/: phone numbers are compared in E.164 form, ID
-digits exactly; a loan is only ever described to the borrower it belongs to.
+digits exactly; a loan is only ever described to the borrower it belongs to. A terminal
+(`restructure-bot chat`) identifies a borrower for its own conversation only: it never binds
+a Telegram account, so the real borrower is not refused on Telegram afterwards.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.errors import BotError, InviteError, StoreError
+from bot.errors import InviteError, StoreError
 from bot.handoff import support_status
 from bot.i18n import Translator
 from bot.lender.loans_import import normalise_phone
@@ -22,6 +24,7 @@ from bot.lender.plan_life import (
     schedule_reminders,
 )
 from bot.store import Store
+from dialogs.ports import SupportStatus
 from plans.models import Loan, Option
 from plans.policy import Policy
 
@@ -35,16 +38,24 @@ def loan_from_record(record: dict[str, Any]) -> Loan:
 
 class StoreServices:
     def __init__(self, store: Store, policy: Policy, translator: Translator,
-                 clock: Callable[[], datetime], zone: ZoneInfo, support_window: tuple[time, time]) -> None:
+                 clock: Callable[[], datetime], zone: ZoneInfo, support_window: tuple[time, time], *,
+                 support_chat_id: int | None = None, binds_accounts: bool = True) -> None:
         self.store = store
         self.policy = policy
         self.translator = translator
         self.clock = clock
         self.zone = zone
         self.support_window = support_window
+        self.support_chat_id = support_chat_id
+        self.binds_accounts = binds_accounts
 
-    def support_hours(self) -> tuple[bool, datetime | None]:
-        return support_status(self.now(), self.zone, self.support_window)
+    def support_status(self) -> SupportStatus:
+        """A person can answer if there is a support group or an enabled console account."""
+        reachable = self.support_chat_id is not None or any(
+            not user["disabled"] for user in self.store.list_support_users())
+        open_now, opens_at = support_status(self.now(), self.zone, self.support_window)
+        opens, closes = self.support_window
+        return SupportStatus(reachable, open_now, opens_at, opens, closes)
 
     def now(self) -> datetime:
         return self.clock()
@@ -66,12 +77,17 @@ class StoreServices:
         return self.store.get_borrower(loan["borrower_id"]) if loan else None
 
     def match_contact(self, loan_id: str, phone: str) -> int | None:
+        """The loan's borrower if `phone` is theirs. Telegram shares a number in international
+        form, often without the "+" (`8613800138000`), and only that reading counts; typed in
+        a terminal it is read as the import reads a file (`138 0013 8001`, `+86 138...`: a
+        number without a country code is Chinese)."""
         borrower = self._borrower_of(loan_id)
-        # Telegram sends a contact's number in international form, often without the "+".
         raw = phone.strip()
+        if self.binds_accounts and not raw.startswith("+"):
+            raw = "+" + raw
         try:
-            shared = normalise_phone(raw if raw.startswith("+") else "+" + raw)
-        except (BotError, ValueError):
+            shared = normalise_phone(raw)
+        except ValueError:
             return None
         return borrower["id"] if borrower and borrower["phone"] == shared else None
 
@@ -80,21 +96,25 @@ class StoreServices:
         return borrower["id"] if borrower and borrower["id_last4"].upper() == id_last4.upper() else None
 
     def borrower_for_user(self, user_id: int) -> int | None:
+        if not self.binds_accounts:
+            return None
         borrower = self.store.borrower_by_telegram(user_id)
         return borrower["id"] if borrower else None
 
     def bind(self, borrower_id: int, user_id: int, chat_id: int) -> bool:
+        if not self.binds_accounts:
+            return True
         try:
             self.store.bind_telegram(borrower_id, user_id, chat_id)
         except StoreError:
             return False
         return True
 
-    def failed_identifications(self, chat_id: int) -> int:
-        return self.store.failed_identifications_since(chat_id, self.now() - LOCKOUT_WINDOW)
+    def failed_identifications(self, user_id: int) -> int:
+        return self.store.failed_identifications_by_account(user_id, self.now() - LOCKOUT_WINDOW)
 
-    def record_identification(self, chat_id: int, ok: bool, loan_id: str | None = None) -> None:
-        self.store.record_identification_attempt(chat_id, ok, self.now(), loan_id)
+    def record_identification(self, chat_id: int, user_id: int, ok: bool, loan_id: str | None = None) -> None:
+        self.store.record_identification_attempt(chat_id, ok, self.now(), loan_id, user_id)
 
     def failed_identifications_for_loan(self, loan_id: str) -> int:
         return self.store.failed_identifications_for_loan(loan_id, self.now() - LOCKOUT_WINDOW)

@@ -14,7 +14,8 @@ from bot.i18n import Translator, resolve_locale
 from bot.services import StoreServices
 from bot.store import Store
 from dialogs.machine import Dialogue
-from dialogs.model import Event, Reply, State
+from dialogs.model import Event, Reply
+from dialogs.state import State
 from plans.policy import Policy
 
 TEXT_LIMIT = 4096  # UTF-16 code units in one Telegram message (counting the HTML tags too: safe side)
@@ -56,12 +57,13 @@ class Conversations:
                  clock: Callable[[], datetime], default_locale: str = "zh_CN",
                  zone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
                  support_window: tuple[time, time] = (time(9), time(21)),
-                 support_chat_id: int | None = None) -> None:
+                 support_chat_id: int | None = None, binds_accounts: bool = True) -> None:
         self.store = store
         self.support_chat_id = support_chat_id
         self.translator = translator
         self.default_locale = default_locale
-        self.services = StoreServices(store, policy, translator, clock, zone, support_window)
+        self.services = StoreServices(store, policy, translator, clock, zone, support_window,
+                                      support_chat_id=support_chat_id, binds_accounts=binds_accounts)
         self.dialogue = Dialogue(self.services)
 
     def handle(self, event: Event) -> list[Message]:
@@ -102,7 +104,7 @@ class Conversations:
         return [Message(row["text"], [[tuple(button) for button in line] for line in row["buttons"]],
                         row["meta"].get("request_contact"), tuple(row["meta"].get("attachments", ())),
                         row["meta"].get("plan_id"), log_id=row["id"])
-                for row in self.store.unsent_replies(update_id)]
+                for row in self.store.unsent_replies(update_id) if row["text"]]  # empty: not kept (declined)
 
     def _save_and_render(self, chat_id: int, saved: dict | None, state: State, replies: list[Reply],
                          user_id: int | None, update_id: int | None) -> list[Message]:
@@ -127,6 +129,8 @@ class Conversations:
                     chat_id=chat_id, text=message.text, at=now, step=state.step, borrower_id=state.borrower_id,
                     buttons=message.buttons or None, in_reply_to=update_id, meta=meta))
             logged.append(message)
+        if state.declined:  # the borrower declined the privacy notice: nothing they wrote is kept
+            self.store.forget_chat_texts(chat_id)
         return logged
 
     def locale_for(self, chat_id: int, language_code: str | None) -> str:
@@ -145,6 +149,8 @@ class Conversations:
             return f"[contact ***{event.contact_phone[-4:]}]"  # the number itself is personal data
         if event.kind == "button":
             return f"[button {event.text}]"
+        if event.kind == "edited":
+            return f"[edited] {event.text}"
         return event.text
 
     def _render_support(self, chat_id: int, state: State, reply: Reply, now: datetime) -> Message:

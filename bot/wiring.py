@@ -42,14 +42,17 @@ async def bot_username(settings: Settings) -> str:
         raise BotError(f"cannot ask Telegram for the bot's username at {settings.api_url}: {exc}") from None
 
 
-def make_conversations(settings: Settings, store: Store | None = None) -> "Conversations":
-    """The conversation runner over BOT_DATABASE (or `store`), with BOT_POLICY and the locales."""
+def make_conversations(settings: Settings, store: Store | None = None, *,
+                       binds_accounts: bool = True) -> "Conversations":
+    """The conversation runner over BOT_DATABASE (or `store`), with BOT_POLICY and the locales;
+    `binds_accounts=False` for the terminal, which must never link a borrower to an account."""
     from bot.i18n import Translator
     from bot.store.codec import utc_now
     from bot.turn import Conversations
 
     return Conversations(store or open_store(settings), settings.load_policy(), Translator(), utc_now,
-                         settings.default_locale, settings.tz, settings.support_window, settings.support_chat_id)
+                         settings.default_locale, settings.tz, settings.support_window, settings.support_chat_id,
+                         binds_accounts=binds_accounts)
 
 
 def make_dispatcher(settings: Settings, conversations: "Conversations") -> "Dispatcher":

@@ -1,23 +1,16 @@
-"""The conversation's data: what comes in (`Event`), what goes out (`Reply`), and the saved
-`State` (current step + everything collected, validated by pydantic, stored as JSON after
-every step so any process can resume the borrower exactly where they were)."""
+"""What comes into the dialogue (`Event`) and what goes out (`Reply` with its `Button`s)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from typing import Any, Literal
-
-from pydantic import BaseModel, Field
-
-from plans.models import ExpenseCategory, HardshipReason, IncomeKind, Outlook
 
 
 @dataclass(frozen=True)
 class Event:
-    """One thing the borrower did: typed text, pressed a button, sent a command or contact."""
+    """One thing the borrower did: typed text, pressed a button, sent a command or contact, or
+    edited a message they had sent before."""
 
-    kind: Literal["text", "button", "command", "contact"]
+    kind: Literal["text", "button", "command", "contact", "edited"]
     chat_id: int
     user_id: int
     text: str = ""
@@ -52,50 +45,3 @@ class Reply:
     request_contact: bool = False
     attachments: tuple[str, ...] = ()  # files the front end makes from `data["plan_id"]`: "chart", "calendar"
     audience: Literal["borrower", "support"] = "borrower"  # "support": for the support team's chat
-
-
-class Collected(BaseModel):
-    """The borrower's answers. Each is None until asked."""
-
-    reason: HardshipReason | None = None
-    reason_text: str | None = None
-    outlook: Outlook | None = None
-    recovery_months: int | None = None
-    income_after: Decimal | None = None
-    income: Decimal | None = None
-    income_kind: IncomeKind | None = None
-    high_months: list[int] | None = None
-    high_income: Decimal | None = None
-    expenses_itemised: bool | None = None
-    expenses: dict[ExpenseCategory, Decimal] = Field(default_factory=dict)
-    expenses_total: Decimal | None = None
-    other_debts: Decimal | None = None
-    savings: Decimal | None = None
-    dependants: int | None = None
-
-
-class State(BaseModel):
-    step: str = "consent"
-    locale: str = "zh_CN"
-    consented: bool = False
-    borrower_id: int | None = None
-    loan_id: str | None = None
-    invite_token: str | None = None
-    invite_loan: str | None = None
-    typed_loan: str | None = None
-    data: Collected = Field(default_factory=Collected)
-    menu: int = 0
-    offered: list[str] = Field(default_factory=list)
-    history: list[str] = Field(default_factory=list)
-    editing: bool = False
-    paused_at: str | None = None
-    quote_as_of: date | None = None
-    options: list[str] = Field(default_factory=list)
-    custom: dict[str, str] | None = None
-    chosen: str | None = None
-    plan_id: int | None = None
-    needs_person: bool = False
-    reported_amount: Decimal | None = None
-    return_step: str | None = None
-    person_from: str | None = None
-    input_errors: int = 0

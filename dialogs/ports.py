@@ -3,7 +3,8 @@
 terminal and in tests."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -11,11 +12,22 @@ from plans.models import Loan, Option
 from plans.policy import Policy
 
 
+@dataclass(frozen=True)
+class SupportStatus:
+    """Whether a person can answer through this channel at all (a support group or a console
+    agent exists), whether they are working now, and the hours they work."""
+
+    reachable: bool
+    open_now: bool
+    opens_at: datetime | None  # the next opening, when closed now
+    opens: time
+    closes: time
+
+
 class Services(Protocol):
     policy: Policy
 
-    def support_hours(self) -> tuple[bool, datetime | None]:
-        """(the support team is working now, when it next opens if not)."""
+    def support_status(self) -> SupportStatus: ...
 
     def now(self) -> datetime: ...
 
@@ -37,13 +49,13 @@ class Services(Protocol):
     def bind(self, borrower_id: int, user_id: int, chat_id: int) -> bool:
         """Bind the Telegram account; False if the borrower is bound to another account."""
 
-    def failed_identifications(self, chat_id: int) -> int:
-        """Failures in the lockout window (the last hour)."""
+    def failed_identifications(self, user_id: int) -> int:
+        """This account's failures in the lockout window (the last hour), from any chat."""
 
-    def record_identification(self, chat_id: int, ok: bool, loan_id: str | None = None) -> None: ...
+    def record_identification(self, chat_id: int, user_id: int, ok: bool, loan_id: str | None = None) -> None: ...
 
     def failed_identifications_for_loan(self, loan_id: str) -> int:
-        """Failures in the lockout window for this loan number, from any chat."""
+        """Failures in the lockout window for this loan number, from any chat or account."""
 
     def loans(self, borrower_id: int) -> list[Loan]: ...
 

@@ -1,36 +1,9 @@
-"""From engine objects to template data, and from the borrower's answers to an engine case."""
+"""From engine objects to template data: a loan, an option (summary and schedule)."""
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from dialogs.model import Collected
-from plans.models import Case, Finances, IncomeKind, Loan, Option, Outlook, SeasonalIncome
-
-
-def finances_from(data: Collected) -> Finances:
-    seasonal = None
-    if data.income_kind is IncomeKind.seasonal and data.high_months and data.high_income:
-        seasonal = SeasonalIncome(months=data.high_months, monthly_income=data.high_income)
-    recovering = data.outlook is not Outlook.lasting and data.recovery_months
-    return Finances(
-        monthly_income=data.income or Decimal(0),
-        income_kind=data.income_kind or IncomeKind.salary,
-        high_income_months=seasonal,
-        essential_expenses=dict(data.expenses) if data.expenses_itemised else (data.expenses_total or Decimal(0)),
-        other_debt_payments=data.other_debts or Decimal(0),
-        dependants=data.dependants or 0,
-        savings_available=data.savings or Decimal(0),
-        hardship_reason=data.reason,
-        outlook=data.outlook or Outlook.unsure,
-        expected_recovery_months=(data.recovery_months or 0) if recovering else 0,
-        income_after_recovery=data.income_after if recovering else None,
-    )
-
-
-def case_from(loan: Loan, data: Collected, as_of: date) -> Case:
-    return Case(as_of=as_of, loan=loan, finances=finances_from(data))
+from plans.models import Loan, Option
 
 
 def loan_view(loan: Loan) -> dict[str, Any]:
@@ -50,18 +23,16 @@ def loan_view(loan: Loan) -> dict[str, Any]:
 
 
 def option_view(option: Option, number: int) -> dict[str, Any]:
-    instalments = [row.payment for row in option.schedule if row.kind != "down_payment"]
-    # The last payment carries the rounding residue (a few cents): the range leaves it out.
-    regular = instalments[:-1] if len(instalments) > 1 else instalments
+    low, high = option.regular_range
     return {
         "number": number,
         "option_id": option.option_id,
         "structure": option.structure.value,
         "currency": option.currency,
-        "monthly_min": min(regular),
-        "monthly_max": max(regular),
+        "monthly_min": low,
+        "monthly_max": high,
         "payments": option.payments,
-        "last_payment": instalments[-1],
+        "last_payment": option.last_payment,
         "first_due": option.first_due_date,
         "last_due": option.last_due_date,
         "total": option.total_repayable,

@@ -21,7 +21,7 @@ from decimal import ROUND_FLOOR, Decimal
 from plans.budget import Budget
 from plans.context import Context
 from plans.errors import NoPlanPossible
-from plans.models import Case, HardshipReason, Option, Outlook, Quote, QuoteStatus, Reason, Structure
+from plans.models import Case, HardshipReason, Option, Outlook, Quote, QuoteStatus, Reason, split_option_id
 from plans.money import quantize
 from plans.policy import Policy
 from plans.ranking import rank, recommend, recommendation_reasons, with_reasons
@@ -128,10 +128,10 @@ def offered_option(case: Case, policy: Policy, option_id: str) -> Option | None:
     borrower's choice needs that one structure, not all of them built and ranked again (and
     no memory of earlier quotes). Equal to the quoted option but for the comparative reasons
     ranking adds ("lowest_monthly"...). None if the case no longer gives that option."""
-    try:
-        structure = Structure(option_id.rpartition("-")[0])
-    except ValueError:
+    parts = split_option_id(option_id)
+    if parts is None:
         return None
+    structure = parts[0]
     ctx = Context(case, policy)
     if structure not in ctx.rules.structures or structure not in BUILDERS:
         return None

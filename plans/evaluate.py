@@ -20,7 +20,7 @@ from decimal import ROUND_UP, Decimal
 from plans.apr import apr_from_monthly, monthly_irr_of
 from plans.budget import month_by_month
 from plans.context import Context
-from plans.models import Check, MonthFit, Option, Outlook, Pause, Reason, Row, Structure
+from plans.models import Check, MonthFit, Option, Outlook, Pause, Reason, Row, Structure, make_option_id
 from plans.money import ZERO, quantize
 from plans.restructure import Debt
 
@@ -63,7 +63,7 @@ def evaluate(
     else:
         kept_paid = "settlement" if structure is Structure.settlement else "interest_free_payments"
     return Option(
-        option_id=f"{structure.value}-{len(instalments)}",
+        option_id=make_option_id(structure, len(instalments)),
         structure=structure,
         parameters=parameters,
         currency=loan.currency,

@@ -6,6 +6,7 @@ in. Outputs (`Option`, `Quote`) are frozen records the conversation, the CLI and
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -320,6 +321,34 @@ class Reason:
 _PAYMENT = attrgetter("payment")
 
 
+def make_option_id(structure: Structure, instalments: int) -> str:
+    """An option's id: its structure and number of instalments (``step_up-13``), so the same
+    case always gives the same id and a choice can be rebuilt from it alone."""
+    return f"{structure.value}-{instalments}"
+
+
+def split_option_id(option_id: str) -> tuple[Structure, int] | None:
+    """(structure, instalments) of an id made by `make_option_id`; None for anything else."""
+    name, _, count = str(option_id).rpartition("-")
+    try:
+        return Structure(name), int(count)
+    except ValueError:
+        return None
+
+
+def regular_range(payments: Sequence[tuple[str, Decimal]], currency: str) -> tuple[Decimal, Decimal]:
+    """(lowest, highest) regular payment of a schedule given in order as (kind, amount): every
+    payment but a down payment. The last payment counts too, unless it differs from the one
+    before by no more than the rounding residue it carries (one minor unit per payment at
+    most): "CN¥2,382.30 a month" then, with the last one (CN¥2,382.21) stated on its own. The
+    one definition the chat, the stored plan and the reports use."""
+    amounts = [amount for kind, amount in payments if kind != "down_payment"] or [a for _, a in payments]
+    *before, last = amounts
+    if before and abs(last - before[-1]) <= minor_unit(currency) * len(amounts):
+        amounts = before
+    return min(amounts), max(amounts)
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One restructuring offer with its schedule and an honest statement of its cost.
@@ -411,6 +440,11 @@ class Option:
     @property
     def waived(self) -> Decimal:
         return self.interest_waived + self.penalties_waived + self.principal_waived
+
+    @property
+    def regular_range(self) -> tuple[Decimal, Decimal]:
+        """(lowest, highest) regular monthly payment (see `regular_range`)."""
+        return regular_range([(row.kind, row.payment) for row in self.schedule], self.currency)
 
 
 class QuoteStatus(StrEnum):

@@ -138,6 +138,9 @@ class Policy(_Section):
     penalty_waiver: PenaltyWaiver = PenaltyWaiver()
     reminders: Reminders = Reminders()
     budget_guidelines: dict[str, Money] = Field(default_factory=dict)
+    #: how else a borrower can reach the lender (phone, hours, web), told when nobody can
+    #: answer through the chat; empty: the borrower is pointed to their statement
+    contact: str = Field(default="", max_length=300)
     products: dict[Product, ProductPolicy]
 
     @model_validator(mode="after")

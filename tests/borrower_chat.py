@@ -3,6 +3,7 @@
 `BorrowerChat` sends texts, commands, contacts and button presses (by label, as a person
 would) and reads back what the bot sent; `make_bot_app` assembles the real Application over
 a real SQLite file, exactly as `restructure-bot run` does, but with the fake as transport.
+`walk_to(chat, step)` replays the route the step table gives to a step (`dialogue_harness`).
 """
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from datetime import datetime, timezone
 
 from telegram import Update
 
-from bot.turn import Conversations
 from bot.demo import load_demo
 from bot.i18n import Translator
 from bot.store import Store
 from bot.tg.app import build_application
+from bot.turn import Conversations
+from dialogue_harness import routes
+from dialogs.model import Event
+from dialogs.steps import Step
 from fakebot import TOKEN, make_callback_update, make_command_update, make_contact_update, make_text_update
 from plans.policy import default_policy
 
@@ -89,15 +93,63 @@ class BorrowerChat:
         return [m.get("text", "") for m in self.fake.sent_messages(self.chat_id)[count:]]
 
 
-# ------------------------------------------------------------------ common paths through the dialogue
+# ------------------------------------------------------------------ paths through the dialogue
 
 
-async def identify(chat: BorrowerChat, loan: str = "CC-1001", last4: str = "1234") -> str:
-    """/start, agree to the privacy notice, identify by loan number; the loan overview."""
-    await chat.say("/start")
-    await chat.press("I agree")
-    await chat.say(loan)
-    return await chat.say(last4)
+def data_with_payload(chat: BorrowerChat, payload: str, *, prefix: bool = False) -> str:
+    """The callback data of the last buttons whose payload (after the menu number) is `payload`."""
+    for row in chat.fake.last_buttons(chat.chat_id):
+        for _, data in row:
+            body = data.partition(":")[2]
+            if body == payload or (prefix and body.startswith(payload)):
+                return data
+    raise AssertionError(f"no button {payload!r}: {chat.fake.last_buttons(chat.chat_id)}")
+
+
+async def walk_to(chat: BorrowerChat, step: Step, *, below_telegram: bool = False) -> str:
+    """Replay the step table's route to `step` (see dialogue_harness.routes) through Telegram,
+    or, where getting there is only the set-up of a test, straight through the turn below it
+    (`Conversations.handle`, the replies marked sent): the same conversation, several times faster."""
+    conversations = chat.app.bot_data["conversations"]
+    messages: list = []
+    for kind, value in routes()[step]:
+        if kind == "say" and value.startswith("/start "):
+            value = "/start " + conversations.store.create_invite("CC-1001", NOW, 14)
+        if not below_telegram:
+            await _act_in_telegram(chat, kind, value)
+            continue
+        if kind == "press":
+            value = next(data for message in messages for row in message.buttons for _, data in row
+                         if data.partition(":")[2] == value)
+        event = Event({"say": "command" if value.startswith("/") else "text", "press": "button",
+                       "contact": "contact"}[kind], chat.chat_id, chat.user_id, text="" if kind == "contact" else value,
+                      update_id=next(_update_ids), language_code=chat.language,
+                      contact_phone=value if kind == "contact" else "", contact_user_id=chat.user_id)
+        messages = conversations.handle(event)
+        for message in messages:
+            conversations.mark_sent(message)
+    return messages[-1].text if below_telegram else chat.text
+
+
+async def _act_in_telegram(chat: BorrowerChat, kind: str, value: str) -> None:
+    if kind == "say":
+        await chat.say(value)
+    elif kind == "press":
+        await chat.press_data(data_with_payload(chat, value))
+    elif kind == "contact":
+        await chat.share_contact(value)
+    else:
+        raise ValueError(f"{kind} is not something a borrower does in Telegram")
+
+
+async def identify(chat: BorrowerChat) -> str:
+    """/start, agree to the privacy notice, identify as the demo card holder; the loan overview."""
+    return await walk_to(chat, Step.loan)
+
+
+async def to_options(chat: BorrowerChat) -> str:
+    """Identified, answered, reviewed: the plans shown."""
+    return await walk_to(chat, Step.options)
 
 
 async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000") -> str:
@@ -121,11 +173,3 @@ async def answer_from_outlook(chat: BorrowerChat, *, outlook: str = "Temporary",
     for answer in rest:
         await chat.say(answer)
     return chat.text
-
-
-async def to_options(chat: BorrowerChat, **situation: str) -> str:
-    """Identified, answered, reviewed: the plans shown."""
-    await identify(chat)
-    await answer_situation(chat, **situation)
-    await chat.press("All correct")
-    return await chat.press("Show me the plans")

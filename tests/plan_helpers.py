@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from borrower_chat import BorrowerChat, clock, to_options
+from borrower_chat import BorrowerChat, clock, walk_to
 from bot.lender.reminders import Dispatcher
+from dialogs.steps import Step
 from plans.policy import default_policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def agree_a_plan(chat: BorrowerChat, choice: str = "Choose 2") -> int:
-    """Identify as the demo card holder, answer, choose an option and agree; the plan id."""
-    await to_options(chat)
+    """Identify as the demo card holder, answer (below Telegram: this is set-up), then choose
+    an option and agree through Telegram; the plan id."""
+    await walk_to(chat, Step.budget, below_telegram=True)
+    await chat.say("/help")  # the budget again, through Telegram, with its button
+    await chat.press("Show me the plans")
     await chat.press(choice)
     await chat.press("I agree")
     store = chat.app.bot_data["conversations"].store

@@ -3,7 +3,7 @@ the webhook, the real `restructure-bot run` process against the HTTP Bot API stu
 
 * forged callback data: another plan's option, another borrower's loan, another chat's menu,
   garbage, and lender buttons;
-* a second Telegram account (or another member of a group chat) on a verified loan;
+* a second Telegram account on a verified loan, and group chats (one line asking to talk privately);
 * identification brute force: locked after 5 failures within the hour;
 * invitation tokens used, expired (before or during identification), unknown, or shared by
   someone else;
@@ -29,8 +29,7 @@ from datetime import timedelta
 import pytest
 from telegram import Update
 
-from borrower_chat import NOW, BorrowerChat, answer_situation, identify, make_bot_app
-from borrower_chat import to_options as shown_options
+from borrower_chat import NOW, BorrowerChat, answer_situation, identify, make_bot_app, to_options
 from botapi_stub import BotApiStub
 from bot.demo import load_demo
 from bot.store import Store
@@ -90,10 +89,6 @@ def assert_nothing_revealed(fake, chat_id: int, secrets=SECRETS) -> None:
     assert not files
     for secret in secrets:
         assert all(secret not in text for text in seen), (secret, seen)
-
-
-async def to_options(chat: BorrowerChat) -> str:
-    return await shown_options(chat, outlook="Lasting")
 
 
 def menu_of(app, chat_id: int) -> int:
@@ -178,30 +173,31 @@ async def test_garbage_callback_data_gets_a_polite_refusal(app, fake_api, data, 
     assert fake_api.calls_to("answerCallbackQuery")  # the spinner always stops
 
 
-async def test_in_a_group_chat_only_the_identified_borrower_is_answered(app, fake_api):
-    """One conversation per chat: in a group, another member must neither read nor act on it."""
+async def test_in_a_group_chat_the_bot_only_asks_to_talk_privately(app, fake_api):
+    """A group is not a private conversation: whoever addresses the bot there gets one line
+    asking to talk privately, nothing about any loan, and nothing is recorded."""
     group = -4242
-    owner = BorrowerChat(app, fake_api, chat_id=group, user_id=VICTIM)
-    other = BorrowerChat(app, fake_api, chat_id=group, user_id=ATTACKER)
-    await identify(owner)
-    assert "Your loan CC-1001" in owner.text
-    continue_data = owner.button_data("Continue")
-    seen = len(fake_api.sent_messages(group))
-    await other.press_data(continue_data)
-    await other.say("/plan")
-    await other.say("/human")
-    await other.say("what is the balance?")
-    await other.say("/start")
-    replies = [html.unescape(t) for t in other.texts_since(seen)]
-    assert replies and all("linked to another Telegram account" in t for t in replies), replies
-    assert all(secret not in t for t in replies for secret in SECRETS)
-    saved = state(app, group)
-    assert (saved["step"], saved["borrower_id"], saved["loan_id"]) == ("loan", 1, "CC-1001")
-    assert store_of(app).open_ticket_for_chat(group) is None and fake_api.sent_messages(SUPPORT) == []
-    refused = audit(app, "other_user_refused")
-    assert len(refused) == 5 and {r["details"]["user_id"] for r in refused} == {ATTACKER}
-    # The owner's menu is still live: the refusals changed nothing.
-    assert "What made the payments difficult" in await owner.press_data(continue_data)
+    member = BorrowerChat(app, fake_api, chat_id=group, user_id=VICTIM)
+    await member.say("/start")
+    [line] = member.texts_since(0)
+    assert "only talk to borrowers in a private chat" in line and member.labels == []
+    await member.say("CC-1001")  # chatter not addressed to the bot: no answer at all
+    assert len(fake_api.sent_messages(group)) == 1
+    data = make_text_update(9901, group, VICTIM, "1234", language_code="zh-hans")
+    data["message"]["reply_to_message"] = {"message_id": 1, "date": 0, "chat": data["message"]["chat"],
+                                           "from": {"id": app.bot.id, "is_bot": True, "first_name": "Bot"}}
+    await app.process_update(Update.de_json(data, app.bot))  # a reply to the bot, in Chinese
+    assert "只在私聊中" in fake_api.last_text(group)
+    await member.press_data("1:consent:yes")  # a button from anywhere
+    assert fake_api.calls_to("answerCallbackQuery") and "private chat" in fake_api.last_text(group)
+    await member.say("/plan")
+    assert_nothing_revealed(fake_api, group)
+    assert state(app, group) is None and store_of(app).db.execute(
+        "SELECT count(*) FROM messages WHERE chat_id = ?", [group]).fetchone()[0] == 0
+    assert store_of(app).db.execute("SELECT count(*) FROM identification_attempts").fetchone()[0] == 0
+    # The same person in a private chat is served as usual.
+    private = BorrowerChat(app, fake_api, chat_id=VICTIM, user_id=VICTIM)
+    assert "Your loan CC-1001" in await identify(private)
 
 
 # ---------------------------------------------------------------------------- accounts and identification
@@ -215,7 +211,7 @@ async def test_a_second_account_with_the_right_details_is_refused_and_audited(ap
     refused = audit(app, "second_account_refused")
     assert [(r["chat_id"], r["borrower_id"]) for r in refused] == [(ATTACKER, 1)]
     # The answer confirms the details were right: it counts towards the lockout.
-    assert store_of(app).failed_identifications_since(ATTACKER, NOW - timedelta(hours=1)) == 1
+    assert store_of(app).failed_identifications_by_account(ATTACKER, NOW - timedelta(hours=1)) == 1
     saved = state(app, ATTACKER)
     assert saved["borrower_id"] is None and saved["loan_id"] is None and saved["step"] != "loan"
     for command in ("/plan", "/schedule", "/paid", "/human"):
@@ -238,9 +234,11 @@ async def test_identification_locks_after_five_failures_within_the_hour(app, fak
         await attacker.say(guess)
         answers.append(attacker.texts_since(sent))
     for left, texts in zip((4, 3, 2, 1), answers):
-        assert len(texts) == 1 and f"{left} attempts left" in texts[0] and "loan or card agreement number" in texts[0]
+        counted = "1 attempt left." if left == 1 else f"{left} attempts left."
+        assert len(texts) == 1 and counted in texts[0] and "loan or card agreement number" in texts[0]
     assert answers[4] == ["Too many unsuccessful attempts. For your security, identification is locked for one hour. "
-                          "If you need help now, please call your lender's customer service."]
+                          "A person from our team can help you now."]
+    assert attacker.labels == ["Talk to a person"]
     # The right digits now change nothing, in this conversation or a new one.
     await attacker.say("CC-1001")
     assert "locked" in await attacker.say("1234")
@@ -378,11 +376,11 @@ async def test_support_group_actions_from_anywhere_else_do_nothing(app, fake_api
     await attacker.say("/close")
     assert "don't know that command" in attacker.texts_since(0)[0]
     await victim.say("/close")
-    assert victim.texts_since(received) == [
-        "A member of our team has your conversation. Just write here: they will see it and answer you."]
+    [waiting] = victim.texts_since(received)
+    assert waiting.startswith("A member of our team has your conversation. Just write here")
     assert store_of(app).open_ticket_for_chat(VICTIM)["id"] == ticket["id"]
     assert state(app, VICTIM)["step"] == "with_person"
-    assert not [m for m in fake_api.sent_messages(VICTIM) if "Our team" in m.get("text", "")]
+    assert not [m for m in fake_api.sent_messages(VICTIM) if "<b>Our team:</b>" in m.get("text", "")]
     for chat_id in (other_group, ATTACKER):
         assert_nothing_revealed(fake_api, chat_id)
     assert not audit(app, "agent_replied")

@@ -20,8 +20,8 @@ from decimal import Decimal
 from bot_process import BotProcess, bot_env
 from botapi_stub import BotApiStub
 from bot.store import Store
-from dialogs.model import Collected
-from dialogs.views import case_from
+from dialogs.answers import case_from
+from dialogs.steps import Collected
 from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update
 from plans.engine import quote
 from plans.models import HardshipReason, IncomeKind, Outlook

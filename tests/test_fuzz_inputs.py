@@ -1,8 +1,9 @@
 """Hostile and odd input at every free-text step of the dialogue (hypothesis), through the
 real python-telegram-bot Application, the in-process fake Bot API and a real SQLite file.
 
-For each step a conversation is driven there once per session (as a borrower would, by
-text and buttons) and the database snapshotted; every text generated is sent from a fresh
+For each step that takes text (read from the step table, `dialogs.steps.TABLE`) a
+conversation is driven there once per session by the route the table gives (as a borrower
+would, by text and buttons) and the database snapshotted; every text generated is sent from a fresh
 copy of that snapshot, either through the real Application and the fake Bot API or (about
 five times cheaper) straight through `Conversations.handle`, the code path below Telegram,
 and the test checks:
@@ -11,9 +12,11 @@ and the test checks:
   (PTB's error handler logs there) and no ``error.generic`` apology;
 * every reply is valid Telegram HTML (``check_telegram_html``) and at most 4,096 characters
   as Telegram counts them (UTF-16 code units of the visible text);
-* the step stayed or moved to a step that legitimately follows;
-* only the answer this step collects changed in the saved state, and a new value is a
-  sane one (an amount in range with two decimals, a count in range, months 1-12...);
+* the step stayed or moved where the table allows (the next step on the path, the row's
+  `leads_to`, or back where the borrower came from);
+* only the answer this step collects (the row's `saves` or `keeps`) changed in the saved
+  state, and a new value is a sane one (an amount in range with two decimals, a count within
+  the engine's limits, months 1-12...);
 * the text itself is logged verbatim (SQL-looking strings are data, not code).
 
 Inputs: unicode of every plane, emoji and ZWJ sequences, RTL and zero-width characters,
@@ -41,13 +44,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from borrower_chat import NOW, BorrowerChat, _update_ids, answer_from_outlook, make_bot_app
+from borrower_chat import NOW, BorrowerChat, _update_ids, answer_from_outlook, make_bot_app, walk_to
 from bot.i18n import Translator, check_telegram_html
-from dialogs.machine import pieces
 from dialogs.model import Event
+from dialogs.person import pieces
+from dialogs.state import State
+from dialogs.steps import ROWS, TABLE, Step, Typed, next_step
 from dialogs.parsing import MAX_AMOUNT, MAX_TEXT, InputError, parse_day
 from fakebot import FakeBotAPI, make_text_update
-from plan_helpers import agree_a_plan
 
 # ---------------------------------------------------------------------------- profiles
 
@@ -135,126 +139,41 @@ texts = st.one_of(
 ).filter(lambda text: bool(text) and not text.startswith("/"))
 
 
-# ---------------------------------------------------------------------------- the steps
+# ---------------------------------------------------------------------------- the steps, from the table
 
-CATEGORIES = ["housing", "food", "utilities_transport", "children", "medical", "other"]
-
-
-async def _start(chat):
-    await chat.say("/start")
-    await chat.press("I agree")
-
-
-async def _to_loan(chat):
-    await _start(chat)
-    await chat.say("CC-1001")
-    await chat.say("1234")
-    await chat.press("Continue")
-
-
-async def _to_recovery(chat):
-    await _to_loan(chat)
-    await chat.press("Lost my job")
-    await chat.press("Temporary")
-
-
-async def _to_income(chat):
-    await _to_recovery(chat)
-    await chat.say("4")
-    await chat.say("12000")
-
-
-async def _to_expenses_mode(chat, kind="Salary"):
-    await _to_income(chat)
-    await chat.say("9000")
-    await chat.press(kind)
-    if kind == "Seasonal":
-        await chat.say("6-8")
-        await chat.say("15000")
-
-
-async def _to_items(chat, upto):
-    await _to_expenses_mode(chat)
-    await chat.press("Item by item")
-    for category in CATEGORIES[:CATEGORIES.index(upto)]:
-        await chat.say({"housing": "2500", "food": "1500"}.get(category, "200"))
-
-
-async def _to_other_debts(chat):
-    await _to_expenses_mode(chat)
-    await chat.press("One total")
-    await chat.say("5200")
-
-
-async def _to_options(chat):
-    await _to_other_debts(chat)
-    for answer in ("800", "3000", "1"):
-        await chat.say(answer)
-    await chat.press("All correct")
-    await chat.press("Show me the plans")
-
-
-ROUTES = {
-    "identify_loan": _start,
-    "identify_id": lambda chat: _seq(chat, _start, "CC-1001"),
-    "reason_text": lambda chat: _seq(chat, _to_loan, ("press", "Something else")),
-    "recovery": _to_recovery,
-    "income_after": lambda chat: _seq(chat, _to_recovery, "4"),
-    "income": _to_income,
-    "high_months": lambda chat: _seq(chat, _to_income, "9000", ("press", "Seasonal")),
-    "high_income": lambda chat: _seq(chat, _to_income, "9000", ("press", "Seasonal"), "6-8"),
-    "expenses_total": lambda chat: _seq(chat, _to_expenses_mode, ("press", "One total")),
-    **{f"expense:{c}": (lambda chat, c=c: _to_items(chat, c)) for c in CATEGORIES},
-    "other_debts": _to_other_debts,
-    "savings": lambda chat: _seq(chat, _to_other_debts, "800"),
-    "dependants": lambda chat: _seq(chat, _to_other_debts, "800", "3000"),
-    "custom_amount": lambda chat: _seq(chat, _to_options, ("press", "I can pay … a month")),
-    "paid_amount": lambda chat: _seq(chat, agree_a_plan, "/paid"),
-    "paid_date": lambda chat: _seq(chat, agree_a_plan, "/paid", "500"),
-    "with_person": lambda chat: _seq(chat, _to_loan, ("press", "Something else"), "/human"),
-}
+#: Every step that takes typed text, and how a borrower gets there: the route the step table
+#: gives (`dialogue_harness.routes`), replayed below Telegram to make the snapshot (every text
+#: under test then goes through Telegram or the turn, as above). With a person, typed text is
+#: relayed rather than kept (its own test below).
+STEPS = [row.step.value for row in TABLE if row.takes_text and row.step is not Step.with_person]
+ROUTES = {step: (lambda chat, step=step: walk_to(chat, Step(step), below_telegram=True))
+          for step in [*STEPS, "with_person"]}
 SUPPORT = -100777  # the support group's chat
 
 
-async def _seq(chat, first, *then):
-    await first(chat)
-    for action in then:
-        if isinstance(action, tuple):
-            await chat.press(action[1])
-        else:
-            await chat.say(action)
+def allowed_next(step: str, before: dict) -> set[str]:
+    """Where a text at `step` may move the borrower, by the table: the next step on the path
+    (as the saved state stands), what the row's handlers lead to, or back where they came from."""
+    row = ROWS[Step(step)]
+    state = State.model_validate(before)
+    found = {target.value for target in row.leads_to}
+    if row.flow:
+        found.add(next_step(state, row.step).value)
+    if state.return_step is not None:
+        found.add(state.return_step.value)
+    return found
 
 
-def _next_item(category: str) -> str:
-    index = CATEGORIES.index(category)
-    return f"expense:{CATEGORIES[index + 1]}" if index + 1 < len(CATEGORIES) else "other_debts"
+def kept_at(step: str) -> tuple[str, ...]:
+    """Where the step's answer goes in the saved state (the row's `saves`, or what its handler keeps)."""
+    return ROWS[Step(step)].kept_at
 
-
-#: step -> (steps it may legitimately move to, the saved answer it sets, as a path in the state)
-SPEC: dict[str, tuple[set[str], tuple[str, ...]]] = {
-    "identify_loan": ({"identify_id"}, ("typed_loan",)),
-    "identify_id": ({"identify_loan", "loan"}, ("typed_loan",)),
-    "reason_text": ({"outlook"}, ("data", "reason_text")),
-    "recovery": ({"income_after"}, ("data", "recovery_months")),
-    "income_after": ({"income"}, ("data", "income_after")),
-    "income": ({"income_kind"}, ("data", "income")),
-    "high_months": ({"high_income"}, ("data", "high_months")),
-    "high_income": ({"expenses_mode"}, ("data", "high_income")),
-    "expenses_total": ({"other_debts"}, ("data", "expenses_total")),
-    **{f"expense:{c}": ({_next_item(c)}, ("data", "expenses", c)) for c in CATEGORIES},
-    "other_debts": ({"savings"}, ("data", "other_debts")),
-    "savings": ({"dependants"}, ("data", "savings")),
-    "dependants": ({"review"}, ("data", "dependants")),
-    "custom_amount": ({"options"}, ("custom",)),
-    "paid_amount": ({"paid_date"}, ("reported_amount",)),
-    "paid_date": ({"done"}, ("reported_amount",)),
-}
-STEPS = list(SPEC)
-assert set(ROUTES) == {*STEPS, "with_person"}
 
 #: State fields any turn may change (navigation bookkeeping, not answers).
 BOOKKEEPING = {"step", "menu", "offered", "history", "input_errors"}
-NON_ZERO = {"high_income", "custom_amount", "paid_amount"}
+#: Amounts where zero makes no sense: questions that say so, and the custom amount and a payment.
+NON_ZERO = {row.step.value for row in TABLE if isinstance(row.answer, Typed) and not row.answer.allow_zero} | {
+    "custom_amount", "paid_amount"}
 
 
 def _amount_ok(text_value: str, *, positive: bool) -> bool:
@@ -265,23 +184,22 @@ def _amount_ok(text_value: str, *, positive: bool) -> bool:
 
 def _check_new_value(step: str, value, before_state: dict) -> None:
     """A value the step has just saved must be one the rest of the bot can use."""
+    answer = ROWS[Step(step)].answer
     if step == "identify_loan":
         assert re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,63}", value), value
-    elif step == "reason_text":
-        assert isinstance(value, str) and 0 < len(value) <= MAX_TEXT and value == value.strip()
-        assert all(unicodedata.category(ch)[0] != "C" or ch == "\n" for ch in value), ascii(value)
-    elif step == "recovery":
-        assert isinstance(value, int) and 0 <= value <= 60
-    elif step == "dependants":
-        assert isinstance(value, int) and 0 <= value <= 20
-    elif step == "high_months":
-        assert value == sorted(set(value)) and 1 <= len(value) <= 11 and all(1 <= m <= 12 for m in value)
     elif step == "custom_amount":
         assert set(value) == {"amount"} and _amount_ok(value["amount"], positive=True)
     elif step == "identify_id":
         assert value == before_state["typed_loan"]  # a wrong ID: the loan number is asked again
     elif step == "paid_date":
         assert value is None  # the reported payment was recorded and the draft cleared
+    elif answer is not None and answer.type is str:
+        assert isinstance(value, str) and 0 < len(value) <= MAX_TEXT and value == value.strip()
+        assert all(unicodedata.category(ch)[0] != "C" or ch == "\n" for ch in value), ascii(value)
+    elif answer is not None and answer.type is int:
+        assert isinstance(value, int) and answer.low <= value <= answer.high
+    elif answer is not None and answer.type == list[int]:
+        assert value == sorted(set(value)) and 1 <= len(value) <= 11 and all(1 <= m <= 12 for m in value)
     else:
         assert _amount_ok(value, positive=step in NON_ZERO), value
 
@@ -399,8 +317,8 @@ class AtStep:
         return self._check_after_turn(text)
 
     def check_transition(self, saved: dict) -> dict:
-        """Unchanged or legitimately advanced, and no other answer touched."""
-        allowed, path = SPEC[self.step]
+        """Unchanged or moved where the table allows, and no other answer touched."""
+        allowed, path = allowed_next(self.step, self.state), kept_at(self.step)
         after = saved["data"]
         assert after["step"] in allowed | {self.step}, (self.step, after["step"])
         if self.step == "identify_id" and after["step"] == "loan":
@@ -549,10 +467,10 @@ async def test_amounts_in_any_script_and_format_are_read_exactly(at_step, case):
     value, zero, grouping, noise = case
     text = _render_amount(value, zero, grouping, noise)
     after = at_step.check_transition(await at_step.send(text))
-    _, path = SPEC[at_step.step]
+    path = kept_at(at_step.step)
     if at_step.step == "custom_amount":
         if after["step"] == "custom_amount":  # the engine says no plan works at this amount
-            assert any("lowest payment" in r or "smallest monthly" in r or "at most" in r for r in at_step.replies())
+            assert any("lowest payment" in r or "cannot be less than" in r or "at most" in r for r in at_step.replies())
             return
         assert Decimal(after["custom"]["amount"]) == value
         return
@@ -568,7 +486,7 @@ async def test_amounts_are_kept_in_cents_rounding_half_up(at_step, amount):
     sense an amount that rounds to zero is refused, never saved as 0.00."""
     after = at_step.check_transition(await at_step.send(str(amount)))
     cents = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    _, path = SPEC[at_step.step]
+    path = kept_at(at_step.step)
     if cents == 0 and at_step.step in NON_ZERO:
         assert after["step"] == at_step.step and "cannot be zero" in at_step.replies()[0]
     else:
@@ -582,10 +500,9 @@ async def test_amounts_are_kept_in_cents_rounding_half_up(at_step, amount):
 async def test_counts_are_read_or_refused_by_range(at_step, number, zero, suffix):
     text = _in_script(number, zero) + suffix
     after = at_step.check_transition(await at_step.send(text))
-    high = 60 if at_step.step == "recovery" else 20
-    field = "recovery_months" if at_step.step == "recovery" else "dependants"
+    high = ROWS[Step(at_step.step)].answer.high  # the engine's limit (one definition)
     if number <= high:
-        assert after["data"][field] == number, (text, at_step.replies())
+        assert _get(after, kept_at(at_step.step)) == number, (text, at_step.replies())
     else:
         assert after["step"] == at_step.step and "from 0 to" in at_step.replies()[0]
 

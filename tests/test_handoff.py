@@ -111,5 +111,5 @@ async def test_outside_support_hours_the_borrower_is_told_when(fake_api, tmp_pat
     chat = BorrowerChat(app, fake_api)
     await chat.say("/start")
     text = await chat.say("/human")
-    assert "not working right now" in text and "09:00" in text
+    assert "nobody can answer right now" in text and "from Nov 29, 2026, 09:00" in text
     await app.shutdown()

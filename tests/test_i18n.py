@@ -99,7 +99,8 @@ def test_every_reason_the_engine_gives_is_worded_in_every_language():
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_debt_that_grows_at_first_is_said_plainly_and_every_reason_renders(locale):
-    option = {"monthly_min": Decimal("100"), "monthly_max": Decimal("200"), "currency": "CNY", "payments": 12,
+    option = {"monthly_min": Decimal("100"), "monthly_max": Decimal("200"), "last_payment": Decimal("200"),
+              "currency": "CNY", "payments": 12,
               "first_due": dtm.date(2027, 1, 5), "down_payment": Decimal("0"), "total": Decimal("2000"),
               "interest": Decimal("100"), "penalties_waived": Decimal("0"), "waived": Decimal("0"),
               "apr": Decimal("0.06"), "ear": Decimal("0.0617"),
@@ -119,7 +120,7 @@ def test_rendered_amount_line_exact():
         "Overdue: <b>CN¥1,234.50</b>\nDue date: Mar 5, 2024\nAPR: 12.68%"
     )
     assert render("zh_CN", "amount_line", **data) == (
-        "逾期金额：<b>¥1,234.50</b>\n到期日：2024年3月5日\n年化利率：12.68%"
+        "逾期金额：<b>¥1,234.50</b>\n到期日：2024年3月5日\n年化利率（单利）：12.68%"
     )
 
 

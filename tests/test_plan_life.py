@@ -209,6 +209,7 @@ async def test_missed_payment_check_in_leads_to_a_superseding_plan(chat):
 
 async def test_past_the_replan_limit_the_plan_is_broken_and_a_person_called(chat):
     store = store_of(chat)
+    store.add_support_user("agent", "hash")  # someone to call: a support console account
     store.db.execute("UPDATE loans SET prior_restructures = 1 WHERE loan_id = 'CC-1001'")
     plan_id = await agree_a_plan(chat)
     due = store.plan_installments(plan_id)[0]["due_date"]
@@ -250,7 +251,7 @@ async def test_plan_schedule_and_paid_commands(chat):
     done = await chat.press("Yesterday")
     assert "noted CN¥1,500.00" in done
     assert store_of(chat).plan_installments(plan_id)[0]["reported"] == Decimal("1500.00")
-    assert "waiting for confirmation: CN¥1,500.00" in await chat.say("/plan")
+    assert "waiting for your lender's confirmation: CN¥1,500.00" in await chat.say("/plan")
 
 
 def _ymd(day):

@@ -39,11 +39,11 @@ async def agreed(fake_api, tmp_path):
     app, store = await make_bot_app(fake_api, db)
     chat = BorrowerChat(app, fake_api, chat_id=USER, user_id=USER)
     plan_id = await agree_a_plan(chat)
+    agent = store.add_support_user("alice", "x")  # someone to hand the borrower to
     await chat.say("/human")
     await chat.say(TOLD)
     await app.shutdown()
     now = datetime.now(UTC)
-    agent = store.add_support_user("alice", "x")
     store.add_support_note(USER, agent, f"{TOLD} (agent's note)", now)
     ticket = store.open_ticket_for_chat(USER)
     store.queue_support_action(ticket["id"], kind="reply", text=f"About {TOLD}: we will call you", source="console",

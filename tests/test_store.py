@@ -158,10 +158,10 @@ def test_naive_datetimes_are_refused(loaded):
 
 def test_times_are_compared_as_instants(loaded):
     shanghai = timezone(timedelta(hours=8))
-    loaded.record_identification_attempt(7, False, datetime(2024, 5, 1, 17, 0, tzinfo=shanghai))
+    loaded.record_identification_attempt(7, False, datetime(2024, 5, 1, 17, 0, tzinfo=shanghai), user_id=7)
     # 17:00 in Shanghai is 09:00 UTC, i.e. after 08:30 UTC and before 09:30 UTC
-    assert loaded.failed_identifications_since(7, datetime(2024, 5, 1, 8, 30, tzinfo=UTC)) == 1
-    assert loaded.failed_identifications_since(7, datetime(2024, 5, 1, 9, 30, tzinfo=UTC)) == 0
+    assert loaded.failed_identifications_by_account(7, datetime(2024, 5, 1, 8, 30, tzinfo=UTC)) == 1
+    assert loaded.failed_identifications_by_account(7, datetime(2024, 5, 1, 9, 30, tzinfo=UTC)) == 0
 
 
 def test_upsert_matches_borrower_by_phone_and_updates_by_loan_id(store):
@@ -316,13 +316,13 @@ def test_log_message_refuses_an_unknown_direction(store):
         store.log_message(direction="sideways", chat_id=1, text="x", at=NOW)
 
 
-def test_failed_identifications_are_counted_per_chat_and_window(store):
-    for minutes, ok in [(0, False), (10, False), (20, True), (30, False)]:
-        store.record_identification_attempt(77, ok, NOW + timedelta(minutes=minutes))
-    store.record_identification_attempt(88, False, NOW)
-    assert store.failed_identifications_since(77, NOW) == 3
-    assert store.failed_identifications_since(77, NOW + timedelta(minutes=5)) == 2
-    assert store.failed_identifications_since(88, NOW) == 1
+def test_failed_identifications_are_counted_per_account_across_chats_and_window(store):
+    for minutes, ok, chat in [(0, False, 77), (10, False, -500), (20, True, 77), (30, False, -600)]:
+        store.record_identification_attempt(chat, ok, NOW + timedelta(minutes=minutes), user_id=77)
+    store.record_identification_attempt(88, False, NOW, user_id=88)
+    assert store.failed_identifications_by_account(77, NOW) == 3
+    assert store.failed_identifications_by_account(77, NOW + timedelta(minutes=5)) == 2
+    assert store.failed_identifications_by_account(88, NOW) == 1
 
 
 def test_audit_keeps_details_as_json(store):

@@ -29,7 +29,7 @@ FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little; more than this ah
 
 DEMO_INTRO = {
     "en": "Demo database with sample loans. When asked, type a loan number, then its ID last 4:",
-    "zh_CN": "演示数据库,内含示例贷款。按提示输入贷款编号,再输入身份证号后4位:",
+    "zh_CN": "演示数据库，内含示例贷款。按提示输入贷款编号，再输入身份证号后 4 位：",
 }
 DEMO_DATABASE = {
     "en": "The demo's database is {path}; try the lender's commands on it, e.g. BOT_DATABASE={path} restructure-bot report",
@@ -50,7 +50,7 @@ def _demo_intro(locale: str) -> str:
 @click.option("--lang", type=click.Choice(["zh_CN", "en"]), default=None, help="Language of the conversation.")
 @cli_errors
 def chat(demo: bool, database: str | None, lang: str | None) -> None:
-    """Talk to the bot in this terminal (buttons are numbered choices)."""
+    """Talk to the bot in this terminal (buttons are numbered choices); resumes where it was."""
     settings = load_settings()
     locale = lang or settings.default_locale
     path = Path(database) if database else None
@@ -63,7 +63,8 @@ def chat(demo: bool, database: str | None, lang: str | None) -> None:
         load_demo(store)
         click.echo(_demo_intro(locale))
         click.echo(DEMO_DATABASE[locale].format(path=path.resolve()))
-    conversations = make_conversations(settings.model_copy(update={"default_locale": locale}), store)
+    conversations = make_conversations(settings.model_copy(update={"default_locale": locale}), store,
+                                       binds_accounts=False)
     Console(conversations, language_code=lang).run()
     if demo:
         click.echo(DEMO_DATABASE[locale].format(path=path.resolve()))

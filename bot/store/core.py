@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from bot.store.privacy import PrivacyQueries, create_private
 from bot.store.reports import ReportQueries
 from bot.store.support import SupportQueries
 from bot.store.tickets import TicketQueries
+from plans.models import regular_range
 
 Clock = Callable[[], datetime]
 
@@ -345,6 +347,12 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, Sup
              in_reply_to, to_json(meta)),
         ).lastrowid
 
+    def forget_chat_texts(self, chat_id: int) -> int:
+        """Keep no text of a chat's messages (the borrower declined the privacy notice): the
+        rows stay, empty, so a redelivered update is still known; how many were emptied."""
+        return self.db.execute("UPDATE messages SET text = '', buttons = NULL WHERE chat_id = ?",
+                               (chat_id,)).rowcount
+
     def mark_sent(self, message_id: int, at: datetime) -> None:
         self.db.execute("UPDATE messages SET sent_at = ? WHERE id = ?", (to_timestamp(at), message_id))
 
@@ -370,10 +378,11 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, Sup
         return [{**row, "details": json.loads(row["details"])}
                 for row in self._rows("SELECT * FROM audit WHERE id > ? ORDER BY id", (audit_id,))]
 
-    def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None) -> None:
+    def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None,
+                                      user_id: int | None = None) -> None:
         self.db.execute(
-            "INSERT INTO identification_attempts (chat_id, at, ok, loan_id) VALUES (?, ?, ?, ?)",
-            (chat_id, to_timestamp(at), int(ok), loan_id),
+            "INSERT INTO identification_attempts (chat_id, at, ok, loan_id, user_id) VALUES (?, ?, ?, ?, ?)",
+            (chat_id, to_timestamp(at), int(ok), loan_id, user_id),
         )
 
     def failed_identifications_for_loan(self, loan_id: str, since: datetime) -> int:
@@ -382,10 +391,11 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, Sup
             (loan_id, to_timestamp(since)),
         ).fetchone()[0]
 
-    def failed_identifications_since(self, chat_id: int, since: datetime) -> int:
+    def failed_identifications_by_account(self, user_id: int, since: datetime) -> int:
+        """Failures of one Telegram account since `since`, from whichever chat."""
         return self.db.execute(
-            "SELECT count(*) FROM identification_attempts WHERE chat_id = ? AND ok = 0 AND at >= ?",
-            (chat_id, to_timestamp(since)),
+            "SELECT count(*) FROM identification_attempts WHERE user_id = ? AND ok = 0 AND at >= ?",
+            (user_id, to_timestamp(since)),
         ).fetchone()[0]
 
     # -------------------------------------------------------------- plans
@@ -405,14 +415,17 @@ class Store(ImportQueries, PlanLifeQueries, BroadcastQueries, ReportQueries, Sup
         rows = [self._installment(item) for item in installments]
         if not rows:
             raise StoreError("a plan needs at least one installment")
-        regular = [r["amount"] for r in rows if r["kind"] != "down_payment"] or [r["amount"] for r in rows]
+        try:
+            low, high = regular_range([(r["kind"], Decimal(r["amount"])) for r in rows], option["currency"])
+        except KeyError as exc:
+            raise StoreError(f"the option has no {exc.args[0]!r}") from None
         try:
             plan = {
                 "loan_id": loan_id, "borrower_id": borrower_id,
                 "option_id": str(option["option_id"]), "structure": str(option["structure"]),
                 "currency": option["currency"], "payments": len(rows),
                 "first_due_date": min(r["due_date"] for r in rows),
-                "monthly_min": to_money_text(min(regular)), "monthly_max": to_money_text(max(regular)),
+                "monthly_min": to_money_text(low), "monthly_max": to_money_text(high),
                 "total_repayable": to_money_text(option["total_repayable"]), "apr": to_money_text(option["apr"]),
                 "accepted_at": to_timestamp(accepted_at), "terms": to_json(option),
                 "consent_text": consent_text,

@@ -354,9 +354,16 @@ def _v10_reminders_skipped(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX reminders_due ON reminders(status, send_at)")
 
 
+def _v11_attempts_by_account(db: sqlite_utils.Database) -> None:
+    """Failed identifications remember the Telegram account, so the lockout follows a person
+    across chats (a group, a private chat) instead of one chat."""
+    db.execute("ALTER TABLE identification_attempts ADD COLUMN user_id INTEGER")
+    db.execute("CREATE INDEX identification_user ON identification_attempts(user_id, at) WHERE user_id IS NOT NULL")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
                                                              _v6_attempts_by_loan, _v7_inbox_and_dead_letters,
                                                              _v8_support_login_backoff, _v9_support_outbox,
-                                                             _v10_reminders_skipped]
+                                                             _v10_reminders_skipped, _v11_attempts_by_account]

@@ -181,13 +181,10 @@ class ConversationRow:
 
 
 def conversation_steps() -> list[str]:
-    """Every step a conversation can be at: the dialogue's `_ask_<step>` handlers, with the
-    expense step spelt out per category as it is stored."""
-    from dialogs.flow import EXPENSE_CATEGORIES
-    from dialogs.machine import Dialogue
+    """Every step a conversation can be at, as stored, in the order of the step table."""
+    from dialogs.steps import Step
 
-    names = [name.removeprefix("_ask_") for name in dir(Dialogue) if name.startswith("_ask_")]
-    return sorted(n for n in names if n != "expense") + [f"expense:{c.value}" for c in EXPENSE_CATEGORIES]
+    return [step.value for step in Step]
 
 
 def list_conversations(store: Store, tz: ZoneInfo, *, step: str | None = None, needs_person: bool = False,

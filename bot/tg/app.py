@@ -1,12 +1,15 @@
 """The Telegram front end: a python-telegram-bot Application whose handlers turn updates into
 dialogue events and send back what the dialogue says.
 
-Flow: update -> `_event` (text, /command, contact or button press) -> `Conversations.handle`
-(one SQLite transaction, tried again while the database is busy) -> send each rendered message
-with parse_mode HTML. Every callback query is answered. Anything that goes wrong is logged once
-and the borrower is told their answers are saved; a turn that could not commit is left for
-Telegram to deliver again, and an update a handler fails on is kept as a dead letter
-(`bot.tg.intake`). `build_application` assembles it all; services are handed in.
+Flow: update -> `_event` (text, /command, contact, button press or an edited message) ->
+`Conversations.handle` (one SQLite transaction, tried again while the database is busy) -> send
+each rendered message with parse_mode HTML. Every callback query is answered. The bot talks to
+borrowers in private chats only: in a group it answers a command, a button, a shared contact or
+a message addressed to it with one line asking to talk privately, and keeps nothing. Anything
+that goes wrong is logged once and the borrower is told their answers are saved; a turn that
+could not commit is left for Telegram to deliver again, and an update a handler fails on is
+kept as a dead letter (`bot.tg.intake`). `build_application` assembles it all; services are
+handed in.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Collection
 
 from telegram import BotCommand, Update
+from telegram.constants import ChatType, ParseMode
 from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -27,16 +31,16 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.i18n import LOCALES
+from bot.i18n import LOCALES, resolve_locale
 from bot.tg.admin import add_admin_handlers
 from bot.tg.intake import Outcome, committed_turn, note_failure
 from bot.tg.send import send_messages
 from bot.tg.support import add_support_handlers
 from bot.turn import Conversations
+from dialogs.machine import COMMANDS
 from dialogs.model import Event
 
 log = logging.getLogger(__name__)
-COMMANDS = ("start", "help", "plan", "schedule", "paid", "back", "cancel", "language", "human")
 
 
 def _event(update: Update) -> Event | None:
@@ -47,6 +51,8 @@ def _event(update: Update) -> Event | None:
               "language_code": user.language_code}
     if update.callback_query is not None:
         return Event("button", text=update.callback_query.data or "", **common)
+    if update.edited_message is not None:
+        return Event("edited", text=update.edited_message.text or "", **common)
     message = update.effective_message
     if message is None:
         return None
@@ -59,6 +65,9 @@ def _event(update: Update) -> Event | None:
 
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     conversations: Conversations = context.application.bot_data["conversations"]
+    if update.effective_chat is not None and update.effective_chat.type != ChatType.PRIVATE:
+        await _private_only(update, context, conversations)
+        return
     event = _event(update)
     if event is None:
         return
@@ -66,6 +75,28 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _cosmetic(update.callback_query.answer(), "answer the button press")
     messages = await committed_turn(lambda: conversations.handle(event), f"update {update.update_id}")
     await send_messages(context.bot, conversations, event.chat_id, messages, after_contact=event.kind == "contact")
+
+
+async def _private_only(update: Update, context: ContextTypes.DEFAULT_TYPE, conversations: Conversations) -> None:
+    """A group chat: one line asking to talk privately to whoever addressed the bot; nothing
+    from the conversation, nothing recorded. Other chatter in the group is not answered."""
+    message, user = update.effective_message, update.effective_user
+    if update.callback_query is not None:
+        await _cosmetic(update.callback_query.answer(), "answer a button press in a group")
+    elif message is None or update.edited_message is not None or not _addressed_to_bot(message, context.bot):
+        return
+    locale = resolve_locale(None, user.language_code if user else None, conversations.default_locale)
+    text = conversations.translator.render(locale, "private_only", bot=context.bot.username or "")
+    await _cosmetic(context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML),
+                    "ask to talk privately")
+
+
+def _addressed_to_bot(message, bot) -> bool:
+    text = message.text or ""
+    replied = message.reply_to_message
+    return (text.startswith("/") or message.contact is not None
+            or (replied is not None and replied.from_user is not None and replied.from_user.id == bot.id)
+            or (bool(bot.username) and f"@{bot.username}".lower() in text.lower()))
 
 
 async def _cosmetic(call: Awaitable[object], what: str) -> None:

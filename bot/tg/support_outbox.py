@@ -47,7 +47,7 @@ from bot.store.tickets import DONE, FAILED, PENDING
 from bot.support.masking import mask_text
 from bot.tg.send import send_messages
 from bot.turn import Conversations
-from dialogs.machine import pieces
+from dialogs.person import pieces
 
 log = logging.getLogger(__name__)
 OUTBOX_INTERVAL = 2  # seconds between passes: a console reply reaches the borrower within a few seconds

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from decimal import Decimal
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -21,6 +20,8 @@ from bot.support.masking import mask_name, mask_phone, mask_text
 from bot.support.transcripts import build_transcript
 from bot.support.web.console import agent_of, chat_id_param, checked_form, console_of
 from bot.support.web.handoff import handoff_view
+from dialogs.state import answers_summary
+from plans.models import split_option_id
 
 MAX_NOTE = 4000
 MAX_REASON = 500
@@ -47,39 +48,13 @@ def reason_has_words(text: str) -> bool:
     return words >= 2
 
 
-def _finances(data: dict, currency: str) -> dict[str, Any]:
-    """The borrower's answers from the saved dialogue state, with amounts as Decimal."""
-    answers = data.get("data") or {}
-
-    def money(key: str) -> Decimal | None:
-        value = answers.get(key)
-        return None if value is None else Decimal(str(value))
-
-    expenses = {category: Decimal(str(amount)) for category, amount in (answers.get("expenses") or {}).items()}
-    total_expenses = sum(expenses.values(), Decimal(0)) if answers.get("expenses_itemised") else money("expenses_total")
-    income, debts = money("income"), money("other_debts")
-    left = None
-    if income is not None and total_expenses is not None and debts is not None:
-        left = income - total_expenses - debts
-    return {
-        "currency": currency, "reason": answers.get("reason"), "reason_text": answers.get("reason_text"),
-        "outlook": answers.get("outlook"), "recovery_months": answers.get("recovery_months"),
-        "income_after": money("income_after"), "income": income, "income_kind": answers.get("income_kind"),
-        "high_months": answers.get("high_months"), "high_income": money("high_income"),
-        "expenses": expenses, "expenses_total": total_expenses, "other_debts": debts,
-        "savings": money("savings"), "dependants": answers.get("dependants"), "left": left,
-        "any": any(value not in (None, {}, []) for value in answers.values()),
-    }
-
-
 def _options(data: dict) -> list[dict[str, Any]]:
     """The options shown (ids like ``step_up-13``: structure and number of payments)."""
     chosen = data.get("chosen")
     shown = []
     for option_id in data.get("options") or []:
-        structure, _, term = str(option_id).rpartition("-")
-        if not term.isdigit():
-            structure, term = str(option_id), ""
+        parts = split_option_id(option_id)
+        structure, term = (parts[0].value, str(parts[1])) if parts else (str(option_id), "")
         shown.append({"id": option_id, "structure": structure, "term": term, "chosen": option_id == chosen})
     return shown
 
@@ -101,7 +76,7 @@ def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, p
         return (text or "") if reveal else mask_text(text, names)
 
     currency = conversation["currency"] or "CNY"
-    finances = _finances(conversation["data"], currency)
+    finances = answers_summary(conversation["data"], currency)
     finances["reason_text"] = clean(finances["reason_text"]) or None
     plans = []
     for plan in store.plans_for_support(borrower_id=conversation["borrower_id"], loan_id=conversation["loan_id"]):

@@ -1,0 +1,129 @@
+"""The borrower's answers: one definition, three uses.
+
+`answers_model(rows)` makes the answers model (`dialogs.steps.Collected`) from the step table:
+one optional field per plain question, or a dict for questions that save "field.key" (the
+expense items). `finances_from` turns the answers into the engine's `Finances`: fields a row
+maps one to one (`engine=`) as they are, plus the three the engine reads differently (seasonal
+income, essential spending, an expected change of income). `review_data` and `budget_data` are
+what the review and the budget screens show; `summary` is the same for the support console.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, create_model
+
+from plans.models import (
+    Case,
+    ExpenseCategory,
+    Finances,
+    IncomeKind,
+    Loan,
+    Outlook,
+    SeasonalIncome,
+)
+from plans.policy import Policy
+
+if TYPE_CHECKING:
+    from dialogs.steps import Row
+
+#: Categories the budget screen never suggests cutting: nobody should be nudged to spend less
+#: on medicine or their children to qualify for a plan.
+NEVER_TIPPED = {ExpenseCategory.medical, ExpenseCategory.children}
+
+
+class Answers(BaseModel):
+    """Base of the answers model: `engine_fields` maps an answer to its `Finances` field."""
+
+    engine_fields: ClassVar[dict[str, str]] = {}
+
+
+def answers_model(rows: Iterable[Row]) -> type[Answers]:
+    fields: dict[str, Any] = {}
+    engine: dict[str, str] = {}
+    for row in rows:
+        if row.saves is None or row.answer is None:
+            continue
+        name, _, key = row.saves.partition(".")
+        wanted = (dict[str, row.answer.type], {}) if key else (row.answer.type | None, None)
+        if fields.setdefault(name, wanted) != wanted:
+            raise ValueError(f"step {row.step}: answer {name!r} is saved by another step as another type")
+        if row.engine:
+            engine[name] = row.engine
+    model = create_model("Collected", __base__=Answers, __doc__="The borrower's answers; each None until asked.",
+                         **fields)
+    model.engine_fields = engine
+    return model
+
+
+def finances_from(data: Answers) -> Finances:
+    given = {target: getattr(data, name) for name, target in data.engine_fields.items()
+             if getattr(data, name) is not None}
+    given.setdefault("monthly_income", Decimal(0))
+    seasonal = None
+    if data.income_kind is IncomeKind.seasonal and data.high_months and data.high_income:
+        seasonal = SeasonalIncome(months=data.high_months, monthly_income=data.high_income)
+    recovering = data.outlook is not Outlook.lasting and bool(data.recovery_months)
+    return Finances(
+        **given,
+        high_income_months=seasonal,
+        essential_expenses=essential_expenses(data),
+        expected_recovery_months=data.recovery_months if recovering else 0,
+        income_after_recovery=data.income_after if recovering else None,
+    )
+
+
+def essential_expenses(data: Answers) -> Decimal | dict[ExpenseCategory, Decimal]:
+    if data.expenses_itemised:
+        return {ExpenseCategory(category): value for category, value in data.expenses.items()}
+    return data.expenses_total or Decimal(0)
+
+
+def case_from(loan: Loan, data: Answers, as_of: date) -> Case:
+    return Case(as_of=as_of, loan=loan, finances=finances_from(data))
+
+
+def review_data(data: Answers, currency: str) -> dict[str, Any]:
+    return {"data": data.model_dump(), "essential_total": finances_from(data).essential_total, "currency": currency}
+
+
+def budget_data(data: Answers, currency: str, policy: Policy) -> dict[str, Any]:
+    finances = finances_from(data)
+    return {"currency": currency, "income": finances.monthly_income, "essentials": finances.essential_total,
+            "other_debts": finances.other_debt_payments, "left": finances.disposable_income,
+            "tips": _tips(data, policy)}
+
+
+def _tips(data: Answers, policy: Policy) -> list[dict[str, Any]]:
+    """Categories 50% or more above the policy's guideline, as a neutral reference: the
+    guideline is for one adult, food grows by `per_dependant` for each dependant."""
+    guide = policy.budget_guidelines
+    if not data.expenses_itemised or not guide:
+        return []
+    per_dependant = guide.get("per_dependant", Decimal(0)) * (data.dependants or 0)
+    tips = []
+    for name, spent in data.expenses.items():
+        category = ExpenseCategory(name)
+        if category in NEVER_TIPPED or name not in guide:
+            continue
+        usual = guide[name] + (per_dependant if category is ExpenseCategory.food else 0)
+        if spent > usual * Decimal("1.5"):
+            tips.append({"category": name, "amount": spent, "guideline": usual})
+    return tips
+
+
+def summary(data: Answers, currency: str) -> dict[str, Any]:
+    """The answers as the support console shows them: each answer (None if not given), the
+    essential spending in total, what is left each month once income and spending are known,
+    and whether anything was answered at all."""
+    answers = data.model_dump()
+    finances = finances_from(data)
+    unknown = data.expenses_itemised is None or (not data.expenses_itemised and data.expenses_total is None)
+    spending = None if unknown else finances.essential_total
+    known = data.income is not None and spending is not None and data.other_debts is not None
+    return {**answers, "currency": currency, "expenses_total": spending,
+            "left": finances.disposable_income if known else None,
+            "any": any(value not in (None, {}, []) for value in answers.values())}
