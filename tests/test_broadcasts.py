@@ -174,7 +174,7 @@ async def test_each_recipient_gets_the_message_in_their_language(store, bot, fak
     assert "CN¥800.00" in fake_api.last_text(903) and "Dec 15, 2026" in fake_api.last_text(903)
     assert all(m["parse_mode"] == "HTML" and "allow_paid_broadcast" not in m for m in fake_api.sent_messages())
     rows = store.broadcast_recipients(broadcast_id)
-    assert [(r["status"], r["attempts"], r["sent_at"]) for r in rows] == [("sent", 1, NOW.isoformat(timespec="microseconds"))] * 3
+    assert [(r["status"], r["attempts"], r["sent_at"]) for r in rows] == [("sent", 1, NOW)] * 3
     assert store.get_broadcast(broadcast_id)["status"] == "finished"
 
 
@@ -210,7 +210,7 @@ async def test_forbidden_marks_the_borrower_blocked_and_unreachable(store, bot, 
     fake_api.fail_next("sendMessage", error_code=403)
     broadcast_id = start(store, "due-in:3")
     assert await send(store, bot, broadcast_id) == Counts(blocked=1)
-    assert store.get_borrower(1)["unreachable_at"] == NOW.isoformat(timespec="microseconds")
+    assert store.get_borrower(1)["unreachable_at"] == NOW
     assert store.db.execute("SELECT count(*) FROM audit WHERE event = 'borrower_unreachable' AND borrower_id = 1"
                             ).fetchone()[0] == 1
     assert [r.borrower_id for r in prepared(store, "active").unreachable] == [1, 5]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from datetime import datetime
 
 import click
 from telegram.error import InvalidToken, TelegramError
@@ -107,6 +108,11 @@ def resume(broadcast_id: int, retry_in_doubt: bool) -> None:
     _send(settings, store, broadcast_id, retry_in_doubt=retry_in_doubt)
 
 
+def _timestamp(moment: datetime | None) -> str:
+    """A time as the store holds it (UTC, microseconds), or nothing."""
+    return "" if moment is None else moment.isoformat(timespec="microseconds")
+
+
 @broadcast.command("show")
 @click.argument("broadcast_id", metavar="ID", type=int)
 @cli_errors
@@ -120,7 +126,7 @@ def show(broadcast_id: int) -> None:
                f" {Counts.of(store, broadcast_id).summary()}")
     for r in store.broadcast_recipients(broadcast_id):
         click.echo(f"  {r['borrower_id']:>8}  {mask_phone(r['phone']):<16}  {r['locale']:<5}  {r['status']:<8}"
-                   f"  {r['sent_at'] or ''}  {r['last_error'] or ''}".rstrip())
+                   f"  {_timestamp(r['sent_at'])}  {r['last_error'] or ''}".rstrip())
 
 
 @broadcast.command("list")
@@ -130,7 +136,7 @@ def list_broadcasts() -> None:
     store = open_store(load_settings())
     for row in store.list_broadcasts():
         c = row["counts"]
-        click.echo(f"{row['id']:>5}  {row['created_at'][:16]}  {row['segment']:<20}  {row['template'] or 'file':<22}"
+        click.echo(f"{row['id']:>5}  {row['created_at']:%Y-%m-%dT%H:%M}  {row['segment']:<20}  {row['template'] or 'file':<22}"
                    f"  {row['status']:<11}  sent {c['sent']}, blocked {c['blocked']}, failed {c['failed']},"
                    f" in doubt {c['sending']}, pending {c['pending']}")
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
-from bot.store.codec import to_day, to_money_text, to_timestamp
-from bot.store.migrations import LOAN_AMOUNTS
+from bot.store.base import Row, StoreBase
+from bot.store.codec import LOAN_AMOUNTS, to_day, to_money_text, to_timestamp
 
 #: The borrower columns of a loan row, then the loan's own (as stored, after validation).
 BORROWER_FIELDS = ("borrower_name", "phone", "id_last4", "locale", "timezone")
@@ -48,8 +48,7 @@ def staged_loan(row: dict) -> tuple:
             int(row.get("prior_restructures") or 0), row.get("on_time_payments_last_12"))
 
 
-class ImportQueries:
-    """Mixed into `bot.store.Store` (uses its `db`, `clock`, `transaction` and `_rows`)."""
+class ImportQueries(StoreBase):
 
     # ------------------------------------------------------------------ one loan
 
@@ -64,7 +63,7 @@ class ImportQueries:
         now = to_timestamp(self.clock())
         with self.transaction():
             self.db.execute(_UPSERT_BORROWER.format(rows="VALUES (?, ?, ?, ?, ?, ?)"), (*values[:5], now))
-            borrower_id = self._one("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))["id"]
+            borrower_id = self._value("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))
             new = self._one("SELECT 1 FROM loans WHERE loan_id = ?", (row["loan_id"],)) is None
             loan = values[len(BORROWER_FIELDS):]
             self.db.execute(_UPSERT_LOAN.format(rows=f"VALUES ({', '.join('?' * len(_LOAN_COLUMNS))})"),
@@ -159,10 +158,6 @@ class ImportQueries:
 
     # ------------------------------------------------------------------ a payments file
 
-    def loan_currency(self, loan_id: str) -> str | None:
-        row = self.db.conn.execute("SELECT currency FROM loans WHERE loan_id = ?", (loan_id,)).fetchone()
-        return row[0] if row else None
-
     def start_payment_staging(self) -> None:
         self._restage("payment_import", "loan_id, amount, paid_at, reference, payment_id, plan_id")
 
@@ -186,7 +181,7 @@ class ImportQueries:
                                FROM payment_import s WHERE bad != 0 ORDER BY n LIMIT ?""", (limit,)).fetchall()
         return [(n, "reference", f"duplicate of row {first}") for n, first in rows], count
 
-    def staged_payments(self, after: tuple[str, int] | None, limit: int) -> list[dict]:
+    def staged_payments(self, after: tuple[str, int] | None, limit: int) -> list[Row]:
         """The next `limit` good staged payments in the order they were paid (then row)."""
         paid_at, n = after or ("", 0)
         return list(self._rows(
@@ -197,7 +192,7 @@ class ImportQueries:
         self.db.conn.execute("UPDATE temp.payment_import SET payment_id = ?, plan_id = ? WHERE n = ?",
                              (payment_id, plan_id, n))
 
-    def staged_payers(self) -> list[dict]:
+    def staged_payers(self) -> list[Row]:
         """Per borrower paid in this file: their last payment (id) and its plan."""
         return list(self._rows(
             """SELECT p.borrower_id, s.plan_id, max(s.payment_id) AS payment_id

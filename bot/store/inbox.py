@@ -15,7 +15,8 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.store.codec import from_timestamp, to_timestamp
+from bot.store.base import Row, StoreBase
+from bot.store.codec import TABLES, to_timestamp
 
 Source = Literal["polling", "webhook"]
 
@@ -52,8 +53,7 @@ def telegram_ids(value: Any, top: bool = True) -> list[int]:
     return sorted(found)
 
 
-class InboxQueries:
-    """Mixed into `bot.store.Store` (uses its `db`, `_one` and `_rows`)."""
+class InboxQueries(StoreBase):
 
     def add_to_inbox(self, raw: str, at: datetime) -> bool:
         """Store a webhook update's body; False when an update with its update_id already waits."""
@@ -64,7 +64,7 @@ class InboxQueries:
             (update_id_of(value), raw, to_timestamp(at), json.dumps(telegram_ids(value))),
         ).rowcount == 1
 
-    def next_in_inbox(self) -> dict | None:
+    def next_in_inbox(self) -> Row | None:
         """The waiting update Telegram sent first (by update_id; arrival order among equals)."""
         return self._one("SELECT id, update_id, raw FROM inbox ORDER BY update_id, id LIMIT 1")
 
@@ -72,7 +72,7 @@ class InboxQueries:
         self.db.execute("DELETE FROM inbox WHERE id = ?", (row_id,))
 
     def inbox_size(self) -> int:
-        return self.db.execute("SELECT count(*) FROM inbox").fetchone()[0]
+        return int(self._value("SELECT count(*) FROM inbox"))
 
     def record_dead_letter(self, raw: str, error: str, source: Source, at: datetime) -> bool:
         """Keep an update that cannot be handled; False when the same body was kept before."""
@@ -84,9 +84,7 @@ class InboxQueries:
              source, to_timestamp(at), json.dumps(telegram_ids(value))),
         ).rowcount == 1
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[Row]:
         """Every dead letter, oldest first."""
-        rows = list(self._rows("SELECT id, update_id, raw, error, source, received_at FROM dead_letters ORDER BY id"))
-        for row in rows:
-            row["received_at"] = from_timestamp(row["received_at"])
-        return rows
+        return list(self._rows("SELECT id, update_id, raw, error, source, received_at FROM dead_letters ORDER BY id",
+                               codecs=TABLES["dead_letters"]))

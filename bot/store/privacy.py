@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from bot.store.base import StoreBase
+
 ERASED = "[erased]"
 #: Telegram user and chat ids have at most 52 significant bits, so no real account has an id
 #: at or below this; a forgotten borrower's ids become `ERASED_ID_BASE - borrower_id`.
@@ -93,8 +95,7 @@ _FORGET = {
 }
 
 
-class PrivacyQueries:
-    """Mixed into `bot.store.Store` (uses its `db`, `transaction` and `audit`)."""
+class PrivacyQueries(StoreBase):
 
     def forget_borrower(self, borrower_id: int, at: datetime) -> Erasure:
         """Erase the borrower's personal data and message texts and unlink their Telegram ids
