@@ -26,6 +26,7 @@ from bot.lender.broadcasts import (
     template_content,
 )
 from bot.store import Store
+from bot.store.statuses import RecipientStatus
 from bot.support.masking import mask_phone
 from bot.wiring import make_bot, open_store
 
@@ -35,7 +36,7 @@ SEND_OPTIONS = ("segment", "template", "message_file", "dry_run", "paid")
 def _send(settings: Settings, store: Store, broadcast_id: int, *, retry_in_doubt: bool = False) -> None:
     """Send with a progress bar on stderr; print the counts (Ctrl-C stops cleanly)."""
     todo = store.broadcast_counts(broadcast_id)
-    total = todo["pending"] + (todo["sending"] if retry_in_doubt else 0)
+    total = todo[RecipientStatus.PENDING] + (todo[RecipientStatus.SENDING] if retry_in_doubt else 0)
 
     async def run(bar) -> Counts:
         try:

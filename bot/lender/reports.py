@@ -43,20 +43,18 @@ import json
 import textwrap
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from babel.numbers import get_currency_precision
 from jinja2 import Environment
 
 from bot import i18n
 from bot.store import Store
+from bot.store.statuses import PlanStatus
 from bot.support.masking import mask_phone
+from plans.money import quantize, round_places
 
 FORMATS = ("text", "csv", "json", "html")
-FUNNEL = ("invited", "started", "identified", "finances_given", "options_shown", "accepted", "declined",
-          "no_affordable_plan")
 OUTCOMES = ("on_track", "late", "missed", "broken", "completed", "superseded")
-CENT = Decimal("0.01")
 MONTHS_BACK = 24
 AT_RISK_SHOWN = 20
 
@@ -82,16 +80,8 @@ def structure_label(name: str) -> str:
         return _label(name)
 
 
-def _two_places(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _percent(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
-    return _two_places(Decimal(numerator) * 100 / Decimal(denominator)) if denominator else None
-
-
-def _in_currency(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-get_currency_precision(currency)), rounding=ROUND_HALF_UP)
+    return round_places(Decimal(numerator) * 100 / Decimal(denominator), 2) if denominator else None
 
 
 def _months(first: date, last: date) -> list[str]:
@@ -149,8 +139,8 @@ class Report:
 
 
 def _outcome(plan: dict) -> str:
-    if plan["status"] != "active":
-        return plan["status"]
+    if plan["status"] != PlanStatus.ACTIVE:
+        return str(plan["status"])
     return "missed" if plan["missed"] else "late" if plan["late"] else "on_track"
 
 
@@ -162,7 +152,7 @@ def _risk(plan: dict) -> tuple:
 
 def at_risk(plans: list[dict]) -> list[dict]:
     """The active plans showing a sign of trouble, most at risk first (module docstring)."""
-    risky = [p for p in plans if p["status"] == "active"
+    risky = [p for p in plans if p["status"] == PlanStatus.ACTIVE
              and (p["missed"] or p["late"] or p["reported"] or p["likelihood"] is not None)]
     return [{"plan_id": p["id"], "loan_id": p["loan_id"], "borrower_id": p["borrower_id"], "missed": p["missed"],
              "late": p["late"], "reported": p["reported"], "currency": p["currency"],
@@ -190,8 +180,8 @@ def build_report(store: Store, *, tz: tzinfo, since: date | None = None) -> Repo
     return Report(
         as_of=today, since=since, funnel=store.report_funnel(since_at),
         structures=dict(sorted(structures.items(), key=lambda item: (-item[1], item[0]))),
-        average_term=_two_places(Decimal(sum(p["payments"] for p in plans)) / len(plans)) if plans else None,
-        average_monthly={c: _two_places(sum(v, Decimal(0)) / len(v)) for c, v in sorted(monthly.items())},
+        average_term=round_places(Decimal(sum(p["payments"] for p in plans)) / len(plans), 2) if plans else None,
+        average_monthly={c: quantize(sum(v, Decimal(0)) / len(v), c) for c, v in sorted(monthly.items())},
         outcomes=outcomes, cured=cured, cure_base=cure_base, cure_rate=_percent(cured, cure_base),
         collections=collections, months=months, at_risk=at_risk(plans),
         unreachable=[{"id": row["id"], "phone": mask_phone(row["phone"])} for row in store.unreachable_borrowers()],
@@ -222,9 +212,9 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
 
     collections = {}
     for currency in sorted(totals):
-        due, paid = (_in_currency(totals[currency][what], currency) for what in ("scheduled", "collected"))
+        due, paid = (quantize(totals[currency][what], currency) for what in ("scheduled", "collected"))
         collections[currency] = {"scheduled": due, "collected": paid, "rate": _percent(paid, due)}
-    months = {currency: {month: {what: _in_currency(by_month[currency].get(month, {}).get(what, Decimal(0)), currency)
+    months = {currency: {month: {what: quantize(by_month[currency].get(month, {}).get(what, Decimal(0)), currency)
                                  for what in ("scheduled", "collected")} for month in keys}
               for currency in sorted(by_month)}
     return collections, months
@@ -264,7 +254,7 @@ def as_json(report: Report) -> str:
 
 
 def _likelihood(value: Decimal | None) -> str:
-    return "-" if value is None else f"{_two_places(value * 100)}%"
+    return "-" if value is None else f"{round_places(value * 100, 2)}%"
 
 
 def _wrapped(text: str) -> str:

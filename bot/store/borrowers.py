@@ -59,9 +59,10 @@ class BorrowerQueries(StoreBase):
 
     def mark_unreachable(self, borrower_id: int, at: datetime, reason: str) -> None:
         """The borrower blocked the bot: noted the first time (and audited every time)."""
-        self.db.execute("UPDATE borrowers SET unreachable_at = COALESCE(unreachable_at, ?) WHERE id = ?",
-                        (to_timestamp(at), borrower_id))
-        self.audit("borrower_unreachable", at=at, borrower_id=borrower_id, reason=reason)
+        with self.transaction():
+            self.db.execute("UPDATE borrowers SET unreachable_at = COALESCE(unreachable_at, ?) WHERE id = ?",
+                            (to_timestamp(at), borrower_id))
+            self.audit("borrower_unreachable", at=at, borrower_id=borrower_id, reason=reason)
 
     def unreachable_borrowers(self) -> list[Row]:
         """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""

@@ -58,8 +58,9 @@ class ConversationQueries(StoreBase):
         self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
 
     def flag_needs_person(self, chat_id: int, at: datetime, reason: str) -> None:
-        self.db.execute("UPDATE conversations SET needs_person = 1 WHERE chat_id = ?", (chat_id,))
-        self.audit("needs_person", at=at, chat_id=chat_id, reason=reason)
+        with self.transaction():
+            self.db.execute("UPDATE conversations SET needs_person = 1 WHERE chat_id = ?", (chat_id,))
+            self.audit("needs_person", at=at, chat_id=chat_id, reason=reason)
 
     # -------------------------------------------------------------- messages
 

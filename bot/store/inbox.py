@@ -54,7 +54,6 @@ def telegram_ids(value: Any, top: bool = True) -> list[int]:
 
 
 class InboxQueries(StoreBase):
-
     def add_to_inbox(self, raw: str, at: datetime) -> bool:
         """Store a webhook update's body; False when an update with its update_id already waits."""
         value = _parsed(raw)

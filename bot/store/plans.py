@@ -152,6 +152,7 @@ class PlanQueries(ReminderQueries):
 
     def set_instalment_payment(self, plan_id: int, number: int, *, paid: Decimal, status: InstalmentStatus,
                                at: datetime) -> None:
+        self._in_transaction("recording what a payment paid of an instalment")
         status = InstalmentStatus(status)
         old = self._value("SELECT status FROM installments WHERE plan_id = ? AND number = ?", (plan_id, number))
         self.db.execute(
@@ -162,6 +163,8 @@ class PlanQueries(ReminderQueries):
             self._plan_audit(f"instalment_{status}", plan_id, at, number=number, was=old)
 
     def mark_instalment_missed(self, plan_id: int, number: int, at: datetime) -> bool:
+        """due | partly_paid -> missed (audited); False if it was neither."""
+        self._in_transaction("marking an instalment missed")
         cursor = self.db.execute(
             f"UPDATE installments SET status = ? WHERE plan_id = ? AND number = ?"
             f" AND status IN {sql_list(UNPAID_NOT_MISSED)}", (InstalmentStatus.MISSED, plan_id, number))
@@ -172,16 +175,17 @@ class PlanQueries(ReminderQueries):
     def report_payment(self, plan_id: int, amount: Decimal, paid_on: date, at: datetime) -> None:
         """The borrower says they paid: noted on the oldest unpaid instalment until an import
         confirms it."""
-        row = self._one(f"SELECT number, reported FROM installments WHERE plan_id = ?"
-                        f" AND status IN {sql_list(UNPAID)} ORDER BY number LIMIT 1", (plan_id,),
-                        TABLES["installments"])
-        if row is None:
-            return
-        reported = (row["reported"] or Decimal(0)) + amount
-        self.db.execute("UPDATE installments SET reported = ?, reported_at = ? WHERE plan_id = ? AND number = ?",
-                        (to_money_text(reported), to_timestamp(at), plan_id, row["number"]))
-        self._plan_audit("payment_reported", plan_id, at, number=row["number"], amount=amount,
-                         paid_on=paid_on)
+        with self.transaction():
+            row = self._one(f"SELECT number, reported FROM installments WHERE plan_id = ?"
+                            f" AND status IN {sql_list(UNPAID)} ORDER BY number LIMIT 1", (plan_id,),
+                            TABLES["installments"])
+            if row is None:
+                return
+            reported = (row["reported"] or Decimal(0)) + amount
+            self.db.execute("UPDATE installments SET reported = ?, reported_at = ? WHERE plan_id = ? AND number = ?",
+                            (to_money_text(reported), to_timestamp(at), plan_id, row["number"]))
+            self._plan_audit("payment_reported", plan_id, at, number=row["number"], amount=amount,
+                             paid_on=paid_on)
 
     def instalments_unpaid_before(self, day: date) -> list[Row]:
         """Unpaid instalments of active plans due before `day` (candidates for `missed`).

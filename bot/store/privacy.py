@@ -96,7 +96,6 @@ _FORGET = {
 
 
 class PrivacyQueries(StoreBase):
-
     def forget_borrower(self, borrower_id: int, at: datetime) -> Erasure:
         """Erase the borrower's personal data and message texts and unlink their Telegram ids
         (see the module's docstring). Forgetting again changes nothing and counts nothing."""

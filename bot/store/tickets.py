@@ -19,20 +19,20 @@ class HandoffClosed(StoreError):
 
 
 class TicketQueries(StoreBase):
-
     def open_ticket(self, *, chat_id: int, borrower_id: int | None, loan_id: str | None, reason: str,
                     resume_step: str, at: datetime) -> int:
         """The chat's open ticket, or a new one (one open ticket per chat)."""
-        existing = self.open_ticket_for_chat(chat_id)
-        if existing:
-            return existing["id"]
-        ticket_id = self.db.execute(
-            "INSERT INTO tickets (chat_id, borrower_id, loan_id, reason, resume_step, opened_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (chat_id, borrower_id, loan_id, reason, resume_step, to_timestamp(at))).lastrowid
-        assert ticket_id is not None  # a row was inserted
-        self.audit("ticket_opened", at=at, chat_id=chat_id, borrower_id=borrower_id, loan_id=loan_id,
-                   ticket_id=ticket_id, reason=reason)
+        with self.transaction():
+            existing = self.open_ticket_for_chat(chat_id)
+            if existing:
+                return int(existing["id"])
+            ticket_id = self.db.execute(
+                "INSERT INTO tickets (chat_id, borrower_id, loan_id, reason, resume_step, opened_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (chat_id, borrower_id, loan_id, reason, resume_step, to_timestamp(at))).lastrowid
+            assert ticket_id is not None  # a row was inserted
+            self.audit("ticket_opened", at=at, chat_id=chat_id, borrower_id=borrower_id, loan_id=loan_id,
+                       ticket_id=ticket_id, reason=reason)
         return ticket_id
 
     def open_ticket_for_chat(self, chat_id: int) -> Row | None:
@@ -59,13 +59,14 @@ class TicketQueries(StoreBase):
     def close_ticket(self, ticket_id: int, *, by: int | None, at: datetime, **details: str) -> bool:
         """Close an open ticket (`by`: the Telegram agent's user id; None from the console, whose
         agent is in `details`)."""
-        cursor = self.db.execute("UPDATE tickets SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
-                                 (to_timestamp(at), by, ticket_id))
-        ticket = self.ticket(ticket_id)
-        if cursor.rowcount and ticket is not None:
-            self.audit("ticket_closed", at=at, chat_id=ticket["chat_id"], borrower_id=ticket["borrower_id"],
-                       loan_id=ticket["loan_id"], ticket_id=ticket_id, closed_by=by, **details)
-        return bool(cursor.rowcount)
+        with self.transaction():
+            closed = self.db.execute("UPDATE tickets SET closed_at = ?, closed_by = ?"
+                                     " WHERE id = ? AND closed_at IS NULL", (to_timestamp(at), by, ticket_id)).rowcount
+            ticket = self.ticket(ticket_id)
+            if closed and ticket is not None:
+                self.audit("ticket_closed", at=at, chat_id=ticket["chat_id"], borrower_id=ticket["borrower_id"],
+                           loan_id=ticket["loan_id"], ticket_id=ticket_id, closed_by=by, **details)
+        return bool(closed)
 
     # -------------------------------------------------------------- the queue
 
