@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.errors import InviteError, StoreError
 from bot.handoff import support_status
 from bot.i18n import Translator
-from bot.lender.loans_import import normalise_phone
+from bot.phones import normalise_phone
 from bot.lender.plan_life import (
     borrower_zone,
     break_plan,

@@ -22,7 +22,8 @@ from bot.cli import main
 from bot.demo import load_demo
 from bot.errors import FileImportError
 from bot.lender import loans_import
-from bot.lender.loans_import import import_loans, import_phone
+from bot.lender.loans_import import import_loans
+from bot.phones import valid_phone
 from bot.lender.payments_import import import_payments
 from bot.store import Store
 from dialogs.parsing import InputError, parse_loan_number
@@ -110,7 +111,7 @@ def test_clashes_between_rows_are_listed_in_row_order_with_the_others(store, tmp
                                                ("(555) 010-9999", "US"), ("0000000000", "GB")])
 def test_a_phone_that_is_no_real_number_is_refused(phone, region):
     with pytest.raises(ValueError, match="not a valid phone number"):
-        import_phone(phone, region)
+        valid_phone(phone, region)
 
 
 _MOBILE_FORMS = st.builds(
@@ -124,7 +125,7 @@ _MOBILE_FORMS = st.builds(
 @settings(max_examples=400, deadline=None)
 @given(raw=_MOBILE_FORMS, region=st.sampled_from(["CN", "US", "GB", "HK"]))
 def test_the_fast_path_for_chinese_mobiles_agrees_with_phonenumbers(raw, region):
-    """`import_phone` skips phonenumbers' general parser for Chinese mobile numbers; whatever
+    """`valid_phone` skips phonenumbers' general parser for Chinese mobile numbers; whatever
     the number and the --region, its answer is the general parser's."""
     try:
         number = phonenumbers.parse(raw, region)
@@ -133,7 +134,7 @@ def test_the_fast_path_for_chinese_mobiles_agrees_with_phonenumbers(raw, region)
     except phonenumbers.NumberParseException:
         expected = None
     try:
-        got = import_phone.__wrapped__(raw, region)
+        got = valid_phone.__wrapped__(raw, region)
     except ValueError:
         got = None
     assert got == expected

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.errors import FileImportError
-from bot.lender.loans_import import import_loans, normalise_phone
+from bot.lender.loans_import import import_loans
+from bot.phones import normalise_phone
 from bot.store import Store
 
 HEADER = ("loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,"

@@ -25,18 +25,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.errors import FileImportError, Problem
+from bot.terminal import shown
 
 Row = dict[str, Any] | str  # a row's cells, or why the line could not be read as a row
 
 #: How much of a bad value an error message quotes.
-SHOWN_CHARS = 40
-
-
-def shown(value: Any) -> str:
-    """A value as an error message quotes it: repr (so control characters and escape
-    sequences appear as `\\x1b`, never raw), cut to SHOWN_CHARS."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 4] + "...'"
 
 
 class Problems:

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 from babel.numbers import get_currency_precision
 
 from bot.errors import Problem
-from bot.lender.file_rows import Problems, RowFile, clean_cells, first_per_column, shown
+from bot.lender.file_rows import Problems, RowFile, clean_cells, first_per_column
 from bot.lender.plan_life import apply_payment, thank_for_payments
 from bot.store import Store
 from bot.store.codec import from_timestamp, to_money_text, to_timestamp
+from bot.terminal import shown
 from dialogs.parsing import InputError, parse_loan_number
 
 COLUMNS = ("loan_id", "amount", "paid_at", "reference")
