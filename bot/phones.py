@@ -46,9 +46,15 @@ def normalise_phone(raw: str, region: str = "CN") -> str:
 #: phonenumbers' own answers.
 _CN_MOBILE = re.compile(r"(\+86)?(1(?:[3-68-9][0-9]|7[0-8])[0-9]{8})")
 _SPACES_AND_DASHES = str.maketrans("", "", " -")
-_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-_CN_PATTERNS = [(re.compile(desc.national_number_pattern), desc.possible_length)
-                for desc in (_CN.general_desc, _CN.mobile)]
+
+def _cn_patterns() -> list[tuple[re.Pattern[str], tuple[int, ...]]]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None and metadata.general_desc is not None and metadata.mobile is not None
+    return [(re.compile(desc.national_number_pattern or ""), tuple(desc.possible_length or ()))
+            for desc in (metadata.general_desc, metadata.mobile)]
+
+
+_CN_PATTERNS = _cn_patterns()
 
 
 def _valid_cn(national: str) -> bool:

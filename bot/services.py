@@ -24,6 +24,7 @@ from bot.lender.plan_life import (
     schedule_reminders,
 )
 from bot.store import Store
+from bot.store.statuses import PlanStatus
 from dialogs.ports import SupportStatus
 from plans.models import Loan, Option
 from plans.policy import Policy
@@ -165,7 +166,7 @@ class StoreServices:
                 accepted_at=self.now(),
             )
             if previous is not None and previous["id"] != plan_id:
-                self.store.end_plan(previous["id"], "superseded", self.now(), superseded_by=plan_id)
+                self.store.end_plan(previous["id"], PlanStatus.SUPERSEDED, self.now(), superseded_by=plan_id)
             self.audit("plan_accepted", borrower_id=borrower_id, loan_id=loan_id, plan_id=plan_id,
                        option_id=option.option_id, supersedes=previous["id"] if previous else None)
             zone = borrower_zone(self.store, borrower_id, self.zone)

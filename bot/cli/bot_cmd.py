@@ -89,6 +89,7 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
     async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
         await dispatcher.run_once(context.bot)
 
+    assert application.job_queue is not None  # the job-queue extra is a dependency
     application.job_queue.run_repeating(send_reminders, interval=REMINDER_INTERVAL, first=5)
     if webhook_url:
         if not secret_token:

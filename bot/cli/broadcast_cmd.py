@@ -84,7 +84,11 @@ def broadcast(ctx: click.Context, segment: str | None, template: str | None, mes
     check_rate(rate, paid)
     settings, translator = load_settings(), Translator()
     store = open_store(settings)
-    content = template_content(translator, template) if template else load_message_file(message_file)
+    if template is not None:
+        content = template_content(translator, template)
+    else:
+        assert message_file is not None  # one or the other, checked above
+        content = load_message_file(message_file)
     prepared = prepare(store, parse_segment(segment), content, translator=translator, tz=settings.tz,
                        default_locale=settings.default_locale)
     if dry_run:

@@ -177,6 +177,7 @@ class Content:
         if self.texts is not None:
             text = html.escape(self.texts[locale].strip(), quote=False)
         else:
+            assert self.template is not None  # one or the other (`__post_init__`)
             missing = sorted(_variables(translator, locale, TEMPLATE_PREFIX + self.template) - set(facts))
             if missing:
                 raise BroadcastError(f"template {self.template} needs {', '.join(missing)},"
@@ -308,7 +309,8 @@ def render_all(store: Store, content: Content, recipients: list[Recipient], *, t
                today: date) -> tuple[dict[int, str], dict[int, str]]:
     """Each recipient's message, and why for those it cannot be rendered for (by borrower id)."""
     facts = plan_facts(store, [r.borrower_id for r in recipients], today) if content.template else {}
-    texts, problems = {}, {}
+    texts: dict[int, str] = {}
+    problems: dict[int, str] = {}
     rendered: dict[tuple, str | BroadcastError] = {}  # recipients with the same facts share a text
     for recipient in recipients:
         data = facts.get(recipient.borrower_id, {})
@@ -318,10 +320,11 @@ def render_all(store: Store, content: Content, recipients: list[Recipient], *, t
                 rendered[key] = content.render(translator, recipient.locale, data)
             except BroadcastError as exc:
                 rendered[key] = exc
-        if isinstance(rendered[key], BroadcastError):
-            problems[recipient.borrower_id] = str(rendered[key])
+        text = rendered[key]
+        if isinstance(text, BroadcastError):
+            problems[recipient.borrower_id] = str(text)
         else:
-            texts[recipient.borrower_id] = rendered[key]
+            texts[recipient.borrower_id] = text
     return texts, problems
 
 

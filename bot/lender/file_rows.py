@@ -225,7 +225,9 @@ def first_per_column(problems: list[Problem]) -> list[Problem]:
     seen: set[str] = set()
     kept = []
     for problem in problems:
-        if problem.column is None or problem.column not in seen:
+        if problem.column is None:
+            kept.append(problem)
+        elif problem.column not in seen:
             kept.append(problem)
             seen.add(problem.column)
     return kept

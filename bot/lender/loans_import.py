@@ -244,7 +244,8 @@ def check_chunk(chunk: Chunk, region: str) -> Checked:
     """Read and check a chunk's rows, each on its own: (how many row numbers the chunk used,
     the good rows as staged, each bad row's problems), numbered within the chunk. A pure
     function of its arguments, so a big file's chunks are checked in worker processes."""
-    staged, bad = [], []
+    staged: list[tuple] = []
+    bad: list[list[Problem]] = []
     rows = parse_chunk(chunk)
     while True:
         try:

@@ -27,7 +27,7 @@ from bot.errors import Problem
 from bot.lender.file_rows import Problems, RowFile, clean_cells, first_per_column
 from bot.lender.plan_life import apply_payment, thank_for_payments
 from bot.store import Store
-from bot.store.codec import from_timestamp, to_money_text, to_timestamp
+from bot.store.codec import to_money_text, to_timestamp
 from bot.terminal import shown
 from dialogs.parsing import InputError, parse_loan_number
 
@@ -78,7 +78,8 @@ def _validate(raw: dict[str, Any], number: int, store: Store, zone: ZoneInfo) ->
         except InvalidOperation:
             problems.append(Problem(number, "amount", f"not a positive amount: {shown(cells['amount'])}"))
         else:
-            if currency and -amount.normalize().as_tuple().exponent > get_currency_precision(currency):
+            exponent = amount.normalize().as_tuple().exponent  # an int: the amount is finite
+            if currency and isinstance(exponent, int) and -exponent > get_currency_precision(currency):
                 problems.append(Problem(number, "amount", f"has more decimal places than {currency} allows:"
                                                           f" {shown(cells['amount'])}"))
             cells["amount"] = to_money_text(amount)
@@ -126,7 +127,7 @@ def import_payments(store: Store, path: str | Path, zone: ZoneInfo, *,
 
 def _apply(store: Store, row: dict, report: PaymentReport) -> None:
     result = apply_payment(store, loan_id=row["loan_id"], amount=Decimal(row["amount"]),
-                           paid_at=from_timestamp(row["paid_at"]), reference=row["reference"], source="import")
+                           paid_at=datetime.fromisoformat(row["paid_at"]), reference=row["reference"], source="import")
     store.note_staged_payment(row["n"], result.payment_id, result.plan_id)
     report.duplicates += result.duplicate
     report.applied += not result.duplicate

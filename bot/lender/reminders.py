@@ -39,6 +39,7 @@ from bot.i18n import plain_text
 from bot.lender.plan_life import next_allowed, notice_misses
 from bot.store.statuses import InstalmentStatus, PlanStatus, ReminderStatus
 from bot.services import plan_view
+from bot.store import found
 from bot.tg.send import send_messages
 from bot.turn import Conversations, Message
 from plans.policy import Policy
@@ -105,7 +106,7 @@ class Dispatcher:
         return outcome
 
     async def _deliver(self, bot: Bot, reminder: dict, now: datetime) -> str:
-        borrower = self.store.get_borrower(reminder["borrower_id"])
+        borrower = found(self.store.get_borrower(reminder["borrower_id"]), f"borrower {reminder['borrower_id']}")
         zone = ZoneInfo(borrower["timezone"]) if borrower.get("timezone") else self.zone
         today = now.astimezone(zone).date()
         reason = self._irrelevant(reminder, borrower, today)

@@ -282,9 +282,9 @@ def as_text(report: Report) -> str:
         lines.append("  (nothing due yet)")
     for currency, months in r.months.items():
         lines.append(f"  {currency} {'month':<8} {'scheduled':>14} {'collected':>14}")
-        for month, row in months.items():
+        for month, figures in months.items():
             to_come = "  (to come)" if month > r.as_of.isoformat()[:7] else ""
-            lines.append(f"      {month:<8} {row['scheduled']:>14} {row['collected']:>14}{to_come}")
+            lines.append(f"      {month:<8} {figures['scheduled']:>14} {figures['collected']:>14}{to_come}")
     lines += ["", f"At risk: {len(r.at_risk)} active plans most likely to fail next", _wrapped(f"({AT_RISK_EXPLAINED})")]
     if r.at_risk:
         lines.append(f"  {'plan':>6}  {'loan':<12} {'borrower':>8} {'missed':>6} {'late':>5} {'reported':>10}"

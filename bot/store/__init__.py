@@ -26,6 +26,7 @@ A newcomer looks for "the SQL for X" in the module named X.
 """
 from __future__ import annotations
 
+from bot.store.base import Row, found
 from bot.store.core import Store
 
-__all__ = ["Store"]
+__all__ = ["Row", "Store", "found"]

@@ -31,6 +31,14 @@ Row = dict[str, Any]
 Params = Sequence[Any] | Mapping[str, Any]
 
 
+def found(row: Row | None, what: str) -> Row:
+    """`row`, which the caller knows is there (it holds an id the store gave it); a
+    StoreError naming `what` if it is not."""
+    if row is None:
+        raise StoreError(f"no {what}")
+    return row
+
+
 def placeholders(values: Sequence[Any]) -> str:
     """`?, ?, ?`: one parameter mark per value, for `IN (...)`."""
     return ", ".join("?" * len(values))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.errors import StoreError
-from bot.store.base import Row, StoreBase, placeholders
+from bot.store.base import Row, StoreBase, found, placeholders
 from bot.store.codec import TABLES, encode, to_money_text, to_timestamp
 from bot.store.reminders import ReminderQueries
 from plans.models import regular_range
@@ -107,8 +107,9 @@ class PlanQueries(ReminderQueries):
         return list(self._rows(f"SELECT * FROM plans {where} ORDER BY accepted_at DESC, id DESC", params,
                                TABLES["plans"]))
 
-    def plan(self, plan_id: int) -> Row | None:
-        return next(iter(self.list_plans(plan_id=plan_id)), None)
+    def plan(self, plan_id: int) -> Row:
+        """The plan with this id (StoreError if there is none)."""
+        return found(next(iter(self.list_plans(plan_id=plan_id)), None), f"plan {plan_id}")
 
     def plan_installments(self, plan_id: int) -> list[Row]:
         return list(self._rows("SELECT * FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,),

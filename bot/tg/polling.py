@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from datetime import timedelta
 
 from telegram import Bot, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
@@ -85,8 +86,8 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-def _seconds(value: object) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 async def run_polling(application: Application) -> None:

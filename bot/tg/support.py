@@ -20,6 +20,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.store import found
 from bot.store.statuses import OutboxKind, OutboxStatus
 from bot.store.tickets import HandoffClosed
 from bot.tg.support_outbox import add_outbox_job, perform
@@ -52,8 +53,8 @@ async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
         if closing and status == OutboxStatus.DONE:
             await message.reply_text(translator.render(team_locale, "handoff.closed_ack"))
         elif status == OutboxStatus.FAILED:
-            error = store.support_action(action["id"])["error"]
-            await context.bot.send_message(conversations.support_chat_id, translator.render(
+            error = found(store.support_action(action["id"]), f"support action {action['id']}")["error"]
+            await context.bot.send_message(message.chat_id, translator.render(
                 team_locale, "handoff.not_delivered", ticket_id=ticket["id"], error=error))
     except Exception:  # logged here: the stop below would otherwise hide it
         log.exception("support message %s could not be handled", message.message_id if message else None)

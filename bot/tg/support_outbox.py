@@ -43,6 +43,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ContextTypes
 
+from bot.store import Row, found
 from bot.store.statuses import OutboxKind, OutboxStatus
 from bot.support.masking import mask_text
 from bot.tg.send import send_messages
@@ -83,10 +84,11 @@ async def perform(bot: Bot, conversations: Conversations, action: dict) -> str:
     """Do one claimed action; record and return how it ended (see the module docstring)."""
     store = conversations.store
     now = conversations.services.now()
-    ticket: dict | None = None
+    ticket: Row | None = None
     note: str | None = None
+    error: str | None
     try:
-        ticket = store.ticket(action["ticket_id"])
+        ticket = found(store.ticket(action["ticket_id"]), f"ticket {action['ticket_id']}")
         if action["kind"] == OutboxKind.REPLY:
             await _reply(bot, conversations, action, ticket)
         else:

@@ -29,6 +29,7 @@ from starlette.responses import (
     RedirectResponse,
     Response,
 )
+from starlette.types import Message, Receive, Scope, Send
 
 from bot.i18n import LOCALES
 from bot.support import auth as support_auth
@@ -58,7 +59,7 @@ FRAMED_HEADERS = [(name, {b"x-frame-options": b"SAMEORIGIN",
                   for name, value in SECURITY_HEADERS]
 
 
-def cookies_of(scope: dict) -> dict[str, str]:
+def cookies_of(scope: Scope) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     for name, value in scope.get("headers", []):
         if name == b"cookie":
@@ -69,24 +70,24 @@ def cookies_of(scope: dict) -> dict[str, str]:
     return {key: morsel.value for key, morsel in jar.items()}
 
 
-def header_of(scope: dict, wanted: bytes) -> str:
+def header_of(scope: Scope, wanted: bytes) -> str:
     for name, value in scope.get("headers", []):
         if name == wanted:
             return value.decode("latin-1")
     return ""
 
 
-def wants_json(scope: dict) -> bool:
+def wants_json(scope: Scope) -> bool:
     accept = header_of(scope, b"accept")
     return scope["path"].endswith(".json") or ("application/json" in accept and "text/html" not in accept)
 
 
-def _query_language(scope: dict) -> str | None:
+def _query_language(scope: Scope) -> str | None:
     match = re.search(r"(?:^|&)lang=([A-Za-z_]+)", scope.get("query_string", b"").decode("latin-1"))
     return match.group(1) if match and match.group(1) in LOCALES else None
 
 
-def with_headers(message: dict, extra: list[tuple[bytes, bytes]]) -> dict:
+def with_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
     """A response start `message` with the `extra` headers (replacing any of the same name,
     except Set-Cookie, which may repeat)."""
     names = {name for name, _ in extra if name != b"set-cookie"}
@@ -101,14 +102,14 @@ class Shield:
         self.app = app
         self.max_body = max_body
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
         headers = FRAMED_HEADERS if FRAME.fullmatch(scope["path"]) else SECURITY_HEADERS
 
-        async def send_secured(message: dict) -> None:
+        async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = with_headers(message, headers)
             await send(message)
@@ -121,7 +122,7 @@ class Shield:
             return
         received = 0
 
-        async def receive_limited() -> dict:
+        async def receive_limited() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -140,7 +141,7 @@ class Gate:
         self.app = app
         self.console = console
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -154,7 +155,7 @@ class Gate:
                 f"{LANGUAGE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly"
                 + ("; Secure" if self.console.secure_cookies else "")).encode("latin-1")))
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = with_headers(message, extra_headers)
             await send(message)

@@ -15,6 +15,7 @@ Each reload counts as activity: a console left open stays signed in (8 hours at 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from babel.dates import format_timedelta
@@ -45,7 +46,7 @@ def _waited(console: Console, request: Request, since) -> str:
     return format_timedelta(console.clock() - since, locale=console.locale_of(request.scope), threshold=1.5)
 
 
-def handoff_view(console: Console, request: Request, chat_id: int, names: list[str | None]) -> dict[str, Any]:
+def handoff_view(console: Console, request: Request, chat_id: int, names: Sequence[str | None]) -> dict[str, Any]:
     """The chat's open hand-off (if any), and the agents' actions on its hand-offs, masked."""
     store, tz = console.store, console.tz
     ticket = store.open_ticket_for_chat(chat_id)
