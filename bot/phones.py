@@ -5,6 +5,7 @@ range allocated to phones, so the same borrower is recognised however the number
 and `12345` is refused), `normalise_phone` for what is compared with it (a number Telegram
 shares, or one typed in the terminal: it must only be *possible*).
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,19 +48,23 @@ def normalise_phone(raw: str, region: str = "CN") -> str:
 _CN_MOBILE = re.compile(r"(\+86)?(1(?:[3-68-9][0-9]|7[0-8])[0-9]{8})")
 _SPACES_AND_DASHES = str.maketrans("", "", " -")
 
+
 def _cn_patterns() -> list[tuple[re.Pattern[str], tuple[int, ...]]]:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
     assert metadata is not None and metadata.general_desc is not None and metadata.mobile is not None
-    return [(re.compile(desc.national_number_pattern or ""), tuple(desc.possible_length or ()))
-            for desc in (metadata.general_desc, metadata.mobile)]
+    return [
+        (re.compile(desc.national_number_pattern or ""), tuple(desc.possible_length or ()))
+        for desc in (metadata.general_desc, metadata.mobile)
+    ]
 
 
 _CN_PATTERNS = _cn_patterns()
 
 
 def _valid_cn(national: str) -> bool:
-    if all((not lengths or len(national) in lengths) and pattern.fullmatch(national)
-           for pattern, lengths in _CN_PATTERNS):
+    if all(
+        (not lengths or len(national) in lengths) and pattern.fullmatch(national) for pattern, lengths in _CN_PATTERNS
+    ):
         return True
     return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=86, national_number=int(national)))
 

@@ -4,6 +4,7 @@ An instalment is `due` until its date passes unpaid (then `missed`, decided by t
 check), `partly_paid` while a payment covers part of it, and `paid` once fully covered; a
 `missed` one stays missed until fully paid (`plans.payments.allocate`).
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

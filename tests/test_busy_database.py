@@ -11,15 +11,15 @@ import sqlite3
 import time
 
 import httpx
-from borrower_chat import make_bot_app
-from bot_process import BotProcess, bot_env
-from botapi_stub import BotApiStub
-from fakebot import TOKEN, make_command_update
 
+from borrower_chat import make_bot_app
 from bot.store import Store
 from bot.tg import intake, polling, webhook
 from bot.tg.polling import poll
 from bot.tg.webhook import drain_inbox, webhook_app
+from bot_process import BotProcess, bot_env
+from botapi_stub import BotApiStub
+from fakebot import TOKEN, make_command_update
 
 UPDATE, CHAT = 7, 501
 

@@ -37,12 +37,6 @@ def replace_cell(row: str, column: str, value: str) -> str:
     return ",".join(cells)
 
 
-@pytest.fixture
-def store():
-    with Store(":memory:", clock=lambda: datetime(2024, 5, 1, tzinfo=UTC)) as s:
-        yield s
-
-
 def count(store: Store, table: str) -> int:
     return store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
@@ -152,7 +146,8 @@ def test_phone_that_is_not_a_number(raw):
         ("borrower_name", " ", "row 2, column borrower_name: is required"),
         ("locale", "fr", "row 2, column locale: must be one of zh_CN, en"),
         ("next_due_date", "01/06/2024", "row 2, column next_due_date: must be a date as YYYY-MM-DD"),
-        ("next_due_date", "2024-02-30", "row 2, column next_due_date: Input should be a valid date or datetime, day value"),
+        ("next_due_date", "2024-02-30",
+         "row 2, column next_due_date: Input should be a valid date or datetime, day value"),
         ("product", "boat", "row 2, column product: Input should be 'credit_card'"),
         ("currency", "yuan", "row 2, column currency: String should match pattern"),
         ("overdue_principal", "-5", "row 2, column overdue_principal: must not be negative (got '-5')"),

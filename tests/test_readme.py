@@ -2,14 +2,13 @@
 commands it shows are the ones CI runs."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from bot.cli import main
+from paths import README as README_PATH
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = README_PATH.read_text(encoding="utf-8")
 
 
 def commands(group: click.Group, prefix: str = "restructure-bot") -> list[str]:

@@ -77,7 +77,8 @@ def broadcast(ctx: click.Context, segment: str | None, template: str | None, mes
     """Message every borrower of a segment, each in their language, at Telegram's rate."""
     if ctx.invoked_subcommand is not None:
         if any(ctx.params[name] for name in SEND_OPTIONS) or rate != DEFAULT_RATE:
-            raise click.UsageError(f"options go with `broadcast --segment ...`, not `broadcast {ctx.invoked_subcommand}`")
+            raise click.UsageError(f"options go with `broadcast --segment ...`,"
+                                   f" not `broadcast {ctx.invoked_subcommand}`")
         return
     if not segment or (template is None) == (message_file is None):
         raise click.UsageError("give --segment and either --template NAME or --message-file FILE")
@@ -141,7 +142,8 @@ def list_broadcasts() -> None:
     store = open_store(load_settings())
     for row in store.list_broadcasts():
         c = row["counts"]
-        click.echo(f"{row['id']:>5}  {row['created_at']:%Y-%m-%dT%H:%M}  {row['segment']:<20}  {row['template'] or 'file':<22}"
+        click.echo(f"{row['id']:>5}  {row['created_at']:%Y-%m-%dT%H:%M}  {row['segment']:<20}"
+                   f"  {row['template'] or 'file':<22}"
                    f"  {row['status']:<11}  sent {c['sent']}, blocked {c['blocked']}, failed {c['failed']},"
                    f" in doubt {c['sending']}, pending {c['pending']}")
 

@@ -167,7 +167,7 @@ class Content:
         return self.template, None if self.texts is None else json.dumps(self.texts, ensure_ascii=False)
 
     @classmethod
-    def from_record(cls, row: dict) -> "Content":
+    def from_record(cls, row: dict) -> Content:
         if row["template"]:
             return cls(template=row["template"])
         return cls(texts=json.loads(row["message_text"]))
@@ -393,7 +393,7 @@ class Counts:
     pending: int = 0
 
     @classmethod
-    def of(cls, store: Store, broadcast_id: int) -> "Counts":
+    def of(cls, store: Store, broadcast_id: int) -> Counts:
         c = store.broadcast_counts(broadcast_id)
         return cls(c[RecipientStatus.SENT], c[RecipientStatus.BLOCKED], c[RecipientStatus.FAILED],
                    c[RecipientStatus.SENDING], c[RecipientStatus.PENDING])

@@ -176,7 +176,7 @@ def _csv_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
         if len(cells) > width:
             yield number, "more cells than the header has columns"
         else:
-            yield number, dict(zip(header, cells))  # missing trailing cells are absent
+            yield number, dict(zip(header, cells, strict=False))  # missing trailing cells are absent
 
 
 def _jsonl_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
@@ -212,8 +212,8 @@ def clean_cells(raw: dict[str, Any], number: int) -> tuple[dict[str, Any], list[
                 cleaned[key] = value
             continue
         if isinstance(value, list | dict):
-            problems.append(Problem(number, shown(key)[1:-1], f"must be a single value, not a JSON "
-                                                                      f"{'list' if isinstance(value, list) else 'object'}"))
+            kind = "list" if isinstance(value, list) else "object"
+            problems.append(Problem(number, shown(key)[1:-1], f"must be a single value, not a JSON {kind}"))
             continue
         if value is not None:
             cleaned[key] = value

@@ -47,9 +47,9 @@ from bot.lender.file_rows import (
     first_per_column,
     parse_chunk,
 )
+from bot.phones import valid_phone
 from bot.store import Store
 from bot.store.imports import staged_loan
-from bot.phones import valid_phone
 from bot.terminal import control_character, shown
 from dialogs.parsing import InputError, parse_loan_number
 from plans.models import Loan

@@ -37,9 +37,9 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.i18n import plain_text
 from bot.lender.plan_life import next_allowed, notice_misses
-from bot.store.statuses import InstalmentStatus, PlanStatus, ReminderStatus
 from bot.services import plan_view
 from bot.store import found
+from bot.store.statuses import InstalmentStatus, PlanStatus, ReminderStatus
 from bot.tg.send import send_messages
 from bot.turn import Conversations, Message
 from plans.policy import Policy
@@ -95,8 +95,10 @@ class Dispatcher:
             try:
                 status = await self._deliver(bot, reminder, now)
             except RetryAfter as error:
-                delay = error.retry_after if isinstance(error.retry_after, timedelta) else timedelta(seconds=error.retry_after)
-                self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=str(error), retry_at=now + delay)
+                after = error.retry_after
+                delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
+                self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=str(error),
+                                           retry_at=now + delay)
                 status, flood = ReminderStatus.PENDING, True
             outcome[status] += 1
             if observe:
@@ -140,7 +142,8 @@ class Dispatcher:
                 self.store.finish_reminder(reminder["id"], ReminderStatus.FAILED, error=f"network: {error}")
                 return ReminderStatus.FAILED
             backoff = timedelta(minutes=2 ** reminder["attempts"])
-            self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=f"network: {error}", retry_at=now + backoff)
+            self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=f"network: {error}",
+                                       retry_at=now + backoff)
             return ReminderStatus.PENDING
         except Exception as error:  # never let one reminder stop the others
             log.exception("reminder %s could not be sent", reminder["id"])
@@ -174,7 +177,8 @@ class Dispatcher:
         says how many days are really left)."""
         kind, number = reminder["kind"], reminder["installment_number"]
         if kind == "checkin":
-            return self.conversations.push(chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number))
+            return self.conversations.push(
+                chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number))
         plan = self.store.plan(reminder["plan_id"])
         instalments = self.store.plan_installments(plan["id"])
         view = plan_view(plan, instalments, today)

@@ -201,7 +201,8 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
         if to_date:
             totals.setdefault(currency, {"scheduled": Decimal(0), "collected": Decimal(0)})[what] += amount
         if month in keys:
-            row = by_month.setdefault(currency, {}).setdefault(month, {"scheduled": Decimal(0), "collected": Decimal(0)})
+            row = by_month.setdefault(currency, {}).setdefault(month, {"scheduled": Decimal(0),
+                                                                       "collected": Decimal(0)})
             row[what] += amount
 
     for row in store.report_instalments_due(since or date.min, next_month_end):
@@ -285,7 +286,8 @@ def as_text(report: Report) -> str:
         for month, figures in months.items():
             to_come = "  (to come)" if month > r.as_of.isoformat()[:7] else ""
             lines.append(f"      {month:<8} {figures['scheduled']:>14} {figures['collected']:>14}{to_come}")
-    lines += ["", f"At risk: {len(r.at_risk)} active plans most likely to fail next", _wrapped(f"({AT_RISK_EXPLAINED})")]
+    lines += ["", f"At risk: {len(r.at_risk)} active plans most likely to fail next",
+              _wrapped(f"({AT_RISK_EXPLAINED})")]
     if r.at_risk:
         lines.append(f"  {'plan':>6}  {'loan':<12} {'borrower':>8} {'missed':>6} {'late':>5} {'reported':>10}"
                      f"  {'likelihood':>10}  next due")
@@ -358,7 +360,8 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d2733; }
 {% for name, count in r.structures.items() %}<tr><td>{{ label(name) }}</td><td class="n">{{ count }}</td></tr>
 {% else %}<tr><td class="muted">No plans yet.</td></tr>
 {% endfor %}
-<tr><td>Average term</td><td class="n">{{ r.average_term if r.average_term is not none else "-" }}</td><td>payments</td></tr>
+<tr><td>Average term</td><td class="n">{{ r.average_term if r.average_term is not none else "-" }}</td>
+<td>payments</td></tr>
 {% for currency, amount in r.average_monthly.items() %}
 <tr><td>Average monthly payment</td><td class="n">{{ amount }}</td><td>{{ currency }}</td></tr>
 {% endfor %}
@@ -378,16 +381,19 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d2733; }
 {% for m in chart.rows %}
   {% set x = 40 + loop.index0 * step %}
   <rect x="{{ x }}" y="{{ chart_height + 10 - m.scheduled_height }}" width="18" height="{{ m.scheduled_height }}"
-        fill="{{ scheduled_colour }}"{% if m.to_come %} fill-opacity="0.45"{% endif %}><title>{{ m.month }} scheduled {{ m.scheduled }}</title></rect>
-  <rect x="{{ x + 19 }}" y="{{ chart_height + 10 - m.collected_height }}" width="18" height="{{ m.collected_height }}"
-        fill="{{ collected_colour }}"><title>{{ m.month }} collected {{ m.collected }}</title></rect>
+        fill="{{ scheduled_colour }}"{% if m.to_come %} fill-opacity="0.45"{% endif %}>
+    <title>{{ m.month }} scheduled {{ m.scheduled }}</title></rect>
+  <rect x="{{ x + 19 }}" y="{{ chart_height + 10 - m.collected_height }}" width="18"
+        height="{{ m.collected_height }}" fill="{{ collected_colour }}">
+    <title>{{ m.month }} collected {{ m.collected }}</title></rect>
   <text x="{{ x + 18 }}" y="{{ chart_height + 28 }}" text-anchor="middle">{{ m.month }}</text>
 {% endfor %}
-  <line x1="36" x2="{{ chart.width }}" y1="{{ chart_height + 10 }}" y2="{{ chart_height + 10 }}" stroke="#5d6b7a"></line>
+  <line x1="36" x2="{{ chart.width }}" y1="{{ chart_height + 10 }}" y2="{{ chart_height + 10 }}"
+        stroke="#5d6b7a"></line>
 </svg>
 <table><tr><th>{{ currency }}</th><th class="n">scheduled</th><th class="n">collected</th></tr>
-{% for m in chart.rows %}<tr><td>{{ m.month }}{% if m.to_come %} (to come){% endif %}</td><td class="n">{{ m.scheduled }}</td>
-<td class="n">{{ m.collected }}</td></tr>
+{% for m in chart.rows %}<tr><td>{{ m.month }}{% if m.to_come %} (to come){% endif %}</td>
+<td class="n">{{ m.scheduled }}</td><td class="n">{{ m.collected }}</td></tr>
 {% endfor %}
 </table>
 {% endfor %}

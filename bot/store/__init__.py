@@ -24,6 +24,7 @@
 
 A newcomer looks for "the SQL for X" in the module named X.
 """
+
 from __future__ import annotations
 
 from bot.store.base import Row, found

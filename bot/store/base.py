@@ -14,6 +14,7 @@ Why it looks like this:
   with sqlite-utils 4, whose `execute` and table methods commit on their own. A method that
   writes one part of what its caller does as a whole says so with `_in_transaction()`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -115,8 +116,16 @@ class StoreBase:
 
     # -------------------------------------------------------------- the audit trail
 
-    def audit(self, event: str, *, at: datetime, chat_id: int | None = None,
-              borrower_id: int | None = None, loan_id: str | None = None, **details: Any) -> None:
+    def audit(
+        self,
+        event: str,
+        *,
+        at: datetime,
+        chat_id: int | None = None,
+        borrower_id: int | None = None,
+        loan_id: str | None = None,
+        **details: Any,
+    ) -> None:
         self.db.execute(
             "INSERT INTO audit (at, event, chat_id, borrower_id, loan_id, details) VALUES (?, ?, ?, ?, ?, ?)",
             (to_timestamp(at), event, chat_id, borrower_id, loan_id, to_json(details)),

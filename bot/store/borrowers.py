@@ -1,6 +1,7 @@
 """SQL for reading borrowers and their loans, and for what the bot learns about a borrower:
 their Telegram account, language, time zone, and that they cannot be reached. (Writing loans
 and borrowers from the lender's files: `bot.store.imports`.)"""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,8 +19,9 @@ class BorrowerQueries(StoreBase):
         return self._one("SELECT * FROM loans WHERE loan_id = ?", (loan_id,), TABLES["loans"])
 
     def loans_for_borrower(self, borrower_id: int) -> list[Row]:
-        return list(self._rows("SELECT * FROM loans WHERE borrower_id = ? ORDER BY loan_id", (borrower_id,),
-                               TABLES["loans"]))
+        return list(
+            self._rows("SELECT * FROM loans WHERE borrower_id = ? ORDER BY loan_id", (borrower_id,), TABLES["loans"])
+        )
 
     def loan_currency(self, loan_id: str) -> str | None:
         currency: str | None = self._value("SELECT currency FROM loans WHERE loan_id = ?", (loan_id,))
@@ -60,11 +62,17 @@ class BorrowerQueries(StoreBase):
     def mark_unreachable(self, borrower_id: int, at: datetime, reason: str) -> None:
         """The borrower blocked the bot: noted the first time (and audited every time)."""
         with self.transaction():
-            self.db.execute("UPDATE borrowers SET unreachable_at = COALESCE(unreachable_at, ?) WHERE id = ?",
-                            (to_timestamp(at), borrower_id))
+            self.db.execute(
+                "UPDATE borrowers SET unreachable_at = COALESCE(unreachable_at, ?) WHERE id = ?",
+                (to_timestamp(at), borrower_id),
+            )
             self.audit("borrower_unreachable", at=at, borrower_id=borrower_id, reason=reason)
 
     def unreachable_borrowers(self) -> list[Row]:
         """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""
-        return list(self._rows("SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL"
-                               " ORDER BY id", codecs=TABLES["borrowers"]))
+        return list(
+            self._rows(
+                "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id",
+                codecs=TABLES["borrowers"],
+            )
+        )

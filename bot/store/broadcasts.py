@@ -6,6 +6,7 @@ pending -> sending -> sent | failed | blocked in small batches (`claim_recipient
 `save_results`): `sending` is written before the Bot API call and the outcome after it, so a
 crash leaves only the calls in flight in doubt (see `bot.lender.broadcasts`).
 """
+
 from __future__ import annotations
 
 import json
@@ -63,43 +64,53 @@ class BroadcastQueries(BorrowerQueries):
             params = {"today": today.isoformat(), "day": (day or today).isoformat()}
         else:
             raise StoreError(f"unknown segment kind {kind!r}")
-        return list(self._rows(
-            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
-            f" FROM borrowers b"
-            f" LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id"
-            f" WHERE {where} ORDER BY b.id",
-            params, TABLES["borrowers"],
-        ))
+        return list(
+            self._rows(
+                f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+                f" FROM borrowers b"
+                f" LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id"
+                f" WHERE {where} ORDER BY b.id",
+                params,
+                TABLES["borrowers"],
+            )
+        )
 
     def _everyone(self) -> list[Row]:
         """Every borrower, at their own chat (chat_id None: none yet, or not identified: they
         are counted, never messaged, since a chat that has not identified must not be told
         about a loan)."""
-        return list(self._rows(
-            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
-            f" FROM borrowers b LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id ORDER BY b.id",
-            codecs=TABLES["borrowers"]))
+        return list(
+            self._rows(
+                f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+                f" FROM borrowers b LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id ORDER BY b.id",
+                codecs=TABLES["borrowers"],
+            )
+        )
 
     def _invited_not_started(self) -> list[Row]:
-        opened = list(self._rows(
-            f"""SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, c.chat_id
+        opened = list(
+            self._rows(
+                f"""SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, c.chat_id
                 FROM conversations c
                 JOIN loans l ON l.loan_id = json_extract(c.data, '$.invite_loan')
                 JOIN borrowers b ON b.id = l.borrower_id
                 WHERE c.borrower_id IS NULL AND b.telegram_user_id IS NULL
                 ORDER BY b.id, c.updated_at DESC, c.chat_id DESC""",
-            codecs=TABLES["borrowers"],
-        ))
-        never = list(self._rows(
-            f"""SELECT DISTINCT {_BORROWER_COLUMNS}, NULL AS conversation_locale, NULL AS chat_id
+                codecs=TABLES["borrowers"],
+            )
+        )
+        never = list(
+            self._rows(
+                f"""SELECT DISTINCT {_BORROWER_COLUMNS}, NULL AS conversation_locale, NULL AS chat_id
                 FROM invites iv JOIN loans l ON l.loan_id = iv.loan_id
                 JOIN borrowers b ON b.id = l.borrower_id
                 WHERE b.telegram_chat_id IS NULL AND NOT EXISTS (
                     SELECT 1 FROM conversations c2
                     JOIN loans l2 ON l2.loan_id = json_extract(c2.data, '$.invite_loan')
                     WHERE l2.borrower_id = b.id)""",
-            codecs=TABLES["borrowers"],
-        ))
+                codecs=TABLES["borrowers"],
+            )
+        )
         rows: dict[int, Row] = {}
         for row in opened + never:  # one chat per borrower: the most recently active one
             rows.setdefault(row["borrower_id"], row)
@@ -109,21 +120,32 @@ class BroadcastQueries(BorrowerQueries):
         """The unpaid (due, partly paid or missed) instalments of the active plans of these
         borrowers, oldest first: borrower_id, plan_id, currency, due_date (date), status,
         amount and paid (Decimal)."""
-        return list(self._rows(
-            f"""SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
+        return list(
+            self._rows(
+                f"""SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
                        i.amount, i.paid
                 FROM plans p JOIN installments i ON i.plan_id = p.id
                 WHERE p.status = '{PlanStatus.ACTIVE}' AND i.status IN {sql_list(UNPAID)}
                   AND p.borrower_id IN (SELECT value FROM json_each(:ids))
                 ORDER BY p.borrower_id, i.due_date, p.id, i.number""",
-            {"ids": json.dumps(sorted(set(borrower_ids)))}, TABLES["installments"],
-        ))
+                {"ids": json.dumps(sorted(set(borrower_ids)))},
+                TABLES["installments"],
+            )
+        )
 
     # ------------------------------------------------------------------ recording a broadcast
 
-    def create_broadcast(self, *, segment: str, template: str | None, message_text: str | None,
-                         rate: int, paid: bool, created_by: str | None,
-                         recipients: list[dict]) -> int:
+    def create_broadcast(
+        self,
+        *,
+        segment: str,
+        template: str | None,
+        message_text: str | None,
+        rate: int,
+        paid: bool,
+        created_by: str | None,
+        recipients: list[dict],
+    ) -> int:
         """Record a broadcast and one pending row per recipient (borrower_id, chat_id, locale)
         in one transaction; return its id."""
         with self.transaction():
@@ -134,8 +156,7 @@ class BroadcastQueries(BorrowerQueries):
             ).lastrowid
             assert broadcast_id is not None  # a row was inserted
             self.db.conn.executemany(
-                "INSERT INTO broadcast_recipients (broadcast_id, borrower_id, chat_id, locale)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO broadcast_recipients (broadcast_id, borrower_id, chat_id, locale) VALUES (?, ?, ?, ?)",
                 [(broadcast_id, r["borrower_id"], r["chat_id"], r["locale"]) for r in recipients],
             )
         return broadcast_id
@@ -145,8 +166,9 @@ class BroadcastQueries(BorrowerQueries):
 
     def broadcast_created_by(self, created_by: str) -> Row | None:
         """The broadcast a given request already created (a double-tapped "Send")."""
-        return self._one("SELECT * FROM broadcasts WHERE created_by = ? ORDER BY id LIMIT 1", (created_by,),
-                         TABLES["broadcasts"])
+        return self._one(
+            "SELECT * FROM broadcasts WHERE created_by = ? ORDER BY id LIMIT 1", (created_by,), TABLES["broadcasts"]
+        )
 
     def list_broadcasts(self, limit: int = 20) -> list[Row]:
         """The latest broadcasts, newest first, each with its recipients' counts by status."""
@@ -163,19 +185,23 @@ class BroadcastQueries(BorrowerQueries):
 
     def broadcast_recipients(self, broadcast_id: int, status: RecipientStatus | None = None) -> list[Row]:
         """Recipients (optionally only those in `status`) with their borrower's phone."""
-        return list(self._rows(
-            "SELECT r.*, b.phone FROM broadcast_recipients r JOIN borrowers b ON b.id = r.borrower_id"
-            " WHERE r.broadcast_id = :id AND (:status IS NULL OR r.status = :status)"
-            " ORDER BY r.borrower_id",
-            {"id": broadcast_id, "status": status}, columns("broadcast_recipients"),
-        ))
+        return list(
+            self._rows(
+                "SELECT r.*, b.phone FROM broadcast_recipients r JOIN borrowers b ON b.id = r.borrower_id"
+                " WHERE r.broadcast_id = :id AND (:status IS NULL OR r.status = :status)"
+                " ORDER BY r.borrower_id",
+                {"id": broadcast_id, "status": status},
+                columns("broadcast_recipients"),
+            )
+        )
 
     def broadcast_counts(self, broadcast_id: int) -> dict[RecipientStatus, int]:
         """Recipients by status, every status there (0 when none)."""
         counts = dict.fromkeys(RecipientStatus, 0)
         for row in self._rows(
             "SELECT status, count(*) AS n FROM broadcast_recipients WHERE broadcast_id = ? GROUP BY status",
-            (broadcast_id,), TABLES["broadcast_recipients"],
+            (broadcast_id,),
+            TABLES["broadcast_recipients"],
         ):
             counts[row["status"]] = row["n"]
         return counts
@@ -198,8 +224,10 @@ class BroadcastQueries(BorrowerQueries):
         with self.transaction():
             self.db.conn.executemany(
                 "UPDATE broadcast_recipients SET status = ? WHERE broadcast_id = ? AND borrower_id = ? AND status = ?",
-                [(RecipientStatus.PENDING, broadcast_id, borrower_id, RecipientStatus.SENDING)
-                 for borrower_id in borrower_ids],
+                [
+                    (RecipientStatus.PENDING, broadcast_id, borrower_id, RecipientStatus.SENDING)
+                    for borrower_id in borrower_ids
+                ],
             )
 
     def requeue_in_doubt(self, broadcast_id: int) -> int:
@@ -218,9 +246,17 @@ class BroadcastQueries(BorrowerQueries):
             self.db.conn.executemany(
                 "UPDATE broadcast_recipients SET status = ?, last_error = ?, attempts = attempts + ?,"
                 " sent_at = ? WHERE broadcast_id = ? AND borrower_id = ?",
-                [(RecipientStatus(r["status"]), r["error"], r["attempts"],
-                  to_timestamp(r["at"]) if r["status"] == RecipientStatus.SENT else None, broadcast_id,
-                  r["borrower_id"]) for r in results],
+                [
+                    (
+                        RecipientStatus(r["status"]),
+                        r["error"],
+                        r["attempts"],
+                        to_timestamp(r["at"]) if r["status"] == RecipientStatus.SENT else None,
+                        broadcast_id,
+                        r["borrower_id"],
+                    )
+                    for r in results
+                ],
             )
             for result in results:
                 if result["status"] == RecipientStatus.BLOCKED:

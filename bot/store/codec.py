@@ -9,6 +9,7 @@ Every query reads its rows through `TABLES` (`StoreBase._rows(sql, params, codec
 column comes back as Decimal, a time as an aware datetime, a day as a date, a flag as a bool,
 JSON decoded, a status as its enum member, whichever module asked; NULL stays None.
 """
+
 from __future__ import annotations
 
 import json
@@ -112,8 +113,14 @@ JSON = Codec("json", to_json, json.loads)
 
 Codecs = Mapping[str, Codec]
 
-LOAN_AMOUNTS = ("outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees",
-                "annual_rate", "monthly_payment")
+LOAN_AMOUNTS = (
+    "outstanding_principal",
+    "overdue_principal",
+    "overdue_interest",
+    "penalty_fees",
+    "annual_rate",
+    "monthly_payment",
+)
 PLAN_AMOUNTS = ("monthly_min", "monthly_max", "total_repayable", "apr")
 INSTALMENT_AMOUNTS = ("amount", "principal", "interest", "fees")
 
@@ -126,13 +133,29 @@ TABLES: dict[str, Codecs] = {
     "messages": {"at": TIME, "buttons": JSON, "meta": JSON, "sent_at": TIME},
     "audit": {"at": TIME, "details": JSON},
     "identification_attempts": {"at": TIME, "ok": FLAG},
-    "plans": {**dict.fromkeys(PLAN_AMOUNTS, MONEY), "first_due_date": DAY, "accepted_at": TIME, "ended_at": TIME,
-              "status": _status(PlanStatus), "terms": JSON},
-    "installments": {**dict.fromkeys((*INSTALMENT_AMOUNTS, "paid", "reported"), MONEY), "due_date": DAY,
-                     "paid_at": TIME, "reported_at": TIME, "status": _status(InstalmentStatus)},
+    "plans": {
+        **dict.fromkeys(PLAN_AMOUNTS, MONEY),
+        "first_due_date": DAY,
+        "accepted_at": TIME,
+        "ended_at": TIME,
+        "status": _status(PlanStatus),
+        "terms": JSON,
+    },
+    "installments": {
+        **dict.fromkeys((*INSTALMENT_AMOUNTS, "paid", "reported"), MONEY),
+        "due_date": DAY,
+        "paid_at": TIME,
+        "reported_at": TIME,
+        "status": _status(InstalmentStatus),
+    },
     "payments": {"amount": MONEY, "unapplied": MONEY, "paid_at": TIME, "imported_at": TIME},
-    "reminders": {"send_at": TIME, "next_attempt_at": TIME, "sent_at": TIME, "created_at": TIME,
-                  "status": _status(ReminderStatus)},
+    "reminders": {
+        "send_at": TIME,
+        "next_attempt_at": TIME,
+        "sent_at": TIME,
+        "created_at": TIME,
+        "status": _status(ReminderStatus),
+    },
     "broadcasts": {"paid": FLAG, "created_at": TIME, "finished_at": TIME, "status": _status(BroadcastStatus)},
     "broadcast_recipients": {"sent_at": TIME, "status": _status(RecipientStatus)},
     "support_users": {"created_at": TIME, "disabled": FLAG},
@@ -142,8 +165,14 @@ TABLES: dict[str, Codecs] = {
     "support_notes": {"at": TIME},
     "tickets": {"opened_at": TIME, "closed_at": TIME},
     "relayed_messages": {"at": TIME},
-    "support_outbox": {"kind": _status(OutboxKind), "created_at": TIME, "next_try_at": TIME, "claimed_at": TIME,
-                       "done_at": TIME, "status": _status(OutboxStatus)},
+    "support_outbox": {
+        "kind": _status(OutboxKind),
+        "created_at": TIME,
+        "next_try_at": TIME,
+        "claimed_at": TIME,
+        "done_at": TIME,
+        "status": _status(OutboxStatus),
+    },
     "inbox": {"received_at": TIME, "telegram_ids": JSON},
     "dead_letters": {"received_at": TIME, "telegram_ids": JSON},
 }
@@ -165,8 +194,10 @@ def columns(*tables: str, **computed: Codec) -> Codecs:
 def encode(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` (column -> Python value) as the table stores them."""
     codecs = TABLES[table]
-    return {name: value if value is None or name not in codecs else codecs[name].encode(value)
-            for name, value in values.items()}
+    return {
+        name: value if value is None or name not in codecs else codecs[name].encode(value)
+        for name, value in values.items()
+    }
 
 
 def decoder(keys: list[str], codecs: Codecs) -> Callable[[tuple], dict[str, Any]]:

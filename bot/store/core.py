@@ -20,6 +20,7 @@ Why it looks like this:
 * Conversations are saved with optimistic concurrency (a `version` column), so two processes
   answering the same chat cannot silently overwrite each other.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,18 @@ from bot.store.support import SupportQueries
 from bot.store.tickets import TicketQueries
 
 
-class Store(IdentificationQueries, ConversationQueries, ImportQueries, PlanQueries, BroadcastQueries,
-            ReportQueries, SupportQueries, TicketQueries, PrivacyQueries, InboxQueries):
+class Store(
+    IdentificationQueries,
+    ConversationQueries,
+    ImportQueries,
+    PlanQueries,
+    BroadcastQueries,
+    ReportQueries,
+    SupportQueries,
+    TicketQueries,
+    PrivacyQueries,
+    InboxQueries,
+):
     """Everything the bot remembers. `path` may be ":memory:" (tests)."""
 
     def __init__(self, path: str | Path, *, clock: Clock = utc_now) -> None:

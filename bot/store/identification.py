@@ -1,6 +1,7 @@
 """SQL for telling who is writing: invitations (single-use deep-link tokens for one loan) and
 the identification attempts that lock a loan number, or a Telegram account, after too many
 failures."""
+
 from __future__ import annotations
 
 import secrets
@@ -50,8 +51,7 @@ class IdentificationQueries(StoreBase):
         """Use a token once. One conditional UPDATE decides, so two chats racing cannot both win."""
         at = to_timestamp(now)
         cursor = self.db.execute(
-            "UPDATE invites SET used_at = ?, used_by_chat = ?"
-            " WHERE token = ? AND used_at IS NULL AND expires_at > ?",
+            "UPDATE invites SET used_at = ?, used_by_chat = ? WHERE token = ? AND used_at IS NULL AND expires_at > ?",
             (at, chat_id, token, at),
         )
         invite = self._invite(token)
@@ -61,22 +61,27 @@ class IdentificationQueries(StoreBase):
 
     # -------------------------------------------------------------- identification attempts
 
-    def record_identification_attempt(self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None,
-                                      user_id: int | None = None) -> None:
+    def record_identification_attempt(
+        self, chat_id: int, ok: bool, at: datetime, loan_id: str | None = None, user_id: int | None = None
+    ) -> None:
         self.db.execute(
             "INSERT INTO identification_attempts (chat_id, at, ok, loan_id, user_id) VALUES (?, ?, ?, ?, ?)",
             (chat_id, to_timestamp(at), int(ok), loan_id, user_id),
         )
 
     def failed_identifications_for_loan(self, loan_id: str, since: datetime) -> int:
-        return int(self._value(
-            "SELECT count(*) FROM identification_attempts WHERE loan_id = ? AND ok = 0 AND at >= ?",
-            (loan_id, to_timestamp(since)),
-        ))
+        return int(
+            self._value(
+                "SELECT count(*) FROM identification_attempts WHERE loan_id = ? AND ok = 0 AND at >= ?",
+                (loan_id, to_timestamp(since)),
+            )
+        )
 
     def failed_identifications_by_account(self, user_id: int, since: datetime) -> int:
         """Failures of one Telegram account since `since`, from whichever chat."""
-        return int(self._value(
-            "SELECT count(*) FROM identification_attempts WHERE user_id = ? AND ok = 0 AND at >= ?",
-            (user_id, to_timestamp(since)),
-        ))
+        return int(
+            self._value(
+                "SELECT count(*) FROM identification_attempts WHERE user_id = ? AND ok = 0 AND at >= ?",
+                (user_id, to_timestamp(since)),
+            )
+        )

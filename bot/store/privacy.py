@@ -14,6 +14,7 @@ is checkpointed and truncated, so neither the database file nor its -wal still h
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -39,10 +40,8 @@ def erased_id(borrower_id: int) -> int:
 def create_private(path: str | Path) -> None:
     """Create `path` empty and readable by its owner only (0600), unless it exists. SQLite gives
     a database's -wal, -shm and -journal files the permissions of the database file."""
-    try:
+    with contextlib.suppress(OSError):  # it exists, or cannot be created: opening it reports that
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError:  # it exists, or cannot be created: opening it reports that
-        pass
 
 
 class Erasure(NamedTuple):

@@ -3,6 +3,7 @@ Decimal (summed in Python: SQLite's sum() would go through float); `bot.lender.r
 the arithmetic and says what each figure means. (installments.kind: down_payment,
 interest_only, instalment or settlement, as the engine's schedule names them.)
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -22,15 +23,18 @@ class ReportQueries(StoreBase):
         at = to_timestamp(since) if since else ""
 
         def audit(event: str, column: str) -> int:
-            return int(self._value(f"SELECT count(DISTINCT {column}) FROM audit WHERE event = ? AND at >= ?",
-                                   (event, at)))
+            return int(
+                self._value(f"SELECT count(DISTINCT {column}) FROM audit WHERE event = ? AND at >= ?", (event, at))
+            )
 
         def one(sql: str) -> int:
             return int(self._value(sql, (at,)))
 
         return {
-            "invited": one("SELECT count(DISTINCT l.borrower_id) FROM invites iv"
-                           " JOIN loans l ON l.loan_id = iv.loan_id WHERE iv.created_at >= ?"),
+            "invited": one(
+                "SELECT count(DISTINCT l.borrower_id) FROM invites iv"
+                " JOIN loans l ON l.loan_id = iv.loan_id WHERE iv.created_at >= ?"
+            ),
             # a chat started when its first message came in (or, without messages, when saved)
             "started": one("""SELECT count(*) FROM (
                                 SELECT c.chat_id, COALESCE(min(m.at), c.updated_at) AS first
@@ -53,15 +57,19 @@ class ReportQueries(StoreBase):
         `missed`, `late` (unpaid and past due, not yet missed), `reported` (what the borrower
         said they paid and no import has confirmed yet, Decimal) and `next_due` (the next unpaid
         instalment's due date from today on, or None)."""
-        plans = {row["id"]: row for row in self._rows(
-            f"""SELECT p.id, p.loan_id, p.borrower_id, p.structure, p.payments, p.currency, p.status, p.terms,
+        plans = {
+            row["id"]: row
+            for row in self._rows(
+                f"""SELECT p.id, p.loan_id, p.borrower_id, p.structure, p.payments, p.currency, p.status, p.terms,
                        count(i.number) FILTER (WHERE i.status = '{InstalmentStatus.MISSED}') AS missed,
                        count(i.number) FILTER (WHERE i.status IN {_LATE} AND i.due_date < :today) AS late,
                        min(i.due_date) FILTER (WHERE i.status IN {_LATE} AND i.due_date >= :today) AS next_due
                 FROM plans p LEFT JOIN installments i ON i.plan_id = p.id
                 WHERE p.accepted_at >= :since GROUP BY p.id ORDER BY p.id""",
-            {"today": today.isoformat(), "since": to_timestamp(since) if since else ""},
-            columns("plans", next_due=DAY))}
+                {"today": today.isoformat(), "since": to_timestamp(since) if since else ""},
+                columns("plans", next_due=DAY),
+            )
+        }
         amounts: dict[int, list[tuple[str, Decimal]]] = {plan_id: [] for plan_id in plans}
         for plan in plans.values():
             plan["likelihood"] = to_decimal(plan.pop("terms").get("completion_likelihood"))
@@ -69,14 +77,16 @@ class ReportQueries(StoreBase):
         for row in self._rows(
             """SELECT i.plan_id, i.kind, i.amount, i.reported, i.status FROM installments i
                JOIN plans p ON p.id = i.plan_id WHERE p.accepted_at >= :since ORDER BY i.plan_id, i.number""",
-            {"since": to_timestamp(since) if since else ""}, TABLES["installments"],
+            {"since": to_timestamp(since) if since else ""},
+            TABLES["installments"],
         ):
             amounts[row["plan_id"]].append((row["kind"], row["amount"]))
             if row["reported"] and row["status"] != InstalmentStatus.PAID:
                 plans[row["plan_id"]]["reported"] += row["reported"]
         for plan_id, plan in plans.items():  # as `Store.save_plan` counts them: a lone down payment is regular
-            plan["regular"] = ([amount for kind, amount in amounts[plan_id] if kind != "down_payment"]
-                               or [amount for _, amount in amounts[plan_id]])
+            plan["regular"] = [amount for kind, amount in amounts[plan_id] if kind != "down_payment"] or [
+                amount for _, amount in amounts[plan_id]
+            ]
         return list(plans.values())
 
     def report_instalments_due(self, first: date, last: date) -> Iterator[Row]:
@@ -88,7 +98,8 @@ class ReportQueries(StoreBase):
                WHERE i.due_date BETWEEN :first AND :last
                  AND NOT (p.status IN {sql_list((PlanStatus.SUPERSEDED, PlanStatus.BROKEN))}
                           AND p.ended_at IS NOT NULL AND i.due_date > substr(p.ended_at, 1, 10))""",
-            {"first": first.isoformat(), "last": last.isoformat()}, TABLES["installments"],
+            {"first": first.isoformat(), "last": last.isoformat()},
+            TABLES["installments"],
         )
 
     def report_payments(self, since: datetime | None, until: datetime) -> Iterator[Row]:
@@ -97,7 +108,8 @@ class ReportQueries(StoreBase):
         return self._rows(
             """SELECT l.currency, pm.paid_at, pm.amount FROM payments pm JOIN loans l ON l.loan_id = pm.loan_id
                WHERE pm.paid_at >= :since AND pm.paid_at <= :until""",
-            {"since": to_timestamp(since) if since else "", "until": to_timestamp(until)}, TABLES["payments"],
+            {"since": to_timestamp(since) if since else "", "until": to_timestamp(until)},
+            TABLES["payments"],
         )
 
     def report_first_activity(self) -> date | None:

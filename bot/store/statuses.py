@@ -14,6 +14,7 @@ A hand-off ticket has no status column: it is open while `closed_at` is NULL.
 Each is a `StrEnum`, so a member is the string the database holds (`PlanStatus.ACTIVE ==
 "active"`), and `sql_list` writes a tuple of them into SQL.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -22,8 +23,17 @@ from enum import StrEnum
 from plans.statuses import UNPAID, UNPAID_NOT_MISSED, InstalmentStatus
 
 __all__ = [
-    "UNPAID", "UNPAID_NOT_MISSED", "BroadcastStatus", "InstalmentStatus", "OutboxKind", "OutboxStatus",
-    "PLAN_END_STATES", "PlanStatus", "RecipientStatus", "ReminderStatus", "sql_list",
+    "UNPAID",
+    "UNPAID_NOT_MISSED",
+    "BroadcastStatus",
+    "InstalmentStatus",
+    "OutboxKind",
+    "OutboxStatus",
+    "PLAN_END_STATES",
+    "PlanStatus",
+    "RecipientStatus",
+    "ReminderStatus",
+    "sql_list",
 ]
 
 

@@ -1,6 +1,7 @@
 """SQL for hand-offs to a person: tickets, the support-group messages that belong to them, the
 queue of conversations waiting for a person, and the support outbox (what agents do to a
 hand-off, from the web console or the support group, until the bot process has done it)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,8 +20,9 @@ class HandoffClosed(StoreError):
 
 
 class TicketQueries(StoreBase):
-    def open_ticket(self, *, chat_id: int, borrower_id: int | None, loan_id: str | None, reason: str,
-                    resume_step: str, at: datetime) -> int:
+    def open_ticket(
+        self, *, chat_id: int, borrower_id: int | None, loan_id: str | None, reason: str, resume_step: str, at: datetime
+    ) -> int:
         """The chat's open ticket, or a new one (one open ticket per chat)."""
         with self.transaction():
             existing = self.open_ticket_for_chat(chat_id)
@@ -29,10 +31,18 @@ class TicketQueries(StoreBase):
             ticket_id = self.db.execute(
                 "INSERT INTO tickets (chat_id, borrower_id, loan_id, reason, resume_step, opened_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (chat_id, borrower_id, loan_id, reason, resume_step, to_timestamp(at))).lastrowid
+                (chat_id, borrower_id, loan_id, reason, resume_step, to_timestamp(at)),
+            ).lastrowid
             assert ticket_id is not None  # a row was inserted
-            self.audit("ticket_opened", at=at, chat_id=chat_id, borrower_id=borrower_id, loan_id=loan_id,
-                       ticket_id=ticket_id, reason=reason)
+            self.audit(
+                "ticket_opened",
+                at=at,
+                chat_id=chat_id,
+                borrower_id=borrower_id,
+                loan_id=loan_id,
+                ticket_id=ticket_id,
+                reason=reason,
+            )
         return ticket_id
 
     def open_ticket_for_chat(self, chat_id: int) -> Row | None:
@@ -43,8 +53,10 @@ class TicketQueries(StoreBase):
 
     def ticket_for_support_message(self, message_id: int) -> Row | None:
         """The ticket a support-group message belongs to: its card, or a message relayed under it."""
-        return self._ticket("WHERE card_message_id = ? OR id = (SELECT ticket_id FROM relayed_messages"
-                            " WHERE support_message_id = ?)", (message_id, message_id))
+        return self._ticket(
+            "WHERE card_message_id = ? OR id = (SELECT ticket_id FROM relayed_messages WHERE support_message_id = ?)",
+            (message_id, message_id),
+        )
 
     def _ticket(self, where: str, params: tuple) -> Row | None:
         return self._one(f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT 1", params, TABLES["tickets"])
@@ -53,19 +65,31 @@ class TicketQueries(StoreBase):
         self.db.execute("UPDATE tickets SET card_message_id = ? WHERE id = ?", (message_id, ticket_id))
 
     def record_relayed(self, ticket_id: int, support_message_id: int, at: datetime) -> None:
-        self.db.execute("INSERT OR IGNORE INTO relayed_messages (support_message_id, ticket_id, at) VALUES (?, ?, ?)",
-                        (support_message_id, ticket_id, to_timestamp(at)))
+        self.db.execute(
+            "INSERT OR IGNORE INTO relayed_messages (support_message_id, ticket_id, at) VALUES (?, ?, ?)",
+            (support_message_id, ticket_id, to_timestamp(at)),
+        )
 
     def close_ticket(self, ticket_id: int, *, by: int | None, at: datetime, **details: str) -> bool:
         """Close an open ticket (`by`: the Telegram agent's user id; None from the console, whose
         agent is in `details`)."""
         with self.transaction():
-            closed = self.db.execute("UPDATE tickets SET closed_at = ?, closed_by = ?"
-                                     " WHERE id = ? AND closed_at IS NULL", (to_timestamp(at), by, ticket_id)).rowcount
+            closed = self.db.execute(
+                "UPDATE tickets SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
+                (to_timestamp(at), by, ticket_id),
+            ).rowcount
             ticket = self.ticket(ticket_id)
             if closed and ticket is not None:
-                self.audit("ticket_closed", at=at, chat_id=ticket["chat_id"], borrower_id=ticket["borrower_id"],
-                           loan_id=ticket["loan_id"], ticket_id=ticket_id, closed_by=by, **details)
+                self.audit(
+                    "ticket_closed",
+                    at=at,
+                    chat_id=ticket["chat_id"],
+                    borrower_id=ticket["borrower_id"],
+                    loan_id=ticket["loan_id"],
+                    ticket_id=ticket_id,
+                    closed_by=by,
+                    **details,
+                )
         return bool(closed)
 
     # -------------------------------------------------------------- the queue
@@ -79,8 +103,8 @@ class TicketQueries(StoreBase):
             " b.name, b.phone, c.locale,"
             " (SELECT max(m.at) FROM messages m WHERE m.chat_id = t.chat_id AND m.direction = 'in'"
             "   AND m.at >= t.opened_at) AS last_in_at,"
-            f" (SELECT max(o.created_at) FROM support_outbox o WHERE o.ticket_id = t.id AND o.kind = '{OutboxKind.REPLY}')"
-            "   AS last_reply_at,"
+            " (SELECT max(o.created_at) FROM support_outbox o"
+            f"   WHERE o.ticket_id = t.id AND o.kind = '{OutboxKind.REPLY}') AS last_reply_at,"
             f" EXISTS (SELECT 1 FROM support_outbox o WHERE o.ticket_id = t.id AND o.kind = '{OutboxKind.CLOSE}'"
             f"   AND o.status IN {_UNFINISHED}) AS closing"
             " FROM tickets t JOIN conversations c ON c.chat_id = t.chat_id"
@@ -93,23 +117,48 @@ class TicketQueries(StoreBase):
 
     # -------------------------------------------------------------- the support outbox
 
-    def queue_support_action(self, ticket_id: int, *, kind: OutboxKind, text: str | None, source: str, agent: str,
-                             agent_id: int | None, at: datetime, claimed: bool = False) -> Row:
+    def queue_support_action(
+        self,
+        ticket_id: int,
+        *,
+        kind: OutboxKind,
+        text: str | None,
+        source: str,
+        agent: str,
+        agent_id: int | None,
+        at: datetime,
+        claimed: bool = False,
+    ) -> Row:
         """Add a reply or a close to the outbox (`agent`: a name to show; `agent_id`: the console
         account's id, or the Telegram user's; `claimed`: the caller does it at once). Raises
         HandoffClosed when the ticket is closed or a close is already on its way."""
         with self.transaction():
             ticket = self.ticket(ticket_id)
-            if ticket is None or ticket["closed_at"] is not None or self._one(
+            if (
+                ticket is None
+                or ticket["closed_at"] is not None
+                or self._one(
                     f"SELECT 1 FROM support_outbox WHERE ticket_id = ? AND kind = ? AND status IN {_UNFINISHED}",
-                    (ticket_id, OutboxKind.CLOSE)):
+                    (ticket_id, OutboxKind.CLOSE),
+                )
+            ):
                 raise HandoffClosed(f"ticket {ticket_id} is closed or closing")
             action_id = self.db.execute(
                 "INSERT INTO support_outbox (ticket_id, chat_id, kind, text, source, agent, agent_id, created_at,"
                 " status, next_try_at, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ticket_id, ticket["chat_id"], OutboxKind(kind), text, source, agent, agent_id, to_timestamp(at),
-                 OutboxStatus.SENDING if claimed else OutboxStatus.PENDING, to_timestamp(at),
-                 to_timestamp(at) if claimed else None),
+                (
+                    ticket_id,
+                    ticket["chat_id"],
+                    OutboxKind(kind),
+                    text,
+                    source,
+                    agent,
+                    agent_id,
+                    to_timestamp(at),
+                    OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
+                    to_timestamp(at),
+                    to_timestamp(at) if claimed else None,
+                ),
             ).lastrowid
             action = None if action_id is None else self.support_action(action_id)
             assert action is not None  # it was just written
@@ -121,40 +170,64 @@ class TicketQueries(StoreBase):
     def due_support_actions(self, now: datetime, limit: int) -> list[Row]:
         """Pending actions due by `now`, in order; none of a chat with an earlier one unfinished
         (a close never overtakes the reply before it)."""
-        return list(self._rows(
-            "SELECT * FROM support_outbox o WHERE o.status = ? AND o.next_try_at <= ?"
-            " AND NOT EXISTS (SELECT 1 FROM support_outbox e WHERE e.chat_id = o.chat_id AND e.id < o.id"
-            f"   AND e.status IN {_UNFINISHED}) ORDER BY o.id LIMIT ?",
-            (OutboxStatus.PENDING, to_timestamp(now), limit), TABLES["support_outbox"]))
+        return list(
+            self._rows(
+                "SELECT * FROM support_outbox o WHERE o.status = ? AND o.next_try_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM support_outbox e WHERE e.chat_id = o.chat_id AND e.id < o.id"
+                f"   AND e.status IN {_UNFINISHED}) ORDER BY o.id LIMIT ?",
+                (OutboxStatus.PENDING, to_timestamp(now), limit),
+                TABLES["support_outbox"],
+            )
+        )
 
     def claim_support_action(self, action_id: int, now: datetime) -> bool:
-        return bool(self.db.execute(
-            "UPDATE support_outbox SET status = ?, claimed_at = ? WHERE id = ? AND status = ?",
-            (OutboxStatus.SENDING, to_timestamp(now), action_id, OutboxStatus.PENDING)).rowcount)
+        return bool(
+            self.db.execute(
+                "UPDATE support_outbox SET status = ?, claimed_at = ? WHERE id = ? AND status = ?",
+                (OutboxStatus.SENDING, to_timestamp(now), action_id, OutboxStatus.PENDING),
+            ).rowcount
+        )
 
     def support_action_piece_sent(self, action_id: int) -> None:
         self.db.execute("UPDATE support_outbox SET pieces_sent = pieces_sent + 1 WHERE id = ?", (action_id,))
 
-    def finish_support_action(self, action_id: int, status: OutboxStatus, *, at: datetime,
-                              error: str | None = None, retry_at: datetime | None = None) -> None:
+    def finish_support_action(
+        self,
+        action_id: int,
+        status: OutboxStatus,
+        *,
+        at: datetime,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
         """`done`, `failed` (with the error), or back to `pending` until `retry_at` (one more attempt)."""
         status = OutboxStatus(status)
         if status == OutboxStatus.PENDING:
-            self.db.execute("UPDATE support_outbox SET status = ?, attempts = attempts + 1, error = ?,"
-                            " next_try_at = ?, claimed_at = NULL WHERE id = ?",
-                            (status, error, to_timestamp(retry_at or at), action_id))
+            self.db.execute(
+                "UPDATE support_outbox SET status = ?, attempts = attempts + 1, error = ?,"
+                " next_try_at = ?, claimed_at = NULL WHERE id = ?",
+                (status, error, to_timestamp(retry_at or at), action_id),
+            )
         else:
-            self.db.execute("UPDATE support_outbox SET status = ?, error = ?, done_at = ? WHERE id = ?",
-                            (status, error, to_timestamp(at), action_id))
+            self.db.execute(
+                "UPDATE support_outbox SET status = ?, error = ?, done_at = ? WHERE id = ?",
+                (status, error, to_timestamp(at), action_id),
+            )
 
     def release_stale_support_actions(self, claimed_before: datetime) -> int:
         """Actions a process died while doing go back to pending."""
-        return self.db.execute("UPDATE support_outbox SET status = ?, claimed_at = NULL"
-                               " WHERE status = ? AND claimed_at < ?",
-                               (OutboxStatus.PENDING, OutboxStatus.SENDING, to_timestamp(claimed_before))).rowcount
+        return self.db.execute(
+            "UPDATE support_outbox SET status = ?, claimed_at = NULL WHERE status = ? AND claimed_at < ?",
+            (OutboxStatus.PENDING, OutboxStatus.SENDING, to_timestamp(claimed_before)),
+        ).rowcount
 
     def support_actions(self, chat_id: int, limit: int = 50) -> list[Row]:
         """The latest actions on this chat's hand-offs, oldest first."""
-        rows = list(self._rows("SELECT * FROM support_outbox WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
-                               (chat_id, limit), TABLES["support_outbox"]))
+        rows = list(
+            self._rows(
+                "SELECT * FROM support_outbox WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
+                (chat_id, limit),
+                TABLES["support_outbox"],
+            )
+        )
         return list(reversed(rows))

@@ -16,6 +16,7 @@ and the bot would fetch the same batch and fail on it forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from datetime import timedelta
@@ -80,10 +81,8 @@ async def _fetch(bot: Bot, offset: int | None) -> list:
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 def _seconds(value: timedelta | float) -> float:

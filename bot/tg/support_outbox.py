@@ -187,7 +187,8 @@ async def _tell_team(bot: Bot, conversations: Conversations, ticket: dict, key: 
         if ticket["card_message_id"] else None
     try:
         sent = await bot.send_message(conversations.support_chat_id, text, parse_mode=ParseMode.HTML,
-                                      reply_parameters=thread, link_preview_options=LinkPreviewOptions(is_disabled=True))
+                                      reply_parameters=thread,
+                                      link_preview_options=LinkPreviewOptions(is_disabled=True))
     except TelegramError as error:
         log.warning("could not tell the support group about ticket %s: %s", ticket["id"], error)
         return

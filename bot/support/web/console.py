@@ -11,6 +11,7 @@ file in any other thread (WAL lets them share it).
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import threading
 from collections.abc import Callable
@@ -63,10 +64,8 @@ class _Stores:
         with self.lock:
             opened, self.opened = self.opened, []
         for store in opened:
-            try:
+            with contextlib.suppress(Exception):  # another thread's connection; the process ends anyway
                 store.close()
-            except Exception:  # noqa: BLE001, S110 - another thread's connection; the process ends anyway
-                pass
 
 
 class Console:

@@ -170,7 +170,8 @@ class Gate:
                 if wants_json(scope):
                     response = JSONResponse({"error": "login required"}, status_code=401)
                 else:
-                    target = path + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+                    query_string = scope.get("query_string")
+                    target = path + ("?" + query_string.decode("latin-1") if query_string else "")
                     if scope["method"] not in ("GET", "HEAD"):
                         target = "/"  # a form posted after the session ended: start again from the search
                     response = RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
