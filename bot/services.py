@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 from bot.errors import InviteError, StoreError
 from bot.handoff import support_status
 from bot.i18n import Translator
-from bot.phones import normalise_phone
 from bot.lender.plan_life import (
     borrower_zone,
     break_plan,
     remaining_loan,
     schedule_reminders,
 )
+from bot.phones import normalise_phone
 from bot.store import Store
 from bot.store.statuses import PlanStatus
 from dialogs.ports import SupportStatus

@@ -50,8 +50,10 @@ def allocate(amount: Decimal, instalments: list[Instalment]) -> Allocation:
         share = min(left, item.owed)
         paid = item.paid + share
         left -= share
-        status = (InstalmentStatus.PAID if paid >= item.amount
-                  else InstalmentStatus.MISSED if item.status == InstalmentStatus.MISSED else InstalmentStatus.PARTLY_PAID)
+        if paid >= item.amount:
+            status = InstalmentStatus.PAID
+        else:  # a missed one stays missed until fully paid
+            status = InstalmentStatus.MISSED if item.status == InstalmentStatus.MISSED else InstalmentStatus.PARTLY_PAID
         updated.append(Instalment(item.number, item.amount, paid, status))
     return Allocation(updated, left if left > 0 else ZERO)
 
