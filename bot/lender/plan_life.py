@@ -25,7 +25,6 @@ from plans.policy import Policy, Reminders
 from plans.statuses import UNPAID, InstalmentStatus
 
 
-
 def local_send_time(day: date, zone: ZoneInfo, rules: Reminders) -> datetime:
     """`day` at the policy's time of day in the borrower's zone (the policy refuses a send
     time inside quiet hours)."""
