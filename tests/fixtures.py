@@ -14,6 +14,7 @@ Fixtures:
     chat          a borrower (chat 501) talking to a real Application over the fake Bot API, with
                   the demo loans in a SQLite file; shut down after the test
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
