@@ -24,7 +24,7 @@ from bot.lender.plan_life import (
 )
 from bot.phones import normalise_phone
 from bot.store import Store
-from bot.store.statuses import PlanStatus
+from bot.store.statuses import InstalmentStatus, PlanStatus
 from dialogs.ports import SupportStatus
 from plans.models import Loan, Option
 from plans.policy import Policy
@@ -179,7 +179,7 @@ class StoreServices:
 
 def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date) -> dict[str, Any]:
     """A plan as the borrower sees it: progress, what is next, and every instalment."""
-    unpaid = [i for i in instalments if i["status"] != "paid"]
+    unpaid = [i for i in instalments if i["status"] != InstalmentStatus.PAID]
     following = unpaid[0] if unpaid else None
     return {
         "id": plan["id"], "loan_id": plan["loan_id"], "structure": plan["structure"],

@@ -143,9 +143,10 @@ def list_broadcasts() -> None:
     for row in store.list_broadcasts():
         c = row["counts"]
         click.echo(f"{row['id']:>5}  {row['created_at']:%Y-%m-%dT%H:%M}  {row['segment']:<20}"
-                   f"  {row['template'] or 'file':<22}"
-                   f"  {row['status']:<11}  sent {c['sent']}, blocked {c['blocked']}, failed {c['failed']},"
-                   f" in doubt {c['sending']}, pending {c['pending']}")
+                   f"  {row['template'] or 'file':<22}  {row['status']:<11}"
+                   f"  sent {c[RecipientStatus.SENT]}, blocked {c[RecipientStatus.BLOCKED]},"
+                   f" failed {c[RecipientStatus.FAILED]}, in doubt {c[RecipientStatus.SENDING]},"
+                   f" pending {c[RecipientStatus.PENDING]}")
 
 
 COMMANDS = [broadcast]

@@ -18,7 +18,7 @@ import heapq
 import io
 import json
 import os
-from collections.abc import Collection, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,8 +28,9 @@ from bot.errors import FileImportError, Problem
 from bot.terminal import shown
 
 Row = dict[str, Any] | str  # a row's cells, or why the line could not be read as a row
-
-#: How much of a bad value an error message quotes.
+#: progress(phase, done, total), told by an import as it goes: "checking" counts bytes of the
+#: file, "writing" the rows written.
+Progress = Callable[[str, int, int], None]
 
 
 class Problems:

@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ from bot.errors import BotError, Problem
 from bot.lender.file_rows import (
     Chunk,
     Problems,
+    Progress,
     RowFile,
     clean_cells,
     first_per_column,
@@ -67,9 +68,6 @@ PARALLEL_FROM = 1 << 20  # bytes: smaller files are checked before worker proces
 _ID_LAST4 = re.compile(r"^[0-9]{3}[0-9X]$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TYPED_LOAN_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")  # what `parse_loan_number` returns unchanged
-
-#: progress(phase, done, total): "checking" counts bytes of the file, "writing" rows.
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

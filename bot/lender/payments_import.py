@@ -13,7 +13,6 @@ message (rendered when it is sent) gives the plan's state after the last of them
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 from babel.numbers import get_currency_precision
 
 from bot.errors import Problem
-from bot.lender.file_rows import Problems, RowFile, clean_cells, first_per_column
+from bot.lender.file_rows import Problems, Progress, RowFile, clean_cells, first_per_column
 from bot.lender.plan_life import apply_payment, thank_for_payments
 from bot.store import Store
 from bot.store.codec import to_money_text, to_timestamp
@@ -35,8 +34,6 @@ COLUMNS = ("loan_id", "amount", "paid_at", "reference")
 MAX_REFERENCE = 128
 BATCH = 200  # payments applied per transaction: well under a second of the write lock
 STAGE_CHUNK = 5000
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -64,6 +64,10 @@ class StoreBase:
             raise StoreError(f"a query returns two columns of the same name: {keys}")
         return map(decoder(keys, codecs or {}), cursor)
 
+    def _all(self, sql: str, params: Params = (), codecs: Codecs | None = None) -> list[Row]:
+        """Every row of a SELECT (see `_rows`)."""
+        return list(self._rows(sql, params, codecs))
+
     def _one(self, sql: str, params: Params = (), codecs: Codecs | None = None) -> Row | None:
         return next(self._rows(sql, params, codecs), None)
 
@@ -136,4 +140,4 @@ class StoreBase:
 
     def audit_since(self, audit_id: int) -> list[Row]:
         """Audit events recorded after `audit_id`, oldest first, details as a dict."""
-        return list(self._rows("SELECT * FROM audit WHERE id > ? ORDER BY id", (audit_id,), TABLES["audit"]))
+        return self._all("SELECT * FROM audit WHERE id > ? ORDER BY id", (audit_id,), TABLES["audit"])

@@ -19,9 +19,7 @@ class BorrowerQueries(StoreBase):
         return self._one("SELECT * FROM loans WHERE loan_id = ?", (loan_id,), TABLES["loans"])
 
     def loans_for_borrower(self, borrower_id: int) -> list[Row]:
-        return list(
-            self._rows("SELECT * FROM loans WHERE borrower_id = ? ORDER BY loan_id", (borrower_id,), TABLES["loans"])
-        )
+        return self._all("SELECT * FROM loans WHERE borrower_id = ? ORDER BY loan_id", (borrower_id,), TABLES["loans"])
 
     def loan_currency(self, loan_id: str) -> str | None:
         currency: str | None = self._value("SELECT currency FROM loans WHERE loan_id = ?", (loan_id,))
@@ -70,9 +68,7 @@ class BorrowerQueries(StoreBase):
 
     def unreachable_borrowers(self) -> list[Row]:
         """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""
-        return list(
-            self._rows(
-                "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id",
-                codecs=TABLES["borrowers"],
-            )
+        return self._all(
+            "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id",
+            codecs=TABLES["borrowers"],
         )

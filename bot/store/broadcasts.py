@@ -64,52 +64,44 @@ class BroadcastQueries(BorrowerQueries):
             params = {"today": today.isoformat(), "day": (day or today).isoformat()}
         else:
             raise StoreError(f"unknown segment kind {kind!r}")
-        return list(
-            self._rows(
-                f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
-                f" FROM borrowers b"
-                f" LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id"
-                f" WHERE {where} ORDER BY b.id",
-                params,
-                TABLES["borrowers"],
-            )
+        return self._all(
+            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+            f" FROM borrowers b"
+            f" LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id"
+            f" WHERE {where} ORDER BY b.id",
+            params,
+            TABLES["borrowers"],
         )
 
     def _everyone(self) -> list[Row]:
         """Every borrower, at their own chat (chat_id None: none yet, or not identified: they
         are counted, never messaged, since a chat that has not identified must not be told
         about a loan)."""
-        return list(
-            self._rows(
-                f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
-                f" FROM borrowers b LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id ORDER BY b.id",
-                codecs=TABLES["borrowers"],
-            )
+        return self._all(
+            f"SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, b.telegram_chat_id AS chat_id"
+            f" FROM borrowers b LEFT JOIN conversations c ON c.chat_id = b.telegram_chat_id ORDER BY b.id",
+            codecs=TABLES["borrowers"],
         )
 
     def _invited_not_started(self) -> list[Row]:
-        opened = list(
-            self._rows(
-                f"""SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, c.chat_id
+        opened = self._all(
+            f"""SELECT {_BORROWER_COLUMNS}, c.locale AS conversation_locale, c.chat_id
                 FROM conversations c
                 JOIN loans l ON l.loan_id = json_extract(c.data, '$.invite_loan')
                 JOIN borrowers b ON b.id = l.borrower_id
                 WHERE c.borrower_id IS NULL AND b.telegram_user_id IS NULL
                 ORDER BY b.id, c.updated_at DESC, c.chat_id DESC""",
-                codecs=TABLES["borrowers"],
-            )
+            codecs=TABLES["borrowers"],
         )
-        never = list(
-            self._rows(
-                f"""SELECT DISTINCT {_BORROWER_COLUMNS}, NULL AS conversation_locale, NULL AS chat_id
+        never = self._all(
+            f"""SELECT DISTINCT {_BORROWER_COLUMNS}, NULL AS conversation_locale, NULL AS chat_id
                 FROM invites iv JOIN loans l ON l.loan_id = iv.loan_id
                 JOIN borrowers b ON b.id = l.borrower_id
                 WHERE b.telegram_chat_id IS NULL AND NOT EXISTS (
                     SELECT 1 FROM conversations c2
                     JOIN loans l2 ON l2.loan_id = json_extract(c2.data, '$.invite_loan')
                     WHERE l2.borrower_id = b.id)""",
-                codecs=TABLES["borrowers"],
-            )
+            codecs=TABLES["borrowers"],
         )
         rows: dict[int, Row] = {}
         for row in opened + never:  # one chat per borrower: the most recently active one
@@ -120,17 +112,15 @@ class BroadcastQueries(BorrowerQueries):
         """The unpaid (due, partly paid or missed) instalments of the active plans of these
         borrowers, oldest first: borrower_id, plan_id, currency, due_date (date), status,
         amount and paid (Decimal)."""
-        return list(
-            self._rows(
-                f"""SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
+        return self._all(
+            f"""SELECT p.borrower_id, p.id AS plan_id, p.currency, i.number, i.due_date, i.status,
                        i.amount, i.paid
                 FROM plans p JOIN installments i ON i.plan_id = p.id
                 WHERE p.status = '{PlanStatus.ACTIVE}' AND i.status IN {sql_list(UNPAID)}
                   AND p.borrower_id IN (SELECT value FROM json_each(:ids))
                 ORDER BY p.borrower_id, i.due_date, p.id, i.number""",
-                {"ids": json.dumps(sorted(set(borrower_ids)))},
-                TABLES["installments"],
-            )
+            {"ids": json.dumps(sorted(set(borrower_ids)))},
+            TABLES["installments"],
         )
 
     # ------------------------------------------------------------------ recording a broadcast
@@ -172,7 +162,7 @@ class BroadcastQueries(BorrowerQueries):
 
     def list_broadcasts(self, limit: int = 20) -> list[Row]:
         """The latest broadcasts, newest first, each with its recipients' counts by status."""
-        rows = list(self._rows("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,), TABLES["broadcasts"]))
+        rows = self._all("SELECT * FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,), TABLES["broadcasts"])
         for row in rows:
             row["counts"] = self.broadcast_counts(row["id"])
         return rows
@@ -185,14 +175,12 @@ class BroadcastQueries(BorrowerQueries):
 
     def broadcast_recipients(self, broadcast_id: int, status: RecipientStatus | None = None) -> list[Row]:
         """Recipients (optionally only those in `status`) with their borrower's phone."""
-        return list(
-            self._rows(
-                "SELECT r.*, b.phone FROM broadcast_recipients r JOIN borrowers b ON b.id = r.borrower_id"
-                " WHERE r.broadcast_id = :id AND (:status IS NULL OR r.status = :status)"
-                " ORDER BY r.borrower_id",
-                {"id": broadcast_id, "status": status},
-                columns("broadcast_recipients"),
-            )
+        return self._all(
+            "SELECT r.*, b.phone FROM broadcast_recipients r JOIN borrowers b ON b.id = r.borrower_id"
+            " WHERE r.broadcast_id = :id AND (:status IS NULL OR r.status = :status)"
+            " ORDER BY r.borrower_id",
+            {"id": broadcast_id, "status": status},
+            columns("broadcast_recipients"),
         )
 
     def broadcast_counts(self, broadcast_id: int) -> dict[RecipientStatus, int]:

@@ -170,11 +170,9 @@ class ConversationQueries(StoreBase):
 
     def recent_messages(self, chat_id: int, limit: int = 6) -> list[Row]:
         """The chat's last `limit` messages, oldest first: at, direction, step, text."""
-        rows = list(
-            self._rows(
-                "SELECT at, direction, step, text FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
-                (chat_id, limit),
-                TABLES["messages"],
-            )
+        return self._all(
+            "SELECT at, direction, step, text FROM (SELECT * FROM messages WHERE chat_id = ? ORDER BY id DESC LIMIT ?)"
+            " ORDER BY id",
+            (chat_id, limit),
+            TABLES["messages"],
         )
-        return list(reversed(rows))

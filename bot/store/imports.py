@@ -231,12 +231,10 @@ class ImportQueries(StoreBase):
     def staged_payments(self, after: tuple[str, int] | None, limit: int) -> list[Row]:
         """The next `limit` good staged payments in the order they were paid (then row)."""
         paid_at, n = after or ("", 0)
-        return list(
-            self._rows(
-                "SELECT n, loan_id, amount, paid_at, reference FROM payment_import WHERE bad = 0"
-                " AND (paid_at, n) > (?, ?) ORDER BY paid_at, n LIMIT ?",
-                (paid_at, n, limit),
-            )
+        return self._all(
+            "SELECT n, loan_id, amount, paid_at, reference FROM payment_import WHERE bad = 0"
+            " AND (paid_at, n) > (?, ?) ORDER BY paid_at, n LIMIT ?",
+            (paid_at, n, limit),
         )
 
     def note_staged_payment(self, n: int, payment_id: int | None, plan_id: int | None) -> None:
@@ -246,10 +244,8 @@ class ImportQueries(StoreBase):
 
     def staged_payers(self) -> list[Row]:
         """Per borrower paid in this file: their last payment (id) and its plan."""
-        return list(
-            self._rows(
-                """SELECT p.borrower_id, s.plan_id, max(s.payment_id) AS payment_id
+        return self._all(
+            """SELECT p.borrower_id, s.plan_id, max(s.payment_id) AS payment_id
                FROM payment_import s JOIN plans p ON p.id = s.plan_id
                WHERE s.payment_id IS NOT NULL GROUP BY p.borrower_id ORDER BY p.borrower_id"""
-            )
         )

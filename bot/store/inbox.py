@@ -99,9 +99,7 @@ class InboxQueries(StoreBase):
 
     def dead_letters(self) -> list[Row]:
         """Every dead letter, oldest first."""
-        return list(
-            self._rows(
-                "SELECT id, update_id, raw, error, source, received_at FROM dead_letters ORDER BY id",
-                codecs=TABLES["dead_letters"],
-            )
+        return self._all(
+            "SELECT id, update_id, raw, error, source, received_at FROM dead_letters ORDER BY id",
+            codecs=TABLES["dead_letters"],
         )

@@ -130,19 +130,15 @@ class PlanQueries(ReminderQueries):
         """Accepted plans (or the one `plan_id`), newest first, amounts as Decimal and `terms`
         as a dict."""
         where, params = ("WHERE id = ?", (plan_id,)) if plan_id is not None else ("", ())
-        return list(
-            self._rows(f"SELECT * FROM plans {where} ORDER BY accepted_at DESC, id DESC", params, TABLES["plans"])
-        )
+        return self._all(f"SELECT * FROM plans {where} ORDER BY accepted_at DESC, id DESC", params, TABLES["plans"])
 
     def plan(self, plan_id: int) -> Row:
         """The plan with this id (StoreError if there is none)."""
         return found(next(iter(self.list_plans(plan_id=plan_id)), None), f"plan {plan_id}")
 
     def plan_installments(self, plan_id: int) -> list[Row]:
-        return list(
-            self._rows(
-                "SELECT * FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,), TABLES["installments"]
-            )
+        return self._all(
+            "SELECT * FROM installments WHERE plan_id = ? ORDER BY number", (plan_id,), TABLES["installments"]
         )
 
     def active_plan_for_loan(self, loan_id: str) -> Row | None:
@@ -179,21 +175,17 @@ class PlanQueries(ReminderQueries):
         if loan_id is not None:
             where.append("loan_id = ?")
             params.append(loan_id)
-        return list(
-            self._rows(
-                f"SELECT {_PLAN_FOR_SUPPORT} FROM plans WHERE {' AND '.join(where)} ORDER BY accepted_at DESC, id DESC",
-                params,
-                TABLES["plans"],
-            )
+        return self._all(
+            f"SELECT {_PLAN_FOR_SUPPORT} FROM plans WHERE {' AND '.join(where)} ORDER BY accepted_at DESC, id DESC",
+            params,
+            TABLES["plans"],
         )
 
     def installments_for_support(self, plan_id: int) -> list[Row]:
-        return list(
-            self._rows(
-                f"SELECT {_INSTALMENT_FOR_SUPPORT} FROM installments WHERE plan_id = ? ORDER BY number",
-                (plan_id,),
-                TABLES["installments"],
-            )
+        return self._all(
+            f"SELECT {_INSTALMENT_FOR_SUPPORT} FROM installments WHERE plan_id = ? ORDER BY number",
+            (plan_id,),
+            TABLES["installments"],
         )
 
     # -------------------------------------------------------------- instalments

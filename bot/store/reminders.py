@@ -40,29 +40,23 @@ class ReminderQueries(StoreBase):
     def due_reminders(self, now: datetime, limit: int = 100) -> list[Row]:
         """Pending reminders whose time has come, oldest first (served by the reminders_due index)."""
         at = to_timestamp(now)
-        return list(
-            self._rows(
-                "SELECT * FROM reminders WHERE status = ? AND send_at <= ?"
-                " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY send_at LIMIT ?",
-                (ReminderStatus.PENDING, at, at, limit),
-                TABLES["reminders"],
-            )
+        return self._all(
+            "SELECT * FROM reminders WHERE status = ? AND send_at <= ?"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY send_at LIMIT ?",
+            (ReminderStatus.PENDING, at, at, limit),
+            TABLES["reminders"],
         )
 
     def reminders_for_plan(self, plan_id: int) -> list[Row]:
-        return list(
-            self._rows(
-                "SELECT * FROM reminders WHERE plan_id = ? ORDER BY send_at, id", (plan_id,), TABLES["reminders"]
-            )
+        return self._all(
+            "SELECT * FROM reminders WHERE plan_id = ? ORDER BY send_at, id", (plan_id,), TABLES["reminders"]
         )
 
     def reminders_by_ids(self, reminder_ids: list[int]) -> list[Row]:
-        return list(
-            self._rows(
-                "SELECT * FROM reminders WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-                (json.dumps(reminder_ids),),
-                TABLES["reminders"],
-            )
+        return self._all(
+            "SELECT * FROM reminders WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(reminder_ids),),
+            TABLES["reminders"],
         )
 
     def claim_reminder(self, reminder_id: int, at: datetime) -> bool:
@@ -122,11 +116,9 @@ class ReminderQueries(StoreBase):
 
     def reminders_for_support(self, plan_id: int) -> list[Row]:
         """A plan's reminders as the support console shows them."""
-        return list(
-            self._rows(
-                "SELECT installment_number, kind, send_at, status, sent_at, attempts FROM reminders"
-                " WHERE plan_id = ? ORDER BY send_at, id",
-                (plan_id,),
-                TABLES["reminders"],
-            )
+        return self._all(
+            "SELECT installment_number, kind, send_at, status, sent_at, attempts FROM reminders"
+            " WHERE plan_id = ? ORDER BY send_at, id",
+            (plan_id,),
+            TABLES["reminders"],
         )

@@ -35,14 +35,12 @@ class SupportQueries(StoreBase):
 
     def list_support_users(self) -> list[Row]:
         """Every account by name, with how many sessions it has open."""
-        return list(
-            self._rows(
-                "SELECT id, name, created_at, disabled,"
-                " (SELECT count(*) FROM support_sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS sessions"
-                " FROM support_users u ORDER BY name",
-                (to_timestamp(self.clock()),),
-                TABLES["support_users"],
-            )
+        return self._all(
+            "SELECT id, name, created_at, disabled,"
+            " (SELECT count(*) FROM support_sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS sessions"
+            " FROM support_users u ORDER BY name",
+            (to_timestamp(self.clock()),),
+            TABLES["support_users"],
         )
 
     def disable_support_user(self, name: str) -> None:
@@ -154,13 +152,11 @@ class SupportQueries(StoreBase):
         return note_id
 
     def support_notes(self, chat_id: int) -> list[Row]:
-        return list(
-            self._rows(
-                "SELECT n.id, n.chat_id, n.at, n.text, u.name AS author FROM support_notes n"
-                " JOIN support_users u ON u.id = n.author_id WHERE n.chat_id = ? ORDER BY n.at, n.id",
-                (chat_id,),
-                TABLES["support_notes"],
-            )
+        return self._all(
+            "SELECT n.id, n.chat_id, n.at, n.text, u.name AS author FROM support_notes n"
+            " JOIN support_users u ON u.id = n.author_id WHERE n.chat_id = ? ORDER BY n.at, n.id",
+            (chat_id,),
+            TABLES["support_notes"],
         )
 
     # -------------------------------------------------------------- conversations
@@ -216,7 +212,7 @@ class SupportQueries(StoreBase):
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY c.updated_at DESC, c.chat_id LIMIT ?"
         )
-        return list(self._rows(sql, (*params, limit), columns("conversations", "borrowers")))
+        return self._all(sql, (*params, limit), columns("conversations", "borrowers"))
 
     def conversation_steps(self) -> list[str]:
         """The steps conversations are at now (for a search form's choices)."""

@@ -170,14 +170,12 @@ class TicketQueries(StoreBase):
     def due_support_actions(self, now: datetime, limit: int) -> list[Row]:
         """Pending actions due by `now`, in order; none of a chat with an earlier one unfinished
         (a close never overtakes the reply before it)."""
-        return list(
-            self._rows(
-                "SELECT * FROM support_outbox o WHERE o.status = ? AND o.next_try_at <= ?"
-                " AND NOT EXISTS (SELECT 1 FROM support_outbox e WHERE e.chat_id = o.chat_id AND e.id < o.id"
-                f"   AND e.status IN {_UNFINISHED}) ORDER BY o.id LIMIT ?",
-                (OutboxStatus.PENDING, to_timestamp(now), limit),
-                TABLES["support_outbox"],
-            )
+        return self._all(
+            "SELECT * FROM support_outbox o WHERE o.status = ? AND o.next_try_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM support_outbox e WHERE e.chat_id = o.chat_id AND e.id < o.id"
+            f"   AND e.status IN {_UNFINISHED}) ORDER BY o.id LIMIT ?",
+            (OutboxStatus.PENDING, to_timestamp(now), limit),
+            TABLES["support_outbox"],
         )
 
     def claim_support_action(self, action_id: int, now: datetime) -> bool:
@@ -223,11 +221,8 @@ class TicketQueries(StoreBase):
 
     def support_actions(self, chat_id: int, limit: int = 50) -> list[Row]:
         """The latest actions on this chat's hand-offs, oldest first."""
-        rows = list(
-            self._rows(
-                "SELECT * FROM support_outbox WHERE chat_id = ? ORDER BY id DESC LIMIT ?",
-                (chat_id, limit),
-                TABLES["support_outbox"],
-            )
+        return self._all(
+            "SELECT * FROM (SELECT * FROM support_outbox WHERE chat_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (chat_id, limit),
+            TABLES["support_outbox"],
         )
-        return list(reversed(rows))

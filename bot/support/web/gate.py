@@ -95,18 +95,30 @@ def with_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
     return {**message, "headers": headers + extra}
 
 
-class Shield:
-    """Security headers on every response, and the body-size limit (pure ASGI, outermost)."""
+class _HttpMiddleware:
+    """Pure ASGI middleware that looks at HTTP requests only (`http`); anything else, such as
+    the server's lifespan messages, passes straight through to `app`."""
+
+    app: Any
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class Shield(_HttpMiddleware):
+    """Security headers on every response, and the body-size limit (outermost)."""
 
     def __init__(self, app: Any, max_body: int = MAX_BODY) -> None:
         self.app = app
         self.max_body = max_body
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = FRAMED_HEADERS if FRAME.fullmatch(scope["path"]) else SECURITY_HEADERS
 
         async def send_secured(message: Message) -> None:
@@ -134,17 +146,14 @@ class Shield:
         await self.app(scope, receive_limited, send_secured)
 
 
-class Gate:
-    """Default-deny authentication and the agent's language (pure ASGI)."""
+class Gate(_HttpMiddleware):
+    """Default-deny authentication and the agent's language."""
 
     def __init__(self, app: Any, console: Console) -> None:
         self.app = app
         self.console = console
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookies = cookies_of(scope)
         chosen = _query_language(scope)
         locale = chosen or (cookies.get(LANGUAGE_COOKIE) if cookies.get(LANGUAGE_COOKIE) in LOCALES else None) \
