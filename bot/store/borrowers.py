@@ -54,9 +54,6 @@ class BorrowerQueries(StoreBase):
         if self.db.execute("UPDATE borrowers SET locale = ? WHERE id = ?", (locale, borrower_id)).rowcount != 1:
             raise StoreError(f"no borrower {borrower_id}")
 
-    def set_borrower_timezone(self, borrower_id: int, zone: str) -> None:
-        self.db.execute("UPDATE borrowers SET timezone = ? WHERE id = ?", (zone, borrower_id))
-
     def mark_unreachable(self, borrower_id: int, at: datetime, reason: str) -> None:
         """The borrower blocked the bot: noted the first time (and audited every time)."""
         with self.transaction():

@@ -75,9 +75,6 @@ class ConversationQueries(StoreBase):
             raise ConflictError(f"conversation {chat_id} changed since version {version} was loaded")
         return version + 1
 
-    def delete_conversation(self, chat_id: int) -> None:
-        self.db.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
-
     def flag_needs_person(self, chat_id: int, at: datetime, reason: str) -> None:
         with self.transaction():
             self.db.execute("UPDATE conversations SET needs_person = 1 WHERE chat_id = ?", (chat_id,))

@@ -74,9 +74,6 @@ class InboxQueries(StoreBase):
     def remove_from_inbox(self, row_id: int) -> None:
         self.db.execute("DELETE FROM inbox WHERE id = ?", (row_id,))
 
-    def inbox_size(self) -> int:
-        return int(self._value("SELECT count(*) FROM inbox"))
-
     def record_dead_letter(self, raw: str, error: str, source: Source, at: datetime) -> bool:
         """Keep an update that cannot be handled; False when the same body was kept before."""
         value = _parsed(raw)

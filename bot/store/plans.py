@@ -330,16 +330,3 @@ class PlanQueries(ReminderQueries):
             ),
         )
         return cursor.lastrowid if cursor.rowcount else None
-
-    def payment_references(self, references: list[str]) -> set[str]:
-        """Which of these payment references are recorded already."""
-        found: set[str] = set()
-        for start in range(0, len(references), 500):
-            chunk = references[start : start + 500]
-            found.update(
-                row[0]
-                for row in self.db.execute(
-                    f"SELECT reference FROM payments WHERE reference IN ({placeholders(chunk)})", chunk
-                )
-            )
-        return found
