@@ -12,6 +12,8 @@ from bot.store.base import Row, StoreBase
 from bot.store.codec import TABLES, to_timestamp
 from bot.store.statuses import ReminderStatus
 
+#: What the support console shows of a reminder.
+_FOR_SUPPORT = "installment_number, kind, send_at, status, sent_at, attempts"
 _INSERT = (
     "INSERT INTO reminders (plan_id, installment_number, borrower_id, kind, send_at, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plan_id, installment_number, kind) DO NOTHING"
@@ -117,8 +119,7 @@ class ReminderQueries(StoreBase):
     def reminders_for_support(self, plan_id: int) -> list[Row]:
         """A plan's reminders as the support console shows them."""
         return self._all(
-            "SELECT installment_number, kind, send_at, status, sent_at, attempts FROM reminders"
-            " WHERE plan_id = ? ORDER BY send_at, id",
+            f"SELECT {_FOR_SUPPORT} FROM reminders WHERE plan_id = ? ORDER BY send_at, id",
             (plan_id,),
             TABLES["reminders"],
         )
