@@ -20,7 +20,7 @@ import time
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from borrower_chat import BorrowerChat, clock
+from borrower_chat import BorrowerChat
 from bot.demo import load_demo
 from bot.i18n import Translator
 from bot.store import Store
@@ -28,7 +28,7 @@ from bot.tg.app import build_application
 from bot.tg.polling import run_polling
 from bot.turn import Conversations
 from fakebot import TOKEN, make_command_update
-from fixtures import store_of
+from fixtures import clock, store_of
 from plan_helpers import agree_a_plan
 from plans.policy import default_policy
 

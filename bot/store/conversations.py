@@ -148,8 +148,7 @@ class ConversationQueries(StoreBase):
     def forget_chat_texts(self, chat_id: int) -> int:
         """Keep no text of a chat's messages (the borrower declined the privacy notice): the
         rows stay, empty, so a redelivered update is still known; how many were emptied."""
-        return self.db.execute("UPDATE messages SET text = '', buttons = NULL WHERE chat_id = ?",
-                               (chat_id,)).rowcount
+        return self.db.execute("UPDATE messages SET text = '', buttons = NULL WHERE chat_id = ?", (chat_id,)).rowcount
 
     def mark_sent(self, message_id: int, at: datetime) -> None:
         self.db.execute("UPDATE messages SET sent_at = ? WHERE id = ?", (to_timestamp(at), message_id))

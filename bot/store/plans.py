@@ -13,7 +13,6 @@ from bot.errors import StoreError
 from bot.store.base import Row, found, placeholders
 from bot.store.codec import TABLES, encode, to_money_text, to_timestamp
 from bot.store.reminders import ReminderQueries
-from plans.models import regular_range
 from bot.store.statuses import (
     PLAN_END_STATES,
     UNPAID,
@@ -22,6 +21,7 @@ from bot.store.statuses import (
     PlanStatus,
     sql_list,
 )
+from plans.models import regular_range
 
 #: What the support console shows of a plan: not its terms or the consent's text.
 _PLAN_FOR_SUPPORT = (

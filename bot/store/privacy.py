@@ -80,14 +80,16 @@ _FORGET = {
                          WHERE chat_id IN {_IDS}
                             OR ((borrower_id = :b OR chat_id = :alias)
                                 AND (json_type(details, '$.user_id') IS NOT NULL
-                                     OR (event = 'pii_revealed' AND json_extract(details, '$.reason') IS NOT :erased)))""",
+                                     OR (event = 'pii_revealed'
+                                         AND json_extract(details, '$.reason') IS NOT :erased)))""",
     "identification_attempts": f"""UPDATE identification_attempts
                                    SET chat_id = CASE WHEN chat_id IN {_IDS} THEN :alias ELSE chat_id END,
                                        user_id = CASE WHEN user_id IN {_IDS} THEN :alias ELSE user_id END
                                    WHERE chat_id IN {_IDS} OR user_id IN {_IDS}""",
     "invitations": f"""UPDATE invites SET used_by_chat = NULL WHERE used_by_chat IS NOT NULL
                        AND (loan_id IN (SELECT loan_id FROM loans WHERE borrower_id = :b) OR used_by_chat IN {_IDS})""",
-    "broadcast_recipients": "UPDATE broadcast_recipients SET chat_id = :alias WHERE borrower_id = :b AND chat_id != :alias",
+    "broadcast_recipients": """UPDATE broadcast_recipients SET chat_id = :alias
+                               WHERE borrower_id = :b AND chat_id != :alias""",
     "dead_letters": f"""DELETE FROM dead_letters
                         WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids) WHERE value IN {_IDS})""",
     "waiting_updates": f"DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids) WHERE value IN {_IDS})",
