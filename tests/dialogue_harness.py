@@ -113,7 +113,7 @@ class Talk:
                                                          9000 + stranger)
             return self.say(value)
         if kind == "expire_invites":  # time passes: every invitation has expired, then the phone is shared
-            self.store.db.execute("UPDATE invites SET expires_at = ''")
+            self.store.db.execute("UPDATE invites SET expires_at = created_at")  # expired as it was made
             return self.contact(value)
         raise ValueError(kind)
 
