@@ -42,8 +42,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import telegram  # noqa: E402
 from telegram.request import BaseRequest  # noqa: E402
 
-from bot.lender.broadcasts import Counts, create_broadcast, parse_segment, prepare, send_broadcast, template_content  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
+from bot.lender.broadcasts import Counts, create_broadcast, parse_segment, prepare, send_broadcast, template_content  # noqa: E402
 from bot.store import Store  # noqa: E402
 from fakebot import TOKEN, FakeBotAPI  # noqa: E402
 from lender_data import SHANGHAI, loan  # noqa: E402

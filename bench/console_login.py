@@ -63,7 +63,7 @@ def start_console(workdir: Path) -> tuple[subprocess.Popen, str]:
             return process, url
         except httpx.TransportError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the console did not start")
+                raise SystemExit("the console did not start") from None
             time.sleep(0.1)
 
 

@@ -100,7 +100,8 @@ def write_file(path: Path, rows: int, seed: int = 14) -> None:
             writer.writerow([
                 f"{prefix}-{n:07d}", borrower[0], borrower[1], borrower[2], product, "CNY", outstanding, overdue,
                 (overdue * Decimal("0.05")).quantize(Decimal("0.01")), rng.choice(["0", "35.50", "120", "480.00"]),
-                rate, monthly, term, missed * 30 - rng.randint(0, 20), f"2027-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                rate, monthly, term, missed * 30 - rng.randint(0, 20),
+                f"2027-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
                 borrower[3], rng.choice(["0", "0", "1"]), rng.choice(["", "3", "8", "12"]), borrower[4],
             ])
 

@@ -58,13 +58,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput as tp  # noqa: E402  (puts the project root and tests/ on sys.path)
-
 from telegram import Update  # noqa: E402
 
-from bot.turn import Conversations  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.tg.app import build_application  # noqa: E402
+from bot.turn import Conversations  # noqa: E402
 from dialogs.model import Event  # noqa: E402
 from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update  # noqa: E402
 from plans.policy import default_policy  # noqa: E402
@@ -179,7 +178,7 @@ class Copier:
         offset = n * STRIDE
 
         def remap(table: str, row: tuple, extra: dict[str, object] | None = None) -> tuple:
-            values = dict(zip(self.columns[table], row))
+            values = dict(zip(self.columns[table], row, strict=True))
             for key, new in (("chat_id", chat), ("borrower_id", borrower_id), ("loan_id", loan),
                              ("consent_user_id", chat)):
                 if values.get(key) is not None:
@@ -397,7 +396,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{size:>9,} stored conversations ({made['messages']:,} messages, {made['plans']:,} plans,"
                   f" {made['reminders']:,} reminders; {made['bytes'] / 2**20:,.1f} MiB database, built in"
                   f" {made['seconds']:.0f} s)")
-            print(f"          RSS {measured['rss_ready_kib'] / 1024:.1f} MiB ready, {measured['rss_after_kib'] / 1024:.1f}"
+            print(f"          RSS {measured['rss_ready_kib'] / 1024:.1f} MiB ready,"
+                  f" {measured['rss_after_kib'] / 1024:.1f}"
                   f" MiB after {measured['updates']:,} updates ({measured['seconds']:.1f} s,"
                   f" {measured['bot_api_calls']:,} Bot API calls, {measured['off_path']} off the path,"
                   f" {measured['bot_api_failures']} Bot API failures, {measured['error_count']} errors logged);"
@@ -409,7 +409,8 @@ def main(argv: list[str] | None = None) -> dict:
     ratio = large["rss_after_kib"] / small["rss_after_kib"]
     print(f"RSS after the workload, {args.large:,} vs {args.small:,} conversations: "
           f"{large['rss_after_kib'] / 1024:.1f} / {small['rss_after_kib'] / 1024:.1f} MiB = {ratio:.3f}"
-          f" (goal <= 1.10: {'met' if ratio <= 1.10 else 'MISSED'}); peak ratio {large['hwm_kib'] / small['hwm_kib']:.3f}")
+          f" (goal <= 1.10: {'met' if ratio <= 1.10 else 'MISSED'});"
+          f" peak ratio {large['hwm_kib'] / small['hwm_kib']:.3f}")
     return {"results": results, "ratio": ratio}
 
 

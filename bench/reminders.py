@@ -32,7 +32,8 @@ def build(path: Path, instalments: int) -> Store:
     db = store.db
     stamp = "2026-11-28T00:00:00.000000+00:00"
     with store.transaction():
-        db.execute("INSERT INTO borrowers (id, name, phone, id_last4, created_at) VALUES (1, 'B', '+8613800000000', '1234', ?)", (stamp,))
+        db.execute("INSERT INTO borrowers (id, name, phone, id_last4, created_at)"
+                   " VALUES (1, 'B', '+8613800000000', '1234', ?)", (stamp,))
         db.execute("INSERT INTO loans VALUES ('L', 1, 'credit_card', 'CNY', '1', '1', '0', '0', '0.1', '1', 12, 0,"
                    " '2027-01-01', 0, NULL, ?, ?)", (stamp, stamp))
         plans = range(1, (instalments + 11) // 12 + 1)
@@ -52,8 +53,8 @@ def build(path: Path, instalments: int) -> Store:
                 reminders.append((plan, number, kind, send.isoformat(timespec="microseconds"), stamp))
         db.conn.executemany("INSERT INTO installments (plan_id, number, due_date, amount, principal, interest, fees)"
                             " VALUES (?, ?, ?, '1', '1', '0', '0')", rows)
-        db.conn.executemany("INSERT INTO reminders (plan_id, installment_number, borrower_id, kind, send_at, created_at)"
-                            " VALUES (?, ?, 1, ?, ?, ?)", reminders)
+        db.conn.executemany("INSERT INTO reminders (plan_id, installment_number, borrower_id, kind, send_at,"
+                            " created_at) VALUES (?, ?, 1, ?, ?, ?)", reminders)
         # What the dispatcher has already done: everything before NOW is sent or paid ...
         db.execute("UPDATE reminders SET status = 'sent' WHERE send_at < ?", (NOW.isoformat(timespec="microseconds"),))
         db.execute("UPDATE installments SET status = 'paid' WHERE due_date < ?", (NOW.date().isoformat(),))

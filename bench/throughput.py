@@ -104,11 +104,11 @@ from telegram import (  # noqa: E402
 )
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters  # noqa: E402
 
-from bot.turn import Conversations  # noqa: E402
 from bot.demo import DEMO_LOANS  # noqa: E402
 from bot.i18n import Translator  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.tg.app import build_application  # noqa: E402
+from bot.turn import Conversations  # noqa: E402
 from fakebot import TOKEN, FakeBotAPI, make_callback_update, make_command_update, make_text_update  # noqa: E402
 from plans.policy import default_policy  # noqa: E402
 

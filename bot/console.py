@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.i18n import plain_text
 from bot.lender.plan_files import make_file, save_file
 from bot.turn import Conversations, Message
-from dialogs.model import Event
+from dialogs.model import Event, EventKind
 
 TERMINAL_CHAT = 0  # no Telegram chat or user has id 0
 TERMINAL_USER = 0
@@ -57,9 +57,10 @@ class Console:
         else:
             self.send("text", line)
 
-    def send(self, kind: str, text: str, **extra: object) -> None:
+    def send(self, kind: EventKind, text: str, *, contact_phone: str = "",
+             contact_user_id: int | None = None) -> None:
         event = Event(kind, TERMINAL_CHAT, TERMINAL_USER, text=text, language_code=self.language_code,
-                      update_id=None, **extra)  # type: ignore[arg-type]
+                      update_id=None, contact_phone=contact_phone, contact_user_id=contact_user_id)
         self.show_all(self.conversations.handle(event))
 
     def show_all(self, messages: list[Message]) -> None:
@@ -79,6 +80,7 @@ class Console:
             hint = self.conversations.translator.render(locale, "console.type_phone")
             self.write(f"  [{message.request_contact}] {hint}")
         for name in message.attachments:
+            assert message.plan_id is not None  # a file is made of a plan
             filename, content = make_file(self.conversations.store, name, message.plan_id,
                                           self.conversations.translator, locale)
             path = save_file(Path.cwd(), filename, content)  # never over an earlier one

@@ -44,7 +44,8 @@ def support_data(store: Store, chat_id: int, state: State, reply: Reply, at: dat
         data["ticket_id"] = store.open_ticket(chat_id=chat_id, borrower_id=state.borrower_id, loan_id=state.loan_id,
                                               reason=reply.data["reason"], resume_step=reply.data["step"], at=at)
         data.update(
-            borrower={"name": mask_name(borrower["name"]), "phone": mask_phone(borrower["phone"])} if borrower else None,
+            borrower=({"name": mask_name(borrower["name"]), "phone": mask_phone(borrower["phone"])}
+                      if borrower else None),
             loan=store.get_loan(state.loan_id) if state.loan_id else None,
             answers=summary(state.data, None),  # itemised spending counts in its total
             options=state.options,

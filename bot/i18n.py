@@ -1,8 +1,9 @@
 """Render the bot's messages in the borrower's language.
 
 Every message the bot says is a *key* (``greeting``, ``btn.agree``, ``error.generic``) looked
-up in ``locales/<lang>/*.toml`` (``messages.toml`` for the conversation; other areas keep their own file), where it maps to a Jinja2 template string.  Both
-languages hold the same keys; ``keys(locale)`` lists them so a test can compare them.
+up in ``locales/<lang>/*.toml`` (``messages.toml`` for the conversation; other areas keep their
+own file), where it maps to a Jinja2 template string.  Both languages hold the same keys;
+``keys(locale)`` lists them so a test can compare them.
 
 Two kinds of keys:
 
@@ -109,7 +110,7 @@ _DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 def _exact_number(value: Any, what: str) -> Decimal:
     """Accept Decimal, int or a decimal string; refuse floats (and bools) outright."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise TypeError(f"{what} must be a Decimal, not {type(value).__name__}: {value!r}")
     if isinstance(value, Decimal):
         return value
@@ -122,7 +123,7 @@ def _quantize(value: Decimal, digits: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _number_pattern(pattern: str) -> NumberPattern:
     return parse_pattern(pattern)
 
@@ -171,8 +172,8 @@ def _plural_chooser(locale: str):
     babel_locale = Locale.parse(locale)
 
     def ngettext(singular: str, plural: str, count: int | Decimal | str) -> str:
-        number = Decimal(count) if isinstance(count, str) else count
-        return singular if babel_locale.plural_form(abs(number)) == "one" else plural
+        number = abs(Decimal(count))
+        return singular if babel_locale.plural_form(number) == "one" else plural
 
     return ngettext
 
@@ -240,7 +241,9 @@ class Translator:
                 extensions=["jinja2.ext.i18n"],
             )
             env.filters.update(make_filters(locale))
-            env.install_gettext_callables(gettext=_as_is, ngettext=_plural_chooser(locale), newstyle=True)
+            # (a method jinja2.ext.i18n adds to the environment: not in Environment's type)
+            env.install_gettext_callables(  # type: ignore[attr-defined]
+                gettext=_as_is, ngettext=_plural_chooser(locale), newstyle=True)
             self._envs[locale] = env
         return self._envs[locale]
 

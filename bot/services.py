@@ -16,14 +16,15 @@ from zoneinfo import ZoneInfo
 from bot.errors import InviteError, StoreError
 from bot.handoff import support_status
 from bot.i18n import Translator
-from bot.lender.loans_import import normalise_phone
 from bot.lender.plan_life import (
     borrower_zone,
     break_plan,
     remaining_loan,
     schedule_reminders,
 )
+from bot.phones import normalise_phone
 from bot.store import Store
+from bot.store.statuses import InstalmentStatus, PlanStatus
 from dialogs.ports import SupportStatus
 from plans.models import Loan, Option
 from plans.policy import Policy
@@ -165,7 +166,7 @@ class StoreServices:
                 accepted_at=self.now(),
             )
             if previous is not None and previous["id"] != plan_id:
-                self.store.end_plan(previous["id"], "superseded", self.now(), superseded_by=plan_id)
+                self.store.end_plan(previous["id"], PlanStatus.SUPERSEDED, self.now(), superseded_by=plan_id)
             self.audit("plan_accepted", borrower_id=borrower_id, loan_id=loan_id, plan_id=plan_id,
                        option_id=option.option_id, supersedes=previous["id"] if previous else None)
             zone = borrower_zone(self.store, borrower_id, self.zone)
@@ -178,7 +179,7 @@ class StoreServices:
 
 def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date) -> dict[str, Any]:
     """A plan as the borrower sees it: progress, what is next, and every instalment."""
-    unpaid = [i for i in instalments if i["status"] != "paid"]
+    unpaid = [i for i in instalments if i["status"] != InstalmentStatus.PAID]
     following = unpaid[0] if unpaid else None
     return {
         "id": plan["id"], "loan_id": plan["loan_id"], "structure": plan["structure"],

@@ -18,6 +18,7 @@ from dialogs.model import Event, Reply
 from dialogs.state import State
 from plans.policy import Policy
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # BOT_TIMEZONE's default
 TEXT_LIMIT = 4096  # UTF-16 code units in one Telegram message (counting the HTML tags too: safe side)
 
 
@@ -55,7 +56,7 @@ def joined(messages: list[Message]) -> list[Message]:
 class Conversations:
     def __init__(self, store: Store, policy: Policy, translator: Translator,
                  clock: Callable[[], datetime], default_locale: str = "zh_CN",
-                 zone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
+                 zone: ZoneInfo = SHANGHAI,
                  support_window: tuple[time, time] = (time(9), time(21)),
                  support_chat_id: int | None = None, binds_accounts: bool = True) -> None:
         self.store = store

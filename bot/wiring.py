@@ -43,7 +43,7 @@ async def bot_username(settings: Settings) -> str:
 
 
 def make_conversations(settings: Settings, store: Store | None = None, *,
-                       binds_accounts: bool = True) -> "Conversations":
+                       binds_accounts: bool = True) -> Conversations:
     """The conversation runner over BOT_DATABASE (or `store`), with BOT_POLICY and the locales;
     `binds_accounts=False` for the terminal, which must never link a borrower to an account."""
     from bot.i18n import Translator
@@ -55,7 +55,7 @@ def make_conversations(settings: Settings, store: Store | None = None, *,
                          binds_accounts=binds_accounts)
 
 
-def make_dispatcher(settings: Settings, conversations: "Conversations") -> "Dispatcher":
+def make_dispatcher(settings: Settings, conversations: Conversations) -> Dispatcher:
     from bot.lender.reminders import Dispatcher
     from bot.store.codec import utc_now
 

@@ -12,6 +12,7 @@ from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_amount, parse_day
 from dialogs.steps import Step
 from dialogs.views import shorten
+from plans.statuses import InstalmentStatus
 
 if TYPE_CHECKING:
     from dialogs.machine import Dialogue
@@ -43,7 +44,7 @@ def check_in(d: Dialogue, state: State, plan_id: int) -> list[Reply]:
 
 def show_checkin(d: Dialogue, state: State) -> list[Reply]:
     plan = d.active_plan(state)
-    missed = [i for i in plan["instalments"] if i["status"] == "missed"] if plan else []
+    missed = [i for i in plan["instalments"] if i["status"] == InstalmentStatus.MISSED] if plan else []
     if not missed:
         return d.go(state, Step.done, remember=False)
     rows = [[Button("checkin_paid", "checkin:paid")], [Button("checkin_change", "checkin:change")],

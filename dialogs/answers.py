@@ -115,7 +115,7 @@ def _tips(data: Answers, policy: Policy) -> list[dict[str, Any]]:
     return tips
 
 
-def summary(data: Answers, currency: str) -> dict[str, Any]:
+def summary(data: Answers, currency: str | None) -> dict[str, Any]:
     """The answers as the support console shows them: each answer (None if not given), the
     essential spending in total, what is left each month once income and spending are known,
     and whether anything was answered at all."""

@@ -5,12 +5,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
+EventKind = Literal["text", "button", "command", "contact", "edited"]
+
+
 @dataclass(frozen=True)
 class Event:
     """One thing the borrower did: typed text, pressed a button, sent a command or contact, or
     edited a message they had sent before."""
 
-    kind: Literal["text", "button", "command", "contact", "edited"]
+    kind: EventKind
     chat_id: int
     user_id: int
     text: str = ""

@@ -39,3 +39,9 @@ def minor_unit(currency: str) -> Decimal:
 def quantize(amount: Decimal, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
     """Round to the currency's minor unit. The one place amounts are rounded."""
     return amount.quantize(minor_unit(currency), rounding=rounding)
+
+
+def round_places(value: Decimal, places: int, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """Round a figure that is not an amount of money (a percentage, an average term) to
+    `places` decimals; amounts go through `quantize`."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=rounding)

@@ -16,8 +16,7 @@ from decimal import Decimal
 from plans.errors import CaseError
 from plans.models import Loan
 from plans.money import ZERO
-
-UNPAID = ("due", "partly_paid", "missed")
+from plans.statuses import UNPAID, InstalmentStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,10 @@ def allocate(amount: Decimal, instalments: list[Instalment]) -> Allocation:
         share = min(left, item.owed)
         paid = item.paid + share
         left -= share
-        status = "paid" if paid >= item.amount else ("missed" if item.status == "missed" else "partly_paid")
+        if paid >= item.amount:
+            status = InstalmentStatus.PAID
+        else:  # a missed one stays missed until fully paid
+            status = InstalmentStatus.MISSED if item.status == InstalmentStatus.MISSED else InstalmentStatus.PARTLY_PAID
         updated.append(Instalment(item.number, item.amount, paid, status))
     return Allocation(updated, left if left > 0 else ZERO)
 

@@ -8,7 +8,6 @@ a real SQLite file, exactly as `restructure-bot run` does, but with the fake as 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
 
 from telegram import Update
 
@@ -21,14 +20,11 @@ from dialogue_harness import routes
 from dialogs.model import Event
 from dialogs.steps import Step
 from fakebot import TOKEN, make_callback_update, make_command_update, make_contact_update, make_text_update
+from fixtures import NOW, clock
 from plans.policy import default_policy
 
-NOW = datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc)
 _update_ids = itertools.count(1000)
 
-
-def clock() -> datetime:
-    return NOW
 
 
 async def make_bot_app(fake, db_path, *, support_chat_id=None, now=clock, default_locale="zh_CN", policy=None):

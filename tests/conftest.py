@@ -1,5 +1,6 @@
-"""Generic test fixtures: the fake Bot API, a PTB Application wired to it, and a guard that
-fails any test reaching beyond loopback.  (Dialogue-specific fixtures belong elsewhere.)
+"""The fixtures every test can ask for: the fake Bot API, a PTB Application wired to it, the
+shared ones of `fixtures` (`store`, `chat`, `app_options`), and a guard that fails any test
+reaching beyond loopback.
 
 * ``fake_api`` -- a fresh ``FakeBotAPI``; the test fails if the code called a Bot API method
   the fake does not implement.
@@ -23,6 +24,9 @@ from pathlib import Path
 import pytest
 
 from fakebot import FakeBotAPI, build_application
+from fixtures import app_options, chat, store
+
+__all__ = ["app_options", "chat", "store"]  # fixtures defined in `fixtures`, offered to every test
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections import deque
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time
 
 from bot.demo import load_demo
 from bot.i18n import Translator, plain_text
@@ -33,10 +32,9 @@ from dialogs.machine import COMMANDS, Dialogue
 from dialogs.model import Event, Reply
 from dialogs.state import State
 from dialogs.steps import ROWS, Step
+from fixtures import NOW, SHANGHAI
 from plans.policy import default_policy
 
-NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)  # 17:30 in Shanghai: support is open
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TRANSLATOR = Translator()
 #: Answers the table cannot know: the demo card holder's identity.
 IDENTITY = {Step.identify_loan: "CC-1001", Step.identify_id: "1234"}
@@ -115,7 +113,7 @@ class Talk:
                                                          9000 + stranger)
             return self.say(value)
         if kind == "expire_invites":  # time passes: every invitation has expired, then the phone is shared
-            self.store.db.execute("UPDATE invites SET expires_at = ''")
+            self.store.db.execute("UPDATE invites SET expires_at = created_at")  # expired as it was made
             return self.contact(value)
         raise ValueError(kind)
 

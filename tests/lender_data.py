@@ -18,12 +18,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from bot.store import Store
-
-NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from fixtures import NOW, clock
 
 BORROWERS = [
     # id, loan, phone, borrower locale
@@ -77,7 +74,7 @@ def conversation(store: Store, chat_id: int, *, locale: str | None, borrower_id:
 
 def build_book(store: Store) -> Store:
     with store.transaction():
-        for borrower_id, loan_id, phone, locale in BORROWERS:
+        for _, loan_id, phone, locale in BORROWERS:
             store.upsert_borrower_and_loan(loan(loan_id, phone, locale))
         for borrower_id in (1, 2, 3, 4, 5, 8):
             store.bind_telegram(borrower_id, 900 + borrower_id, 900 + borrower_id)
@@ -110,5 +107,5 @@ def build_book(store: Store) -> Store:
     return store
 
 
-def book(path=":memory:", clock=lambda: NOW) -> Store:
+def book(path=":memory:", clock=clock) -> Store:
     return build_book(Store(path, clock=clock))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from borrower_chat import BorrowerChat, clock, walk_to
+from borrower_chat import BorrowerChat, walk_to
 from bot.lender.reminders import Dispatcher
 from dialogs.steps import Step
+from fixtures import SHANGHAI, clock, store_of
 from plans.policy import default_policy
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def agree_a_plan(chat: BorrowerChat, choice: str = "Choose 2") -> int:
@@ -21,8 +20,7 @@ async def agree_a_plan(chat: BorrowerChat, choice: str = "Choose 2") -> int:
     await chat.press("Show me the plans")
     await chat.press(choice)
     await chat.press("I agree")
-    store = chat.app.bot_data["conversations"].store
-    return store.active_plan_for_loan("CC-1001")["id"]
+    return store_of(chat).active_plan_for_loan("CC-1001")["id"]
 
 
 def dispatcher_for(chat: BorrowerChat) -> Dispatcher:

@@ -1,6 +1,6 @@
 """The support console for tests: a seeded console behind Starlette's TestClient
-(`console_env`), signing in (`login`), the CSRF token of a page (`csrf_of`), a clock the test
-moves (`Clock`), and the console served by real uvicorn in a thread (`served`)."""
+(`console_env`, its clock starting at CONSOLE_START), signing in (`login`), the CSRF token of a
+page (`csrf_of`), and the console served by real uvicorn in a thread (`served`)."""
 from __future__ import annotations
 
 import re
@@ -9,32 +9,24 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import uvicorn
 from starlette.testclient import TestClient
-from support_seed import PASSWORD, seed
 
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support.web import create_app
+from fixtures import Clock
+from support_seed import PASSWORD, seed
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+CONSOLE_START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
 def console_env(tmp_path) -> Iterator[tuple]:
     """(app, client, store, clock) over the seeded database; for a fixture to yield from."""
     store, _ = seed(tmp_path / "bot.db")
-    clock = Clock()
+    clock = Clock(CONSOLE_START)
     settings = Settings(_env_file=None, database=str(tmp_path / "bot.db"), default_locale="en",
                         timezone="Asia/Shanghai")
     app = create_app(store, settings, Translator(), clock=clock)

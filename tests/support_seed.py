@@ -11,33 +11,20 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from bot.turn import Conversations, Message
 from bot.demo import load_demo
 from bot.i18n import Translator
 from bot.store import Store
 from bot.support.auth import add_user
+from bot.turn import Conversations, Message
 from dialogs.model import Event
+from fixtures import Clock
 from plans.policy import default_policy
 
-START = datetime(2026, 11, 20, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+START = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 PASSWORD = "correct horse battery"
 FAST = {"n": 2**10}  # a cheap scrypt for test accounts; real accounts use the default cost
-
-
-class SteppingClock:
-    """A clock that moves 20 seconds each time it is read; `jump` moves it further."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=20)
-        return self.now
-
-    def jump(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 class Chat:
@@ -79,10 +66,10 @@ SEED = {
 }
 
 
-def seed(path, *, users: bool = True) -> tuple[Store, SteppingClock]:
+def seed(path, *, users: bool = True) -> tuple[Store, Clock]:
     """A fresh database file at `path` holding the conversations above (and, with `users`,
     the support accounts alice and bob, bob disabled)."""
-    clock = SteppingClock()
+    clock = Clock(START, step=timedelta(seconds=20))  # each reading 20 seconds after the last
     store = Store(path, clock=clock)
     load_demo(store)
     conversations = Conversations(store, default_policy(), Translator(), clock, "en")
@@ -115,7 +102,7 @@ def seed(path, *, users: bool = True) -> tuple[Store, SteppingClock]:
             "created_at": "2026-11-20T01:30:00.000000+00:00",
         })
 
-    clock.jump(timedelta(days=5))
+    clock.advance(days=5)
     second = Chat(conversations, 502)
     second.say("/start")
     second.press("I agree")
@@ -130,7 +117,7 @@ def seed(path, *, users: bool = True) -> tuple[Store, SteppingClock]:
                             locale=saved["locale"], borrower_id=saved["borrower_id"], loan_id=saved["loan_id"],
                             telegram_user_id=saved["telegram_user_id"], needs_person=True)
 
-    clock.jump(timedelta(days=2))
+    clock.advance(days=2)
     Chat(conversations, 503).say("/start")
 
     if users:

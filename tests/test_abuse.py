@@ -29,11 +29,12 @@ from datetime import timedelta
 import pytest
 from telegram import Update
 
-from borrower_chat import NOW, BorrowerChat, answer_situation, identify, make_bot_app, to_options
-from botapi_stub import BotApiStub
+from borrower_chat import BorrowerChat, answer_situation, identify, make_bot_app, to_options
 from bot.demo import load_demo
 from bot.store import Store
+from botapi_stub import BotApiStub
 from fakebot import TOKEN, make_command_update, make_text_update
+from fixtures import NOW, Clock, store_of
 
 SUPPORT = -100777
 VICTIM = 501
@@ -41,14 +42,6 @@ ATTACKER = 601
 #: What must never reach anyone but the card holder of CC-1001 (a demo loan): its number, its
 #: amounts (outstanding, overdue, interest, penalties, usual payment), the holder's name, phone.
 SECRETS = ("CC-1001", "42,000", "8,270.30", "1,450.30", "820.00", "3,200", "王小明", "13800138000", "138 0013")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -62,10 +55,6 @@ async def app(fake_api, tmp_path, clock):
                                         default_locale="en")
     yield application
     await application.shutdown()
-
-
-def store_of(app):
-    return app.bot_data["conversations"].store
 
 
 def audit(app, event: str) -> list[dict]:
@@ -233,7 +222,7 @@ async def test_identification_locks_after_five_failures_within_the_hour(app, fak
         sent = len(fake_api.sent_messages(ATTACKER))
         await attacker.say(guess)
         answers.append(attacker.texts_since(sent))
-    for left, texts in zip((4, 3, 2, 1), answers):
+    for left, texts in zip((4, 3, 2, 1), answers[:4], strict=True):
         counted = "1 attempt left." if left == 1 else f"{left} attempts left."
         assert len(texts) == 1 and counted in texts[0] and "loan or card agreement number" in texts[0]
     assert answers[4] == ["Too many unsuccessful attempts. For your security, identification is locked for one hour. "
@@ -247,10 +236,10 @@ async def test_identification_locks_after_five_failures_within_the_hour(app, fak
     assert store_of(app).borrower_by_telegram(ATTACKER) is None and state(app, ATTACKER)["borrower_id"] is None
     assert len(audit(app, "identification_failed")) == 5
     assert_nothing_revealed(fake_api, ATTACKER)
-    clock.now += timedelta(minutes=59)
+    clock.advance(minutes=59)
     await attacker.say("/start")
     assert "locked" in await attacker.press("I agree")
-    clock.now += timedelta(minutes=2)  # the oldest failures are over an hour old
+    clock.advance(minutes=2)  # the oldest failures are over an hour old
     await attacker.say("/start")
     await attacker.press("I agree")
     await attacker.say("CC-1001")
@@ -417,7 +406,8 @@ def webhook_bot(tmp_path):
     port = _free_port()
     with BotApiStub() as stub:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") and not k.lower().endswith("_proxy")}
-        env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub.base_url, BOT_API_FILE_URL=stub.base_url.replace("/bot", "/file/bot"),
+        env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub.base_url,
+                   BOT_API_FILE_URL=stub.base_url.replace("/bot", "/file/bot"),
                    BOT_DATABASE=str(tmp_path / "bot.db"), BOT_DEFAULT_LOCALE="en", NO_PROXY="127.0.0.1,localhost")
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "run", "--webhook-url", f"http://127.0.0.1:{port}/", "--listen", "127.0.0.1",

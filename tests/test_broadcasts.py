@@ -13,16 +13,26 @@ import telegram
 from click.testing import CliRunner
 from telegram.error import TimedOut
 
-from botapi_stub import BotApiStub
-from bot.lender.broadcasts import (
-    BroadcastError, Counts, Pacing, RateLimiter, create_broadcast, describe, load_message_file, parse_segment,
-    prepare, send_broadcast, template_content,
-)
 from bot.cli import main
 from bot.i18n import Translator
+from bot.lender.broadcasts import (
+    BroadcastError,
+    Counts,
+    Pacing,
+    RateLimiter,
+    create_broadcast,
+    describe,
+    load_message_file,
+    parse_segment,
+    prepare,
+    send_broadcast,
+    template_content,
+)
 from bot.store import Store
+from botapi_stub import BotApiStub
 from fakebot import TOKEN, FakeBotAPI
-from lender_data import NOW, SHANGHAI, book
+from fixtures import NOW, SHANGHAI
+from lender_data import book
 
 FAST = Pacing(backoff=0.01)
 TRANSLATOR = Translator()
@@ -147,7 +157,8 @@ def test_message_file_toml_has_a_text_per_language(tmp_path):
     path = tmp_path / "note.toml"
     path.write_text('en = "Closed on Friday"\nzh_CN = "周五休息"\n', encoding="utf-8")
     content = load_message_file(path)
-    assert (content.render(TRANSLATOR, "en", {}), content.render(TRANSLATOR, "zh_CN", {})) == ("Closed on Friday", "周五休息")
+    rendered = (content.render(TRANSLATOR, "en", {}), content.render(TRANSLATOR, "zh_CN", {}))
+    assert rendered == ("Closed on Friday", "周五休息")
     path.write_text('en = "Closed on Friday"\n', encoding="utf-8")
     with pytest.raises(BroadcastError, match="no text for zh_CN"):
         load_message_file(path)
@@ -174,7 +185,7 @@ async def test_each_recipient_gets_the_message_in_their_language(store, bot, fak
     assert "CN¥800.00" in fake_api.last_text(903) and "Dec 15, 2026" in fake_api.last_text(903)
     assert all(m["parse_mode"] == "HTML" and "allow_paid_broadcast" not in m for m in fake_api.sent_messages())
     rows = store.broadcast_recipients(broadcast_id)
-    assert [(r["status"], r["attempts"], r["sent_at"]) for r in rows] == [("sent", 1, NOW.isoformat(timespec="microseconds"))] * 3
+    assert [(r["status"], r["attempts"], r["sent_at"]) for r in rows] == [("sent", 1, NOW)] * 3
     assert store.get_broadcast(broadcast_id)["status"] == "finished"
 
 
@@ -210,7 +221,7 @@ async def test_forbidden_marks_the_borrower_blocked_and_unreachable(store, bot, 
     fake_api.fail_next("sendMessage", error_code=403)
     broadcast_id = start(store, "due-in:3")
     assert await send(store, bot, broadcast_id) == Counts(blocked=1)
-    assert store.get_borrower(1)["unreachable_at"] == NOW.isoformat(timespec="microseconds")
+    assert store.get_borrower(1)["unreachable_at"] == NOW
     assert store.db.execute("SELECT count(*) FROM audit WHERE event = 'borrower_unreachable' AND borrower_id = 1"
                             ).fetchone()[0] == 1
     assert [r.borrower_id for r in prepared(store, "active").unreachable] == [1, 5]
@@ -301,7 +312,7 @@ async def test_rate_limiter_never_exceeds_the_rate_in_any_window():
     for _ in range(30):
         await limiter.acquire()
         starts.append(time.monotonic())
-    assert all(later - earlier >= 1.0 for earlier, later in zip(starts, starts[20:]))
+    assert all(later - earlier >= 1.0 for earlier, later in zip(starts, starts[20:], strict=False))
     assert time.monotonic() - began < 2.0  # ~1.47 s: 20 in the first window, 10 more at 20/s
 
 
@@ -323,7 +334,8 @@ def test_dry_run_shows_masked_recipients_and_a_sample_per_language_and_records_n
     result = cli("--segment", "all", "--template", "new_plans_available", "--dry-run")
     assert result.exit_code == 0, result.output
     assert ("segment all, template new_plans_available: 8 borrowers; 5 recipients will receive it, 3 will not"
-            " (1 blocked the bot; 2 never opened a chat with the bot (or have not identified in it yet))") in result.output
+            " (1 blocked the bot; 2 never opened a chat with the bot (or have not identified in it yet))"
+            ) in result.output
     assert "+86*******8000" in result.output and "+8613800138000" not in result.output
     assert "--- sample in en" in result.output and "--- sample in zh_CN" in result.output
     assert "New repayment options" in result.output and "新的还款方案" in result.output

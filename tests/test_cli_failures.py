@@ -36,8 +36,8 @@ CASES = [
     ("chat: BOT_DATABASE is a folder", ["chat"], {"BOT_DATABASE": "{tmp}"}, ["BOT_DATABASE", "unable to open"]),
     ("run: no token", ["run"], {}, ["BOT_TOKEN"]),
     ("reminders send: no token", ["reminders", "send"], {"DEMO": "1"}, ["BOT_TOKEN"]),
-    ("reminders send: no network", ["reminders", "send"], {"DEMO": "1", "BOT_TOKEN": "1:T", "BOT_API_URL": CLOSED_PORT_URL},
-     ["cannot reach Telegram"]),
+    ("reminders send: no network", ["reminders", "send"],
+     {"DEMO": "1", "BOT_TOKEN": "1:T", "BOT_API_URL": CLOSED_PORT_URL}, ["cannot reach Telegram"]),
     ("reminders send: far future", ["reminders", "send", "--as-of", "2099-01-01 10:00:00"], {"DEMO": "1"},
      ["--as-of 2099-01-01 10:00 is in the future"]),
     ("quote: missing file", ["quote", "{tmp}/none.json"], {}, ["none.json: cannot read"]),
@@ -92,7 +92,7 @@ def test_a_failure_is_one_line_and_a_non_zero_exit(cli_env, tmp_path, monkeypatc
     write(tmp_path, "loans.xlsx", b"PK\x03\x04")
     write(tmp_path, "loans.csv", "loan_id\n")
     write(tmp_path, "notes.txt", "these are not a database" * 100)
-    write(tmp_path, "gbk.csv", "loan_id,amount,paid_at,reference\n".encode() + "王".encode("gbk") + b",1,2026-11-01,R\n")
+    write(tmp_path, "gbk.csv", b"loan_id,amount,paid_at,reference\n" + "王".encode("gbk") + b",1,2026-11-01,R\n")
     if env.pop("DEMO", None):
         with Store(cli_env) as store:
             load_demo(store)

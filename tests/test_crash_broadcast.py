@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 
-from botapi_stub import BotApiStub
 from bot.store import Store
+from botapi_stub import BotApiStub
 from fakebot import TOKEN
 
 RECIPIENTS = 600

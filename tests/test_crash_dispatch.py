@@ -12,8 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from botapi_stub import BotApiStub
 from bot.store import Store
+from botapi_stub import BotApiStub
 from fakebot import TOKEN
 
 BORROWERS = 400
@@ -65,7 +65,8 @@ def test_reminder_dispatch_survives_sigkill(tmp_path):
             as_of = (moment + timedelta(minutes=11 * attempt)).strftime("%Y-%m-%d %H:%M:%S")
             env["BOT_TIMEZONE"] = "Asia/Shanghai"
             process = subprocess.Popen([sys.executable, "-m", "bot", "reminders", "send", "--as-of", as_of],
-                                       cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                       cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)
             if attempt < 3:
                 deadline = time.monotonic() + 30
                 target = len(stub.sent_messages()) + rng.randint(20, 120)

@@ -16,17 +16,16 @@ import time
 from datetime import date
 from decimal import Decimal
 
-
+from bot.services import loan_from_record
+from bot.store import Store
 from bot_process import BotProcess, bot_env
 from botapi_stub import BotApiStub
-from bot.store import Store
 from dialogs.answers import case_from
 from dialogs.steps import Collected
 from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update
 from plans.engine import quote
 from plans.models import HardshipReason, IncomeKind, Outlook
 from plans.policy import default_policy
-from bot.services import loan_from_record
 
 CONVERSATIONS = 30
 KILLS = int(os.environ.get("CRASH_KILLS", "8"))
@@ -95,7 +94,8 @@ def test_conversations_survive_random_sigkills(tmp_path):
                     elif kind == "text":
                         update = make_text_update(uid, chat, chat, value, language_code="en")
                     else:
-                        update = make_callback_update(uid, chat, chat, _button(stub, chat, value), 1, language_code="en")
+                        update = make_callback_update(uid, chat, chat, _button(stub, chat, value), 1,
+                                                      language_code="en")
                     waiting.append((chat, uid, len(stub.sent_messages(chat))))
                     stub.push_update(update)
                     pushed.append(uid)

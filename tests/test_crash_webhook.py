@@ -81,9 +81,9 @@ def test_no_update_that_got_a_200_is_lost_across_sigkills(tmp_path):
             with ThreadPoolExecutor(POSTERS) as pool:
                 # the /starts first, so each chat's texts find a conversation
                 got = dict(zip([u["update_id"] for u in first[:CHATS]],
-                               pool.map(lambda u: deliver(port, u, stop), first[:CHATS])))
+                               pool.map(lambda u: deliver(port, u, stop), first[:CHATS]), strict=True))
                 got.update(zip([u["update_id"] for u in first[CHATS:]],
-                               pool.map(lambda u: deliver(port, u, stop), first[CHATS:])))
+                               pool.map(lambda u: deliver(port, u, stop), first[CHATS:]), strict=True))
             thread.join(timeout=DEADLINE)
         finally:
             done.set()
@@ -103,7 +103,8 @@ def test_no_update_that_got_a_200_is_lost_across_sigkills(tmp_path):
         replies = dict(db.execute("SELECT in_reply_to, count(*) FROM messages WHERE direction = 'out'"
                                   " GROUP BY in_reply_to").fetchall())
         assert sorted(uid for uid in answered if replies.get(uid) != 1) == []  # each handled once: one reply
-        assert db.execute("SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL").fetchone()[0] == 0
+        unsent = "SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL"
+        assert db.execute(unsent).fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         # A reply goes out twice only if a kill fell between sending it and recording that.

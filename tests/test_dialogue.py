@@ -9,7 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from dialogue_harness import NOW, SHANGHAI, TRANSLATOR, Talk, at, routes
+from dialogue_harness import TRANSLATOR, Talk, at, routes
+from fixtures import NOW, SHANGHAI
 
 from bot.console import TERMINAL_CHAT, Console
 from bot.i18n import Translator

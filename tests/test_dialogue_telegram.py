@@ -15,22 +15,12 @@ from telegram import Update
 from borrower_chat import BorrowerChat, answer_from_outlook, answer_situation, data_with_payload, make_bot_app
 from borrower_chat import identify as identify_by_loan_number
 from fakebot import make_text_update
-
-
-@pytest.fixture
-async def chat(fake_api, tmp_path):
-    app, store = await make_bot_app(fake_api, tmp_path / "bot.db")
-    yield BorrowerChat(app, fake_api)
-    await app.shutdown()
+from fixtures import store_of
 
 
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "bot.db"
-
-
-def store_of(chat):
-    return chat.app.bot_data["conversations"].store
 
 
 async def test_full_path_in_english_records_a_plan_with_consent(chat):

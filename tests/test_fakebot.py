@@ -5,7 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from telegram import (
@@ -29,6 +29,7 @@ from fakebot import (
     make_contact_update,
     make_text_update,
 )
+from paths import TESTS
 
 CHAT = 5001
 USER = 5001
@@ -274,7 +275,7 @@ async def test_flood_control_raises_retry_after(make_app, fake_api):
         with pytest.raises(RetryAfter) as caught:
             await app.bot.send_message(CHAT, "x")
         retry_after = caught.value.retry_after  # int in PTB 22, timedelta from PTB 23
-        assert getattr(retry_after, "total_seconds", lambda: retry_after)() == 7
+        assert (retry_after.total_seconds() if isinstance(retry_after, timedelta) else retry_after) == 7
     await app.bot.send_message(CHAT, "x")
     assert [code for _, _, code in fake_api.failed_calls] == [429, 429]
 
@@ -357,9 +358,8 @@ def test_network_guard_allows_loopback():
 
 
 def test_network_guard_fails_a_test_that_swallowed_the_error(tmp_path):
-    here = Path(__file__).parent
-    for name in ("conftest.py", "fakebot.py"):
-        shutil.copy(here / name, tmp_path / name)
+    for name in ("conftest.py", "fakebot.py", "fixtures.py"):
+        shutil.copy(TESTS / name, tmp_path / name)
     (tmp_path / "test_sneaky.py").write_text(
         "import socket\n"
         "def test_sneaky():\n"

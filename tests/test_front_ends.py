@@ -34,11 +34,15 @@ def test_run_answers_start_through_a_bot_api_server(tmp_path):
 
 
 def test_chat_demo_reaches_an_accepted_plan_through_stdin(tmp_path):
-    answers = ["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "5200", "800",
-               "3000", "1", "7", "1", "1", "1"]
+    answers = {  # by the question each answers, in the order they are asked (1: the first choice)
+        "consent": "1", "identify_loan": "CC-1001", "identify_id": "1234", "loan": "1", "reason": "1",
+        "outlook": "1", "recovery": "4", "income_after": "12000", "income": "9000", "income_kind": "1",
+        "expenses_mode": "1", "expenses_total": "5200", "other_debts": "800", "savings": "3000", "dependants": "1",
+        "review": "7", "budget": "1", "options": "1", "confirm": "1",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "bot", "chat", "--demo", "--lang", "en"], cwd=tmp_path,
-        input="\n".join(answers) + "\n", env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        input="\n".join(answers.values()) + "\n", env=_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "CC-1001" in result.stdout.splitlines()[1]  # the demo tells how to identify

@@ -44,7 +44,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from borrower_chat import NOW, BorrowerChat, _update_ids, answer_from_outlook, make_bot_app, walk_to
+from borrower_chat import BorrowerChat, _update_ids, answer_from_outlook, make_bot_app, walk_to
+from fixtures import NOW
 from bot.i18n import Translator, check_telegram_html
 from dialogs.model import Event
 from dialogs.person import pieces

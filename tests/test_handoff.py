@@ -3,7 +3,7 @@ support group, the borrower's messages threaded under it, the agent's reply rela
 /close returning the borrower to the step they left, and nothing relayed from other chats."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from telegram import Update
@@ -16,10 +16,9 @@ AGENT = 9001
 
 
 @pytest.fixture
-async def chat(fake_api, tmp_path):
-    app, _ = await make_bot_app(fake_api, tmp_path / "bot.db", support_chat_id=SUPPORT, default_locale="en")
-    yield BorrowerChat(app, fake_api)
-    await app.shutdown()
+def app_options():
+    """`chat` (the shared fixture) with a support group, in English."""
+    return {"support_chat_id": SUPPORT, "default_locale": "en"}
 
 
 async def group_message(chat, text, reply_to, *, group=SUPPORT, update_id):
@@ -97,7 +96,7 @@ async def test_a_reply_to_nothing_known_gets_a_hint(chat):
 async def test_repeated_errors_offer_a_person(chat):
     await identified(chat)
     await chat.press("Temporary")
-    for attempt in range(3):
+    for _ in range(3):
         await chat.say("soon")
     assert "A person can help" in chat.text and chat.labels == ["Talk to a person"]
     await chat.press("Talk to a person")
@@ -105,7 +104,7 @@ async def test_repeated_errors_offer_a_person(chat):
 
 
 async def test_outside_support_hours_the_borrower_is_told_when(fake_api, tmp_path):
-    late = datetime(2026, 11, 28, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    late = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
     app, _ = await make_bot_app(fake_api, tmp_path / "late.db", support_chat_id=SUPPORT, now=lambda: late,
                                 default_locale="en")
     chat = BorrowerChat(app, fake_api)

@@ -151,7 +151,8 @@ def test_plain_text_keys_are_not_escaped(tmp_path):
 def test_plain_texts_are_remembered_per_language_and_parameters(tmp_path, monkeypatch):
     """Labels are rendered once per (language, key, parameters): never another's text."""
     for locale in LOCALES:
-        write_catalogue(tmp_path, locale, f'btn.choose = "{locale} {{{{ n }}}}"\nbtn.all = \'{{{{ ns|join(",") }}}}\'\n')
+        write_catalogue(tmp_path, locale,
+                        f'btn.choose = "{locale} {{{{ n }}}}"\nbtn.all = \'{{{{ ns|join(",") }}}}\'\n')
     translator = Translator(tmp_path)
     monkeypatch.setattr(i18n, "PLAIN_TEXT_MEMO", 3)
     for _ in range(2):

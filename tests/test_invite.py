@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.errors import InviteError, StoreError
 from bot.store import Store
+from fixtures import NOW
 
-NOW = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 DEEP_LINK_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -31,10 +31,10 @@ def add_loan(store: Store, loan_id: str = "CC-1") -> None:
 
 
 @pytest.fixture
-def store():
-    with Store(":memory:") as s:
-        add_loan(s)
-        yield s
+def store(store):
+    """The shared empty store, with loan CC-1."""
+    add_loan(store)
+    return store
 
 
 # ------------------------------------------------------------------ the store's side

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.errors import FileImportError
-from bot.lender.loans_import import import_loans, normalise_phone
+from bot.lender.loans_import import import_loans
+from bot.phones import normalise_phone
 from bot.store import Store
 
 HEADER = ("loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,"
@@ -34,12 +35,6 @@ def replace_cell(row: str, column: str, value: str) -> str:
     cells = row.split(",")
     cells[HEADER.split(",").index(column)] = value
     return ",".join(cells)
-
-
-@pytest.fixture
-def store():
-    with Store(":memory:", clock=lambda: datetime(2024, 5, 1, tzinfo=UTC)) as s:
-        yield s
 
 
 def count(store: Store, table: str) -> int:
@@ -151,7 +146,8 @@ def test_phone_that_is_not_a_number(raw):
         ("borrower_name", " ", "row 2, column borrower_name: is required"),
         ("locale", "fr", "row 2, column locale: must be one of zh_CN, en"),
         ("next_due_date", "01/06/2024", "row 2, column next_due_date: must be a date as YYYY-MM-DD"),
-        ("next_due_date", "2024-02-30", "row 2, column next_due_date: Input should be a valid date or datetime, day value"),
+        ("next_due_date", "2024-02-30",
+         "row 2, column next_due_date: Input should be a valid date or datetime, day value"),
         ("product", "boat", "row 2, column product: Input should be 'credit_card'"),
         ("currency", "yuan", "row 2, column currency: String should match pattern"),
         ("overdue_principal", "-5", "row 2, column overdue_principal: must not be negative (got '-5')"),

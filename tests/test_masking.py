@@ -2,7 +2,7 @@
 first letter per word; amounts, dates and loan numbers are left alone."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -123,7 +123,7 @@ def test_formatted_amounts_are_never_masked(amount, locale):
 @given(st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31)),
        st.integers(min_value=0, max_value=86399))
 def test_dates_and_times_are_never_masked(day, seconds):
-    moment = datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(seconds=seconds)
+    moment = datetime.combine(day, datetime.min.time(), UTC) + timedelta(seconds=seconds)
     for text in (day.isoformat(), day.strftime("%Y/%m/%d"), day.strftime("%Y%m%d"),
                  moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M:%S")):
         assert mask_text(text) == text
@@ -196,7 +196,7 @@ def written(draw, numbers):
     """A number from `numbers`, cut anywhere into groups joined by any separators, in a sentence."""
     number = draw(numbers)
     cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=len(number) - 1)))
-    groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)])]
+    groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)], strict=True)]
     text = groups[0] + "".join(draw(st.sampled_from(SEPARATORS)) + group for group in groups[1:])
     before, after = draw(CONTEXT)
     return number, before, text, after

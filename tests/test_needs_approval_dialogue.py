@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from borrower_chat import BorrowerChat, make_bot_app, to_options
+from borrower_chat import to_options
 from plans.policy import Policy, default_policy
 
 SUPPORT = -100777
@@ -21,11 +21,9 @@ def strict_policy() -> Policy:
 
 
 @pytest.fixture
-async def chat(fake_api, tmp_path):
-    app, _ = await make_bot_app(fake_api, tmp_path / "bot.db", support_chat_id=SUPPORT, default_locale="en",
-                                policy=strict_policy())
-    yield BorrowerChat(app, fake_api)
-    await app.shutdown()
+def app_options():
+    """`chat` (the shared fixture) with a support group, in English, under a strict policy."""
+    return {"support_chat_id": SUPPORT, "default_locale": "en", "policy": strict_policy()}
 
 
 async def test_plans_barred_by_a_lender_rule_go_to_a_person_with_the_reason(chat):

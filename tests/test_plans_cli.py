@@ -13,8 +13,9 @@ from bot.cli import main
 from plans.engine import quote
 from plans.models import Case
 from plans.policy import DEFAULT_POLICY_PATH, default_policy
+from paths import DATA
 
-CASE_FILE = Path(__file__).parent / "data" / "case_card.json"
+CASE_FILE = DATA / "case_card.json"
 CARD = json.loads(CASE_FILE.read_text())
 
 

@@ -17,8 +17,9 @@ from plans.models import Case, Structure
 from plans.policy import DEFAULT_POLICY_PATH, Policy, default_policy, load_policy, parse_policy
 from plans.schedule import Basis, equal_principal_rows
 from plans.structures import interest_freeze, level, settlement
+from paths import DATA
 
-CARD = json.loads((Path(__file__).parent / "data" / "case_card.json").read_text())
+CARD = json.loads((DATA / "case_card.json").read_text())
 
 
 def case(**changes) -> Case:

@@ -7,7 +7,6 @@ import copy
 import json
 from datetime import date
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,9 @@ from plans.errors import CaseError, NoPlanPossible
 from plans.models import Case, Structure
 from plans.payments import ScheduledPart, loan_left_by_plan
 from plans.policy import Policy, default_policy
+from paths import DATA
 
-CARD = json.loads((Path(__file__).parent / "data" / "case_card.json").read_text())
+CARD = json.loads((DATA / "case_card.json").read_text())
 
 #: The issue's card: 9,000 outstanding and 1,000 overdue at 18%, due on the 20th, as of
 #: 1 Nov 2026; income 9,000, essentials 5,200, other debts 800, no savings, a temporary job loss.

@@ -11,7 +11,13 @@ import json
 import sqlite3
 import time
 
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from telegram import Update
+
 from borrower_chat import make_bot_app
+from bot.store import Store
+from bot.tg.polling import poll
 from bot_process import (
     WEBHOOK_SECRET,
     BotProcess,
@@ -28,12 +34,6 @@ from fakebot import (
     make_command_update,
     make_text_update,
 )
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
-from telegram import Update
-
-from bot.store import Store
-from bot.tg.polling import poll
 
 GOOD = (801, 802, 803)
 

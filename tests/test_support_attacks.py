@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from support_console import console_env, csrf_of, login, served
-from support_seed import PASSWORD, SEED, seed
 
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support import auth as support_auth
 from bot.support.web import create_app
+from support_console import console_env, csrf_of, login, served
+from support_seed import PASSWORD, SEED, seed
 
 SECURITY_HEADERS = ("cache-control", "x-frame-options", "x-content-type-options", "referrer-policy",
                     "content-security-policy")
@@ -190,7 +190,8 @@ def test_knocking_while_backing_off_does_not_extend_it(env):
     clock.advance(seconds=2)
     # the real alice, from an address never seen, gets in with the right password
     assert login(client_at(app, "192.0.2.99"), "alice", PASSWORD).status_code == 303
-    failures = store.db.execute("SELECT count(*) FROM support_login_attempts WHERE ok = 0 AND refused = 0").fetchone()[0]
+    failures = store.db.execute(
+        "SELECT count(*) FROM support_login_attempts WHERE ok = 0 AND refused = 0").fetchone()[0]
     assert failures == support_auth.NAME_FREE_FAILURES + 1
 
 
@@ -413,7 +414,8 @@ def test_serving_to_the_network_over_plain_http_is_refused(served_with, host):
 
 
 @pytest.mark.parametrize("args", [[], ["--host", "127.0.0.1"], ["--host", "::1"], ["--host", "localhost"],
-                                  ["--host", "0.0.0.0", "--secure-cookie"], ["--host", "0.0.0.0", "--allow-plain-http"]])
+                                  ["--host", "0.0.0.0", "--secure-cookie"],
+                                  ["--host", "0.0.0.0", "--allow-plain-http"]])
 def test_serving_locally_or_with_https_or_the_flag_starts(served_with, args):
     result, calls = served_with(*args)
     assert result.exit_code == 0, result.output

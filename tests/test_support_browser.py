@@ -22,6 +22,17 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
+from bot.demo import load_demo
+from bot.i18n import Translator
+from bot.store import Store
+from bot.support.auth import add_user
+from bot.support.web import create_app
+from botapi_stub import BotApiStub
+from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update
+from support_console import served
+from support_seed import FAST, PASSWORD, seed
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path(shutil.which("chromedriver") or "/usr/bin/chromedriver")
 
@@ -30,17 +41,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
 )
 
-from botapi_stub import BotApiStub
-from fakebot import TOKEN, make_callback_update, make_command_update, make_text_update
-from support_console import served
-from support_seed import FAST, PASSWORD, seed
-
-from bot.config import Settings
-from bot.demo import load_demo
-from bot.i18n import Translator
-from bot.store import Store
-from bot.support.auth import add_user
-from bot.support.web import create_app
 
 
 @pytest.fixture
@@ -84,7 +84,9 @@ def test_an_agent_logs_in_searches_reads_a_transcript_and_adds_a_note(console_ur
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 15)
-    by_id = lambda name: browser.find_element(By.ID, name)
+
+    def by_id(name):
+        return browser.find_element(By.ID, name)
 
     # no page without login: the console sends the browser to the login form
     browser.get(console_url + "/conversations/502")
@@ -180,7 +182,8 @@ class Borrower:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             texts = [m.get("text", "") + "".join(f" [{button['text']}]" for row in
-                                                 (m.get("reply_markup") or {}).get("inline_keyboard", []) for button in row)
+                                                 (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                                                 for button in row)
                      for m in self.stub.sent_messages(chat)[before:]]
             if any(expect in text for text in texts):
                 return "\n".join(texts)
@@ -246,7 +249,9 @@ def test_an_agent_answers_a_borrower_from_the_browser_and_hands_back_to_the_assi
 
     url, borrower, database = desk
     wait = WebDriverWait(browser, 30)
-    by_id = lambda name: browser.find_element(By.ID, name)
+
+    def by_id(name):
+        return browser.find_element(By.ID, name)
 
     # the borrower talks to the bot, then asks for a person at "temporary or lasting?"
     borrower.say("/start", "I agree")
@@ -278,7 +283,8 @@ def test_an_agent_answers_a_borrower_from_the_browser_and_hands_back_to_the_assi
     row.find_element(By.CSS_SELECTOR, "a.open-conversation").click()
     wait.until(ec.presence_of_element_located((By.ID, "reply-text")))
     by_id("reply-text").send_keys("We can pause your payments for 3 months. Would that help?")
-    borrower.after(by_id("send-reply").click, "<b>Our team:</b> We can pause your payments for 3 months. Would that help?")
+    borrower.after(by_id("send-reply").click,
+                   "<b>Our team:</b> We can pause your payments for 3 months. Would that help?")
     borrower.wait("alice replied from the web console", chat=SUPPORT)  # the group sees it
     browser.switch_to.frame("live")
     wait.until(ec.text_to_be_present_in_element((By.ID, "actions"), "delivered at"))

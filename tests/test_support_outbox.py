@@ -5,20 +5,21 @@ fail - each shown to the agent."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from borrower_chat import BorrowerChat, identify, make_bot_app
-from fakebot import make_text_update
 from starlette.testclient import TestClient
 from telegram import Update
 
+from borrower_chat import BorrowerChat, identify, make_bot_app
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.support.auth import add_user
 from bot.support.transcripts import as_json, as_text, build_transcript
 from bot.support.web import create_app
 from bot.tg.support_outbox import run_outbox
+from fakebot import make_text_update
+from fixtures import Clock
 
 SUPPORT = -100777
 AGENT = 9001
@@ -26,22 +27,14 @@ PASSWORD = "correct horse battery"
 CHAT = 501
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai: support is open
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+START = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai: support is open
 
 
 @pytest.fixture
 async def desk(fake_api, tmp_path, request):
     """A borrower waiting for a person at "temporary or lasting?", the bot, and the console
     (with the support group SUPPORT, unless the test asks for another with `indirect`)."""
-    clock = Clock()
+    clock = Clock(START)
     app, store = await make_bot_app(fake_api, tmp_path / "bot.db", support_chat_id=getattr(request, "param", SUPPORT),
                                     now=clock, default_locale="en")
     add_user(store, "alice", PASSWORD, n=2**10)

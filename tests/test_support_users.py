@@ -3,29 +3,30 @@ session lifetimes (bot.support.auth over bot.store.support)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 
-from bot.support import auth as support_auth
 from bot.cli import main
 from bot.errors import StoreError
 from bot.store import Store
+from bot.support import auth as support_auth
 from bot.support.auth import (
-    AccountError, LoginFailed, LoginLocked, add_user, hash_password, login, logout, session_agent,
+    AccountError,
+    LoginFailed,
+    LoginLocked,
+    add_user,
+    hash_password,
+    login,
+    logout,
+    session_agent,
     verify_password,
 )
+from fixtures import NOW
 
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
 FAST = {"n": 2**10}
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "s.db", clock=lambda: NOW) as opened:
-        yield opened
 
 
 # ------------------------------------------------------------------ password hashes
@@ -76,7 +77,7 @@ def test_login_creates_a_session_whose_token_is_stored_only_as_a_hash(store):
     rows = list(store.db.query("SELECT * FROM support_sessions"))
     assert [r["token_hash"] for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
     assert token not in str(rows)
-    assert rows[0]["expires_at"] == "2026-11-28T17:00:00.000000+00:00"
+    assert rows[0]["expires_at"] == "2026-11-28T17:30:00.000000+00:00"  # 8 hours after NOW
     agent = session_agent(store, token, now=NOW)
     assert (agent.name, agent.token) == ("alice", token)
     assert agent.csrf == support_auth.csrf_token(token) and agent.csrf != token

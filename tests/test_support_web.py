@@ -10,9 +10,8 @@ import pytest
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from bot.config import Settings
 from bot.i18n import Translator
-from bot.support.web import create_app
+from bot.support.transcripts import TEMPLATES
 from support_console import console_env, csrf_of, login
 from support_seed import PASSWORD, SEED, seed
 
@@ -49,8 +48,8 @@ def test_every_route_refuses_an_anonymous_visitor(env):
         path = concrete(route.path)
         for method in sorted(route.methods):
             for accept in ("text/html", "application/json"):
-                response = client.request(method, path, headers={"accept": accept},
-                                          data={"text": "x", "reason": "curious!", "csrf": "x"} if method == "POST" else None)
+                form = {"text": "x", "reason": "curious!", "csrf": "x"} if method == "POST" else None
+                response = client.request(method, path, headers={"accept": accept}, data=form)
                 walked += 1
                 for leaked in BORROWER_DATA:
                     assert leaked not in response.text, (method, path, leaked)
@@ -182,7 +181,8 @@ def test_posts_without_the_sessions_csrf_token_are_refused(env):
     own = csrf_of(client)
     for data in ({"text": "note"}, {"text": "note", "csrf": "0" * 64}, {"text": "note", "csrf": foreign_token}):
         assert client.post("/conversations/502/notes", data=data).status_code == 403
-        assert client.post("/conversations/502/reveal", data={**data, "reason": "checking a payment"}).status_code == 403
+        revealing = {**data, "reason": "checking a payment"}
+        assert client.post("/conversations/502/reveal", data=revealing).status_code == 403
     cross_site = client.post("/conversations/502/notes", data={"text": "note", "csrf": own},
                              headers={"origin": "https://evil.example"})
     assert cross_site.status_code == 403
@@ -275,7 +275,8 @@ def test_conversation_page_shows_transcript_finances_options_plan_and_reminders(
     assert Translator().render("en", "support.plan.summary", status="active", payments=len(installments),
                                accepted="2026-11-20 09:")[:30] in plan
     first, last = installments[0], installments[-1]
-    assert f"<td>{first['number']}</td><td>{first['due_date']:%b} {first['due_date'].day}, {first['due_date'].year}</td>" in plan
+    due = first["due_date"]
+    assert f"<td>{first['number']}</td><td>{due:%b} {due.day}, {due.year}</td>" in plan
     assert f"CN¥{last['amount']:,}" in plan
     assert "before_due" in plan and "sent" in plan and "pending" in plan
 
@@ -399,8 +400,7 @@ def test_every_page_text_exists_in_both_languages():
     english = {key for key in translator.keys("en") if key.startswith("support.")}
     chinese = {key for key in translator.keys("zh_CN") if key.startswith("support.")}
     assert english == chinese and len(english) > 80
-    templates = "".join(path.read_text(encoding="utf-8") for path in
-                        (__import__("pathlib").Path(__file__).parent.parent / "bot" / "support" / "web" / "templates").glob("*.html"))
+    templates = "".join(path.read_text(encoding="utf-8") for path in TEMPLATES.glob("*.html"))
     used = set(re.findall(r"t\('(support\.[a-z0-9_.]+)'[,)]", templates))
     assert used and used <= english, used - english
 

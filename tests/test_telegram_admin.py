@@ -8,11 +8,12 @@ import asyncio
 import pytest
 
 from borrower_chat import BorrowerChat
-from bot.turn import Conversations
 from bot.i18n import Translator
 from bot.tg.app import build_application
+from bot.turn import Conversations
 from fakebot import TOKEN
-from lender_data import NOW, SHANGHAI, book
+from fixtures import SHANGHAI, clock, store_of
+from lender_data import book
 from plans.policy import default_policy
 
 ADMIN = 777
@@ -21,7 +22,7 @@ ADMIN = 777
 @pytest.fixture
 async def app(fake_api, tmp_path):
     store = book(tmp_path / "bot.db")
-    conversations = Conversations(store, default_policy(), Translator(), lambda: NOW, "zh_CN", SHANGHAI)
+    conversations = Conversations(store, default_policy(), Translator(), clock, "zh_CN", SHANGHAI)
     application = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
                                      base_file_url="http://fake/file/bot", request=fake_api, rate_limit=False,
                                      admin_ids={ADMIN})
@@ -31,10 +32,6 @@ async def app(fake_api, tmp_path):
     await application.stop()
     await application.shutdown()
     store.close()
-
-
-def store_of(app):
-    return app.bot_data["conversations"].store
 
 
 def refusals(app) -> list[dict]:
@@ -70,7 +67,8 @@ async def test_an_admin_confirms_and_the_broadcast_is_sent(app, fake_api):
     assert [len(fake_api.sent_messages(chat)) for chat in (902, 903)] == [1, 1]
     assert "overdue" in fake_api.last_text(903)
     row = store_of(app).get_broadcast(1)
-    assert (row["segment"], row["template"], row["rate"], row["status"]) == ("overdue", "overdue_contact_us", 30, "finished")
+    assert (row["segment"], row["template"], row["rate"], row["status"]) == \
+        ("overdue", "overdue_contact_us", 30, "finished")
 
     assert await admin.press_data("adm:send:overdue:overdue_contact_us") == \
         "Broadcast #1 was already started from this message."  # a double tap sends nothing more

@@ -20,14 +20,15 @@ import time
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from borrower_chat import BorrowerChat, clock
-from bot.turn import Conversations
+from borrower_chat import BorrowerChat
 from bot.demo import load_demo
 from bot.i18n import Translator
-from bot.tg.polling import run_polling
 from bot.store import Store
 from bot.tg.app import build_application
+from bot.tg.polling import run_polling
+from bot.turn import Conversations
 from fakebot import TOKEN, make_command_update
+from fixtures import clock, store_of
 from plan_helpers import agree_a_plan
 from plans.policy import default_policy
 
@@ -101,10 +102,21 @@ async def other_chat_is_served(app, fake) -> None:
     assert [label for row in fake.last_buttons(OTHER) for label, _ in row] == ["I agree", "I do not agree"]
 
 
+#: The demo borrower's typed answers, by the step that asks for each.
+INCOME = {"recovery": "4", "income_after": "12000", "income": "9000"}
+SPENDING = {"expenses_total": "5200", "other_debts": "800", "savings": "3000", "dependants": "1"}
+
+
+async def answer_asked(chat: BorrowerChat, answers: dict[str, str]) -> None:
+    """Answer each question the chat is asked, by the step asking it, while `answers` has one."""
+    left = dict(answers)
+    while (step := store_of(chat).load_conversation(chat.chat_id)["step"]) in left:
+        await chat.say(left.pop(step))
+
+
 async def to_budget(chat: BorrowerChat, loan: str = "CC-1001", last4: str = "1234") -> None:
     await to_expenses_total(chat, loan, last4)
-    for answer in ("5200", "800", "3000", "1"):
-        await chat.say(answer)
+    await answer_asked(chat, SPENDING)
     await chat.press("All correct")
 
 
@@ -116,8 +128,7 @@ async def to_expenses_total(chat: BorrowerChat, loan: str = "CC-1001", last4: st
     await chat.press("Continue")
     await chat.press("Lost my job")
     await chat.press("Temporary")
-    for answer in ("4", "12000", "9000"):
-        await chat.say(answer)
+    await answer_asked(chat, INCOME)
     await chat.press("Salary")
     await chat.press("One total")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -15,11 +14,16 @@ from bot.cli import main
 from bot.i18n import Translator
 from bot.store import Store
 from bot.support.transcripts import (
-    TranscriptError, as_html, as_json, as_text, build_transcript, day_start, list_conversations,
+    TranscriptError,
+    as_html,
+    as_json,
+    as_text,
+    build_transcript,
+    day_start,
+    list_conversations,
 )
+from fixtures import SHANGHAI
 from support_seed import SEED, seed
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def test_buttons_offered_and_the_label_of_the_button_pressed(store):
 
 def test_a_press_shows_the_label_of_the_most_recent_message_that_offered_it(tmp_path):
     with Store(tmp_path / "b.db") as store:
-        at = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)
+        at = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
         log = store.log_message
         log(direction="out", chat_id=9, text="menu", at=at, step="a", buttons=[[["Old label", "3:pick:x"]]])
         log(direction="in", chat_id=9, text="[button 3:pick:x]", at=at, step="a", update_id=1)
@@ -87,7 +91,7 @@ def test_the_borrowers_name_is_masked_wherever_it_appears(tmp_path):
             "product": "consumer_loan", "outstanding_principal": "1000", "overdue_principal": "100",
             "overdue_interest": "0", "penalty_fees": "0", "annual_rate": "0.1", "monthly_payment": "100",
             "remaining_term_months": 10, "days_past_due": 30, "next_due_date": "2026-12-01"})
-        at = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)
+        at = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
         store.log_message(direction="out", chat_id=5, text="Hello, <b>Emma Li</b>! Emma, hi.", at=at, borrower_id=1)
         store.log_message(direction="in", chat_id=5, text="Tom & <i>Jerry</i> 13900139000", at=at, update_id=1)
         entries = build_transcript(store, SHANGHAI, borrower_id=1)
@@ -136,7 +140,7 @@ def test_text_format(store):
 
 def test_html_format_is_one_self_contained_escaped_page(tmp_path):
     with Store(tmp_path / "h.db") as store:
-        at = datetime(2026, 11, 28, 1, 0, tzinfo=timezone.utc)
+        at = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
         store.log_message(direction="out", chat_id=5, text="Pick <b>one</b>", at=at, step="s",
                           buttons=[[["A & B", "1:x:a"]]])
         store.log_message(direction="in", chat_id=5, text="<script>alert(1)</script> 13900139000", at=at,

@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 import pytest
+
 from bot_process import (
     WEBHOOK_SECRET,
     BotProcess,

@@ -7,13 +7,13 @@ import re
 import tomllib
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from bot.i18n import Translator, plain_text
+from paths import LOCALES
 
-LOCALES = Path(__file__).resolve().parent.parent / "locales" / "zh_CN"
+ZH_CN = LOCALES / "zh_CN"
 CJK = "\u4e00-\u9fff"
 HALF_WIDTH_NEXT_TO_CJK = re.compile(f"[{CJK}][,:;?!()]|[,:;?!()][{CJK}]")
 SPACE_BETWEEN_CJK = re.compile(f"[{CJK}] +[{CJK}]")
@@ -21,7 +21,7 @@ TEMPLATE_SYNTAX = re.compile(r"{{.*?}}|{%.*?%}|<[^>]+>", re.S)
 
 
 def texts(name: str) -> dict[str, str]:
-    with (LOCALES / name).open("rb") as handle:
+    with (ZH_CN / name).open("rb") as handle:
         return {key: value for key, value in _flat(tomllib.load(handle)).items()}
 
 

@@ -32,8 +32,10 @@ DEMO_INTRO = {
     "zh_CN": "演示数据库，内含示例贷款。按提示输入贷款编号，再输入身份证号后 4 位：",
 }
 DEMO_DATABASE = {
-    "en": "The demo's database is {path}; try the lender's commands on it, e.g. BOT_DATABASE={path} restructure-bot report",
-    "zh_CN": "演示数据库位于 {path}。可以用贷款机构的命令查看其中的数据，例如：BOT_DATABASE={path} restructure-bot report",
+    "en": ("The demo's database is {path}; try the lender's commands on it,"
+           " e.g. BOT_DATABASE={path} restructure-bot report"),
+    "zh_CN": ("演示数据库位于 {path}。可以用贷款机构的命令查看其中的数据，"
+              "例如：BOT_DATABASE={path} restructure-bot report"),
 }
 
 
@@ -59,15 +61,18 @@ def chat(demo: bool, database: str | None, lang: str | None) -> None:
     if path is not None and not path.parent.is_dir():
         raise CliError(f"{path.parent}: no such folder")
     store = Store(path) if path is not None else open_store(settings)
+    where = ""
     if demo:
+        assert path is not None  # made above for --demo
         load_demo(store)
+        where = DEMO_DATABASE[locale].format(path=path.resolve())
         click.echo(_demo_intro(locale))
-        click.echo(DEMO_DATABASE[locale].format(path=path.resolve()))
+        click.echo(where)
     conversations = make_conversations(settings.model_copy(update={"default_locale": locale}), store,
                                        binds_accounts=False)
     Console(conversations, language_code=lang).run()
     if demo:
-        click.echo(DEMO_DATABASE[locale].format(path=path.resolve()))
+        click.echo(where)
 
 
 @click.command("run")
@@ -89,6 +94,7 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
     async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
         await dispatcher.run_once(context.bot)
 
+    assert application.job_queue is not None  # the job-queue extra is a dependency
     application.job_queue.run_repeating(send_reminders, interval=REMINDER_INTERVAL, first=5)
     if webhook_url:
         if not secret_token:

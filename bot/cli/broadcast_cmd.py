@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from datetime import datetime
 
 import click
 from telegram.error import InvalidToken, TelegramError
@@ -25,6 +26,7 @@ from bot.lender.broadcasts import (
     template_content,
 )
 from bot.store import Store
+from bot.store.statuses import RecipientStatus
 from bot.support.masking import mask_phone
 from bot.wiring import make_bot, open_store
 
@@ -34,7 +36,7 @@ SEND_OPTIONS = ("segment", "template", "message_file", "dry_run", "paid")
 def _send(settings: Settings, store: Store, broadcast_id: int, *, retry_in_doubt: bool = False) -> None:
     """Send with a progress bar on stderr; print the counts (Ctrl-C stops cleanly)."""
     todo = store.broadcast_counts(broadcast_id)
-    total = todo["pending"] + (todo["sending"] if retry_in_doubt else 0)
+    total = todo[RecipientStatus.PENDING] + (todo[RecipientStatus.SENDING] if retry_in_doubt else 0)
 
     async def run(bar) -> Counts:
         try:
@@ -75,14 +77,19 @@ def broadcast(ctx: click.Context, segment: str | None, template: str | None, mes
     """Message every borrower of a segment, each in their language, at Telegram's rate."""
     if ctx.invoked_subcommand is not None:
         if any(ctx.params[name] for name in SEND_OPTIONS) or rate != DEFAULT_RATE:
-            raise click.UsageError(f"options go with `broadcast --segment ...`, not `broadcast {ctx.invoked_subcommand}`")
+            raise click.UsageError(f"options go with `broadcast --segment ...`,"
+                                   f" not `broadcast {ctx.invoked_subcommand}`")
         return
     if not segment or (template is None) == (message_file is None):
         raise click.UsageError("give --segment and either --template NAME or --message-file FILE")
     check_rate(rate, paid)
     settings, translator = load_settings(), Translator()
     store = open_store(settings)
-    content = template_content(translator, template) if template else load_message_file(message_file)
+    if template is not None:
+        content = template_content(translator, template)
+    else:
+        assert message_file is not None  # one or the other, checked above
+        content = load_message_file(message_file)
     prepared = prepare(store, parse_segment(segment), content, translator=translator, tz=settings.tz,
                        default_locale=settings.default_locale)
     if dry_run:
@@ -107,6 +114,11 @@ def resume(broadcast_id: int, retry_in_doubt: bool) -> None:
     _send(settings, store, broadcast_id, retry_in_doubt=retry_in_doubt)
 
 
+def _timestamp(moment: datetime | None) -> str:
+    """A time as the store holds it (UTC, microseconds), or nothing."""
+    return "" if moment is None else moment.isoformat(timespec="microseconds")
+
+
 @broadcast.command("show")
 @click.argument("broadcast_id", metavar="ID", type=int)
 @cli_errors
@@ -120,7 +132,7 @@ def show(broadcast_id: int) -> None:
                f" {Counts.of(store, broadcast_id).summary()}")
     for r in store.broadcast_recipients(broadcast_id):
         click.echo(f"  {r['borrower_id']:>8}  {mask_phone(r['phone']):<16}  {r['locale']:<5}  {r['status']:<8}"
-                   f"  {r['sent_at'] or ''}  {r['last_error'] or ''}".rstrip())
+                   f"  {_timestamp(r['sent_at'])}  {r['last_error'] or ''}".rstrip())
 
 
 @broadcast.command("list")
@@ -130,9 +142,11 @@ def list_broadcasts() -> None:
     store = open_store(load_settings())
     for row in store.list_broadcasts():
         c = row["counts"]
-        click.echo(f"{row['id']:>5}  {row['created_at'][:16]}  {row['segment']:<20}  {row['template'] or 'file':<22}"
-                   f"  {row['status']:<11}  sent {c['sent']}, blocked {c['blocked']}, failed {c['failed']},"
-                   f" in doubt {c['sending']}, pending {c['pending']}")
+        click.echo(f"{row['id']:>5}  {row['created_at']:%Y-%m-%dT%H:%M}  {row['segment']:<20}"
+                   f"  {row['template'] or 'file':<22}  {row['status']:<11}"
+                   f"  sent {c[RecipientStatus.SENT]}, blocked {c[RecipientStatus.BLOCKED]},"
+                   f" failed {c[RecipientStatus.FAILED]}, in doubt {c[RecipientStatus.SENDING]},"
+                   f" pending {c[RecipientStatus.PENDING]}")
 
 
 COMMANDS = [broadcast]

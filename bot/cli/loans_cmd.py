@@ -64,7 +64,8 @@ def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None
 
 @click.command("invite")
 @click.argument("loan_id")
-@click.option("--ttl-days", type=click.IntRange(1, 365), help="Days the link stays valid [default: BOT_INVITE_TTL_DAYS].")
+@click.option("--ttl-days", type=click.IntRange(1, 365),
+              help="Days the link stays valid [default: BOT_INVITE_TTL_DAYS].")
 @cli_errors
 def invite(loan_id: str, ttl_days: int | None) -> None:
     """Create a single-use deep link inviting LOAN_ID's borrower; the last line is the token."""

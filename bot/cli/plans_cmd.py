@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,7 +21,7 @@ _QUOTE_JSON = TypeAdapter(Quote)
 def read_case(source: str) -> Case:
     """Read a case from a file path or '-' (stdin); numbers are parsed as Decimal, not float."""
     try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"{source}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -64,8 +65,8 @@ def quote_as_table(result: Quote) -> str:
                      f"flags: {', '.join(result.flags)}")
     else:
         closest = result.closest
-        lines.append(f"no affordable plan: monthly shortfall {result.monthly_shortfall} {result.currency} "
-                     f"({closest.month}: {closest.to_pay} to pay, {closest.available} available); "
+        where = f" ({closest.month}: {closest.to_pay} to pay, {closest.available} available)" if closest else ""
+        lines.append(f"no affordable plan: monthly shortfall {result.monthly_shortfall} {result.currency}{where}; "
                      f"flags: {', '.join(result.flags)}")
     return "\n".join(lines)
 

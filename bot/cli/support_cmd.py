@@ -11,7 +11,6 @@ import click
 from bot.cli.common import cli_errors
 from bot.config import Settings, load_settings
 from bot.i18n import LOCALES, Translator
-from bot.terminal import printable  # texts typed by borrowers: no escape sequence reaches the terminal
 from bot.support.auth import AccountError, add_user, check_new_password
 from bot.support.transcripts import (
     TranscriptError,
@@ -23,6 +22,7 @@ from bot.support.transcripts import (
     day_start,
     list_conversations,
 )
+from bot.terminal import printable  # texts typed by borrowers: no escape sequence reaches the terminal
 from bot.wiring import open_store
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])

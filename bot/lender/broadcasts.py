@@ -83,6 +83,7 @@ from telegram.error import (
 from bot.errors import BotError
 from bot.i18n import LOCALES, Translator, resolve_locale
 from bot.store import Store
+from bot.store.statuses import BroadcastStatus, InstalmentStatus, RecipientStatus
 from bot.support.masking import mask_phone
 
 __all__ = [
@@ -166,7 +167,7 @@ class Content:
         return self.template, None if self.texts is None else json.dumps(self.texts, ensure_ascii=False)
 
     @classmethod
-    def from_record(cls, row: dict) -> "Content":
+    def from_record(cls, row: dict) -> Content:
         if row["template"]:
             return cls(template=row["template"])
         return cls(texts=json.loads(row["message_text"]))
@@ -176,6 +177,7 @@ class Content:
         if self.texts is not None:
             text = html.escape(self.texts[locale].strip(), quote=False)
         else:
+            assert self.template is not None  # one or the other (`__post_init__`)
             missing = sorted(_variables(translator, locale, TEMPLATE_PREFIX + self.template) - set(facts))
             if missing:
                 raise BroadcastError(f"template {self.template} needs {', '.join(missing)},"
@@ -242,7 +244,7 @@ def plan_facts(store: Store, borrower_ids: list[int], today: date) -> dict[int, 
         rows.setdefault(row["borrower_id"], []).append(row)
     facts = {}
     for borrower_id, unpaid in rows.items():
-        overdue = [r for r in unpaid if r["status"] == "missed" or r["due_date"] < today]
+        overdue = [r for r in unpaid if r["status"] == InstalmentStatus.MISSED or r["due_date"] < today]
         upcoming = next((r for r in unpaid if r not in overdue), None)
         plan_id = (upcoming or overdue[0])["plan_id"]
         data: dict = {"currency": (upcoming or overdue[0])["currency"]}
@@ -307,7 +309,8 @@ def render_all(store: Store, content: Content, recipients: list[Recipient], *, t
                today: date) -> tuple[dict[int, str], dict[int, str]]:
     """Each recipient's message, and why for those it cannot be rendered for (by borrower id)."""
     facts = plan_facts(store, [r.borrower_id for r in recipients], today) if content.template else {}
-    texts, problems = {}, {}
+    texts: dict[int, str] = {}
+    problems: dict[int, str] = {}
     rendered: dict[tuple, str | BroadcastError] = {}  # recipients with the same facts share a text
     for recipient in recipients:
         data = facts.get(recipient.borrower_id, {})
@@ -317,10 +320,11 @@ def render_all(store: Store, content: Content, recipients: list[Recipient], *, t
                 rendered[key] = content.render(translator, recipient.locale, data)
             except BroadcastError as exc:
                 rendered[key] = exc
-        if isinstance(rendered[key], BroadcastError):
-            problems[recipient.borrower_id] = str(rendered[key])
+        text = rendered[key]
+        if isinstance(text, BroadcastError):
+            problems[recipient.borrower_id] = str(text)
         else:
-            texts[recipient.borrower_id] = rendered[key]
+            texts[recipient.borrower_id] = text
     return texts, problems
 
 
@@ -389,9 +393,10 @@ class Counts:
     pending: int = 0
 
     @classmethod
-    def of(cls, store: Store, broadcast_id: int) -> "Counts":
+    def of(cls, store: Store, broadcast_id: int) -> Counts:
         c = store.broadcast_counts(broadcast_id)
-        return cls(c["sent"], c["blocked"], c["failed"], c["sending"], c["pending"])
+        return cls(c[RecipientStatus.SENT], c[RecipientStatus.BLOCKED], c[RecipientStatus.FAILED],
+                   c[RecipientStatus.SENDING], c[RecipientStatus.PENDING])
 
     @property
     def total(self) -> int:
@@ -518,7 +523,7 @@ class _Sender:
             self._save()
             self.store.release_recipients(self.broadcast_id, self.claimed - self.maybe_sent)
 
-    def _finish(self, recipient: dict, status: str, error: str | None, attempts: int) -> None:
+    def _finish(self, recipient: dict, status: RecipientStatus, error: str | None, attempts: int) -> None:
         self.claimed.discard(recipient["borrower_id"])
         self.maybe_sent.discard(recipient["borrower_id"])
         self.results.append({"borrower_id": recipient["borrower_id"], "status": status, "error": error,
@@ -529,7 +534,7 @@ class _Sender:
     async def _deliver(self, recipient: dict) -> None:
         borrower_id = recipient["borrower_id"]
         if borrower_id in self.problems:
-            self._finish(recipient, "failed", self.problems[borrower_id], 0)
+            self._finish(recipient, RecipientStatus.FAILED, self.problems[borrower_id], 0)
             return
         attempts = network_errors = flood_waits = 0
         while True:
@@ -545,25 +550,25 @@ class _Sender:
             except RetryAfter as exc:
                 flood_waits += 1
                 if flood_waits > self.pacing.max_flood_waits:
-                    return self._finish(recipient, "failed", f"flood control: {exc}", attempts)
+                    return self._finish(recipient, RecipientStatus.FAILED, f"flood control: {exc}", attempts)
                 self.maybe_sent.discard(borrower_id)  # refused: certainly not delivered
                 self.limiter.pause(retry_after_seconds(exc), self.pacing.slowdown)
             except Forbidden as exc:
-                return self._finish(recipient, "blocked", str(exc), attempts)
+                return self._finish(recipient, RecipientStatus.BLOCKED, str(exc), attempts)
             except BadRequest as exc:
-                return self._finish(recipient, "failed", str(exc), attempts)
+                return self._finish(recipient, RecipientStatus.FAILED, str(exc), attempts)
             except InvalidToken:
                 self.maybe_sent.discard(borrower_id)  # refused: certainly not delivered
                 raise
             except NetworkError as exc:  # includes TimedOut: it may have been delivered
                 network_errors += 1
                 if network_errors >= self.pacing.network_attempts:
-                    return self._finish(recipient, "failed", f"network: {exc}", attempts)
+                    return self._finish(recipient, RecipientStatus.FAILED, f"network: {exc}", attempts)
                 await asyncio.sleep(self.pacing.backoff * 2 ** (network_errors - 1))
             except TelegramError as exc:
-                return self._finish(recipient, "failed", str(exc), attempts)
+                return self._finish(recipient, RecipientStatus.FAILED, str(exc), attempts)
             else:
-                return self._finish(recipient, "sent", None, attempts)
+                return self._finish(recipient, RecipientStatus.SENT, None, attempts)
 
 
 async def send_broadcast(store: Store, bot, broadcast_id: int, *, progress: Callable[[int], object] | None = None,
@@ -577,17 +582,17 @@ async def send_broadcast(store: Store, bot, broadcast_id: int, *, progress: Call
         raise BroadcastError(f"no broadcast {broadcast_id}")
     if retry_in_doubt:
         store.requeue_in_doubt(broadcast_id)
-    rows = store.broadcast_recipients(broadcast_id, "pending")
+    rows = store.broadcast_recipients(broadcast_id, RecipientStatus.PENDING)
     content = Content.from_record(broadcast)
     recipients = [Recipient(r["borrower_id"], r["chat_id"], r["locale"], r["phone"]) for r in rows]
     texts, problems = render_all(store, content, recipients, translator=translator or Translator(),
                                  today=today_in(store, tz))
-    store.set_broadcast_status(broadcast_id, "sending")
+    store.set_broadcast_status(broadcast_id, BroadcastStatus.SENDING)
     try:
         await _Sender(store, bot, broadcast, rows, texts, problems, pacing, progress).run()
     except BaseException:
-        store.set_broadcast_status(broadcast_id, "interrupted")
+        store.set_broadcast_status(broadcast_id, BroadcastStatus.INTERRUPTED)
         raise
     counts = Counts.of(store, broadcast_id)
-    store.set_broadcast_status(broadcast_id, "finished", finished=True)
+    store.set_broadcast_status(broadcast_id, BroadcastStatus.FINISHED, finished=True)
     return counts

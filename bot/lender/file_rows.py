@@ -18,25 +18,19 @@ import heapq
 import io
 import json
 import os
-from collections.abc import Collection, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.errors import FileImportError, Problem
+from bot.terminal import shown
 
 Row = dict[str, Any] | str  # a row's cells, or why the line could not be read as a row
-
-#: How much of a bad value an error message quotes.
-SHOWN_CHARS = 40
-
-
-def shown(value: Any) -> str:
-    """A value as an error message quotes it: repr (so control characters and escape
-    sequences appear as `\\x1b`, never raw), cut to SHOWN_CHARS."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 4] + "...'"
+#: progress(phase, done, total), told by an import as it goes: "checking" counts bytes of the
+#: file, "writing" the rows written.
+Progress = Callable[[str, int, int], None]
 
 
 class Problems:
@@ -183,7 +177,7 @@ def _csv_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
         if len(cells) > width:
             yield number, "more cells than the header has columns"
         else:
-            yield number, dict(zip(header, cells))  # missing trailing cells are absent
+            yield number, dict(zip(header, cells, strict=False))  # missing trailing cells are absent
 
 
 def _jsonl_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
@@ -219,8 +213,8 @@ def clean_cells(raw: dict[str, Any], number: int) -> tuple[dict[str, Any], list[
                 cleaned[key] = value
             continue
         if isinstance(value, list | dict):
-            problems.append(Problem(number, shown(key)[1:-1], f"must be a single value, not a JSON "
-                                                                      f"{'list' if isinstance(value, list) else 'object'}"))
+            kind = "list" if isinstance(value, list) else "object"
+            problems.append(Problem(number, shown(key)[1:-1], f"must be a single value, not a JSON {kind}"))
             continue
         if value is not None:
             cleaned[key] = value
@@ -232,7 +226,9 @@ def first_per_column(problems: list[Problem]) -> list[Problem]:
     seen: set[str] = set()
     kept = []
     for problem in problems:
-        if problem.column is None or problem.column not in seen:
+        if problem.column is None:
+            kept.append(problem)
+        elif problem.column not in seen:
             kept.append(problem)
             seen.add(problem.column)
     return kept

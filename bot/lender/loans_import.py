@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -36,22 +36,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from pydantic import ValidationError
 
 from bot.errors import BotError, Problem
 from bot.lender.file_rows import (
     Chunk,
     Problems,
+    Progress,
     RowFile,
     clean_cells,
     first_per_column,
     parse_chunk,
-    shown,
 )
+from bot.phones import valid_phone
 from bot.store import Store
 from bot.store.imports import staged_loan
-from bot.terminal import control_character
+from bot.terminal import control_character, shown
 from dialogs.parsing import InputError, parse_loan_number
 from plans.models import Loan
 
@@ -69,9 +69,6 @@ _ID_LAST4 = re.compile(r"^[0-9]{3}[0-9X]$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _TYPED_LOAN_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}")  # what `parse_loan_number` returns unchanged
 
-#: progress(phase, done, total): "checking" counts bytes of the file, "writing" rows.
-Progress = Callable[[str, int, int], None]
-
 
 @dataclass
 class ImportReport:
@@ -87,68 +84,6 @@ class ImportReport:
     def summary(self) -> str:
         return (f"imported {self.new + self.updated} loans ({self.new} new, {self.updated} updated)"
                 f" for {self.borrowers} borrowers")
-
-
-# --------------------------------------------------------------------------- phones
-
-
-def _parse_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
-    try:
-        return phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-
-
-def normalise_phone(raw: str, region: str = "CN") -> str:
-    """E.164 (`+8613800138000`) from any common way of writing a number; ValueError if none.
-
-    A number without a country code is read as one of `region`. This only asks that the
-    number be *possible* (the right length for its country): it matches a number Telegram
-    shares against what is stored. What is stored is checked harder, by `import_phone`.
-    """
-    number = _parse_phone(raw, region)
-    if number is None or not phonenumbers.is_possible_number(number):
-        raise ValueError(f"not a valid phone number {shown(raw)}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-#: A Chinese mobile number as most lenders' files hold it (`13800138000`, `+86 138 0013 8000`,
-#: `138-0013-8000`). phonenumbers' general parser costs ~15 microseconds a number, a third
-#: of a whole row's checks; for these forms its result is known without it: country 86 and
-#: the 11 digits as the national number (nothing to strip: CN's carrier and dialling
-#: prefixes start 0, 11, 12 or 179, and those take the general path). And a number that
-#: matches CN's general and mobile patterns (as phonenumbers matches them: possible length,
-#: then the whole pattern) is valid without trying the other kinds of number first; any
-#: other is asked of `is_valid_number`. tests/test_imports_streaming.py holds this path to
-#: phonenumbers' own answers.
-_CN_MOBILE = re.compile(r"(\+86)?(1(?:[3-68-9][0-9]|7[0-8])[0-9]{8})")
-_SPACES_AND_DASHES = str.maketrans("", "", " -")
-_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-_CN_PATTERNS = [(re.compile(desc.national_number_pattern), desc.possible_length)
-                for desc in (_CN.general_desc, _CN.mobile)]
-
-
-def _valid_cn(national: str) -> bool:
-    if all((not lengths or len(national) in lengths) and pattern.fullmatch(national)
-           for pattern, lengths in _CN_PATTERNS):
-        return True
-    return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=86, national_number=int(national)))
-
-
-@functools.lru_cache(maxsize=4096)  # a borrower with several loans is on several rows
-def import_phone(raw: str, region: str) -> str:
-    """E.164 of a number that is *valid* for its country (in a range allocated to phones,
-    per the phonenumbers library): `12345` or `+86 12345` is refused, not stored as
-    `+8612345`. ValueError if not."""
-    mobile = _CN_MOBILE.fullmatch(raw.translate(_SPACES_AND_DASHES))
-    if mobile and (mobile[1] or region == "CN"):
-        if _valid_cn(mobile[2]):
-            return "+86" + mobile[2]
-        raise ValueError(f"not a valid phone number {shown(raw)}")
-    number = _parse_phone(raw, region)
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValueError(f"not a valid phone number {shown(raw)}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # --------------------------------------------------------------------------- one row
@@ -236,7 +171,7 @@ def _borrower_problems(borrower: dict[str, str], number: int, region: str) -> li
             problems.append(Problem(number, "borrower_name", f"longer than {MAX_NAME} characters"))
     if "phone" in borrower:
         try:
-            borrower["phone"] = import_phone(borrower["phone"], region)
+            borrower["phone"] = valid_phone(borrower["phone"], region)
         except ValueError as exc:
             problems.append(Problem(number, "phone", str(exc)))
     if "id_last4" in borrower:
@@ -307,7 +242,8 @@ def check_chunk(chunk: Chunk, region: str) -> Checked:
     """Read and check a chunk's rows, each on its own: (how many row numbers the chunk used,
     the good rows as staged, each bad row's problems), numbered within the chunk. A pure
     function of its arguments, so a big file's chunks are checked in worker processes."""
-    staged, bad = [], []
+    staged: list[tuple] = []
+    bad: list[list[Problem]] = []
     rows = parse_chunk(chunk)
     while True:
         try:

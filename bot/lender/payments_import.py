@@ -13,7 +13,6 @@ message (rendered when it is sent) gives the plan's state after the last of them
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -24,18 +23,17 @@ from zoneinfo import ZoneInfo
 from babel.numbers import get_currency_precision
 
 from bot.errors import Problem
-from bot.lender.file_rows import Problems, RowFile, clean_cells, first_per_column, shown
+from bot.lender.file_rows import Problems, Progress, RowFile, clean_cells, first_per_column
 from bot.lender.plan_life import apply_payment, thank_for_payments
 from bot.store import Store
-from bot.store.codec import from_timestamp, to_money_text, to_timestamp
+from bot.store.codec import to_money_text, to_timestamp
+from bot.terminal import shown
 from dialogs.parsing import InputError, parse_loan_number
 
 COLUMNS = ("loan_id", "amount", "paid_at", "reference")
 MAX_REFERENCE = 128
 BATCH = 200  # payments applied per transaction: well under a second of the write lock
 STAGE_CHUNK = 5000
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -77,7 +75,8 @@ def _validate(raw: dict[str, Any], number: int, store: Store, zone: ZoneInfo) ->
         except InvalidOperation:
             problems.append(Problem(number, "amount", f"not a positive amount: {shown(cells['amount'])}"))
         else:
-            if currency and -amount.normalize().as_tuple().exponent > get_currency_precision(currency):
+            exponent = amount.normalize().as_tuple().exponent  # an int: the amount is finite
+            if currency and isinstance(exponent, int) and -exponent > get_currency_precision(currency):
                 problems.append(Problem(number, "amount", f"has more decimal places than {currency} allows:"
                                                           f" {shown(cells['amount'])}"))
             cells["amount"] = to_money_text(amount)
@@ -125,7 +124,7 @@ def import_payments(store: Store, path: str | Path, zone: ZoneInfo, *,
 
 def _apply(store: Store, row: dict, report: PaymentReport) -> None:
     result = apply_payment(store, loan_id=row["loan_id"], amount=Decimal(row["amount"]),
-                           paid_at=from_timestamp(row["paid_at"]), reference=row["reference"], source="import")
+                           paid_at=datetime.fromisoformat(row["paid_at"]), reference=row["reference"], source="import")
     store.note_staged_payment(row["n"], result.payment_id, result.plan_id)
     report.duplicates += result.duplicate
     report.applied += not result.duplicate

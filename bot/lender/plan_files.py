@@ -22,6 +22,7 @@ from babel.dates import format_skeleton
 
 from bot.i18n import Translator, make_filters
 from bot.store import Store
+from bot.store.statuses import InstalmentStatus
 
 #: What happened to a payment -> its colour (colour-blind safe: Okabe-Ito hues).
 STATUS_COLOURS = {"paid": "#009E73", "due": "#56B4E9", "missed": "#D55E00", "paused": "#E69F00"}
@@ -46,10 +47,8 @@ def _matplotlib() -> Any:
 
 def status_of(row: dict) -> str:
     """The chart's word for a payment: paid, missed, paused (interest only) or due."""
-    if row["status"] == "paid":
-        return "paid"
-    if row["status"] == "missed":
-        return "missed"
+    if row["status"] in (InstalmentStatus.PAID, InstalmentStatus.MISSED):
+        return str(row["status"])
     return "paused" if row.get("kind") == "interest_only" else "due"
 
 

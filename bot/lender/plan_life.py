@@ -17,10 +17,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from bot.store import Store
+from bot.store import Store, found
+from bot.store.statuses import PlanStatus
 from plans.models import Loan
-from plans.payments import UNPAID, Instalment, ScheduledPart, allocate, loan_left_by_plan
+from plans.payments import Instalment, ScheduledPart, allocate, loan_left_by_plan
 from plans.policy import Policy, Reminders
+from plans.statuses import UNPAID, InstalmentStatus
+
 
 def local_send_time(day: date, zone: ZoneInfo, rules: Reminders) -> datetime:
     """`day` at the policy's time of day in the borrower's zone (the policy refuses a send
@@ -79,16 +82,17 @@ def apply_payment(store: Store, *, loan_id: str, amount: Decimal, paid_at: datet
                                           source=source)
         if payment_id is None:
             return PaymentResult(duplicate=True)
-        if plan is None:
+        if plan is None or allocation is None:
             store.audit("payment_without_plan", at=store.clock(), loan_id=loan_id, reference=reference)
             return PaymentResult(False, None, Decimal(0), unapplied, payment_id=payment_id)
         for item in allocation.updated:
-            store.set_instalment_payment(plan["id"], item.number, paid=item.paid, status=item.status, at=paid_at)
+            store.set_instalment_payment(plan["id"], item.number, paid=item.paid,
+                                         status=InstalmentStatus(item.status), at=paid_at)
         store.audit("payment_applied", at=store.clock(), borrower_id=plan["borrower_id"], loan_id=loan_id,
                     plan_id=plan["id"], amount=amount, unapplied=unapplied, reference=reference)
-        completed = all(r["status"] == "paid" for r in store.plan_installments(plan["id"]))
+        completed = all(r["status"] == InstalmentStatus.PAID for r in store.plan_installments(plan["id"]))
         if completed:
-            store.end_plan(plan["id"], "completed", store.clock())
+            store.end_plan(plan["id"], PlanStatus.COMPLETED, store.clock())
         return PaymentResult(False, plan["id"], amount - unapplied, unapplied, completed, payment_id)
 
 
@@ -132,10 +136,10 @@ def notice_misses(store: Store, policy: Policy, now: datetime, default_zone: Zon
 def break_plan(store: Store, plan_id: int, now: datetime, reason: str) -> None:
     """The plan is broken: the case goes to a person and the borrower is told so."""
     plan = store.plan(plan_id)
-    if not store.end_plan(plan_id, "broken", now):
+    if not store.end_plan(plan_id, PlanStatus.BROKEN, now):
         return
-    borrower = store.get_borrower(plan["borrower_id"])
-    if borrower and borrower["telegram_chat_id"]:
+    borrower = found(store.get_borrower(plan["borrower_id"]), f"borrower {plan['borrower_id']}")
+    if borrower["telegram_chat_id"]:
         store.flag_needs_person(borrower["telegram_chat_id"], now, reason)
     number = max(r["number"] for r in store.plan_installments(plan_id))
     store.add_reminder(plan_id=plan_id, number=number, borrower_id=plan["borrower_id"], kind="broken",

@@ -38,6 +38,8 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.i18n import plain_text
 from bot.lender.plan_life import next_allowed, notice_misses
 from bot.services import plan_view
+from bot.store import found
+from bot.store.statuses import InstalmentStatus, PlanStatus, ReminderStatus
 from bot.tg.send import send_messages
 from bot.turn import Conversations, Message
 from plans.policy import Policy
@@ -93,9 +95,11 @@ class Dispatcher:
             try:
                 status = await self._deliver(bot, reminder, now)
             except RetryAfter as error:
-                delay = error.retry_after if isinstance(error.retry_after, timedelta) else timedelta(seconds=error.retry_after)
-                self.store.finish_reminder(reminder["id"], "pending", error=str(error), retry_at=now + delay)
-                status, flood = "pending", True
+                after = error.retry_after
+                delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
+                self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=str(error),
+                                           retry_at=now + delay)
+                status, flood = ReminderStatus.PENDING, True
             outcome[status] += 1
             if observe:
                 observe(reminder, status)
@@ -104,17 +108,18 @@ class Dispatcher:
         return outcome
 
     async def _deliver(self, bot: Bot, reminder: dict, now: datetime) -> str:
-        borrower = self.store.get_borrower(reminder["borrower_id"])
+        borrower = found(self.store.get_borrower(reminder["borrower_id"]), f"borrower {reminder['borrower_id']}")
         zone = ZoneInfo(borrower["timezone"]) if borrower.get("timezone") else self.zone
         today = now.astimezone(zone).date()
         reason = self._irrelevant(reminder, borrower, today)
         if reason:
-            status = "blocked" if reason == "blocked" else "skipped" if reason.startswith("too late") else "cancelled"
+            status = (ReminderStatus.BLOCKED if reason == "blocked" else ReminderStatus.SKIPPED
+                      if reason.startswith("too late") else ReminderStatus.CANCELLED)
             self.store.finish_reminder(reminder["id"], status, error=reason)
             return status
         allowed = next_allowed(now, zone, self.policy.reminders)
         if allowed > now:
-            self.store.finish_reminder(reminder["id"], "pending", error="quiet hours", send_at=allowed)
+            self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error="quiet hours", send_at=allowed)
             return "postponed"
         if not self.store.claim_reminder(reminder["id"], now):
             return "taken"
@@ -125,44 +130,45 @@ class Dispatcher:
         except RetryAfter:
             raise
         except Forbidden as error:
-            self.store.finish_reminder(reminder["id"], "blocked", error=str(error))
+            self.store.finish_reminder(reminder["id"], ReminderStatus.BLOCKED, error=str(error))
             self.store.mark_unreachable(borrower["id"], now, str(error))
-            return "blocked"
+            return ReminderStatus.BLOCKED
         except BadRequest as error:
-            self.store.finish_reminder(reminder["id"], "failed", error=str(error))
+            self.store.finish_reminder(reminder["id"], ReminderStatus.FAILED, error=str(error))
             log.warning("reminder %s refused by Telegram: %s", reminder["id"], error)
-            return "failed"
+            return ReminderStatus.FAILED
         except NetworkError as error:
             if reminder["attempts"] + 1 >= MAX_ATTEMPTS:
-                self.store.finish_reminder(reminder["id"], "failed", error=f"network: {error}")
-                return "failed"
+                self.store.finish_reminder(reminder["id"], ReminderStatus.FAILED, error=f"network: {error}")
+                return ReminderStatus.FAILED
             backoff = timedelta(minutes=2 ** reminder["attempts"])
-            self.store.finish_reminder(reminder["id"], "pending", error=f"network: {error}", retry_at=now + backoff)
-            return "pending"
+            self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=f"network: {error}",
+                                       retry_at=now + backoff)
+            return ReminderStatus.PENDING
         except Exception as error:  # never let one reminder stop the others
             log.exception("reminder %s could not be sent", reminder["id"])
-            self.store.finish_reminder(reminder["id"], "failed", error=f"{type(error).__name__}: {error}")
-            return "failed"
-        self.store.finish_reminder(reminder["id"], "sent")
-        return "sent"
+            self.store.finish_reminder(reminder["id"], ReminderStatus.FAILED, error=f"{type(error).__name__}: {error}")
+            return ReminderStatus.FAILED
+        self.store.finish_reminder(reminder["id"], ReminderStatus.SENT)
+        return ReminderStatus.SENT
 
     def _irrelevant(self, reminder: dict, borrower: dict, today: date) -> str | None:
         """Why this reminder should not go out any more, if it should not (the borrower's
         local day is `today`)."""
         if borrower.get("unreachable_at"):
-            return "blocked"
+            return ReminderStatus.BLOCKED
         if not borrower.get("telegram_chat_id"):
             return "borrower has no Telegram chat"
         plan = self.store.plan(reminder["plan_id"])
         kind = reminder["kind"]
         if kind.startswith(("thanks:", "broken")):
             return None
-        if plan["status"] != "active":
+        if plan["status"] != PlanStatus.ACTIVE:
             return f"plan {plan['status']}"
         row = next(r for r in self.store.plan_installments(plan["id"]) if r["number"] == reminder["installment_number"])
-        if row["status"] == "paid":
+        if row["status"] == InstalmentStatus.PAID:
             return "already paid"
-        if kind == "checkin" and row["status"] != "missed":
+        if kind == "checkin" and row["status"] != InstalmentStatus.MISSED:
             return "no longer missed"
         return too_late(kind, row["due_date"], today, self.policy.reminders.grace_days)
 
@@ -171,7 +177,8 @@ class Dispatcher:
         says how many days are really left)."""
         kind, number = reminder["kind"], reminder["installment_number"]
         if kind == "checkin":
-            return self.conversations.push(chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number))
+            return self.conversations.push(
+                chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number))
         plan = self.store.plan(reminder["plan_id"])
         instalments = self.store.plan_installments(plan["id"])
         view = plan_view(plan, instalments, today)
@@ -223,7 +230,7 @@ class DryRun:
                   " nothing was sent or changed"), f"would end: {counts}"]
         for row, messages in self.reminders:
             what = f"reminder {row['id']} (plan {row['plan_id']}, payment {row['installment_number']}, {row['kind']})"
-            if row["status"] == "sent":
+            if row["status"] == ReminderStatus.SENT:
                 lines.append(f"  {what}: would send to chat {messages[0][0] if messages else '-'}:")
                 lines += [f"    {line}" for _, text in messages for line in text.splitlines()]
             else:

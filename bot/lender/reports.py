@@ -43,20 +43,18 @@ import json
 import textwrap
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from babel.numbers import get_currency_precision
 from jinja2 import Environment
 
 from bot import i18n
 from bot.store import Store
+from bot.store.statuses import PlanStatus
 from bot.support.masking import mask_phone
+from plans.money import quantize, round_places
 
 FORMATS = ("text", "csv", "json", "html")
-FUNNEL = ("invited", "started", "identified", "finances_given", "options_shown", "accepted", "declined",
-          "no_affordable_plan")
 OUTCOMES = ("on_track", "late", "missed", "broken", "completed", "superseded")
-CENT = Decimal("0.01")
 MONTHS_BACK = 24
 AT_RISK_SHOWN = 20
 
@@ -82,16 +80,8 @@ def structure_label(name: str) -> str:
         return _label(name)
 
 
-def _two_places(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _percent(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
-    return _two_places(Decimal(numerator) * 100 / Decimal(denominator)) if denominator else None
-
-
-def _in_currency(value: Decimal, currency: str) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-get_currency_precision(currency)), rounding=ROUND_HALF_UP)
+    return round_places(Decimal(numerator) * 100 / Decimal(denominator), 2) if denominator else None
 
 
 def _months(first: date, last: date) -> list[str]:
@@ -149,8 +139,8 @@ class Report:
 
 
 def _outcome(plan: dict) -> str:
-    if plan["status"] != "active":
-        return plan["status"]
+    if plan["status"] != PlanStatus.ACTIVE:
+        return str(plan["status"])
     return "missed" if plan["missed"] else "late" if plan["late"] else "on_track"
 
 
@@ -162,7 +152,7 @@ def _risk(plan: dict) -> tuple:
 
 def at_risk(plans: list[dict]) -> list[dict]:
     """The active plans showing a sign of trouble, most at risk first (module docstring)."""
-    risky = [p for p in plans if p["status"] == "active"
+    risky = [p for p in plans if p["status"] == PlanStatus.ACTIVE
              and (p["missed"] or p["late"] or p["reported"] or p["likelihood"] is not None)]
     return [{"plan_id": p["id"], "loan_id": p["loan_id"], "borrower_id": p["borrower_id"], "missed": p["missed"],
              "late": p["late"], "reported": p["reported"], "currency": p["currency"],
@@ -190,8 +180,8 @@ def build_report(store: Store, *, tz: tzinfo, since: date | None = None) -> Repo
     return Report(
         as_of=today, since=since, funnel=store.report_funnel(since_at),
         structures=dict(sorted(structures.items(), key=lambda item: (-item[1], item[0]))),
-        average_term=_two_places(Decimal(sum(p["payments"] for p in plans)) / len(plans)) if plans else None,
-        average_monthly={c: _two_places(sum(v, Decimal(0)) / len(v)) for c, v in sorted(monthly.items())},
+        average_term=round_places(Decimal(sum(p["payments"] for p in plans)) / len(plans), 2) if plans else None,
+        average_monthly={c: quantize(sum(v, Decimal(0)) / len(v), c) for c, v in sorted(monthly.items())},
         outcomes=outcomes, cured=cured, cure_base=cure_base, cure_rate=_percent(cured, cure_base),
         collections=collections, months=months, at_risk=at_risk(plans),
         unreachable=[{"id": row["id"], "phone": mask_phone(row["phone"])} for row in store.unreachable_borrowers()],
@@ -211,7 +201,8 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
         if to_date:
             totals.setdefault(currency, {"scheduled": Decimal(0), "collected": Decimal(0)})[what] += amount
         if month in keys:
-            row = by_month.setdefault(currency, {}).setdefault(month, {"scheduled": Decimal(0), "collected": Decimal(0)})
+            row = by_month.setdefault(currency, {}).setdefault(month, {"scheduled": Decimal(0),
+                                                                       "collected": Decimal(0)})
             row[what] += amount
 
     for row in store.report_instalments_due(since or date.min, next_month_end):
@@ -222,9 +213,9 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
 
     collections = {}
     for currency in sorted(totals):
-        due, paid = (_in_currency(totals[currency][what], currency) for what in ("scheduled", "collected"))
+        due, paid = (quantize(totals[currency][what], currency) for what in ("scheduled", "collected"))
         collections[currency] = {"scheduled": due, "collected": paid, "rate": _percent(paid, due)}
-    months = {currency: {month: {what: _in_currency(by_month[currency].get(month, {}).get(what, Decimal(0)), currency)
+    months = {currency: {month: {what: quantize(by_month[currency].get(month, {}).get(what, Decimal(0)), currency)
                                  for what in ("scheduled", "collected")} for month in keys}
               for currency in sorted(by_month)}
     return collections, months
@@ -264,7 +255,7 @@ def as_json(report: Report) -> str:
 
 
 def _likelihood(value: Decimal | None) -> str:
-    return "-" if value is None else f"{_two_places(value * 100)}%"
+    return "-" if value is None else f"{round_places(value * 100, 2)}%"
 
 
 def _wrapped(text: str) -> str:
@@ -292,10 +283,11 @@ def as_text(report: Report) -> str:
         lines.append("  (nothing due yet)")
     for currency, months in r.months.items():
         lines.append(f"  {currency} {'month':<8} {'scheduled':>14} {'collected':>14}")
-        for month, row in months.items():
+        for month, figures in months.items():
             to_come = "  (to come)" if month > r.as_of.isoformat()[:7] else ""
-            lines.append(f"      {month:<8} {row['scheduled']:>14} {row['collected']:>14}{to_come}")
-    lines += ["", f"At risk: {len(r.at_risk)} active plans most likely to fail next", _wrapped(f"({AT_RISK_EXPLAINED})")]
+            lines.append(f"      {month:<8} {figures['scheduled']:>14} {figures['collected']:>14}{to_come}")
+    lines += ["", f"At risk: {len(r.at_risk)} active plans most likely to fail next",
+              _wrapped(f"({AT_RISK_EXPLAINED})")]
     if r.at_risk:
         lines.append(f"  {'plan':>6}  {'loan':<12} {'borrower':>8} {'missed':>6} {'late':>5} {'reported':>10}"
                      f"  {'likelihood':>10}  next due")
@@ -368,7 +360,8 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d2733; }
 {% for name, count in r.structures.items() %}<tr><td>{{ label(name) }}</td><td class="n">{{ count }}</td></tr>
 {% else %}<tr><td class="muted">No plans yet.</td></tr>
 {% endfor %}
-<tr><td>Average term</td><td class="n">{{ r.average_term if r.average_term is not none else "-" }}</td><td>payments</td></tr>
+<tr><td>Average term</td><td class="n">{{ r.average_term if r.average_term is not none else "-" }}</td>
+<td>payments</td></tr>
 {% for currency, amount in r.average_monthly.items() %}
 <tr><td>Average monthly payment</td><td class="n">{{ amount }}</td><td>{{ currency }}</td></tr>
 {% endfor %}
@@ -388,16 +381,19 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d2733; }
 {% for m in chart.rows %}
   {% set x = 40 + loop.index0 * step %}
   <rect x="{{ x }}" y="{{ chart_height + 10 - m.scheduled_height }}" width="18" height="{{ m.scheduled_height }}"
-        fill="{{ scheduled_colour }}"{% if m.to_come %} fill-opacity="0.45"{% endif %}><title>{{ m.month }} scheduled {{ m.scheduled }}</title></rect>
-  <rect x="{{ x + 19 }}" y="{{ chart_height + 10 - m.collected_height }}" width="18" height="{{ m.collected_height }}"
-        fill="{{ collected_colour }}"><title>{{ m.month }} collected {{ m.collected }}</title></rect>
+        fill="{{ scheduled_colour }}"{% if m.to_come %} fill-opacity="0.45"{% endif %}>
+    <title>{{ m.month }} scheduled {{ m.scheduled }}</title></rect>
+  <rect x="{{ x + 19 }}" y="{{ chart_height + 10 - m.collected_height }}" width="18"
+        height="{{ m.collected_height }}" fill="{{ collected_colour }}">
+    <title>{{ m.month }} collected {{ m.collected }}</title></rect>
   <text x="{{ x + 18 }}" y="{{ chart_height + 28 }}" text-anchor="middle">{{ m.month }}</text>
 {% endfor %}
-  <line x1="36" x2="{{ chart.width }}" y1="{{ chart_height + 10 }}" y2="{{ chart_height + 10 }}" stroke="#5d6b7a"></line>
+  <line x1="36" x2="{{ chart.width }}" y1="{{ chart_height + 10 }}" y2="{{ chart_height + 10 }}"
+        stroke="#5d6b7a"></line>
 </svg>
 <table><tr><th>{{ currency }}</th><th class="n">scheduled</th><th class="n">collected</th></tr>
-{% for m in chart.rows %}<tr><td>{{ m.month }}{% if m.to_come %} (to come){% endif %}</td><td class="n">{{ m.scheduled }}</td>
-<td class="n">{{ m.collected }}</td></tr>
+{% for m in chart.rows %}<tr><td>{{ m.month }}{% if m.to_come %} (to come){% endif %}</td>
+<td class="n">{{ m.scheduled }}</td><td class="n">{{ m.collected }}</td></tr>
 {% endfor %}
 </table>
 {% endfor %}

@@ -8,19 +8,29 @@ the bot uses). Clashes between rows (a loan or reference listed twice, one phone
 endings) are then found with SQL over the whole file, and the good rows are written in
 batches, each batch its own short transaction: the bot is never kept waiting for seconds.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
-from bot.store.codec import to_day, to_money_text, to_timestamp
-from bot.store.migrations import LOAN_AMOUNTS
+from bot.store.base import Row, StoreBase
+from bot.store.codec import LOAN_AMOUNTS, to_day, to_money_text, to_timestamp
 
 #: The borrower columns of a loan row, then the loan's own (as stored, after validation).
 BORROWER_FIELDS = ("borrower_name", "phone", "id_last4", "locale", "timezone")
-LOAN_FIELDS = ("loan_id", "product", "currency", *LOAN_AMOUNTS, "remaining_term_months", "days_past_due",
-               "next_due_date", "prior_restructures", "on_time_payments_last_12")
+LOAN_FIELDS = (
+    "loan_id",
+    "product",
+    "currency",
+    *LOAN_AMOUNTS,
+    "remaining_term_months",
+    "days_past_due",
+    "next_due_date",
+    "prior_restructures",
+    "on_time_payments_last_12",
+)
 STAGED_LOAN_FIELDS = (*BORROWER_FIELDS, *LOAN_FIELDS)
 
 #: A borrower is matched by E.164 phone. The locale is only set when there is none (a
@@ -28,11 +38,14 @@ STAGED_LOAN_FIELDS = (*BORROWER_FIELDS, *LOAN_FIELDS)
 #: replaces the stored one (the lender knows where the borrower lives), a row without keeps it.
 _UPSERT_BORROWER = """INSERT INTO borrowers (name, phone, id_last4, locale, timezone, created_at) {rows}
     ON CONFLICT (phone) DO UPDATE SET name = excluded.name, id_last4 = excluded.id_last4,
-        locale = COALESCE(borrowers.locale, excluded.locale), timezone = COALESCE(excluded.timezone, borrowers.timezone)"""
+        locale = COALESCE(borrowers.locale, excluded.locale),
+        timezone = COALESCE(excluded.timezone, borrowers.timezone)"""
 
 _LOAN_COLUMNS = ("loan_id", "borrower_id", *LOAN_FIELDS[1:], "imported_at", "updated_at")
-_UPSERT_LOAN = (f"INSERT INTO loans ({', '.join(_LOAN_COLUMNS)}) {{rows}} ON CONFLICT (loan_id) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in _LOAN_COLUMNS if c not in ("loan_id", "imported_at")))
+_UPSERT_LOAN = (
+    f"INSERT INTO loans ({', '.join(_LOAN_COLUMNS)}) {{rows}} ON CONFLICT (loan_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _LOAN_COLUMNS if c not in ("loan_id", "imported_at"))
+)
 
 
 def _money(value: object) -> str:
@@ -41,16 +54,25 @@ def _money(value: object) -> str:
 
 def staged_loan(row: dict) -> tuple:
     """A validated loan row as stored: amounts as decimal TEXT, dates as ISO days."""
-    return (row["borrower_name"], row["phone"], row["id_last4"], row.get("locale"), row.get("timezone"),
-            row["loan_id"], str(row["product"]), row.get("currency") or "CNY",
-            *[_money(row.get(column, 0)) for column in LOAN_AMOUNTS],
-            int(row["remaining_term_months"]), int(row["days_past_due"]), to_day(row["next_due_date"]),
-            int(row.get("prior_restructures") or 0), row.get("on_time_payments_last_12"))
+    return (
+        row["borrower_name"],
+        row["phone"],
+        row["id_last4"],
+        row.get("locale"),
+        row.get("timezone"),
+        row["loan_id"],
+        str(row["product"]),
+        row.get("currency") or "CNY",
+        *[_money(row.get(column, 0)) for column in LOAN_AMOUNTS],
+        int(row["remaining_term_months"]),
+        int(row["days_past_due"]),
+        to_day(row["next_due_date"]),
+        int(row.get("prior_restructures") or 0),
+        row.get("on_time_payments_last_12"),
+    )
 
 
-class ImportQueries:
-    """Mixed into `bot.store.Store` (uses its `db`, `clock`, `transaction` and `_rows`)."""
-
+class ImportQueries(StoreBase):
     # ------------------------------------------------------------------ one loan
 
     def upsert_borrower_and_loan(self, row: dict) -> bool:
@@ -64,11 +86,13 @@ class ImportQueries:
         now = to_timestamp(self.clock())
         with self.transaction():
             self.db.execute(_UPSERT_BORROWER.format(rows="VALUES (?, ?, ?, ?, ?, ?)"), (*values[:5], now))
-            borrower_id = self._one("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))["id"]
+            borrower_id = self._value("SELECT id FROM borrowers WHERE phone = ?", (row["phone"],))
             new = self._one("SELECT 1 FROM loans WHERE loan_id = ?", (row["loan_id"],)) is None
-            loan = values[len(BORROWER_FIELDS):]
-            self.db.execute(_UPSERT_LOAN.format(rows=f"VALUES ({', '.join('?' * len(_LOAN_COLUMNS))})"),
-                            (loan[0], borrower_id, *loan[1:], now, now))
+            loan = values[len(BORROWER_FIELDS) :]
+            self.db.execute(
+                _UPSERT_LOAN.format(rows=f"VALUES ({', '.join('?' * len(_LOAN_COLUMNS))})"),
+                (loan[0], borrower_id, *loan[1:], now, now),
+            )
         return new
 
     # ------------------------------------------------------------------ staging (TEMP tables)
@@ -91,8 +115,9 @@ class ImportQueries:
     def _restage(self, table: str, columns: str) -> None:
         with self._temp_writes():
             self.db.conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            self.db.conn.execute(f"CREATE TEMP TABLE {table} (n INTEGER PRIMARY KEY, {columns},"
-                                 " bad INTEGER NOT NULL DEFAULT 0)")
+            self.db.conn.execute(
+                f"CREATE TEMP TABLE {table} (n INTEGER PRIMARY KEY, {columns}, bad INTEGER NOT NULL DEFAULT 0)"
+            )
 
     def drop_staging(self) -> None:
         with self._temp_writes():
@@ -119,7 +144,8 @@ class ImportQueries:
             conn.execute("CREATE INDEX IF NOT EXISTS temp.loan_import_loan ON loan_import (loan_id, n)")
             conn.execute("CREATE INDEX IF NOT EXISTS temp.loan_import_phone ON loan_import (phone, n)")
             conn.execute("""UPDATE loan_import SET bad = 1 WHERE EXISTS (
-                                SELECT 1 FROM loan_import f WHERE f.loan_id = loan_import.loan_id AND f.n < loan_import.n)""")
+                                SELECT 1 FROM loan_import f
+                                WHERE f.loan_id = loan_import.loan_id AND f.n < loan_import.n)""")
             conn.execute("""UPDATE loan_import SET bad = 2 WHERE bad = 0 AND id_last4 != (
                                 SELECT f.id_last4 FROM loan_import f WHERE f.phone = loan_import.phone
                                 AND f.bad != 1 ORDER BY f.n LIMIT 1)""")
@@ -128,16 +154,22 @@ class ImportQueries:
             """SELECT n, bad, CASE bad WHEN 1 THEN (SELECT min(f.n) FROM loan_import f WHERE f.loan_id = s.loan_id)
                                      ELSE (SELECT min(f.n) FROM loan_import f WHERE f.phone = s.phone AND f.bad != 1)
                                      END
-               FROM loan_import s WHERE bad != 0 ORDER BY n LIMIT ?""", (limit,)).fetchall()
-        return [(n, "loan_id", f"duplicate of row {first}") if bad == 1
-                else (n, "id_last4", f"differs from row {first}, which has the same phone")
-                for n, bad, first in rows], count
+               FROM loan_import s WHERE bad != 0 ORDER BY n LIMIT ?""",
+            (limit,),
+        ).fetchall()
+        return [
+            (n, "loan_id", f"duplicate of row {first}")
+            if bad == 1
+            else (n, "id_last4", f"differs from row {first}, which has the same phone")
+            for n, bad, first in rows
+        ], count
 
     def staged_loan_totals(self) -> tuple[int, int, int]:
         """(last row number, good rows, distinct phones of the good rows)."""
         return self.db.conn.execute(
             "SELECT coalesce(max(n), 0), count(*) FILTER (WHERE bad = 0),"
-            " count(DISTINCT phone) FILTER (WHERE bad = 0) FROM loan_import").fetchone()
+            " count(DISTINCT phone) FILTER (WHERE bad = 0) FROM loan_import"
+        ).fetchone()
 
     def write_staged_loans(self, first: int, last: int) -> tuple[int, int]:
         """Write the good staged rows numbered first..last in one transaction; (new, updated)."""
@@ -148,20 +180,26 @@ class ImportQueries:
         with self.transaction():
             rows, updated = conn.execute(
                 f"SELECT count(*), count(l.loan_id) FROM loan_import s LEFT JOIN loans l ON l.loan_id = s.loan_id"
-                f" WHERE {batch}", params).fetchone()
-            conn.execute(_UPSERT_BORROWER.format(
-                rows=f"SELECT borrower_name, phone, id_last4, locale, timezone, :now FROM loan_import s"
-                     f" WHERE {batch} ORDER BY s.n"), params)
-            conn.execute(_UPSERT_LOAN.format(
-                rows=f"SELECT {loan_values}, :now, :now FROM loan_import s JOIN borrowers b ON b.phone = s.phone"
-                     f" WHERE {batch} ORDER BY s.n"), params)
+                f" WHERE {batch}",
+                params,
+            ).fetchone()
+            conn.execute(
+                _UPSERT_BORROWER.format(
+                    rows=f"SELECT borrower_name, phone, id_last4, locale, timezone, :now FROM loan_import s"
+                    f" WHERE {batch} ORDER BY s.n"
+                ),
+                params,
+            )
+            conn.execute(
+                _UPSERT_LOAN.format(
+                    rows=f"SELECT {loan_values}, :now, :now FROM loan_import s JOIN borrowers b ON b.phone = s.phone"
+                    f" WHERE {batch} ORDER BY s.n"
+                ),
+                params,
+            )
         return rows - updated, updated
 
     # ------------------------------------------------------------------ a payments file
-
-    def loan_currency(self, loan_id: str) -> str | None:
-        row = self.db.conn.execute("SELECT currency FROM loans WHERE loan_id = ?", (loan_id,)).fetchone()
-        return row[0] if row else None
 
     def start_payment_staging(self) -> None:
         self._restage("payment_import", "loan_id, amount, paid_at, reference, payment_id, plan_id")
@@ -169,8 +207,9 @@ class ImportQueries:
     def stage_payments(self, rows: Iterable[tuple]) -> None:
         """(row number, loan_id, amount text, paid_at timestamp, reference) tuples."""
         with self._temp_writes():
-            self.db.conn.executemany("INSERT INTO temp.payment_import (n, loan_id, amount, paid_at, reference)"
-                                     " VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.conn.executemany(
+                "INSERT INTO temp.payment_import (n, loan_id, amount, paid_at, reference) VALUES (?, ?, ?, ?, ?)", rows
+            )
 
     def staged_payment_clashes(self, limit: int) -> tuple[list[tuple[int, str, str]], int]:
         """Mark a reference listed twice (bad = 1); the first `limit` as (row, column, reason)
@@ -182,24 +221,31 @@ class ImportQueries:
             conn.execute("""UPDATE payment_import SET bad = 1 WHERE EXISTS (SELECT 1 FROM payment_import f
                                 WHERE f.reference = payment_import.reference AND f.n < payment_import.n)""")
         count = conn.execute("SELECT count(*) FROM payment_import WHERE bad != 0").fetchone()[0]
-        rows = conn.execute("""SELECT n, (SELECT min(f.n) FROM payment_import f WHERE f.reference = s.reference)
-                               FROM payment_import s WHERE bad != 0 ORDER BY n LIMIT ?""", (limit,)).fetchall()
+        rows = conn.execute(
+            """SELECT n, (SELECT min(f.n) FROM payment_import f WHERE f.reference = s.reference)
+                               FROM payment_import s WHERE bad != 0 ORDER BY n LIMIT ?""",
+            (limit,),
+        ).fetchall()
         return [(n, "reference", f"duplicate of row {first}") for n, first in rows], count
 
-    def staged_payments(self, after: tuple[str, int] | None, limit: int) -> list[dict]:
+    def staged_payments(self, after: tuple[str, int] | None, limit: int) -> list[Row]:
         """The next `limit` good staged payments in the order they were paid (then row)."""
         paid_at, n = after or ("", 0)
-        return list(self._rows(
+        return self._all(
             "SELECT n, loan_id, amount, paid_at, reference FROM payment_import WHERE bad = 0"
-            " AND (paid_at, n) > (?, ?) ORDER BY paid_at, n LIMIT ?", (paid_at, n, limit)))
+            " AND (paid_at, n) > (?, ?) ORDER BY paid_at, n LIMIT ?",
+            (paid_at, n, limit),
+        )
 
     def note_staged_payment(self, n: int, payment_id: int | None, plan_id: int | None) -> None:
-        self.db.conn.execute("UPDATE temp.payment_import SET payment_id = ?, plan_id = ? WHERE n = ?",
-                             (payment_id, plan_id, n))
+        self.db.conn.execute(
+            "UPDATE temp.payment_import SET payment_id = ?, plan_id = ? WHERE n = ?", (payment_id, plan_id, n)
+        )
 
-    def staged_payers(self) -> list[dict]:
+    def staged_payers(self) -> list[Row]:
         """Per borrower paid in this file: their last payment (id) and its plan."""
-        return list(self._rows(
+        return self._all(
             """SELECT p.borrower_id, s.plan_id, max(s.payment_id) AS payment_id
                FROM payment_import s JOIN plans p ON p.id = s.plan_id
-               WHERE s.payment_id IS NOT NULL GROUP BY p.borrower_id ORDER BY p.borrower_id"""))
+               WHERE s.payment_id IS NOT NULL GROUP BY p.borrower_id ORDER BY p.borrower_id"""
+        )

@@ -8,6 +8,7 @@ the error for the operator, once per distinct body however often Telegram redeli
 Both tables note the Telegram ids found in the raw JSON (`telegram_ids`, a JSON list), so
 `forget` can find the rows of a borrower's chats without understanding a malformed update.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,8 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.store.codec import from_timestamp, to_timestamp
+from bot.store.base import Row, StoreBase
+from bot.store.codec import TABLES, to_timestamp
 
 Source = Literal["polling", "webhook"]
 
@@ -52,41 +54,49 @@ def telegram_ids(value: Any, top: bool = True) -> list[int]:
     return sorted(found)
 
 
-class InboxQueries:
-    """Mixed into `bot.store.Store` (uses its `db`, `_one` and `_rows`)."""
-
+class InboxQueries(StoreBase):
     def add_to_inbox(self, raw: str, at: datetime) -> bool:
         """Store a webhook update's body; False when an update with its update_id already waits."""
         value = _parsed(raw)
-        return self.db.execute(
-            "INSERT INTO inbox (update_id, raw, received_at, telegram_ids) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (update_id) DO NOTHING",
-            (update_id_of(value), raw, to_timestamp(at), json.dumps(telegram_ids(value))),
-        ).rowcount == 1
+        return (
+            self.db.execute(
+                "INSERT INTO inbox (update_id, raw, received_at, telegram_ids) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (update_id) DO NOTHING",
+                (update_id_of(value), raw, to_timestamp(at), json.dumps(telegram_ids(value))),
+            ).rowcount
+            == 1
+        )
 
-    def next_in_inbox(self) -> dict | None:
+    def next_in_inbox(self) -> Row | None:
         """The waiting update Telegram sent first (by update_id; arrival order among equals)."""
         return self._one("SELECT id, update_id, raw FROM inbox ORDER BY update_id, id LIMIT 1")
 
     def remove_from_inbox(self, row_id: int) -> None:
         self.db.execute("DELETE FROM inbox WHERE id = ?", (row_id,))
 
-    def inbox_size(self) -> int:
-        return self.db.execute("SELECT count(*) FROM inbox").fetchone()[0]
-
     def record_dead_letter(self, raw: str, error: str, source: Source, at: datetime) -> bool:
         """Keep an update that cannot be handled; False when the same body was kept before."""
         value = _parsed(raw)
-        return self.db.execute(
-            "INSERT INTO dead_letters (update_id, raw, raw_sha256, error, source, received_at, telegram_ids)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (raw_sha256) DO NOTHING",
-            (update_id_of(value), raw, hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest(), error,
-             source, to_timestamp(at), json.dumps(telegram_ids(value))),
-        ).rowcount == 1
+        return (
+            self.db.execute(
+                "INSERT INTO dead_letters (update_id, raw, raw_sha256, error, source, received_at, telegram_ids)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (raw_sha256) DO NOTHING",
+                (
+                    update_id_of(value),
+                    raw,
+                    hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest(),
+                    error,
+                    source,
+                    to_timestamp(at),
+                    json.dumps(telegram_ids(value)),
+                ),
+            ).rowcount
+            == 1
+        )
 
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[Row]:
         """Every dead letter, oldest first."""
-        rows = list(self._rows("SELECT id, update_id, raw, error, source, received_at FROM dead_letters ORDER BY id"))
-        for row in rows:
-            row["received_at"] = from_timestamp(row["received_at"])
-        return rows
+        return self._all(
+            "SELECT id, update_id, raw, error, source, received_at FROM dead_letters ORDER BY id",
+            codecs=TABLES["dead_letters"],
+        )

@@ -7,27 +7,51 @@ run them.
 
 Money columns are TEXT (see `bot.store.codec`): a made-up type such as MONEY or DECIMAL would get
 NUMERIC affinity, and SQLite would turn '0.10' back into the float 0.1.
+
+A migration names its tables and columns as they were when it was released, never through a
+constant that lives on (`bot.store.codec.TABLES` may grow; the history must not). Changing a
+table's constraints means rebuilding it (`_rebuild`): `Store.migrate` runs migrations with
+foreign keys off, as SQLite's procedure for that asks, and checks them before each commit.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import sqlite_utils
 
-LOAN_AMOUNTS = (
-    "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees",
-    "annual_rate", "monthly_payment",
-)
-PLAN_AMOUNTS = ("monthly_min", "monthly_max", "total_repayable", "apr")
-INSTALLMENT_AMOUNTS = ("amount", "principal", "interest", "fees")
+from bot.errors import StoreError
 
+
+def _rebuild(db: sqlite_utils.Database, table: str, change: Callable[[str], str]) -> None:
+    """Rebuild `table` with its CREATE statement changed by `change` (SQLite cannot add or
+    change a constraint in place): the new table is made beside it, the rows copied, the old
+    one dropped and the new one renamed in its place, and its indexes made again. Tables that
+    refer to it keep referring to it by name. Foreign keys must be off (`Store.migrate`)."""
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+    indexes = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table])]
+    changed = change(sql)
+    if changed == sql:
+        raise RuntimeError(f"rebuilding {table}: the change found nothing to change")
+    rebuilt = f"{table}_rebuilt"
+    db.execute(re.sub(r'^CREATE TABLE\s+("?)\w+\1', f'CREATE TABLE "{rebuilt}"', changed, count=1))
+    columns = ", ".join(f'"{row[1]}"' for row in db.execute(f'PRAGMA table_info("{table}")'))
+    db.execute(f'INSERT INTO "{rebuilt}" ({columns}) SELECT {columns} FROM "{table}"')
+    db.execute(f'DROP TABLE "{table}"')
+    db.execute(f'ALTER TABLE "{rebuilt}" RENAME TO "{table}"')
+    for index in indexes:
+        db.execute(index)
 
 
 def _v1_initial(db: sqlite_utils.Database) -> None:
-    def money(columns: tuple[str, ...]) -> str:
+    def money(*columns: str) -> str:
         return ", ".join(f"{column} TEXT NOT NULL" for column in columns)
 
-    loan_money, plan_money, inst_money = map(money, (LOAN_AMOUNTS, PLAN_AMOUNTS, INSTALLMENT_AMOUNTS))
+    loan_money = money("outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees",
+                       "annual_rate", "monthly_payment")
+    plan_money = money("monthly_min", "monthly_max", "total_repayable", "apr")
+    inst_money = money("amount", "principal", "interest", "fees")
     statements = [
         """CREATE TABLE borrowers (
             id INTEGER PRIMARY KEY,
@@ -331,27 +355,7 @@ def _v10_reminders_skipped(db: sqlite_utils.Database) -> None:
     """A reminder may end `skipped`: its moment passed by more than its kind allows (a "due
     today" a day late), so it is recorded, not sent. SQLite cannot change a CHECK constraint
     in place: the table is rebuilt, rows and index kept."""
-    columns = ("id, plan_id, installment_number, borrower_id, kind, send_at, status, attempts, last_error,"
-               " next_attempt_at, sent_at, created_at")
-    db.execute("""CREATE TABLE reminders_rebuilt (
-            id INTEGER PRIMARY KEY,
-            plan_id INTEGER NOT NULL REFERENCES plans(id),
-            installment_number INTEGER NOT NULL,
-            borrower_id INTEGER NOT NULL REFERENCES borrowers(id),
-            kind TEXT NOT NULL,
-            send_at TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending'
-                CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'cancelled', 'skipped')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            next_attempt_at TEXT,
-            sent_at TEXT,
-            created_at TEXT NOT NULL,
-            UNIQUE (plan_id, installment_number, kind))""")
-    db.execute(f"INSERT INTO reminders_rebuilt ({columns}) SELECT {columns} FROM reminders")
-    db.execute("DROP TABLE reminders")
-    db.execute("ALTER TABLE reminders_rebuilt RENAME TO reminders")
-    db.execute("CREATE INDEX reminders_due ON reminders(status, send_at)")
+    _rebuild(db, "reminders", lambda sql: sql.replace("'blocked', 'cancelled')", "'blocked', 'cancelled', 'skipped')"))
 
 
 def _v11_attempts_by_account(db: sqlite_utils.Database) -> None:
@@ -361,9 +365,36 @@ def _v11_attempts_by_account(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX identification_user ON identification_attempts(user_id, at) WHERE user_id IS NOT NULL")
 
 
+def _status_check(default: str, values: tuple[str, ...]) -> Callable[[str], str]:
+    """A CREATE TABLE change: the `status` column (declared with `default`) takes only `values`."""
+    declared = f"status TEXT NOT NULL DEFAULT '{default}'"
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return lambda sql: sql.replace(declared, f"{declared} CHECK (status IN ({allowed}))", 1)
+
+
+def _v12_status_checks(db: sqlite_utils.Database) -> None:
+    """The statuses without a CHECK constraint get one (their values: `bot.store.statuses`), so
+    no writer - the bot, a script, a hand-typed UPDATE - can store a state the code does not
+    know. A row holding another value stops the migration, naming it."""
+    statuses = {
+        "plans": ("active", ("active", "completed", "broken", "superseded")),
+        "installments": ("due", ("due", "partly_paid", "paid", "missed")),
+        "broadcasts": ("pending", ("pending", "sending", "interrupted", "finished")),
+    }
+    for table, (default, values) in statuses.items():
+        unknown = db.execute(f"SELECT rowid, status FROM {table} WHERE status NOT IN ({', '.join('?' * len(values))})"
+                             " ORDER BY rowid LIMIT 5", values).fetchall()
+        if unknown:
+            found = ", ".join(f"row {rowid}: {status!r}" for rowid, status in unknown)
+            raise StoreError(f"{table} holds a status this release does not know ({found}; allowed: "
+                             f"{', '.join(values)}): correct it, then open the database again")
+        _rebuild(db, table, _status_check(default, values))
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
                                                              _v6_attempts_by_loan, _v7_inbox_and_dead_letters,
                                                              _v8_support_login_backoff, _v9_support_outbox,
-                                                             _v10_reminders_skipped, _v11_attempts_by_account]
+                                                             _v10_reminders_skipped, _v11_attempts_by_account,
+                                                             _v12_status_checks]

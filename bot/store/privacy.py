@@ -14,6 +14,7 @@ is checkpointed and truncated, so neither the database file nor its -wal still h
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -21,6 +22,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
+
+from bot.store.base import StoreBase
 
 ERASED = "[erased]"
 #: Telegram user and chat ids have at most 52 significant bits, so no real account has an id
@@ -37,10 +40,8 @@ def erased_id(borrower_id: int) -> int:
 def create_private(path: str | Path) -> None:
     """Create `path` empty and readable by its owner only (0600), unless it exists. SQLite gives
     a database's -wal, -shm and -journal files the permissions of the database file."""
-    try:
+    with contextlib.suppress(OSError):  # it exists, or cannot be created: opening it reports that
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError:  # it exists, or cannot be created: opening it reports that
-        pass
 
 
 class Erasure(NamedTuple):
@@ -79,23 +80,23 @@ _FORGET = {
                          WHERE chat_id IN {_IDS}
                             OR ((borrower_id = :b OR chat_id = :alias)
                                 AND (json_type(details, '$.user_id') IS NOT NULL
-                                     OR (event = 'pii_revealed' AND json_extract(details, '$.reason') IS NOT :erased)))""",
+                                     OR (event = 'pii_revealed'
+                                         AND json_extract(details, '$.reason') IS NOT :erased)))""",
     "identification_attempts": f"""UPDATE identification_attempts
                                    SET chat_id = CASE WHEN chat_id IN {_IDS} THEN :alias ELSE chat_id END,
                                        user_id = CASE WHEN user_id IN {_IDS} THEN :alias ELSE user_id END
                                    WHERE chat_id IN {_IDS} OR user_id IN {_IDS}""",
     "invitations": f"""UPDATE invites SET used_by_chat = NULL WHERE used_by_chat IS NOT NULL
                        AND (loan_id IN (SELECT loan_id FROM loans WHERE borrower_id = :b) OR used_by_chat IN {_IDS})""",
-    "broadcast_recipients": "UPDATE broadcast_recipients SET chat_id = :alias WHERE borrower_id = :b AND chat_id != :alias",
+    "broadcast_recipients": """UPDATE broadcast_recipients SET chat_id = :alias
+                               WHERE borrower_id = :b AND chat_id != :alias""",
     "dead_letters": f"""DELETE FROM dead_letters
                         WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids) WHERE value IN {_IDS})""",
     "waiting_updates": f"DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM json_each(telegram_ids) WHERE value IN {_IDS})",
 }
 
 
-class PrivacyQueries:
-    """Mixed into `bot.store.Store` (uses its `db`, `transaction` and `audit`)."""
-
+class PrivacyQueries(StoreBase):
     def forget_borrower(self, borrower_id: int, at: datetime) -> Erasure:
         """Erase the borrower's personal data and message texts and unlink their Telegram ids
         (see the module's docstring). Forgetting again changes nothing and counts nothing."""

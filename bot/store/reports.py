@@ -1,40 +1,40 @@
 """SQL for the lender's report: each `report_*` method returns plain rows or counts, amounts as
 Decimal (summed in Python: SQLite's sum() would go through float); `bot.lender.reports` does
-the arithmetic and says what each figure means.
-
-Vocabularies: plans.status active|completed|broken|superseded; installments.status
-due|partly_paid|paid|missed; installments.kind down_payment|interest_only|instalment|settlement.
+the arithmetic and says what each figure means. (installments.kind: down_payment,
+interest_only, instalment or settlement, as the engine's schedule names them.)
 """
+
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
-from bot.store.codec import from_timestamp, to_decimal, to_timestamp
+from bot.store.base import Row, StoreBase
+from bot.store.codec import DAY, TABLES, columns, to_decimal, to_timestamp
+from bot.store.statuses import UNPAID_NOT_MISSED, InstalmentStatus, PlanStatus, sql_list
 
-UNPAID = "('due', 'partly_paid')"
+_LATE = sql_list(UNPAID_NOT_MISSED)
 
 
-class ReportQueries:
-    """Mixed into `bot.store.Store` (uses its `db` and `_rows`)."""
-
+class ReportQueries(StoreBase):
     def report_funnel(self, since: datetime | None) -> dict[str, int]:
         """Distinct borrowers (or chats, before a borrower is known) at each step since `since`."""
         at = to_timestamp(since) if since else ""
 
         def audit(event: str, column: str) -> int:
-            return self.db.execute(
-                f"SELECT count(DISTINCT {column}) FROM audit WHERE event = ? AND at >= ?", (event, at)
-            ).fetchone()[0]
+            return int(
+                self._value(f"SELECT count(DISTINCT {column}) FROM audit WHERE event = ? AND at >= ?", (event, at))
+            )
 
         def one(sql: str) -> int:
-            return self.db.execute(sql, (at,)).fetchone()[0]
+            return int(self._value(sql, (at,)))
 
         return {
-            "invited": one("SELECT count(DISTINCT l.borrower_id) FROM invites iv"
-                           " JOIN loans l ON l.loan_id = iv.loan_id WHERE iv.created_at >= ?"),
+            "invited": one(
+                "SELECT count(DISTINCT l.borrower_id) FROM invites iv"
+                " JOIN loans l ON l.loan_id = iv.loan_id WHERE iv.created_at >= ?"
+            ),
             # a chat started when its first message came in (or, without messages, when saved)
             "started": one("""SELECT count(*) FROM (
                                 SELECT c.chat_id, COALESCE(min(m.at), c.updated_at) AS first
@@ -49,7 +49,7 @@ class ReportQueries:
             "no_affordable_plan": audit("no_affordable_plan", "borrower_id"),
         }
 
-    def report_plans(self, since: datetime | None, today: date) -> list[dict]:
+    def report_plans(self, since: datetime | None, today: date) -> list[Row]:
         """Plans accepted since `since`: id, loan_id, borrower_id, structure, payments,
         currency, status, `regular` (the amounts of its instalments but a down payment, in
         order, Decimal), `likelihood` (the engine's completion likelihood when it was agreed,
@@ -57,67 +57,65 @@ class ReportQueries:
         `missed`, `late` (unpaid and past due, not yet missed), `reported` (what the borrower
         said they paid and no import has confirmed yet, Decimal) and `next_due` (the next unpaid
         instalment's due date from today on, or None)."""
-        plans = {row["id"]: row for row in self._rows(
-            f"""SELECT p.id, p.loan_id, p.borrower_id, p.structure, p.payments, p.currency, p.status, p.terms,
-                       count(i.number) FILTER (WHERE i.status = 'missed') AS missed,
-                       count(i.number) FILTER (WHERE i.status IN {UNPAID} AND i.due_date < :today) AS late,
-                       min(i.due_date) FILTER (WHERE i.status IN {UNPAID} AND i.due_date >= :today) AS next_due
+        plans = {
+            row["id"]: row
+            for row in self._rows(
+                f"""SELECT p.id, p.loan_id, p.borrower_id, p.structure, p.payments, p.currency, p.status, p.terms,
+                       count(i.number) FILTER (WHERE i.status = '{InstalmentStatus.MISSED}') AS missed,
+                       count(i.number) FILTER (WHERE i.status IN {_LATE} AND i.due_date < :today) AS late,
+                       min(i.due_date) FILTER (WHERE i.status IN {_LATE} AND i.due_date >= :today) AS next_due
                 FROM plans p LEFT JOIN installments i ON i.plan_id = p.id
                 WHERE p.accepted_at >= :since GROUP BY p.id ORDER BY p.id""",
-            {"today": today.isoformat(), "since": to_timestamp(since) if since else ""})}
+                {"today": today.isoformat(), "since": to_timestamp(since) if since else ""},
+                columns("plans", next_due=DAY),
+            )
+        }
         amounts: dict[int, list[tuple[str, Decimal]]] = {plan_id: [] for plan_id in plans}
         for plan in plans.values():
-            plan["likelihood"] = to_decimal(json.loads(plan.pop("terms")).get("completion_likelihood"))
-            plan["next_due"] = date.fromisoformat(plan["next_due"]) if plan["next_due"] else None
+            plan["likelihood"] = to_decimal(plan.pop("terms").get("completion_likelihood"))
             plan["reported"] = Decimal(0)
         for row in self._rows(
             """SELECT i.plan_id, i.kind, i.amount, i.reported, i.status FROM installments i
                JOIN plans p ON p.id = i.plan_id WHERE p.accepted_at >= :since ORDER BY i.plan_id, i.number""",
             {"since": to_timestamp(since) if since else ""},
+            TABLES["installments"],
         ):
-            amounts[row["plan_id"]].append((row["kind"], to_decimal(row["amount"])))
-            if row["reported"] and row["status"] != "paid":
-                plans[row["plan_id"]]["reported"] += to_decimal(row["reported"])
+            amounts[row["plan_id"]].append((row["kind"], row["amount"]))
+            if row["reported"] and row["status"] != InstalmentStatus.PAID:
+                plans[row["plan_id"]]["reported"] += row["reported"]
         for plan_id, plan in plans.items():  # as `Store.save_plan` counts them: a lone down payment is regular
-            plan["regular"] = ([amount for kind, amount in amounts[plan_id] if kind != "down_payment"]
-                               or [amount for _, amount in amounts[plan_id]])
+            plan["regular"] = [amount for kind, amount in amounts[plan_id] if kind != "down_payment"] or [
+                amount for _, amount in amounts[plan_id]
+            ]
         return list(plans.values())
 
-    def report_instalments_due(self, first: date, last: date) -> Iterator[dict]:
+    def report_instalments_due(self, first: date, last: date) -> Iterator[Row]:
         """Instalments falling due from `first` to `last`: currency, due_date (date), amount
         (Decimal). A superseded or broken plan's only up to the day it ended: after that they
         are no longer owed under it."""
-        for row in self._rows(
-            """SELECT p.currency, i.due_date, i.amount FROM installments i JOIN plans p ON p.id = i.plan_id
+        return self._rows(
+            f"""SELECT p.currency, i.due_date, i.amount FROM installments i JOIN plans p ON p.id = i.plan_id
                WHERE i.due_date BETWEEN :first AND :last
-                 AND NOT (p.status IN ('superseded', 'broken') AND p.ended_at IS NOT NULL
-                          AND i.due_date > substr(p.ended_at, 1, 10))""",
+                 AND NOT (p.status IN {sql_list((PlanStatus.SUPERSEDED, PlanStatus.BROKEN))}
+                          AND p.ended_at IS NOT NULL AND i.due_date > substr(p.ended_at, 1, 10))""",
             {"first": first.isoformat(), "last": last.isoformat()},
-        ):
-            yield {"currency": row["currency"], "due_date": date.fromisoformat(row["due_date"]),
-                   "amount": to_decimal(row["amount"])}
+            TABLES["installments"],
+        )
 
-    def report_payments(self, since: datetime | None, until: datetime) -> Iterator[dict]:
+    def report_payments(self, since: datetime | None, until: datetime) -> Iterator[Row]:
         """Payments received from `since` up to `until`: the loan's currency, paid_at
         (datetime, UTC), amount (Decimal)."""
-        for row in self._rows(
+        return self._rows(
             """SELECT l.currency, pm.paid_at, pm.amount FROM payments pm JOIN loans l ON l.loan_id = pm.loan_id
                WHERE pm.paid_at >= :since AND pm.paid_at <= :until""",
             {"since": to_timestamp(since) if since else "", "until": to_timestamp(until)},
-        ):
-            yield {"currency": row["currency"], "paid_at": from_timestamp(row["paid_at"]),
-                   "amount": to_decimal(row["amount"])}
+            TABLES["payments"],
+        )
 
     def report_first_activity(self) -> date | None:
         """The earliest due date or payment day on the books (where a report without --since
         starts its months)."""
-        row = self.db.execute("SELECT min(due_date) FROM installments").fetchone()[0]
-        paid = self.db.execute("SELECT min(substr(paid_at, 1, 10)) FROM payments").fetchone()[0]
-        days = [date.fromisoformat(day) for day in (row, paid) if day]
+        due = self._value("SELECT min(due_date) FROM installments")
+        paid = self._value("SELECT min(substr(paid_at, 1, 10)) FROM payments")
+        days = [date.fromisoformat(day) for day in (due, paid) if day]
         return min(days) if days else None
-
-    def unreachable_borrowers(self) -> list[dict]:
-        """Borrowers marked unreachable (they blocked the bot): id, phone, unreachable_at."""
-        return list(self._rows(
-            "SELECT id, phone, unreachable_at FROM borrowers WHERE unreachable_at IS NOT NULL ORDER BY id"
-        ))

@@ -170,7 +170,7 @@ def backoff(failures: int, free: int) -> timedelta | None:
 
 def known_browser(store: Store, name: str, browser: str | None, now: datetime) -> bool:
     """Did `name` sign in from the browser holding the known-browser token `browser`?"""
-    return bool(browser) and len(browser) <= 128 and \
+    return browser is not None and 0 < len(browser) <= 128 and \
         store.support_browser_known(name.strip()[:64], token_hash(browser), now - KNOWN_BROWSER_FOR)
 
 
@@ -179,14 +179,14 @@ def _admit(store: Store, name: str, client: str | None, browser: str | None, now
     from_browser = known_browser(store, name, browser, now)
     from_address = client is not None and store.support_login_succeeded(name, client, now - KNOWN_ADDRESS_FOR)
     known = from_browser or from_address
-    waits = []
+    waits: list[datetime] = []
     count, last = store.support_login_failures(since=now - FAILURE_MEMORY, name=name,
                                                client=client if known else None)
-    if (delay := backoff(count, NAME_FREE_FAILURES)) is not None:
+    if last is not None and (delay := backoff(count, NAME_FREE_FAILURES)) is not None:
         waits.append(last + delay)
     if client is not None and not from_browser:
         count, last = store.support_login_failures(since=now - ADDRESS_WINDOW, client=client)
-        if (delay := backoff(count, ADDRESS_FREE_FAILURES)) is not None:
+        if last is not None and (delay := backoff(count, ADDRESS_FREE_FAILURES)) is not None:
             waits.append(last + delay)
     until = max(waits, default=None)
     if until is not None and now < until:
@@ -204,7 +204,7 @@ def _finish(store: Store, name: str, user: dict | None, ok: bool, client: str | 
     """Record the attempt; a new session token, or LoginFailed."""
     ok = ok and user is not None and not user["disabled"]
     store.record_support_login(name, client, ok, now)
-    if not ok:
+    if not ok or user is None:
         raise LoginFailed("wrong name or password")
     token = secrets.token_urlsafe(32)
     store.create_support_session(token_hash(token), user["id"], now, now + SESSION_LIFETIME)

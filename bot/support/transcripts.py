@@ -75,6 +75,7 @@ def chats_for(store: Store, *, chat_id: int | None = None, loan_id: str | None =
         return [chat_id]
     if loan_id is not None:
         return store.chats_of_loan(loan_id)
+    assert borrower_id is not None  # exactly one was chosen
     return store.chats_of_borrower(borrower_id)
 
 

@@ -76,6 +76,8 @@ class AdminBroadcasts:
 
     async def _say(self, update: Update, key: str, rows: list[list[InlineKeyboardButton]] | None = None,
                    **data) -> None:
+        if update.effective_chat is None:
+            return  # (every update these handlers take comes from a chat)
         await update.effective_chat.send_message(self._text(update, key, **data), parse_mode=ParseMode.HTML,
                                                  reply_markup=InlineKeyboardMarkup(rows) if rows else None)
 
@@ -100,7 +102,7 @@ class AdminBroadcasts:
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        if not (query.data or "").startswith(PREFIX):
+        if query is None or not (query.data or "").startswith(PREFIX):
             return  # not an admin button (PTB lets empty data through): the dialogue answers it
         await query.answer()
         data = (query.data or "").removeprefix(PREFIX)
@@ -147,7 +149,10 @@ class AdminBroadcasts:
                         sample_locale=locale, sample=Markup(samples[locale][1]))  # our own rendered HTML
 
     async def _send(self, update: Update, context: ContextTypes.DEFAULT_TYPE, segment: str, template: str) -> None:
-        origin = f"telegram:{update.effective_user.id}:{update.callback_query.message.message_id}"
+        user, query, chat = update.effective_user, update.callback_query, update.effective_chat
+        if user is None or query is None or query.message is None or chat is None:
+            return  # (a button pressed in a chat: all four are there)
+        origin = f"telegram:{user.id}:{query.message.message_id}"
         earlier = self.store.broadcast_created_by(origin)
         if earlier is not None:
             await self._say(update, "admin.already_started", id=earlier["id"])
@@ -161,7 +166,7 @@ class AdminBroadcasts:
             return
         await self._say(update, "admin.started", id=broadcast_id, count=len(prepared.recipients))
         task = context.application.create_task(
-            self._run(context.bot, update.effective_chat.id, self._locale(update), broadcast_id),
+            self._run(context.bot, chat.id, self._locale(update), broadcast_id),
             name=f"broadcast-{broadcast_id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Collection
+from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.constants import ChatType, ParseMode
@@ -47,8 +48,8 @@ def _event(update: Update) -> Event | None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return None
-    common = {"chat_id": chat.id, "user_id": user.id, "update_id": update.update_id,
-              "language_code": user.language_code}
+    common: dict[str, Any] = {"chat_id": chat.id, "user_id": user.id, "update_id": update.update_id,
+                              "language_code": user.language_code}
     if update.callback_query is not None:
         return Event("button", text=update.callback_query.data or "", **common)
     if update.edited_message is not None:
@@ -80,14 +81,16 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _private_only(update: Update, context: ContextTypes.DEFAULT_TYPE, conversations: Conversations) -> None:
     """A group chat: one line asking to talk privately to whoever addressed the bot; nothing
     from the conversation, nothing recorded. Other chatter in the group is not answered."""
-    message, user = update.effective_message, update.effective_user
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if chat is None:
+        return  # (the caller saw a group chat)
     if update.callback_query is not None:
         await _cosmetic(update.callback_query.answer(), "answer a button press in a group")
     elif message is None or update.edited_message is not None or not _addressed_to_bot(message, context.bot):
         return
     locale = resolve_locale(None, user.language_code if user else None, conversations.default_locale)
     text = conversations.translator.render(locale, "private_only", bot=context.bot.username or "")
-    await _cosmetic(context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML),
+    await _cosmetic(context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML),
                     "ask to talk privately")
 
 
@@ -111,16 +114,18 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log once; tell the borrower their answers are saved, and send again the replies of this
     update that did not go out (the turn itself is committed), so they see where they are."""
     conversations: Conversations = context.application.bot_data["conversations"]
-    if (isinstance(update, Update) and not isinstance(context.error, TelegramError)
-            and note_failure(context.application, update, context.error) is Outcome.HELD):
+    handled = update if isinstance(update, Update) else None  # None: an error outside an update (a job)
+    if (handled is not None and context.error is not None and not isinstance(context.error, TelegramError)
+            and note_failure(context.application, handled, context.error) is Outcome.HELD):
         # Nothing of the turn was saved; Telegram delivers the update again and it is answered then.
-        log.warning("update %s not handled, the database is busy: %s", update.update_id, context.error)
+        log.warning("update %s not handled, the database is busy: %s", handled.update_id, context.error)
         return
-    chat = update.effective_chat if isinstance(update, Update) else None
-    if isinstance(context.error, Forbidden) and chat is not None:
+    chat = handled.effective_chat if handled is not None else None
+    if isinstance(context.error, Forbidden) and handled is not None and chat is not None:
         # The borrower blocked the bot: nothing can reach them, so no apology; mark them.
         log.warning("chat %s has blocked the bot (marked unreachable): %s", chat.id, context.error)
-        borrower = conversations.store.borrower_by_telegram(update.effective_user.id) if update.effective_user else None
+        user = handled.effective_user
+        borrower = conversations.store.borrower_by_telegram(user.id) if user else None
         if borrower is not None:
             conversations.store.mark_unreachable(borrower["id"], conversations.services.now(), str(context.error))
         return
@@ -128,13 +133,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("Telegram asked to slow down (%s)", context.error)
     else:
         log.error("error while handling an update", exc_info=context.error)
-    if chat is None:
+    if handled is None or chat is None:
         return
-    chat_id, user = chat.id, update.effective_user
+    chat_id, user = chat.id, handled.effective_user
     locale = conversations.locale_for(chat_id, user.language_code if user else None)
     try:
         await context.bot.send_message(chat_id, conversations.translator.render(locale, "error.generic"))
-        await send_messages(context.bot, conversations, chat_id, conversations.unsent_replies(update.update_id))
+        await send_messages(context.bot, conversations, chat_id, conversations.unsent_replies(handled.update_id))
     except TelegramError as error:  # Telegram is still refusing: the replies stay recorded as unsent
         log.warning("could not tell chat %s about the error: %s", chat_id, error)
 
@@ -159,7 +164,8 @@ def build_application(conversations: Conversations, *, token: str, base_url: str
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # (PTB types the builder for a rate limiter without arguments; AIORateLimiter's are ints)
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     application = builder.post_init(set_commands).build()
     application.bot_data["conversations"] = conversations
     application.bot_data["default_locale"] = conversations.default_locale

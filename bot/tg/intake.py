@@ -115,14 +115,18 @@ def _inconsistency(update: Update) -> str | None:
     if user is not None and not _is_int(user.id):
         return "from.id is not an integer"
     if message is not None:
-        if message.chat is None:
+        # PTB's types say what a well-formed update holds; this checks a received one does
+        message_chat: object = message.chat
+        sent_at: object = message.date
+        if message_chat is None:
             return "a message without a chat"
-        if not isinstance(message.date, datetime):
+        if not isinstance(sent_at, datetime):
             return "message.date is not a time"
         for field in ("text", "caption"):
             if getattr(message, field) is not None and not isinstance(getattr(message, field), str):
                 return f"message.{field} is not a string"
-    if query is not None and query.data is not None and not isinstance(query.data, str):
+    data: object = query.data if query is not None else None
+    if data is not None and not isinstance(data, str):
         return "callback_query.data is not a string"
     return None
 

@@ -16,8 +16,10 @@ and the bot would fetch the same batch and fail on it forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
+from datetime import timedelta
 
 from telegram import Bot, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
@@ -79,14 +81,12 @@ async def _fetch(bot: Bot, offset: int | None) -> list:
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
-def _seconds(value: object) -> float:
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 async def run_polling(application: Application) -> None:

@@ -17,6 +17,7 @@ from telegram import (
 from telegram.constants import ParseMode
 
 from bot.lender.plan_files import make_file
+from bot.store import found
 from bot.turn import Conversations, Message
 
 
@@ -41,6 +42,7 @@ async def send_messages(bot: Bot, conversations: Conversations, chat_id: int, me
                                reply_markup=markup_for(message, after_contact),
                                link_preview_options=LinkPreviewOptions(is_disabled=True))
         for name in message.attachments:
+            assert message.plan_id is not None  # a file is made of a plan
             filename, content = make_file(conversations.store, name, message.plan_id, conversations.translator,
                                           conversations.locale_for(chat_id, None))
             sender = bot.send_photo if filename.endswith(".png") else bot.send_document
@@ -53,7 +55,7 @@ async def send_to_support(bot: Bot, conversations: Conversations, message: Messa
     if conversations.support_chat_id is None or message.ticket_id is None:
         return  # no support group configured: the ticket is in the store for the console
     store = conversations.store
-    ticket = store.ticket(message.ticket_id)
+    ticket = found(store.ticket(message.ticket_id), f"ticket {message.ticket_id}")
     thread = None if message.is_card or not ticket["card_message_id"] else ReplyParameters(
         ticket["card_message_id"], allow_sending_without_reply=True)
     sent = await bot.send_message(conversations.support_chat_id, message.text, parse_mode=ParseMode.HTML,

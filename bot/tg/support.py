@@ -20,7 +20,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot.store.tickets import DONE, FAILED, HandoffClosed
+from bot.store import found
+from bot.store.statuses import OutboxKind, OutboxStatus
+from bot.store.tickets import HandoffClosed
 from bot.tg.support_outbox import add_outbox_job, perform
 from bot.turn import Conversations
 
@@ -41,18 +43,18 @@ async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
         try:
             if ticket is None:
                 raise HandoffClosed("no ticket")
-            action = store.queue_support_action(ticket["id"], kind="close" if closing else "reply",
+            action = store.queue_support_action(ticket["id"], kind=OutboxKind.CLOSE if closing else OutboxKind.REPLY,
                                                 text=None if closing else message.text, source="telegram",
                                                 agent=agent.full_name, agent_id=agent.id, at=now, claimed=True)
         except HandoffClosed:
             await message.reply_text(translator.render(team_locale, "handoff.no_ticket"))
             return
         status = await perform(context.bot, conversations, action)
-        if closing and status == DONE:
+        if closing and status == OutboxStatus.DONE:
             await message.reply_text(translator.render(team_locale, "handoff.closed_ack"))
-        elif status == FAILED:
-            error = store.support_action(action["id"])["error"]
-            await context.bot.send_message(conversations.support_chat_id, translator.render(
+        elif status == OutboxStatus.FAILED:
+            error = found(store.support_action(action["id"]), f"support action {action['id']}")["error"]
+            await context.bot.send_message(message.chat_id, translator.render(
                 team_locale, "handoff.not_delivered", ticket_id=ticket["id"], error=error))
     except Exception:  # logged here: the stop below would otherwise hide it
         log.exception("support message %s could not be handled", message.message_id if message else None)

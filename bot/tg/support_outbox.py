@@ -43,7 +43,8 @@ from telegram.error import (
 )
 from telegram.ext import Application, ContextTypes
 
-from bot.store.tickets import DONE, FAILED, PENDING
+from bot.store import Row, found
+from bot.store.statuses import OutboxKind, OutboxStatus
 from bot.support.masking import mask_text
 from bot.tg.send import send_messages
 from bot.turn import Conversations
@@ -83,39 +84,41 @@ async def perform(bot: Bot, conversations: Conversations, action: dict) -> str:
     """Do one claimed action; record and return how it ended (see the module docstring)."""
     store = conversations.store
     now = conversations.services.now()
-    ticket: dict | None = None
+    ticket: Row | None = None
     note: str | None = None
+    error: str | None
     try:
-        ticket = store.ticket(action["ticket_id"])
-        if action["kind"] == "reply":
+        ticket = found(store.ticket(action["ticket_id"]), f"ticket {action['ticket_id']}")
+        if action["kind"] == OutboxKind.REPLY:
             await _reply(bot, conversations, action, ticket)
         else:
             note = await _close(bot, conversations, action, ticket)
     except _Refused as refused:
-        status, error = FAILED, refused.reason
+        status, error = OutboxStatus.FAILED, refused.reason
     except RetryAfter as exc:
         delay = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
-        store.finish_support_action(action["id"], PENDING, at=now, error=f"RetryAfter: {exc}", retry_at=now + delay)
+        store.finish_support_action(action["id"], OutboxStatus.PENDING, at=now, error=f"RetryAfter: {exc}",
+                                    retry_at=now + delay)
         return SLOWED
     except Forbidden as exc:
-        status, error = FAILED, f"blocked: {exc}"
+        status, error = OutboxStatus.FAILED, f"blocked: {exc}"
         if ticket and ticket["borrower_id"] is not None:
             store.mark_unreachable(ticket["borrower_id"], now, str(exc))
     except BadRequest as exc:
-        status, error = FAILED, f"refused: {exc}"
+        status, error = OutboxStatus.FAILED, f"refused: {exc}"
     except NetworkError as exc:
         if action["attempts"] + 1 < MAX_ATTEMPTS:
-            store.finish_support_action(action["id"], PENDING, at=now, error=f"network: {exc}",
+            store.finish_support_action(action["id"], OutboxStatus.PENDING, at=now, error=f"network: {exc}",
                                         retry_at=now + FIRST_RETRY * 2 ** action["attempts"])
-            return PENDING
-        status, error = FAILED, f"network: {exc}"
+            return OutboxStatus.PENDING
+        status, error = OutboxStatus.FAILED, f"network: {exc}"
     except Exception as exc:  # never let one action stop the others
         log.exception("support action %s could not be done", action["id"])
-        status, error = FAILED, f"{type(exc).__name__}: {exc}"
+        status, error = OutboxStatus.FAILED, f"{type(exc).__name__}: {exc}"
     else:
-        status, error = DONE, note
+        status, error = OutboxStatus.DONE, note
     store.finish_support_action(action["id"], status, at=conversations.services.now(), error=error)
-    if status == FAILED:
+    if status == OutboxStatus.FAILED:
         log.warning("support action %s (%s) for chat %s failed: %s", action["id"], action["kind"], action["chat_id"],
                     error)
     return status
@@ -184,7 +187,8 @@ async def _tell_team(bot: Bot, conversations: Conversations, ticket: dict, key: 
         if ticket["card_message_id"] else None
     try:
         sent = await bot.send_message(conversations.support_chat_id, text, parse_mode=ParseMode.HTML,
-                                      reply_parameters=thread, link_preview_options=LinkPreviewOptions(is_disabled=True))
+                                      reply_parameters=thread,
+                                      link_preview_options=LinkPreviewOptions(is_disabled=True))
     except TelegramError as error:
         log.warning("could not tell the support group about ticket %s: %s", ticket["id"], error)
         return

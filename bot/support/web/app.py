@@ -31,7 +31,7 @@ Handlers are ``async`` and short, so uvicorn serves them all from its event-loop
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -42,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from bot.config import Settings
 from bot.i18n import Translator
@@ -92,7 +93,7 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
 class _ConsoleApp(Starlette):
     """Starlette with `Shield` outside its error middleware (user middleware sits inside it)."""
 
-    def build_middleware_stack(self):  # type: ignore[no-untyped-def]
+    def build_middleware_stack(self) -> ASGIApp:
         return Shield(super().build_middleware_stack())
 
 
@@ -102,7 +103,7 @@ def create_app(store: Store, settings: Settings, translator: Translator, *,
     console = Console(store, settings, translator, clock or store.clock, secure_cookies)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         console.stores.close()
         console.hashing.close()

@@ -11,6 +11,7 @@ file in any other thread (WAL lets them share it).
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import threading
 from collections.abc import Callable
@@ -24,9 +25,10 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Scope
 
 from bot.config import Settings
-from bot.i18n import LOCALES, Translator
+from bot.i18n import LOCALES, Translator, make_filters
 from bot.store import Store
 from bot.support import auth as support_auth
 from bot.support.transcripts import page_environment
@@ -62,10 +64,8 @@ class _Stores:
         with self.lock:
             opened, self.opened = self.opened, []
         for store in opened:
-            try:
+            with contextlib.suppress(Exception):  # another thread's connection; the process ends anyway
                 store.close()
-            except Exception:  # noqa: BLE001, S110 - another thread's connection; the process ends anyway
-                pass
 
 
 class Console:
@@ -89,7 +89,7 @@ class Console:
     def tz(self) -> ZoneInfo:
         return self.settings.tz
 
-    def locale_of(self, scope: dict) -> str:
+    def locale_of(self, scope: Scope) -> str:
         return scope.get("support", {}).get("locale", self.settings.default_locale)
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int | None) -> None:
@@ -118,7 +118,7 @@ class Console:
             t=t, label=label, tr_or=tr_or, locale=locale, locales=LOCALES, agent=agent,
             waiting=lambda: len(self.store.waiting_for_person()),  # asked by the pages that show it
             path=link_path(context.pop("page_path", None) or request.url.path),
-            f=self.env.globals["filters_for"](locale), tz=self.settings.tz, **context,
+            f=make_filters(locale), tz=self.settings.tz, **context,
         )
         return HTMLResponse(html, status_code=status_code)
 

@@ -29,6 +29,7 @@ from starlette.responses import (
     RedirectResponse,
     Response,
 )
+from starlette.types import Message, Receive, Scope, Send
 
 from bot.i18n import LOCALES
 from bot.support import auth as support_auth
@@ -58,7 +59,7 @@ FRAMED_HEADERS = [(name, {b"x-frame-options": b"SAMEORIGIN",
                   for name, value in SECURITY_HEADERS]
 
 
-def cookies_of(scope: dict) -> dict[str, str]:
+def cookies_of(scope: Scope) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     for name, value in scope.get("headers", []):
         if name == b"cookie":
@@ -69,24 +70,24 @@ def cookies_of(scope: dict) -> dict[str, str]:
     return {key: morsel.value for key, morsel in jar.items()}
 
 
-def header_of(scope: dict, wanted: bytes) -> str:
+def header_of(scope: Scope, wanted: bytes) -> str:
     for name, value in scope.get("headers", []):
         if name == wanted:
             return value.decode("latin-1")
     return ""
 
 
-def wants_json(scope: dict) -> bool:
+def wants_json(scope: Scope) -> bool:
     accept = header_of(scope, b"accept")
     return scope["path"].endswith(".json") or ("application/json" in accept and "text/html" not in accept)
 
 
-def _query_language(scope: dict) -> str | None:
+def _query_language(scope: Scope) -> str | None:
     match = re.search(r"(?:^|&)lang=([A-Za-z_]+)", scope.get("query_string", b"").decode("latin-1"))
     return match.group(1) if match and match.group(1) in LOCALES else None
 
 
-def with_headers(message: dict, extra: list[tuple[bytes, bytes]]) -> dict:
+def with_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
     """A response start `message` with the `extra` headers (replacing any of the same name,
     except Set-Cookie, which may repeat)."""
     names = {name for name, _ in extra if name != b"set-cookie"}
@@ -94,21 +95,33 @@ def with_headers(message: dict, extra: list[tuple[bytes, bytes]]) -> dict:
     return {**message, "headers": headers + extra}
 
 
-class Shield:
-    """Security headers on every response, and the body-size limit (pure ASGI, outermost)."""
+class _HttpMiddleware:
+    """Pure ASGI middleware that looks at HTTP requests only (`http`); anything else, such as
+    the server's lifespan messages, passes straight through to `app`."""
+
+    app: Any
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class Shield(_HttpMiddleware):
+    """Security headers on every response, and the body-size limit (outermost)."""
 
     def __init__(self, app: Any, max_body: int = MAX_BODY) -> None:
         self.app = app
         self.max_body = max_body
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = FRAMED_HEADERS if FRAME.fullmatch(scope["path"]) else SECURITY_HEADERS
 
-        async def send_secured(message: dict) -> None:
+        async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = with_headers(message, headers)
             await send(message)
@@ -121,7 +134,7 @@ class Shield:
             return
         received = 0
 
-        async def receive_limited() -> dict:
+        async def receive_limited() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -133,17 +146,14 @@ class Shield:
         await self.app(scope, receive_limited, send_secured)
 
 
-class Gate:
-    """Default-deny authentication and the agent's language (pure ASGI)."""
+class Gate(_HttpMiddleware):
+    """Default-deny authentication and the agent's language."""
 
     def __init__(self, app: Any, console: Console) -> None:
         self.app = app
         self.console = console
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookies = cookies_of(scope)
         chosen = _query_language(scope)
         locale = chosen or (cookies.get(LANGUAGE_COOKIE) if cookies.get(LANGUAGE_COOKIE) in LOCALES else None) \
@@ -154,7 +164,7 @@ class Gate:
                 f"{LANGUAGE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly"
                 + ("; Secure" if self.console.secure_cookies else "")).encode("latin-1")))
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = with_headers(message, extra_headers)
             await send(message)
@@ -169,7 +179,8 @@ class Gate:
                 if wants_json(scope):
                     response = JSONResponse({"error": "login required"}, status_code=401)
                 else:
-                    target = path + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+                    query_string = scope.get("query_string")
+                    target = path + ("?" + query_string.decode("latin-1") if query_string else "")
                     if scope["method"] not in ("GET", "HEAD"):
                         target = "/"  # a form posted after the session ended: start again from the search
                     response = RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)

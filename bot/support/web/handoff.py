@@ -15,6 +15,7 @@ Each reload counts as activity: a console left open stays signed in (8 hours at 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from babel.dates import format_timedelta
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.store import Store
+from bot.store.statuses import OutboxKind, OutboxStatus
 from bot.store.tickets import HandoffClosed
 from bot.support.masking import mask_name, mask_text
 from bot.support.transcripts import build_transcript
@@ -44,7 +46,7 @@ def _waited(console: Console, request: Request, since) -> str:
     return format_timedelta(console.clock() - since, locale=console.locale_of(request.scope), threshold=1.5)
 
 
-def handoff_view(console: Console, request: Request, chat_id: int, names: list[str | None]) -> dict[str, Any]:
+def handoff_view(console: Console, request: Request, chat_id: int, names: Sequence[str | None]) -> dict[str, Any]:
     """The chat's open hand-off (if any), and the agents' actions on its hand-offs, masked."""
     store, tz = console.store, console.tz
     ticket = store.open_ticket_for_chat(chat_id)
@@ -53,7 +55,8 @@ def handoff_view(console: Console, request: Request, chat_id: int, names: list[s
         actions.append({**action, "text": mask_text(action["text"], names) if action["text"] else None,
                         "created_at": action["created_at"].astimezone(tz),
                         "done_at": action["done_at"].astimezone(tz) if action["done_at"] else None})
-    closing = any(a["kind"] == "close" and a["status"] in ("pending", "sending") for a in actions)
+    closing = any(a["kind"] == OutboxKind.CLOSE and a["status"] in (OutboxStatus.PENDING, OutboxStatus.SENDING)
+                  for a in actions)
     if ticket is not None:
         ticket = {**ticket, "opened_at": ticket["opened_at"].astimezone(tz),
                   "waited": _waited(console, request, ticket["opened_at"])}
@@ -88,14 +91,14 @@ async def live(request: Request) -> Response:
 
 
 async def reply(request: Request) -> Response:
-    return await _act(request, "reply")
+    return await _act(request, OutboxKind.REPLY)
 
 
 async def close(request: Request) -> Response:
-    return await _act(request, "close")
+    return await _act(request, OutboxKind.CLOSE)
 
 
-async def _act(request: Request, kind: str) -> Response:
+async def _act(request: Request, kind: OutboxKind) -> Response:
     """Queue a reply or a close for the bot to do; back to the conversation."""
     from bot.support.web.conversation import (
         conversation_page,  # (it shows `handoff_view`: no cycle at import)
@@ -107,7 +110,7 @@ async def _act(request: Request, kind: str) -> Response:
     store = console.store
     _known_chat(store, chat_id)
     text = None
-    if kind == "reply":
+    if kind == OutboxKind.REPLY:
         text = str(form.get("text", "")).strip()
         if not text or len(text) > MAX_REPLY:
             return conversation_page(request, chat_id, problem="support.handoff.bad_text", reply_text=text[:MAX_REPLY],

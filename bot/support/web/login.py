@@ -71,7 +71,8 @@ async def login_submit(request: Request) -> Response:
     response = RedirectResponse(safe_next(next_page), status_code=303)
     console.set_cookie(response, SESSION_COOKIE, token, int(support_auth.SESSION_LIFETIME.total_seconds()))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", httponly=True, samesite="strict")
-    if not support_auth.known_browser(console.store, name, browser, now):  # remember this browser: its right password passes a back-off started elsewhere
+    # remember this browser: its right password passes a back-off started elsewhere
+    if not support_auth.known_browser(console.store, name, browser, now):
         response.set_cookie(support_auth.KNOWN_BROWSER_COOKIE, support_auth.remember_browser(console.store, name, now),
                             max_age=int(support_auth.KNOWN_BROWSER_FOR.total_seconds()), path="/login",
                             httponly=True, samesite="strict", secure=console.secure_cookies)

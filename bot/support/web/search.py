@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,7 +34,8 @@ async def search(request: Request) -> Response:
     console = console_of(request)
     tz = console.tz
     query = request.query_params
-    fields = {key: query.get(key, "").strip() for key in ("loan", "name", "phone", "step", "from", "to")}
+    fields: dict[str, Any] = {key: query.get(key, "").strip()
+                              for key in ("loan", "name", "phone", "step", "from", "to")}
     fields["person"] = query.get("person", "") == "1"
     problems = []
     if fields["phone"] and not re.fullmatch(r"\d{4}", fields["phone"]):
