@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import threading
 import time
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 
@@ -66,22 +66,14 @@ def test_conversations_survive_random_sigkills(tmp_path):
         bot = BotProcess(bot_env(stub.base_url, database), tmp_path)
         bot.ensure_running()
         rng = random.Random(20261128)
-        done = threading.Event()
-
-        def killer() -> None:
-            for _ in range(KILLS):
-                if done.wait(rng.uniform(0.8, 3.0)):
-                    return
-                bot.kill()
-                bot.ensure_running()
-
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
+        scripts = {i: script(i) for i in range(CONVERSATIONS)}
+        # Each kill falls at a random step, a random moment after that step's updates were pushed
+        # (while the bot is handling them), so all KILLS happen however fast the bot is.
+        kills_at = Counter(rng.randrange(len(scripts[0])) for _ in range(KILLS))
         db = sqlite3.connect(database, timeout=30)
         pushed: list[int] = []
         update_ids = iter(range(1, 100_000))
         try:
-            scripts = {i: script(i) for i in range(CONVERSATIONS)}
             for step in range(len(scripts[0])):
                 # All conversations take this step at once; the next waits for every answer.
                 waiting = []
@@ -99,11 +91,13 @@ def test_conversations_survive_random_sigkills(tmp_path):
                     waiting.append((chat, uid, len(stub.sent_messages(chat))))
                     stub.push_update(update)
                     pushed.append(uid)
+                for _ in range(kills_at[step]):
+                    time.sleep(rng.uniform(0.05, 0.8))
+                    bot.kill()
+                    bot.ensure_running()
                 for chat, uid, before in waiting:
                     _wait_handled(db, stub, bot, chat, uid, before)
         finally:
-            done.set()
-            thread.join(timeout=10)
             bot.ensure_running()
             time.sleep(1.0)
             bot.stop()
