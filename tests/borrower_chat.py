@@ -158,13 +158,14 @@ async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", in
 async def answer_from_outlook(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000",
                               rest: tuple[str, ...] = ("¥5200", "800", "3k", "1")) -> str:
     """From "temporary or lasting?" to the review: recovery (unless lasting), salary income,
-    spending as one total, then `rest` (spending, other debts, savings, dependants); the review."""
+    payments on the loan's due day as now, spending as one total, then `rest` (spending, other debts, savings, dependants); the review."""
     await chat.press(outlook)
     if outlook != "Lasting":
         await chat.say("4")
         await chat.say("12000")
     await chat.say(income)
     await chat.press("Salary")
+    await chat.press("Day 5, as now")
     await chat.press("One total")
     for answer in rest:
         await chat.say(answer)
