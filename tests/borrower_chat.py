@@ -102,13 +102,23 @@ def data_with_payload(chat: BorrowerChat, payload: str, *, prefix: bool = False)
     raise AssertionError(f"no button {payload!r}: {chat.fake.last_buttons(chat.chat_id)}")
 
 
-async def walk_to(chat: BorrowerChat, step: Step, *, below_telegram: bool = False) -> str:
+def route_to(step: Step, *, payday: str | None = None) -> list[tuple[str, str]]:
+    """The step table's route to `step`; `payday`: typed as the answer to the payment day
+    question instead of the route's button."""
+    route = list(routes()[step])
+    asked = len(routes()[Step.payment_day])
+    if payday is not None and len(route) > asked and route[:asked] == list(routes()[Step.payment_day]):
+        route[asked] = ("say", payday)
+    return route
+
+
+async def walk_to(chat: BorrowerChat, step: Step, *, below_telegram: bool = False, payday: str | None = None) -> str:
     """Replay the step table's route to `step` (see dialogue_harness.routes) through Telegram,
     or, where getting there is only the set-up of a test, straight through the turn below it
     (`Conversations.handle`, the replies marked sent): the same conversation, several times faster."""
     conversations = chat.app.bot_data["conversations"]
     messages: list = []
-    for kind, value in routes()[step]:
+    for kind, value in route_to(step, payday=payday):
         if kind == "say" and value.startswith("/start "):
             value = "/start " + conversations.store.create_invite("CC-1001", NOW, 14)
         if not below_telegram:

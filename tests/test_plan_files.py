@@ -98,8 +98,8 @@ def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkey
     store = Store(tmp_path / "demo.db")
     load_demo(store)
     conversations = Conversations(store, default_policy(), Translator(), store.clock, "en")
-    answers = iter(["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "5200", "800",
-                    "3000", "1", "7", "1", "1", "1", "/schedule", "/schedule"])
+    answers = iter(["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "1", "5200", "800",
+                    "3000", "1", "8", "1", "1", "1", "/schedule", "/schedule"])
     lines: list[str] = []
 
     def read(prompt: str) -> str:
