@@ -255,3 +255,21 @@ async def test_plan_schedule_and_paid_commands(chat):
 
 def _ymd(day):
     return day.year, day.month, day.day
+
+
+async def test_the_payday_the_borrower_chose_drives_the_schedule_reminders_and_calendar(chat):
+    """Payments on the 20th, chosen in the conversation: every instalment falls on it, its
+    reminders count from it, the calendar's events are on it."""
+    plan_id = await agree_a_plan(chat, "Choose 3", payday="20")
+    store = store_of(chat)
+    rows = [r for r in store.plan_installments(plan_id) if r["kind"] != "down_payment"]
+    assert rows and {r["due_date"].day for r in rows} == {20}
+    due = {r["number"]: r["due_date"] for r in store.plan_installments(plan_id)}
+    for reminder in store.reminders_for_plan(plan_id):
+        if reminder["kind"] == "before:3":
+            assert reminder["send_at"].astimezone(SHANGHAI).date() == due[reminder["installment_number"]] - timedelta(3)
+    await chat.say("/schedule")
+    document = chat.fake.calls_to("sendDocument")[-1]
+    ics = document["document"].content if hasattr(document["document"], "content") else document["document"]
+    days = {event.decoded("dtstart") for event in Calendar.from_ical(bytes(ics)).walk("VEVENT")}
+    assert days == set(due.values()) and {d.day for d in days} >= {20}
