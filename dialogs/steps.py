@@ -252,15 +252,15 @@ def _payment_days(d: Any, state: State) -> dict[str, Any]:
 
 
 def _payday_buttons(d: Any, state: State) -> list[list[Button]]:
-    """The loan's due day ("as now") first if the policy allows it, then common paydays."""
+    """The loan's due day ("as now") on a row of its own if the policy allows it, then the
+    common paydays it allows, three a row; any allowed day may be typed instead."""
     days = d.services.policy.payment_days
     loan = d.loan(state)
     now = loan.next_due_date.day if loan and days.allows(loan.next_due_date.day) else None
-    found = [Button("payday_now", f"pick:{now}", {"day": now})] if now else []
-    found += [Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS
+    common = [Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS
               if days.allows(day) and day != now]
-    return [found[:1], *(found[i:i + 3] for i in range(1, len(found), 3))] if now else \
-        [found[i:i + 3] for i in range(0, len(found), 3)]
+    rows = [common[i:i + 3] for i in range(0, len(common), 3)]
+    return [[Button("payday_now", f"pick:{now}", {"day": now})], *rows] if now else rows
 
 
 def _expense_item(category: ExpenseCategory) -> Row:

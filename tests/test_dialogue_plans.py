@@ -300,3 +300,41 @@ def test_a_holiday_says_when_nothing_is_to_pay_and_what_happens_to_interest():
     holiday = next(o for o in talk.replies[0].data["options"] if o["structure"] == "holiday")
     assert holiday["pauses"] and "Nothing to pay for 2 months, Jan 5, 2027 to Feb 5, 2027 (interest frozen)" in talk.text
     assert talk.replies[0].data["recommended"] == holiday["option_id"]
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+def test_every_broken_rule_is_said_with_its_value_and_limit(locale):
+    from dialogs.offers import refusal
+    from plans.errors import NoPlanPossible
+    from plans.models import Reason
+    checks = [Reason("apr_cap", {"value": "0.30022308", "limit": "0.24"}),
+              Reason("span", {"value": "2031-12-05", "limit": "2031-11-28"}),
+              Reason("term", {"value": "61", "limit": "60"}),
+              Reason("min_installment", {"value": "80.00", "limit": "100"}),
+              Reason("replan_limit", {"value": "2", "limit": "2"}),
+              Reason("structure_allowed", {"value": "custom", "limit": "level,holiday"})]
+    reply = refusal(NoPlanPossible("no", key="custom_not_allowed", reasons=checks), "CNY")
+    text = TRANSLATOR.render(locale, reply.key, **reply.data)
+    filters = make_filters(locale)
+    from datetime import date
+    for shown in ("30.02%", "24.00%", filters["date"](date(2031, 12, 5)), filters["date"](date(2031, 11, 28)),
+                  "61", "60", money(locale, Decimal("80")), money(locale, Decimal("100"))):
+        assert shown in text, (shown, text)
+    assert text.count("•") == len(checks)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
+@pytest.mark.parametrize("because", [
+    {"key": "recommended_only_fit", "params": {}},
+    {"key": "recommended_cheapest", "params": {"saves": "1847.92", "instead_of": "step_up-13",
+                                               "instead_of_structure": "step_up"}},
+    {"key": "recommended_best_value", "params": {}},
+    {"key": "recommended_by_lender", "params": {"saves": "12.00", "cheaper": "level-22",
+                                                "cheaper_structure": "level"}}])
+def test_the_recommended_plan_says_why_in_one_line(locale, because):
+    talk = to_options(Talk(locale=locale))
+    shown = talk.replies[0].data
+    text = TRANSLATOR.render(locale, "options", **{**shown, "because": because})
+    why = {"en": "Why this one: ", "zh_CN": "推荐理由："}[locale]
+    [line] = [line for line in text.splitlines() if line.startswith(why)]
+    assert len(line) > len(why) + 5 and ("saves" not in because["params"] or "CN¥" in line or "¥" in line)
