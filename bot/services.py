@@ -7,7 +7,7 @@ a Telegram account, so the real borrower is not refused on Telegram afterwards.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -190,7 +190,8 @@ def plan_terms(option: Option, chosen_over_budget: bool = False) -> dict[str, An
         "apr": option.apr, "effective_annual_rate": option.effective_annual_rate,
         "plan_rate": option.plan_rate, "down_payment": option.down_payment, "parameters": option.parameters,
         "restructured_balance": option.restructured_balance, "restructured_principal": option.restructured_principal,
-        "interest_capitalised": option.interest_capitalised, "overdue_interest_carried": option.overdue_interest_carried,
+        "interest_capitalised": option.interest_capitalised,
+        "overdue_interest_carried": option.overdue_interest_carried,
         "fees_from_earlier_plan": option.fees_from_earlier_plan, "penalties_waived": option.penalties_waived,
         "penalties_kept": option.penalties_kept, "penalties_kept_paid": option.penalties_kept_paid,
         "interest_waived": option.interest_waived, "principal_waived": option.principal_waived,
@@ -202,7 +203,7 @@ def plan_terms(option: Option, chosen_over_budget: bool = False) -> dict[str, An
 
 
 def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date,
-              pauses: list[dict[str, Any]] = ()) -> dict[str, Any]:
+              pauses: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """A plan as the borrower sees it: progress, what is next, every instalment, and its
     pauses (due dates with nothing to pay); `pause_now` is the pause under way or next, if
     it comes before the next payment."""

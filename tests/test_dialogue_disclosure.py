@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from dialogue_harness import TRANSLATOR, Talk, routes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_plans_properties import scenarios
@@ -21,6 +20,7 @@ from test_plans_properties import scenarios
 from bot.i18n import LOCALES, make_filters
 from dialogs.steps import Step
 from dialogs.views import loan_view, option_data, option_view
+from dialogue_harness import TRANSLATOR, Talk, routes
 from plans.engine import custom_quote, quote
 from plans.errors import NoPlanPossible
 from plans.models import Case, Option, Outlook

@@ -8,13 +8,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from dialogue_harness import TRANSLATOR, Talk, routes
 
 from bot.i18n import make_filters
 from dialogs.answers import summary
 from dialogs.steps import Step
+from dialogue_harness import TRANSLATOR, Talk, routes
 from plans.engine import budget_of, quote
-from plans.models import Case, Outlook
+from plans.models import Case
 from plans.policy import PaymentDays, Policy, default_policy
 
 SUPPORT = -100777
@@ -60,13 +60,15 @@ def case_of(talk: Talk) -> Case:
 # ---------------------------------------------------------------------------- the payment day
 
 
-@pytest.mark.parametrize("locale, refused, typed", [("en", "from 1 to 28", "20th"), ("zh_CN", "1 日到 28 日", "每月20号")])
+@pytest.mark.parametrize("locale, refused, typed", [("en", "from 1 to 28", "20th"),
+                                                      ("zh_CN", "1 日到 28 日", "每月20号")])
 def test_the_borrower_chooses_the_payment_day_within_the_policys_days(locale, refused, typed):
     talk = Talk(locale=locale)
     talk.walk(list(routes()[Step.payment_day]))
     assert talk.payloads == ["pick:5", "pick:1", "pick:10", "pick:15", "pick:20", "pick:25"]  # as now, then common
     talk.say("31")
-    assert talk.keys == ["error.day_range", "ask_payment_day"] and refused in talk.text and talk.step is Step.payment_day
+    assert talk.keys == ["error.day_range", "ask_payment_day"] and refused in talk.text
+    assert talk.step is Step.payment_day
     talk.say("someday")
     assert talk.keys[0] == "error.day_format" and talk.state.data.payment_day is None
     talk.say(typed)
@@ -176,7 +178,8 @@ def test_plans_a_person_must_approve_reach_them_with_the_rules_that_block_them()
     assert "Blocked by the lender's rules: the APR cap" in text and card.data["for_approval"][0] in text
 
 
-@pytest.mark.parametrize("locale, told", [("en", "please contact your lender at 95555"), ("zh_CN", "请通过 95555 联系")])
+@pytest.mark.parametrize("locale, told", [("en", "please contact your lender at 95555"),
+                                          ("zh_CN", "请通过 95555 联系")])
 def test_with_nobody_to_approve_them_here_the_borrower_is_told_the_truth(locale, told):
     talk = answer(Talk(locale=locale, support_chat_id=None))
     talk.services.policy = strict_policy().model_copy(update={"contact": "95555"})
@@ -291,14 +294,16 @@ def test_waived_and_kept_penalties_are_both_said_everywhere_the_plan_is(locale):
     talk.press_payload(f"agree:{option_id}")
     assert waived in talk.text and kept in talk.text  # the confirmation
     plan = talk.store.list_plans()[0]
-    assert plan["terms"]["penalties_kept"] == "164.00" and plan["terms"]["penalties_kept_paid"] == "interest_free_payments"
+    assert plan["terms"]["penalties_kept"] == "164.00"
+    assert plan["terms"]["penalties_kept_paid"] == "interest_free_payments"
     assert kept in plan["consent_text"]
 
 
 def test_a_holiday_says_when_nothing_is_to_pay_and_what_happens_to_interest():
     talk = to_options(Talk(), income="0", kind="none", recovery=("4", "12000"), savings="0")
     holiday = next(o for o in talk.replies[0].data["options"] if o["structure"] == "holiday")
-    assert holiday["pauses"] and "Nothing to pay for 2 months, Jan 5, 2027 to Feb 5, 2027 (interest frozen)" in talk.text
+    assert holiday["pauses"]
+    assert "Nothing to pay for 2 months, Jan 5, 2027 to Feb 5, 2027 (interest frozen)" in talk.text
     assert talk.replies[0].data["recommended"] == holiday["option_id"]
 
 

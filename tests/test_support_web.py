@@ -3,10 +3,9 @@ walked), logins and their limits, sessions that expire, CSRF, search, the conver
 notes, revealing personal data (with a reason, audited), and both languages."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from starlette.routing import Mount, Route

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +55,7 @@ def status_of(row: dict) -> str:
     return "paused" if row.get("kind") == "interest_only" else "due"
 
 
-def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str, pauses: list[dict] = ()) -> Any:
+def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str, pauses: Sequence[dict] = ()) -> Any:
     """The chart as a matplotlib Figure (tests read its texts; `chart_png` draws it). Each
     month of a pause (`store.plan_pauses`: nothing to pay) has its place on the axis, shaded
     in the paused colour: it is part of the plan, but no payment."""

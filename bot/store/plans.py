@@ -142,7 +142,8 @@ class PlanQueries(ReminderQueries):
         """The plan's pauses in date order (due dates with nothing to pay: never instalments)."""
         return self._all(
             f"SELECT {', '.join(_PAUSE_COLUMNS)} FROM plan_pauses WHERE plan_id = ? ORDER BY first_date",
-            (plan_id,), TABLES["plan_pauses"],
+            (plan_id,),
+            TABLES["plan_pauses"],
         )
 
     def list_plans(self, *, plan_id: int | None = None) -> list[Row]:
