@@ -179,7 +179,7 @@ def test_plans_a_person_must_approve_reach_them_with_the_rules_that_block_them()
 
 
 @pytest.mark.parametrize("locale, told", [("en", "please contact your lender at 95555"),
-                                          ("zh_CN", "请通过 95555 联系")])
+                                          ("zh_CN", "请联系您的贷款机构（95555）")])
 def test_with_nobody_to_approve_them_here_the_borrower_is_told_the_truth(locale, told):
     talk = answer(Talk(locale=locale, support_chat_id=None))
     talk.services.policy = strict_policy().model_copy(update={"contact": "95555"})
