@@ -24,6 +24,7 @@ Filters available in every template, formatted with Babel for the template's loc
   the currency's digits with ``ROUND_HALF_UP`` for display only; floats are refused.
 * ``day|date`` -- a ``datetime.date``: zh_CN ``2024年3月5日``, en ``Mar 5, 2024``
   (CLDR "medium"; pass another Babel format name or pattern as the argument).
+* ``day|month`` -- the calendar month of a ``datetime.date``: ``December 2026``, ``2026年12月``.
 * ``fraction|percent`` -- ``Decimal('0.126834')`` -> ``12.68%`` (2 decimals, ROUND_HALF_UP;
   ``percent(1)`` for one decimal).
 * ``value|number`` -- a grouped number, ``1,234.5``; ``number(2)`` fixes 2 decimals.
@@ -60,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import (
     NumberPattern,
     format_decimal,
@@ -146,6 +147,12 @@ def make_filters(locale: str) -> dict[str, Any]:
             value = value.date()
         return format_date(value, format=format, locale=locale)
 
+    def month(value: dtm.date) -> str:
+        """A calendar month: "December 2026", "2026年12月" (CLDR's year-and-month skeleton)."""
+        if not isinstance(value, dtm.date):
+            raise TypeError(f"month filter needs a datetime.date, got {value!r}")
+        return format_skeleton("yMMMM", value, locale=locale)
+
     def percent(fraction: Any, decimals: int = 2) -> str:
         value = _quantize(_exact_number(fraction, "percent") * 100, decimals) / 100
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
@@ -158,7 +165,7 @@ def make_filters(locale: str) -> dict[str, Any]:
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
         return format_decimal(_quantize(exact, decimals), pattern, locale=locale)
 
-    return {"money": money, "date": date, "percent": percent, "number": number}
+    return {"money": money, "date": date, "month": month, "percent": percent, "number": number}
 
 
 def _as_is(text: str) -> str:

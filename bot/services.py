@@ -7,7 +7,7 @@ a Telegram account, so the real borrower is not refused on Telegram afterwards.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -138,7 +138,10 @@ class StoreServices:
 
     def active_plan(self, borrower_id: int) -> dict[str, Any] | None:
         plan = self.store.active_plan_for_borrower(borrower_id)
-        return plan_view(plan, self.store.plan_installments(plan["id"]), self._today()) if plan else None
+        if plan is None:
+            return None
+        return plan_view(plan, self.store.plan_installments(plan["id"]), self._today(),
+                         self.store.plan_pauses(plan["id"]))
 
     def report_payment(self, plan_id: int, amount: Decimal, paid_on: date) -> None:
         self.store.report_payment(plan_id, amount, paid_on, self.now())
@@ -147,17 +150,14 @@ class StoreServices:
         break_plan(self.store, plan_id, self.now(), reason)
 
     def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
-                  user_id: int, update_id: int | None) -> int:
-        terms = {
-            "option_id": option.option_id, "structure": option.structure.value, "currency": option.currency,
-            "total_repayable": option.total_repayable, "total_interest": option.total_interest,
-            "apr": option.apr, "effective_annual_rate": option.effective_annual_rate,
-            "plan_rate": option.plan_rate, "penalties_waived": option.penalties_waived,
-            "down_payment": option.down_payment, "parameters": option.parameters,
-            "completion_likelihood": option.completion_likelihood,  # the report's at-risk list ranks by it
-        }
+                  user_id: int, update_id: int | None, chosen_over_budget: bool = False) -> int:
+        """Record the plan and everything it discloses (`plan_terms`), its instalments, its
+        pauses and its reminders, superseding the loan's active plan, in one transaction."""
+        terms = plan_terms(option, chosen_over_budget)
         rows = [{"number": r.number, "due_date": r.due_date, "payment": r.payment, "principal": r.principal,
                  "interest": r.interest, "fees": r.fees, "kind": r.kind} for r in option.schedule]
+        pauses = [{"first_date": p.first_date, "last_date": p.last_date, "months": p.months, "interest": p.interest,
+                   "capitalised": p.capitalised} for p in option.pauses]
         with self.store.transaction():
             previous = self.store.active_plan_for_loan(loan_id)
             plan_id = self.store.save_plan(
@@ -165,10 +165,12 @@ class StoreServices:
                 consent_text=consent_text, consent_user_id=user_id, consent_update_id=update_id,
                 accepted_at=self.now(),
             )
+            self.store.save_plan_pauses(plan_id, pauses)
             if previous is not None and previous["id"] != plan_id:
                 self.store.end_plan(previous["id"], PlanStatus.SUPERSEDED, self.now(), superseded_by=plan_id)
             self.audit("plan_accepted", borrower_id=borrower_id, loan_id=loan_id, plan_id=plan_id,
-                       option_id=option.option_id, supersedes=previous["id"] if previous else None)
+                       option_id=option.option_id, supersedes=previous["id"] if previous else None,
+                       affordable=option.affordable, chosen_over_budget=chosen_over_budget)
             zone = borrower_zone(self.store, borrower_id, self.zone)
             schedule_reminders(self.store, self.policy, plan_id, zone, self.now())
         return plan_id
@@ -177,10 +179,40 @@ class StoreServices:
         self.store.audit(event, at=self.now(), **details)
 
 
-def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date) -> dict[str, Any]:
-    """A plan as the borrower sees it: progress, what is next, and every instalment."""
+def plan_terms(option: Option, chosen_over_budget: bool = False) -> dict[str, Any]:
+    """What is kept of an agreed option besides its schedule (`plans.terms`): its cost and
+    every disclosure the borrower agreed to, whether it fits the budget and, for the borrower's
+    own amount above it, that they chose it knowingly (with the budget they were shown)."""
+    over = next((r.params for r in option.reasons if r.key == "over_budget"), None)
+    return {
+        "option_id": option.option_id, "structure": option.structure.value, "currency": option.currency,
+        "total_repayable": option.total_repayable, "total_interest": option.total_interest,
+        "apr": option.apr, "effective_annual_rate": option.effective_annual_rate,
+        "plan_rate": option.plan_rate, "down_payment": option.down_payment, "parameters": option.parameters,
+        "restructured_balance": option.restructured_balance, "restructured_principal": option.restructured_principal,
+        "interest_capitalised": option.interest_capitalised,
+        "overdue_interest_carried": option.overdue_interest_carried,
+        "fees_from_earlier_plan": option.fees_from_earlier_plan, "penalties_waived": option.penalties_waived,
+        "penalties_kept": option.penalties_kept, "penalties_kept_paid": option.penalties_kept_paid,
+        "interest_waived": option.interest_waived, "principal_waived": option.principal_waived,
+        "pause_interest": option.pause_interest,
+        "affordable": option.affordable, "chosen_over_budget": chosen_over_budget,
+        "available_each_month": over["available"] if over else None,
+        "completion_likelihood": option.completion_likelihood,  # the report's at-risk list ranks by it
+    }
+
+
+def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date,
+              pauses: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """A plan as the borrower sees it: progress, what is next, every instalment, and its
+    pauses (due dates with nothing to pay); `pause_now` is the pause under way or next, if
+    it comes before the next payment."""
     unpaid = [i for i in instalments if i["status"] != InstalmentStatus.PAID]
     following = unpaid[0] if unpaid else None
+    shown_pauses = [{"first": p["first_date"], "last": p["last_date"], "months": p["months"],
+                     "interest": p["interest"], "capitalised": p["capitalised"]} for p in pauses]
+    ahead = [p for p in shown_pauses if p["last"] >= today
+             and (following is None or p["first"] <= following["due_date"])]
     return {
         "id": plan["id"], "loan_id": plan["loan_id"], "structure": plan["structure"],
         "currency": plan["currency"], "status": plan["status"], "payments": len(instalments),
@@ -194,4 +226,6 @@ def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: da
         "overdue": any(i["due_date"] < today for i in unpaid),
         "instalments": [{"number": i["number"], "due": i["due_date"], "amount": i["amount"], "paid": i["paid"],
                          "status": i["status"], "reported": i["reported"]} for i in instalments],
+        "pauses": shown_pauses,
+        "pause_now": ahead[0] if ahead else None,
     }

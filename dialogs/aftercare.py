@@ -1,4 +1,5 @@
-"""After the agreement: /plan, /schedule, /paid (report a payment: amount, then the day), and
+"""After the agreement: /plan, /schedule (the instalments with the plan's pauses where they
+fall), /paid (report a payment: amount, then the day), and
 the check-in after a missed instalment ("I have paid", "I need to change my plan", a person).
 Named handlers of the step table (`dialogs.steps`). Reporting a payment returns the borrower to
 the step they were at.
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_amount, parse_day
 from dialogs.steps import Step
-from dialogs.views import shorten
+from dialogs.views import shorten, with_pauses
 from plans.statuses import InstalmentStatus
 
 if TYPE_CHECKING:
@@ -26,8 +27,9 @@ def plan_command(d: Dialogue, state: State, name: str) -> list[Reply]:
     if name == "/plan":
         return [Reply("plan_summary", {"plan": plan})]
     if name == "/schedule":
-        shown = {**plan, "instalments": shorten(plan["instalments"])}
-        return [Reply("plan_schedule", {"plan": shown, "plan_id": plan["id"]}, attachments=("chart", "calendar"))]
+        lines = shorten(with_pauses(plan["instalments"], plan["pauses"]))
+        return [Reply("plan_schedule", {"plan": plan, "lines": lines, "plan_id": plan["id"]},
+                      attachments=("chart", "calendar"))]
     return _start_paid(d, state)
 
 

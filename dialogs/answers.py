@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, create_model
 
+from dialogs.views import budget_view
+from plans.dates import add_months
+from plans.engine import budget_of
 from plans.models import (
+    Available,
     Case,
     ExpenseCategory,
     Finances,
@@ -90,11 +94,23 @@ def review_data(data: Answers, currency: str) -> dict[str, Any]:
     return {"data": data.model_dump(), "essential_total": finances_from(data).essential_total, "currency": currency}
 
 
-def budget_data(data: Answers, currency: str, policy: Policy) -> dict[str, Any]:
-    finances = finances_from(data)
-    return {"currency": currency, "income": finances.monthly_income, "essentials": finances.essential_total,
-            "other_debts": finances.other_debt_payments, "left": finances.disposable_income,
+def budget_data(data: Answers, loan: Loan, as_of: date, policy: Policy) -> dict[str, Any]:
+    """The budget screen: what each month leaves for this loan, by the engine's one definition
+    (`plans.engine.budget_of`, the figures every option is held to), with its parts."""
+    case = case_from(loan, data, as_of)
+    budget = budget_of(case, policy)
+    return {"currency": loan.currency, "budget": budget_view_of(case, budget.now, budget.later, budget.high_season),
             "tips": _tips(data, policy)}
+
+
+def budget_view_of(case: Case, now: Available, later: Available | None,
+                   high_season: Available | None) -> dict[str, Any]:
+    """`dialogs.views.budget_view` for a case: the month its income changes (dated from the
+    case's day, as the engine dates it) and its high-income months."""
+    finances = case.finances
+    change = add_months(case.as_of.replace(day=1), finances.expected_recovery_months) if later else None
+    high = finances.high_income_months.months if finances.high_income_months else []
+    return budget_view(now, later, high_season, change_month=change, high_months=sorted(high))
 
 
 def _tips(data: Answers, policy: Policy) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ message is noted, not taken as an answer; commands are global (/start, /help, /c
 otherwise the current step's row takes the event: typed text (its parser, or its named
 handler), a button, or a shared contact. Buttons carry the menu number they were offered under
 (`<menu>:<action>:<value>`): an older number is a stale menu, a payload that was not offered is
-refused and audited. Actions: `pick:<value>` answers a row's `Choice`, `next:` moves on along
+refused and audited. Actions: `pick:<value>` answers a row's `Choice` (or, on a typed row, is
+read as if typed), `next:` moves on along
 the path, `back:<step>` returns to a step, `person:<why>` and `lang:<locale>` work anywhere,
 and any other action is the row's `on_press[action]`. Errors never lose answers: the step is
 shown again with what was expected.
@@ -163,6 +164,8 @@ class Dialogue:
         action, _, value = payload.partition(":")
         if action == "pick" and isinstance(row.answer, Choice):
             return self._keep(state, row, row.answer.convert(value))
+        if action == "pick" and isinstance(row.answer, Typed):  # a button that types the answer
+            return self._text(state, row, Event("text", event.chat_id, event.user_id, text=value))
         if action == "next":
             return self.advance(state)
         if action == "back":

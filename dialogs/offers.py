@@ -1,23 +1,43 @@
-"""The plans: options, an option's details, "I can pay X a month", the terms and the
-agreement. Named handlers of the step table (`dialogs.steps`).
+"""The plans: options, an option's details, "I can pay X a month", "are you sure?" above the
+budget, the terms and the agreement. Named handlers of the step table (`dialogs.steps`).
 
 Entering the options asks the engine for a quote as of today and remembers that day, so
 showing them again, the details and the terms are the plans the borrower saw, and confirming a
-day later records that plan. Only options that fit the budget are listed and can be chosen;
-when none fits, the closest ones are shown without buttons, with the gap and two ways on (name
-an amount, or a person).
+day later records that plan. What the borrower sees follows the quote's status:
+
+- `ok`: the plans that fit the budget, each with a button, the recommended one first with one
+  line saying why;
+- `nothing_fits`: what each month leaves for this loan and why (the budget screen's very
+  figures), the closest plans without buttons, the month where the closest falls short and by
+  how much; the case goes to a person for a hardship review (the engine's `hardship_review`
+  flag), or, with nobody to answer here, the borrower is told how to reach the lender;
+- `needs_approval`: plans fit, but the lender's rules (named) need a person to approve them.
+
+The engine's `debt_advice` flag adds the lender's free debt-advice text (`debt_advice` in
+locales/*/messages.toml). The borrower's own amount is held to every rule (`custom_quote`): a
+refused one is refused with each broken rule, its value and its limit; one above the budget is
+never called affordable and is agreed only after an explicit "yes, I am sure", which the
+agreement records (audit event `over_budget_accepted`, `chosen_over_budget` in the plan's terms).
 """
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from dialogs.answers import case_from
+from dialogs.answers import budget_view_of, case_from
 from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_amount
 from dialogs.person import hand_off
 from dialogs.steps import Step
-from dialogs.views import loan_view, option_data, option_view
+from dialogs.views import (
+    check_view,
+    loan_view,
+    month_fit_view,
+    option_data,
+    option_view,
+    over_budget_view,
+    reason_view,
+)
 from plans.engine import custom_quote, offered_option, quote
 from plans.errors import NoPlanPossible
 from plans.models import Case, Option, Quote, QuoteStatus
@@ -27,6 +47,10 @@ if TYPE_CHECKING:
     from dialogs.state import State
 
 BACK_TO_OPTIONS = Button("back_to_options", f"back:{Step.options.value}")
+#: The engine's flags a person should see on the hand-off card.
+CARD_FLAGS = ("hardship_review", "debt_advice", "needs_approval", "no_disposable_income")
+#: Who takes the case when the quote cannot give the borrower a plan here.
+TO_PERSON = {QuoteStatus.nothing_fits: "hardship_review", QuoteStatus.needs_approval: "needs_approval"}
 
 
 def _case(d: Dialogue, state: State) -> Case:
@@ -40,38 +64,69 @@ def listed(result: Quote) -> list[Option]:
     return [option for option in result.options if option.affordable] or result.options
 
 
+# ---------------------------------------------------------------------------- the options
+
+
 def quote_options(d: Dialogue, state: State) -> list[Reply]:
     """Entering the options: quote afresh (the answers may have changed), remember what was
-    offered, and record it."""
+    offered, record it, and when no plan can be agreed here, hand the case to a person."""
     state.quote_as_of, state.chosen, state.custom = None, None, None
-    result = quote(_case(d, state), d.services.policy)
+    case = _case(d, state)
+    result = quote(case, d.services.policy)
     if "replan_limit_reached" in result.flags:
         return _replan_limit(d, state)
-    if result.status is QuoteStatus.needs_approval:
-        # Plans fit the budget but a lender rule bars them: a person, not "nothing fits".
-        d.audit("needs_approval", state, blocked_by=result.blocked_by)
-        return [Reply("needs_approval"), *hand_off(d, state, "needs_approval")]
     state.options = [option.option_id for option in listed(result) if option.affordable]
     d.audit("options_shown", state, options=state.options, any_affordable=result.any_affordable)
-    if not result.any_affordable:
+    if result.status is QuoteStatus.nothing_fits:
         d.audit("no_affordable_plan", state, shortfall=str(result.monthly_shortfall))
-    return _options_menu(d, state, result)
+    elif result.status is QuoteStatus.needs_approval:
+        d.audit("needs_approval", state, blocked_by=result.blocked_by)
+    advice = [Reply("debt_advice")] if "debt_advice" in result.flags else []
+    why = TO_PERSON.get(result.status)
+    if why is None:
+        return [*_screen(d, state, case, result), *advice]
+    if not d.services.support_status().reachable:
+        d.audit("person_requested", state, reason=why, step=state.step, reachable=False)
+        return [*_screen(d, state, case, result), *advice]
+    card = {"flags": [{"key": r.key, "params": r.params} for r in result.flag_reasons if r.key in CARD_FLAGS],
+            "blocked_by": result.blocked_by, "for_approval": [o.option_id for o in result.for_approval],
+            "shortfall": result.monthly_shortfall if result.status is QuoteStatus.nothing_fits else None,
+            "currency": result.currency}
+    return [*_screen(d, state, case, result, handed=True), *advice, *hand_off(d, state, why, **card)]
 
 
 def show_options(d: Dialogue, state: State) -> list[Reply]:
-    return _options_menu(d, state, quote(_case(d, state), d.services.policy))
+    case = _case(d, state)
+    return _screen(d, state, case, quote(case, d.services.policy))
 
 
-def _options_menu(d: Dialogue, state: State, result: Quote) -> list[Reply]:
+def _screen(d: Dialogue, state: State, case: Case, result: Quote, *, handed: bool = False) -> list[Reply]:
+    """The options screen for the quote's status. `handed`: the case is going to a person
+    right now, so this screen offers no buttons (the person's menu follows it)."""
+    currency, policy = result.currency, d.services.policy
     shown = listed(result)
+    views = [option_view(o, n) for n, o in enumerate(shown, 1)]
+    if result.status is QuoteStatus.needs_approval:
+        data = {"blocked_by": result.blocked_by, "handed": handed, "contact": policy.contact}
+        rows = [[Button("edit_answers", f"back:{Step.review.value}")]]
+        return [Reply("needs_approval", data) if handed else d.menu(state, "needs_approval", rows, data)]
+    if result.status is QuoteStatus.nothing_fits:
+        closest = shown[0] if shown and shown[0].tightest == result.closest else None
+        data = {"options": views, "currency": currency, "shortfall": result.monthly_shortfall,
+                "closest": month_fit_view(result.closest) if result.closest else None,
+                "closest_structure": closest.structure.value if closest else None,
+                "budget": budget_view_of(case, result.budget, result.budget_later, result.budget_high_season),
+                "handed": handed, "reachable": handed or d.services.support_status().reachable,
+                "contact": policy.contact}
+        rows = [[Button("custom", "custom:")], [Button("person", "person:hardship_review")]]
+        return [Reply("no_affordable", data) if handed else d.menu(state, "no_affordable", rows, data)]
     rows = [[Button("choose", f"choose:{o.option_id}", {"n": n}), Button("details", f"details:{o.option_id}", {"n": n})]
             for n, o in enumerate(shown, 1) if o.affordable]
-    rows += [[Button("custom", "custom:")], [Button("person", "person:options")]]
-    data = {"options": [option_view(o, n) for n, o in enumerate(shown, 1)], "recommended": result.recommended,
-            "currency": result.currency, "shortfall": result.monthly_shortfall,
-            "affordable_payment": result.affordable_payment, "any_affordable": result.any_affordable,
-            "reasons": [{"key": r.key, "params": r.params} for r in result.recommended_reasons]}
-    return [d.menu(state, "options" if result.any_affordable else "no_affordable", rows, data)]
+    person = "person:debt_advice" if "debt_advice" in result.flags else "person:options"
+    rows += [[Button("custom", "custom:")], [Button("person", person)]]
+    data = {"options": views, "recommended": result.recommended, "currency": currency,
+            "because": reason_view(result.recommended_because) if result.recommended_because else None}
+    return [d.menu(state, "options", rows, data)]
 
 
 def _replan_limit(d: Dialogue, state: State) -> list[Reply]:
@@ -81,6 +136,9 @@ def _replan_limit(d: Dialogue, state: State) -> list[Reply]:
         d.services.break_plan(plan["id"], "replan_limit")
     d.move(state, Step.done, remember=False)
     return [Reply("replan_limit"), *hand_off(d, state, "replan_limit")]
+
+
+# ---------------------------------------------------------------------------- one option
 
 
 def _custom(d: Dialogue, state: State) -> Option | None:
@@ -114,31 +172,82 @@ def details(d: Dialogue, state: State, event: Event, option_id: str) -> list[Rep
     return [_details(d, state, option)] if option is not None else _gone(d, state)
 
 
+# ---------------------------------------------------------------------------- "I can pay X a month"
+
+
 def ask_custom(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
     return d.go(state, Step.custom_amount)
 
 
 def custom_amount(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
+    """The borrower's own monthly amount: its plan's details, or why no lawful plan has it."""
     amount = parse_amount(text, allow_zero=False)
     previous, state.custom = state.custom, {"amount": str(amount)}
     try:
         option = _custom(d, state)
     except NoPlanPossible as error:
         state.custom = previous
-        return [Reply(f"error.{error.key}", {**error.params, "currency": d.currency(state)}), *d.ask(state)]
+        return [refusal(error, d.currency(state)), *d.ask(state)]
+    state.custom.update(option_id=option.option_id, affordable="yes" if option.affordable else "no")
     d.back_to(state, Step.options)
     return [_details(d, state, option)]
+
+
+def refusal(error: NoPlanPossible, currency: str) -> Reply:
+    """A refused plan in words: each rule it breaks with its value and limit."""
+    if error.key == "custom_not_allowed":
+        return Reply("error.custom_not_allowed", {"checks": [check_view(r) for r in error.reasons],
+                                                  "currency": currency})
+    return Reply(f"error.{error.key}", {**error.params, "currency": currency})
+
+
+def own_plan_over_budget(state: State) -> bool:
+    """The chosen plan is the borrower's own amount and it is above their budget (the step
+    that asks "are you sure?" applies)."""
+    custom = state.custom or {}
+    return state.chosen is not None and state.chosen == custom.get("option_id") and custom.get("affordable") == "no"
+
+
+def show_above_budget(d: Dialogue, state: State) -> list[Reply]:
+    option = _offered(d, state, state.chosen) if state.chosen else None
+    if option is None or option.affordable:
+        return _gone(d, state)
+    rows = [[Button("sure", f"sure:{option.option_id}")], [Button("lower_amount", "custom:")], [BACK_TO_OPTIONS]]
+    data = {"option": option_view(option, 0), "over": over_budget_view(option), "currency": option.currency}
+    return [d.menu(state, "above_budget", rows, data)]
+
+
+def sure(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply]:
+    """"Yes, I am sure": recorded, then the terms."""
+    option = _offered(d, state, option_id)
+    if option is None or option_id != state.chosen or option.affordable:
+        return _gone(d, state)
+    state.custom["knowingly"] = "yes"
+    over = over_budget_view(option)
+    d.audit("over_budget_accepted", state, option_id=option_id, amount=state.custom.get("amount"),
+            available=str(over["available"]), asked=str(over["asked"]), month=over["month"].isoformat()[:7])
+    return d.advance(state)
+
+
+def _chosen_knowingly(state: State) -> bool:
+    return (state.custom or {}).get("knowingly") == "yes"
+
+
+# ---------------------------------------------------------------------------- choosing and agreeing
 
 
 def choose(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply]:
     if _offered(d, state, option_id) is None:
         return _gone(d, state)
     state.chosen = option_id
+    if state.custom:
+        state.custom.pop("knowingly", None)  # chosen again: asked again
     return d.advance(state)
 
 
 def _terms(d: Dialogue, state: State, option: Option) -> dict[str, Any]:
-    """What the borrower agrees to, including when a missed payment ends the plan (the policy's rules)."""
+    """What the borrower agrees to, including when a missed payment ends the plan (the policy's
+    rules) and, for their own amount above the budget, that they chose it knowingly."""
     rules = d.services.policy.reminders
     return {**option_data(option), "loan": loan_view(d.loan(state)), "grace_days": rules.grace_days,
             "misses": rules.misses_before_broken}
@@ -156,10 +265,13 @@ def agree(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply
     option = _offered(d, state, option_id)
     if option is None or option_id != state.chosen:
         return [Reply("stale_menu"), *d.ask(state)]
+    if not option.affordable and not _chosen_knowingly(state):
+        return [Reply("stale_menu"), *d.go(state, Step.above_budget)]  # "are you sure?" comes first
     text = d.services.render(state.locale, "confirm_terms", **_terms(d, state, option))
     state.plan_id = d.services.save_plan(loan_id=state.loan_id, borrower_id=state.borrower_id, option=option,
-                                         consent_text=text, user_id=event.user_id, update_id=event.update_id)
+                                         consent_text=text, user_id=event.user_id, update_id=event.update_id,
+                                         chosen_over_budget=not option.affordable)
     d.move(state, Step.done)
     state.history.clear()  # an agreed plan is not gone back into
     d.close_menu(state)
-    return [Reply("plan_recorded", {**option_data(option), "plan_id": state.plan_id})]
+    return [Reply("plan_recorded", {**_terms(d, state, option), "plan_id": state.plan_id})]

@@ -73,6 +73,20 @@ def parse_count(text: str, *, low: int, high: int) -> int:
     return value
 
 
+def parse_day_of_month(text: str, *, low: int, high: int) -> int:
+    """A day of the month (a payday): `15`, `15th`, `the 15th`, `day 15`, `15号`, `15日`,
+    `每月15号`; between `low` and `high` (the days the lender allows)."""
+    cleaned = normalise_digits(text).strip().lower()
+    cleaned = re.sub(r"^(every month on|each month on|the|day|每月|每个月)\s*", "", cleaned)
+    cleaned = re.sub(r"\s*(st|nd|rd|th|号|日|of (each|every|the) month)$", "", cleaned)
+    if not re.fullmatch(r"\d{1,2}", cleaned):
+        raise InputError("error.day_format", low=low, high=high)
+    value = int(cleaned)
+    if not low <= value <= high:
+        raise InputError("error.day_range", low=low, high=high)
+    return value
+
+
 def parse_months(text: str) -> list[int]:
     """Calendar months, e.g. `6,7,8`, `6-8`, `6、7、8月`, `jun jul`. Not all twelve."""
     cleaned = normalise_digits(text).lower()

@@ -59,8 +59,15 @@ def request(d: Dialogue, state: State, event: Event, why: str) -> list[Reply]:
     return replies if state.step is Step.with_person else [*replies, *d.ask(state)]
 
 
-def hand_off(d: Dialogue, state: State, why: str) -> list[Reply]:
-    """Pause at the current step for the support team, or say honestly that nobody can answer here."""
+#: What a hand-off card may say besides the reason (`hand_off(..., **card)`), and its default.
+CARD_DETAILS: dict[str, Any] = {"flags": [], "blocked_by": [], "for_approval": [], "shortfall": None,
+                                "currency": None}
+
+
+def hand_off(d: Dialogue, state: State, why: str, **card: Any) -> list[Reply]:
+    """Pause at the current step for the support team, or say honestly that nobody can answer
+    here. `card` tells the team more than the reason: the engine's flags with their reasons,
+    the lender rules that block plans and the plans a person could approve, the shortfall."""
     status = d.services.support_status()
     here = state.paused_at or Step.consent if state.step is Step.paused else state.step
     if not status.reachable:
@@ -70,7 +77,7 @@ def hand_off(d: Dialogue, state: State, why: str) -> list[Reply]:
     d.move(state, Step.with_person, remember=False)
     d.audit("person_requested", state, reason=why, step=here)
     return [d.menu(state, "person_requested", LEAVE, _hours(status)),
-            Reply("handoff.card", {"reason": why, "step": here}, audience="support")]
+            Reply("handoff.card", {**CARD_DETAILS, **card, "reason": why, "step": here}, audience="support")]
 
 
 def show_waiting(d: Dialogue, state: State) -> list[Reply]:

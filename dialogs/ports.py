@@ -60,8 +60,10 @@ class Services(Protocol):
     def loans(self, borrower_id: int) -> list[Loan]: ...
 
     def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
-                  user_id: int, update_id: int | None) -> int:
-        """Record the accepted plan (superseding the loan's active plan) and its reminders."""
+                  user_id: int, update_id: int | None, chosen_over_budget: bool = False) -> int:
+        """Record the accepted plan (superseding the loan's active plan), its pauses and its
+        reminders; `chosen_over_budget`: the borrower's own amount, above their budget, agreed
+        after they confirmed they were sure."""
 
     def active_plan(self, borrower_id: int) -> dict[str, Any] | None:
         """The borrower's active plan as template data (summary, progress, schedule)."""

@@ -2,10 +2,10 @@
 
     consent -> identify (invite + shared contact | loan number + ID last 4) -> loan
     -> reason [-> reason_text] -> outlook [-> recovery -> income_after]
-    -> income -> income_kind [-> high_months -> high_income]
+    -> income -> income_kind [-> high_months -> high_income] -> payment_day
     -> expenses_mode -> (expenses_total | one step per expense category)
     -> other_debts -> savings -> dependants -> review -> budget
-    -> options (details, "I can pay X a month", a person) -> confirm -> done
+    -> options (details, "I can pay X a month", a person) [-> above_budget] -> confirm -> done
     off the path: custom_amount, checkin, paid_amount, paid_date, with_person, paused
 
 Each `Row` declares one step: the message key that asks, the input it takes (a typed answer
@@ -51,6 +51,7 @@ class Step(StrEnum):
     income_kind = "income_kind"
     high_months = "high_months"
     high_income = "high_income"
+    payment_day = "payment_day"
     expenses_mode = "expenses_mode"
     expenses_total = "expenses_total"
     expense_housing = "expense:housing"
@@ -65,6 +66,7 @@ class Step(StrEnum):
     review = "review"
     budget = "budget"
     options = "options"
+    above_budget = "above_budget"
     confirm = "confirm"
     done = "done"
     custom_amount = "custom_amount"
@@ -84,6 +86,7 @@ from dialogs.model import Button, Reply
 from dialogs.parsing import (
     parse_amount,
     parse_count,
+    parse_day_of_month,
     parse_months,
     parse_text,
 )
@@ -99,7 +102,9 @@ if TYPE_CHECKING:
 class Typed:
     """A typed answer: `parse(text, dialogue)` gives the value or raises `InputError`.
     `type` is the value's type (the answers model's field); `example` a valid answer (tests
-    walk the table with it); `low`/`high` the bounds of a count, `allow_zero` of an amount."""
+    walk the table with it); `low`/`high` the bounds of a count, `allow_zero` of an amount.
+    A row's `menu` may offer buttons that answer for the borrower: `pick:<text>` is parsed
+    as if typed."""
 
     parse: Callable[[str, Any], Any]
     type: Any
@@ -122,6 +127,14 @@ def count_of(model: type, name: str, example: str = "1") -> Typed:
 
 def months(example: str = "6-8") -> Typed:
     return Typed(lambda text, _: parse_months(text), list[int], example)
+
+
+def day_of_month(example: str = "15") -> Typed:
+    """A day of the month within the policy's `[payment_days]` (read when the answer comes)."""
+    def parse(text: str, dialogue: Any) -> int:
+        days = dialogue.services.policy.payment_days
+        return parse_day_of_month(text, low=days.earliest, high=days.latest)
+    return Typed(parse, int, example)
 
 
 def sentence(example: str = "My shop closed") -> Typed:
@@ -228,6 +241,28 @@ def _seasonal(state: State) -> bool:
     return state.data.income_kind is IncomeKind.seasonal
 
 
+#: Paydays offered as buttons (those the policy allows); any allowed day may be typed.
+COMMON_PAYDAYS = (1, 5, 10, 15, 20, 25)
+
+
+def _payment_days(d: Any, state: State) -> dict[str, Any]:
+    days = d.services.policy.payment_days
+    loan = d.loan(state)
+    return {"earliest": days.earliest, "latest": days.latest, "now": loan.next_due_date.day if loan else None}
+
+
+def _payday_buttons(d: Any, state: State) -> list[list[Button]]:
+    """The loan's due day ("as now") on a row of its own if the policy allows it, then the
+    common paydays it allows, three a row; any allowed day may be typed instead."""
+    days = d.services.policy.payment_days
+    loan = d.loan(state)
+    now = loan.next_due_date.day if loan and days.allows(loan.next_due_date.day) else None
+    common = [Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS
+              if days.allows(day) and day != now]
+    rows = [common[i:i + 3] for i in range(0, len(common), 3)]
+    return [[Button("payday_now", f"pick:{now}", {"day": now})], *rows] if now else rows
+
+
 def _expense_item(category: ExpenseCategory) -> Row:
     return Row(Step(f"expense:{category.value}"), "ask_expense_item", group="expenses", when=_itemised,
                answer=amount(example="500"), saves=f"expenses.{category.value}",
@@ -265,6 +300,8 @@ TABLE: tuple[Row, ...] = (
     Row(Step.high_income, "ask_high_income", group="income", when=_seasonal,
         answer=amount(allow_zero=False, example="15000"), saves="high_income",
         data=lambda d, s: {"months": s.data.high_months or []}),
+    Row(Step.payment_day, "ask_payment_day", group="payment_day", answer=day_of_month(), saves="payment_day",
+        engine="payment_day", data=lambda d, s: _payment_days(d, s), menu=lambda d, s: _payday_buttons(d, s)),
     Row(Step.expenses_mode, "ask_expenses_mode", group="expenses",
         answer=Choice.mapping({"total": False, "items": True}, "expenses_{}"), saves="expenses_itemised"),
     Row(Step.expenses_total, "ask_expenses_total", group="expenses", when=lambda s: s.data.expenses_itemised is False,
@@ -279,17 +316,21 @@ TABLE: tuple[Row, ...] = (
     Row(Step.review, "review", data=lambda d, s: review_data(s.data, d.currency(s)),
         menu=lambda d, s: [*([Button(f"edit_{g}", f"edit:{g}")] for g in EDITABLE), [Button("looks_right", NEXT)]],
         on_press={"edit": lambda d, s, e, group: d.edit(s, group)}),
-    Row(Step.budget, "budget", data=lambda d, s: budget_data(s.data, d.currency(s), d.services.policy),
+    Row(Step.budget, "budget", data=lambda d, s: budget_data(s.data, d.loan(s), d.services.now().date(),
+                                                             d.services.policy),
         menu=links(("see_options", NEXT)), audit="finances_given"),
     Row(Step.options, enter=offers.quote_options, show=offers.show_options,
         on_press={"choose": offers.choose, "details": offers.details, "custom": offers.ask_custom},
-        leads_to=(Step.custom_amount,)),
+        leads_to=(Step.custom_amount, Step.above_budget)),
+    Row(Step.above_budget, when=offers.own_plan_over_budget, show=offers.show_above_budget,
+        on_press={"sure": offers.sure, "custom": offers.ask_custom}, leads_to=(Step.confirm, Step.custom_amount)),
     Row(Step.confirm, when=lambda s: s.chosen is not None, show=offers.show_terms, on_press={"agree": offers.agree},
         leads_to=(Step.options,)),
     Row(Step.done, "already_agreed", when=lambda s: s.plan_id is not None, data=lambda d, s: {"plan_id": s.plan_id}),
     # -- off the path -----------------------------------------------------------------------
     Row(Step.custom_amount, "ask_custom_amount", flow=False, data=lambda d, s: {"currency": d.currency(s)},
-        on_text=offers.custom_amount, keeps=("custom",), example="1500", leads_to=(Step.options,)),
+        menu=links(("back_to_options", f"back:{Step.options.value}"), ("person", "person:custom")),
+        on_text=offers.custom_amount, keeps=("custom",), example="5000", leads_to=(Step.options,)),
     Row(Step.checkin, flow=False, show=aftercare.show_checkin, on_press={"checkin": aftercare.checkin_answer},
         leads_to=(Step.paid_amount, Step.review)),
     Row(Step.paid_amount, "ask_paid_amount", flow=False, on_text=aftercare.paid_amount, keeps=("reported_amount",),

@@ -102,13 +102,23 @@ def data_with_payload(chat: BorrowerChat, payload: str, *, prefix: bool = False)
     raise AssertionError(f"no button {payload!r}: {chat.fake.last_buttons(chat.chat_id)}")
 
 
-async def walk_to(chat: BorrowerChat, step: Step, *, below_telegram: bool = False) -> str:
+def route_to(step: Step, *, payday: str | None = None) -> list[tuple[str, str]]:
+    """The step table's route to `step`; `payday`: typed as the answer to the payment day
+    question instead of the route's button."""
+    route = list(routes()[step])
+    asked = len(routes()[Step.payment_day])
+    if payday is not None and len(route) > asked and route[:asked] == list(routes()[Step.payment_day]):
+        route[asked] = ("say", payday)
+    return route
+
+
+async def walk_to(chat: BorrowerChat, step: Step, *, below_telegram: bool = False, payday: str | None = None) -> str:
     """Replay the step table's route to `step` (see dialogue_harness.routes) through Telegram,
     or, where getting there is only the set-up of a test, straight through the turn below it
     (`Conversations.handle`, the replies marked sent): the same conversation, several times faster."""
     conversations = chat.app.bot_data["conversations"]
     messages: list = []
-    for kind, value in routes()[step]:
+    for kind, value in route_to(step, payday=payday):
         if kind == "say" and value.startswith("/start "):
             value = "/start " + conversations.store.create_invite("CC-1001", NOW, 14)
         if not below_telegram:
@@ -158,13 +168,14 @@ async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", in
 async def answer_from_outlook(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000",
                               rest: tuple[str, ...] = ("¥5200", "800", "3k", "1")) -> str:
     """From "temporary or lasting?" to the review: recovery (unless lasting), salary income,
-    spending as one total, then `rest` (spending, other debts, savings, dependants); the review."""
+    payments on the loan's due day as now, spending as one total, then `rest` (spending, other debts, savings, dependants); the review."""
     await chat.press(outlook)
     if outlook != "Lasting":
         await chat.say("4")
         await chat.say("12000")
     await chat.say(income)
     await chat.press("Salary")
+    await chat.press("Day 5, as now")
     await chat.press("One total")
     for answer in rest:
         await chat.say(answer)

@@ -220,7 +220,9 @@ def explore() -> tuple[dict[Step, tuple[Action, ...]], set[tuple[Step, Step]]]:
     token = talk.store.create_invite("CC-1001", NOW, 14)
     found: dict[Step, tuple[Action, ...]] = {}
     moves: set[tuple[Step, Step]] = set()
-    seen: set[tuple[Step, bool]] = set()  # a step with and without an invitation are different places
+    #: a step with and without an invitation, or with and without an amount of the borrower's
+    #: own (the options then offer it), are different places
+    seen: set[tuple[Step, bool, bool]] = set()
     queue: deque = deque()
     # Two ways in: typed identity first (most routes start with a plain /start), then an
     # invitation for what only it reaches.
@@ -238,7 +240,7 @@ def explore() -> tuple[dict[Step, tuple[Action, ...]], set[tuple[Step, Step]]]:
                 before = talk.step
                 talk.act(action)
                 moves.add((before, talk.step))
-                place = (talk.step, talk.state.invite_token is not None)
+                place = (talk.step, talk.state.invite_token is not None, talk.state.custom is not None)
                 if place not in seen:
                     seen.add(place)
                     found.setdefault(talk.step, (*route, action))

@@ -12,10 +12,10 @@ from fixtures import SHANGHAI, clock, store_of
 from plans.policy import default_policy
 
 
-async def agree_a_plan(chat: BorrowerChat, choice: str = "Choose 2") -> int:
-    """Identify as the demo card holder, answer (below Telegram: this is set-up), then choose
-    an option and agree through Telegram; the plan id."""
-    await walk_to(chat, Step.budget, below_telegram=True)
+async def agree_a_plan(chat: BorrowerChat, choice: str = "Choose 2", *, payday: str | None = None) -> int:
+    """Identify as the demo card holder, answer (below Telegram: this is set-up; `payday`
+    typed as the payment day), then choose an option and agree through Telegram; the plan id."""
+    await walk_to(chat, Step.budget, below_telegram=True, payday=payday)
     await chat.say("/help")  # the budget again, through Telegram, with its button
     await chat.press("Show me the plans")
     await chat.press(choice)

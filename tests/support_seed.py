@@ -85,6 +85,7 @@ def seed(path, *, users: bool = True) -> tuple[Store, Clock]:
     for text in ("4", "12000", "9000"):
         first.say(text)
     first.press("Salary")
+    first.press("Day 5, as now")
     first.press("One total")
     for text in ("5200", "800", "3000", "1"):
         first.say(text)

@@ -36,7 +36,8 @@ def script(i: int) -> list[tuple[str, str]]:
     income = str(9000 + 100 * i)
     return [("command", "/start"), ("press", "I agree"), ("text", f"CS-{i:04d}"), ("text", "1234"),
             ("press", "Continue"), ("press", "Lost my job"), ("press", "Temporary"), ("text", "4"),
-            ("text", "12000"), ("text", income), ("press", "Salary"), ("press", "One total"),
+            ("text", "12000"), ("text", income), ("press", "Salary"),
+            ("text", "5"), ("press", "One total"),
             ("text", "5200"), ("text", "800"), ("text", "3000"), ("text", "1"), ("press", "All correct"),
             ("press", "Show me the plans"), ("press", "Choose 1"), ("press", "I agree")]
 

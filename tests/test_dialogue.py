@@ -15,6 +15,7 @@ from fixtures import NOW, SHANGHAI
 from bot.console import TERMINAL_CHAT, Console
 from bot.i18n import Translator
 from bot.turn import Conversations
+from dialogs.answers import summary
 from dialogs.identify import MAX_FAILURES, MAX_LOAN_FAILURES
 from dialogs.model import Event
 from dialogs.state import answers_summary
@@ -37,6 +38,7 @@ def to_review(talk: Talk, *, outlook: str = "temporary", kind: str = "salary", s
     if kind == "seasonal":
         talk.say("6-8")
         talk.say("15000")
+    talk.press_payload("pick:5")  # the payday: the loan's due day, as now
     talk.press_payload(f"pick:{spending}")
     for answer in (["5200"] if spending == "total" else ["2500", "1500", "400", "300", "200", "300"]):
         talk.say(answer)
@@ -177,24 +179,52 @@ def test_only_plans_that_fit_are_listed_and_each_can_be_chosen():
     assert talk.state.options == [o["option_id"] for o in listed]
 
 
-@pytest.mark.parametrize("locale, why", [("en", "beyond your budget, so they cannot be chosen"),
-                                         ("zh_CN", "超出了您的预算，所以不能在这里选择")])
-def test_when_nothing_fits_the_closest_plans_say_why_they_have_no_buttons(locale, why):
-    talk = Talk(locale=locale).walk(list(routes()[Step.loan]))
+def nothing_fits(talk: Talk) -> Talk:
+    """Income 3,000 that essential spending all but takes, a lasting hardship: no plan fits."""
+    talk.walk(list(routes()[Step.loan]))
     talk.press_payload("next:")
     talk.press_payload("pick:job_loss")
     talk.press_payload("pick:lasting")
-    for answer in ("3000",):
-        talk.say(answer)
+    talk.say("3000")
     talk.press_payload("pick:salary")
+    talk.press_payload("pick:5")
     talk.press_payload("pick:total")
     for answer in ("2900", "0", "0", "0"):
         talk.say(answer)
     talk.press_payload("next:")
     talk.press_payload("next:")
-    assert talk.keys == ["no_affordable"] and why in talk.text
+    return talk
+
+
+@pytest.mark.parametrize("locale, why, advice", [
+    ("en", "beyond your budget, so they cannot be chosen", "12348"),
+    ("zh_CN", "超出了您的预算，所以不能在这里选择", "12348")])
+def test_when_nothing_fits_the_case_goes_to_a_person_with_the_reason_and_debt_advice(locale, why, advice):
+    """The closest plans, without buttons; the engine's flags lead somewhere: the lender's free
+    debt-advice text in the borrower's language, and a person whose card says why."""
+    talk = nothing_fits(Talk(locale=locale))
+    assert talk.keys == ["no_affordable", "debt_advice", "person_requested"] and why in talk.text
+    assert advice in talk.text and talk.step is Step.with_person
     assert not [p for p in talk.payloads if p.startswith(("choose:", "details:"))]
-    assert talk.payloads == ["custom:", "person:options"] and talk.state.options == []
+    assert talk.payloads == ["leave:"] and talk.state.options == []
+    [card] = [r for r in talk.replies if r.key == "handoff.card"]
+    assert card.data["reason"] == "hardship_review" and card.data["shortfall"] > 0
+    assert {f["key"] for f in card.data["flags"]} >= {"hardship_review", "debt_advice"}
+    text = TRANSLATOR.render("en", "handoff.card", **card.data, ticket_id=1, chat_id=1, borrower=None, loan=None,
+                             answers=summary(talk.state.data, None), options=[], chosen=None, recent=[])
+    assert "hardship review" in text and "debt advice" in text and "short by CN¥" in text
+    talk.press_payload("leave:")  # back with the assistant: the borrower may still name an amount
+    assert talk.step is Step.options and talk.payloads == ["custom:", "person:hardship_review"]
+
+
+def test_when_nothing_fits_and_nobody_can_answer_the_borrower_is_told_where_to_turn():
+    talk = Talk(support_chat_id=None)
+    talk.services.policy = default_policy().model_copy(update={"contact": "95555 (8:00-20:00)"})
+    nothing_fits(talk)
+    assert talk.keys == ["no_affordable", "debt_advice"] and talk.step is Step.options
+    assert "95555 (8:00-20:00)" in talk.text and "nobody from our team can answer" in talk.text
+    assert talk.payloads == ["custom:", "person:hardship_review"]
+    assert '"reachable": false' in talk.audit("person_requested")[0]["details"]
 
 
 def test_showing_a_step_again_never_writes():

@@ -30,7 +30,8 @@ async def test_full_path_in_english_records_a_plan_with_consent(chat):
     assert "Monthly income: CN¥9,000.00 (salary)" in review
     assert "Available now: CN¥3,000.00" in review
     budget = await chat.press("All correct")
-    assert "Left each month: CN¥3,000.00" in budget
+    assert "= <b>CN¥3,000.00</b> left each month" in budget
+    assert "Available for this loan each month: <b>CN¥2,400.00</b>" in budget
     options = await chat.press("Show me the plans")
     assert "Plans you can choose from" in options and "APR" in options and "Total repayable" in options
     blocks = options.split("\n\n")[1:-1]  # one block per option, a blank line between them
@@ -68,6 +69,7 @@ async def test_full_path_in_chinese_with_invite_and_contact(fake_api, db_path):
     await chat.say("1.2万")
     await chat.say("９０００")
     await chat.press_data(data_with_payload(chat, "pick:salary"))
+    await chat.say("每月15号")  # the payday, typed
     await chat.press_data(data_with_payload(chat, "pick:total"))
     for answer in ("5200元", "800", "3000", "1"):
         await chat.say(answer)
@@ -145,4 +147,4 @@ async def test_an_edited_message_is_noted_not_taken_as_an_answer(chat):
     saved = store_of(chat).load_conversation(chat.chat_id)
     assert saved["step"] == "income_kind" and saved["data"]["data"]["income"] == "9000.00"
     await chat.press_data(salary)  # the question's buttons are still live
-    assert "essential monthly spending" in chat.text and asked != chat.text
+    assert "day of the month" in chat.text and asked != chat.text

@@ -37,8 +37,9 @@ def test_chat_demo_reaches_an_accepted_plan_through_stdin(tmp_path):
     answers = {  # by the question each answers, in the order they are asked (1: the first choice)
         "consent": "1", "identify_loan": "CC-1001", "identify_id": "1234", "loan": "1", "reason": "1",
         "outlook": "1", "recovery": "4", "income_after": "12000", "income": "9000", "income_kind": "1",
-        "expenses_mode": "1", "expenses_total": "5200", "other_debts": "800", "savings": "3000", "dependants": "1",
-        "review": "7", "budget": "1", "options": "1", "confirm": "1",
+        "payment_day": "1", "expenses_mode": "1", "expenses_total": "5200", "other_debts": "800", "savings": "3000",
+        "dependants": "1",
+        "review": "8", "budget": "1", "options": "1", "confirm": "1",
     }
     result = subprocess.run(
         [sys.executable, "-m", "bot", "chat", "--demo", "--lang", "en"], cwd=tmp_path,

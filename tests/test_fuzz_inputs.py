@@ -53,6 +53,7 @@ from dialogs.state import State
 from dialogs.steps import ROWS, TABLE, Step, Typed, next_step
 from dialogs.parsing import MAX_AMOUNT, MAX_TEXT, InputError, parse_day
 from fakebot import FakeBotAPI, make_text_update
+from plans.policy import default_policy
 
 # ---------------------------------------------------------------------------- profiles
 
@@ -188,8 +189,12 @@ def _check_new_value(step: str, value, before_state: dict) -> None:
     answer = ROWS[Step(step)].answer
     if step == "identify_loan":
         assert re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,63}", value), value
-    elif step == "custom_amount":
-        assert set(value) == {"amount"} and _amount_ok(value["amount"], positive=True)
+    elif step == "custom_amount":  # the amount, and the plan it gave with whether it fits the budget
+        assert set(value) == {"amount", "option_id", "affordable"} and _amount_ok(value["amount"], positive=True)
+        assert value["affordable"] in ("yes", "no") and value["option_id"].startswith("custom-")
+    elif step == "payment_day":  # within the days the lender allows
+        days = default_policy().payment_days
+        assert isinstance(value, int) and days.earliest <= value <= days.latest
     elif step == "identify_id":
         assert value == before_state["typed_loan"]  # a wrong ID: the loan number is asked again
     elif step == "paid_date":
@@ -471,7 +476,8 @@ async def test_amounts_in_any_script_and_format_are_read_exactly(at_step, case):
     path = kept_at(at_step.step)
     if at_step.step == "custom_amount":
         if after["step"] == "custom_amount":  # the engine says no plan works at this amount
-            assert any("lowest payment" in r or "cannot be less than" in r or "at most" in r for r in at_step.replies())
+            assert any("lowest payment" in r or "cannot be less than" in r or "at most" in r
+                       or "can't offer a plan on those terms" in r for r in at_step.replies())
             return
         assert Decimal(after["custom"]["amount"]) == value
         return

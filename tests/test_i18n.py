@@ -103,6 +103,8 @@ def test_a_debt_that_grows_at_first_is_said_plainly_and_every_reason_renders(loc
               "currency": "CNY", "payments": 12,
               "first_due": dtm.date(2027, 1, 5), "down_payment": Decimal("0"), "total": Decimal("2000"),
               "interest": Decimal("100"), "penalties_waived": Decimal("0"), "waived": Decimal("0"),
+              "penalties_kept": Decimal("0"), "kept_paid": "none", "interest_waived": Decimal("0"),
+              "principal_waived": Decimal("0"), "pauses": [],
               "apr": Decimal("0.06"), "ear": Decimal("0.0617"),
               "reasons": [{"key": "balance_rises", "params": {"payments": "3"}},
                           {"key": "rate_reduced", "params": {"from": "0.18", "to": "0.06"}},

@@ -98,8 +98,8 @@ def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkey
     store = Store(tmp_path / "demo.db")
     load_demo(store)
     conversations = Conversations(store, default_policy(), Translator(), store.clock, "en")
-    answers = iter(["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "5200", "800",
-                    "3000", "1", "7", "1", "1", "1", "/schedule", "/schedule"])
+    answers = iter(["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "1", "5200", "800",
+                    "3000", "1", "8", "1", "1", "1", "/schedule", "/schedule"])
     lines: list[str] = []
 
     def read(prompt: str) -> str:
@@ -115,3 +115,20 @@ def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkey
                      f"Chart saved to {tmp_path / 'plan-1-2.png'}",
                      f"Calendar saved to {tmp_path / 'plan-1-2.ics'} (open it to add the due dates to your calendar)"]
     store.close()
+
+
+@pytest.mark.parametrize("locale, legend", [("en", "Paused: nothing to pay"), ("zh_CN", "暂停还款：无需还款")])
+def test_a_pause_has_its_months_on_the_chart_and_no_bar(strict_glyphs, locale, legend):
+    """Two months with nothing to pay between the first payment and the rest: they keep their
+    place on the month axis, shaded, with a legend; no bar (nothing is due)."""
+    due = [{"number": n, "due_date": date(2027, month, 5), "amount": Decimal("800.00"), "paid": Decimal(0),
+            "status": "due", "kind": "instalment"} for n, month in enumerate((1, 4, 5, 6), start=1)]
+    pauses = [{"first_date": date(2027, 2, 5), "last_date": date(2027, 3, 5), "months": 2, "interest": "frozen",
+               "capitalised": Decimal("0.00")}]
+    figure = plan_chart(PLAN, due, Translator(), locale, pauses)
+    figure.savefig(io.BytesIO(), format="png")
+    assert legend in texts(figure)
+    axes = figure.axes[0]
+    assert len(axes.get_xticklabels()) == 6  # four payments and two paused months
+    bars = [bar for container in axes.containers for bar in container if bar.get_height() > 0]
+    assert sorted(round(bar.get_x() + bar.get_width() / 2) for bar in bars) == [0, 3, 4, 5]

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
+from borrower_chat import BorrowerChat, make_bot_app
 from bot.errors import FileImportError
 from bot.lender.payments_import import import_payments
 from bot.lender.plan_life import apply_payment
 from fixtures import SHANGHAI, store_of
 from plan_helpers import agree_a_plan, at, dispatcher_for
+from plans.policy import PaymentDays, default_policy
 
 
 async def test_agreeing_schedules_reminders_at_local_ten_oclock(chat):
@@ -40,14 +42,17 @@ async def test_reminder_time_follows_the_borrowers_time_zone(chat):
     assert (local.hour, local.minute) == (10, 0)
 
 
-async def test_reminders_keep_local_ten_oclock_over_month_ends_and_summer_time(chat):
-    """A loan due on the 31st in London: instalments fall on the 31st or the month's last day
-    (28 February, 30 April); every reminder is the right number of days from its due date
-    at 10:00 London time, in winter (UTC+0) and summer (UTC+1) alike."""
-    store = store_of(chat)
-    store.db.execute("UPDATE loans SET next_due_date = '2027-01-31' WHERE loan_id = 'CC-1001'")
+async def test_reminders_keep_local_ten_oclock_over_month_ends_and_summer_time(fake_api, tmp_path):
+    """Payments on the 31st (a lender whose policy allows paydays up to the 31st) in London:
+    instalments fall on the 31st or the month's last day (28 February, 30 April); every
+    reminder is the right number of days from its due date at 10:00 London time, in winter
+    (UTC+0) and summer (UTC+1) alike."""
+    policy = default_policy().model_copy(update={"payment_days": PaymentDays(earliest=1, latest=31)})
+    app, store = await make_bot_app(fake_api, tmp_path / "bot.db", policy=policy)
+    chat = BorrowerChat(app, fake_api)
     store.db.execute("UPDATE borrowers SET timezone = 'Europe/London' WHERE id = 1")
-    plan_id = await agree_a_plan(chat)
+    plan_id = await agree_a_plan(chat, payday="31")
+    await app.shutdown()
     london = ZoneInfo("Europe/London")
     dues = {row["number"]: row["due_date"] for row in store.plan_installments(plan_id)}
     assert {d.day for d in dues.values()} >= {31, 28, 30}  # the 31st, clamped to shorter months
@@ -250,3 +255,21 @@ async def test_plan_schedule_and_paid_commands(chat):
 
 def _ymd(day):
     return day.year, day.month, day.day
+
+
+async def test_the_payday_the_borrower_chose_drives_the_schedule_reminders_and_calendar(chat):
+    """Payments on the 20th, chosen in the conversation: every instalment falls on it, its
+    reminders count from it, the calendar's events are on it."""
+    plan_id = await agree_a_plan(chat, "Choose 3", payday="20")
+    store = store_of(chat)
+    rows = [r for r in store.plan_installments(plan_id) if r["kind"] != "down_payment"]
+    assert rows and {r["due_date"].day for r in rows} == {20}
+    due = {r["number"]: r["due_date"] for r in store.plan_installments(plan_id)}
+    for reminder in store.reminders_for_plan(plan_id):
+        if reminder["kind"] == "before:3":
+            assert reminder["send_at"].astimezone(SHANGHAI).date() == due[reminder["installment_number"]] - timedelta(3)
+    await chat.say("/schedule")
+    document = chat.fake.calls_to("sendDocument")[-1]
+    ics = document["document"].content if hasattr(document["document"], "content") else document["document"]
+    days = {event.decoded("dtstart") for event in Calendar.from_ical(bytes(ics)).walk("VEVENT")}
+    assert days == set(due.values()) and {d.day for d in days} >= {20}

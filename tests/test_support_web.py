@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from starlette.routing import Mount, Route
@@ -279,6 +280,22 @@ def test_conversation_page_shows_transcript_finances_options_plan_and_reminders(
     assert f"<td>{first['number']}</td><td>{due:%b} {due.day}, {due.year}</td>" in plan
     assert f"CN¥{last['amount']:,}" in plan
     assert "before_due" in plan and "sent" in plan and "pending" in plan
+
+
+def test_a_plans_pauses_and_an_amount_chosen_above_the_budget_are_shown(env):
+    _, client, store, _ = env
+    plan_id = store.load_conversation(SEED["accepted_chat"])["data"]["plan_id"]
+    first = store.installments_for_support(plan_id)[0]["due_date"]
+    with store.transaction():
+        store.save_plan_pauses(plan_id, [{"first_date": first.replace(day=1), "last_date": first.replace(day=2),
+                                          "months": 2, "interest": "capitalised", "capitalised": Decimal("12.50")}])
+        store.db.execute("UPDATE plans SET terms = json_set(terms, '$.chosen_over_budget', json('true'))"
+                         " WHERE id = ?", [plan_id])
+    login(client)
+    plan = client.get(f"/conversations/{SEED['accepted_chat']}").text.split('id="plans"')[1].split("</section>")[0]
+    assert 'class="status-paused"' in plan and "paused: nothing to pay for 2 months (interest added: CN¥12.50)" in plan
+    assert plan.index("status-paused") < plan.index("status-due")  # in its place, before the first instalment
+    assert "above their budget, and confirmed they were sure" in plan
 
 
 def test_personal_data_typed_in_the_chat_is_masked(env):

@@ -130,6 +130,7 @@ async def to_expenses_total(chat: BorrowerChat, loan: str = "CC-1001", last4: st
     await chat.press("Temporary")
     await answer_asked(chat, INCOME)
     await chat.press("Salary")
+    await chat.say("15")  # the payday
     await chat.press("One total")
 
 

@@ -4,7 +4,8 @@ one in a folder without ever replacing an earlier one (the terminal's /schedule)
 
 The chart reads at a glance in the borrower's language: one bar per payment over the months
 they fall due (month names by Babel), coloured by what happened to it (paid, still to pay,
-missed, paused: interest only during a payment holiday; a partly paid one is split), a line
+missed, paused: interest only during a payment holiday; a partly paid one is split), the
+months of a pause (nothing to pay) shaded in their place, a line
 for what is still to pay after each payment, the next payment marked, amounts written as the
 messages write them. Chinese is drawn with Noto Sans CJK SC, shipped by the pinned
 `noto-cjk-sans-otc` package, so no server font is needed and no glyph is missing.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +25,7 @@ from babel.dates import format_skeleton
 from bot.i18n import Translator, make_filters
 from bot.store import Store
 from bot.store.statuses import InstalmentStatus
+from dialogs.views import paused_dates
 
 #: What happened to a payment -> its colour (colour-blind safe: Okabe-Ito hues).
 STATUS_COLOURS = {"paid": "#009E73", "due": "#56B4E9", "missed": "#D55E00", "paused": "#E69F00"}
@@ -52,8 +55,10 @@ def status_of(row: dict) -> str:
     return "paused" if row.get("kind") == "interest_only" else "due"
 
 
-def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str) -> Any:
-    """The chart as a matplotlib Figure (tests read its texts; `chart_png` draws it)."""
+def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str, pauses: Sequence[dict] = ()) -> Any:
+    """The chart as a matplotlib Figure (tests read its texts; `chart_png` draws it). Each
+    month of a pause (`store.plan_pauses`: nothing to pay) has its place on the axis, shaded
+    in the paused colour: it is part of the plan, but no payment."""
     matplotlib = _matplotlib()
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -71,7 +76,14 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
     with matplotlib.rc_context({"font.family": FAMILIES[locale], "axes.spines.top": False}):
         figure = Figure(figsize=(9, 4.8), dpi=100, layout="constrained")
         axes = figure.add_subplot()
-        places = list(range(len(rows)))
+        paused = sorted(day for pause in pauses for day in paused_dates(
+            {"first": pause["first_date"], "last": pause["last_date"], "months": pause["months"]}))
+        slots = sorted([(r["due_date"], 1, r) for r in rows] + [(day, 0, None) for day in paused],
+                       key=lambda slot: slot[:2])
+        places = [n for n, (_, _, row) in enumerate(slots) if row is not None]
+        for n, (_, _, row) in enumerate(slots):
+            if row is None:
+                axes.axvspan(n - 0.4, n + 0.4, color=STATUS_COLOURS["paused"], alpha=0.25, hatch="//", linewidth=0)
         paid = [float(min(r["paid"], r["amount"])) for r in rows]
         left = [float(r["amount"] - min(r["paid"], r["amount"])) for r in rows]
         statuses = [status_of(r) for r in rows]
@@ -80,9 +92,9 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
                  color=[STATUS_COLOURS["due" if s == "paid" else s] for s in statuses])
         axes.yaxis.set_major_formatter(FuncFormatter(amount))
         axes.set_ylim(0, max((float(r["amount"]) for r in rows), default=1) * 1.25)
-        step = -(-len(rows) // MAX_MONTH_LABELS)
-        labelled = places[::step]
-        axes.set_xticks(labelled, [format_skeleton("yMMM", r["due_date"], locale=locale) for r in rows[::step]],
+        step = -(-len(slots) // MAX_MONTH_LABELS)
+        labelled = list(range(len(slots)))[::step]
+        axes.set_xticks(labelled, [format_skeleton("yMMM", day, locale=locale) for day, _, _ in slots[::step]],
                         rotation=30 if len(labelled) > 6 else 0, ha="right" if len(labelled) > 6 else "center")
         axes.set_xlabel(text("month"))
         axes.set_title(text("title", loan_id=plan["loan_id"]), loc="left")
@@ -90,21 +102,24 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
         upcoming = next((i for i, r in enumerate(rows) if r["status"] != "paid"), None)
         still = [float(left) for left in still_to_pay(rows, upcoming)]
         balance = axes.twinx()
-        balance.plot(places, still, color=REMAINING_COLOUR, marker="o", markersize=3, linewidth=1.5)
+        balance.plot(places, still, color=REMAINING_COLOUR, marker="o", markersize=3, linewidth=1.5,
+                     drawstyle="steps-post" if paused else "default")
         balance.yaxis.set_major_formatter(FuncFormatter(amount))
         balance.set_ylim(0, max([*still, 1.0]) * 1.1)
         balance.spines["top"].set_visible(False)
 
         if upcoming is not None:
-            row = rows[upcoming]
+            row, place = rows[upcoming], places[upcoming]
             axes.annotate(text("next", amount=row["amount"] - row["paid"], currency=currency, due=row["due_date"]),
-                          xy=(upcoming, float(row["amount"])), xytext=(0, 18), textcoords="offset points",
-                          ha="left" if upcoming < len(rows) / 2 else "right",
+                          xy=(place, float(row["amount"])), xytext=(0, 18), textcoords="offset points",
+                          ha="left" if place < len(slots) / 2 else "right",
                           arrowprops={"arrowstyle": "->", "color": REMAINING_COLOUR}, fontsize=9)
         else:
             axes.text(0.99, 0.95, text("done"), transform=axes.transAxes, ha="right", va="top")
         shown = [s for s in STATUS_COLOURS if s in statuses or (s == "due" and any(left))]
         handles = [Patch(color=STATUS_COLOURS[s], label=text(s)) for s in shown]
+        if paused:
+            handles.append(Patch(facecolor=STATUS_COLOURS["paused"], alpha=0.25, hatch="//", label=text("pause")))
         line = balance.get_lines()[0]
         line.set_label(text("remaining"))
         figure.legend(handles=[*handles, line], loc="outside lower center", fontsize=9, frameon=False,
@@ -125,7 +140,8 @@ def still_to_pay(rows: list[dict], upcoming: int | None) -> list[Decimal]:
 
 def chart_png(store: Store, plan_id: int, translator: Translator, locale: str) -> tuple[str, bytes]:
     """The plan chart (see the module docstring) as a PNG."""
-    figure = plan_chart(store.plan(plan_id), store.plan_installments(plan_id), translator, locale)
+    figure = plan_chart(store.plan(plan_id), store.plan_installments(plan_id), translator, locale,
+                        store.plan_pauses(plan_id))
     buffer = io.BytesIO()
     with _matplotlib().rc_context({"font.family": FAMILIES[locale]}):
         figure.savefig(buffer, format="png")
@@ -133,7 +149,8 @@ def chart_png(store: Store, plan_id: int, translator: Translator, locale: str) -
 
 
 def calendar_ics(store: Store, plan_id: int, translator: Translator, locale: str) -> tuple[str, bytes]:
-    """One all-day event per instalment, with an alarm the morning before."""
+    """One all-day event per instalment, with an alarm the morning before (on the day the
+    borrower chose to pay; a pause has no event: there is nothing to pay then)."""
     from icalendar import Alarm, Calendar, Event
 
     plan = store.plan(plan_id)

@@ -148,6 +148,7 @@ TABLES: dict[str, Codecs] = {
         "reported_at": TIME,
         "status": _status(InstalmentStatus),
     },
+    "plan_pauses": {"first_date": DAY, "last_date": DAY, "capitalised": MONEY},
     "payments": {"amount": MONEY, "unapplied": MONEY, "paid_at": TIME, "imported_at": TIME},
     "reminders": {
         "send_at": TIME,

@@ -391,10 +391,24 @@ def _v12_status_checks(db: sqlite_utils.Database) -> None:
         _rebuild(db, table, _status_check(default, values))
 
 
+def _v13_plan_pauses(db: sqlite_utils.Database) -> None:
+    """A plan's pauses (a payment holiday, a seasonal plan's low season): due dates with
+    nothing to pay. They are not instalments, so nothing reminds of them or marks them missed;
+    they are kept to show the borrower, the chart and the support console when they come."""
+    db.execute("""CREATE TABLE plan_pauses (
+            plan_id INTEGER NOT NULL REFERENCES plans(id),
+            first_date TEXT NOT NULL,
+            last_date TEXT NOT NULL,
+            months INTEGER NOT NULL CHECK (months > 0),
+            interest TEXT NOT NULL CHECK (interest IN ('frozen', 'capitalised')),
+            capitalised TEXT NOT NULL,
+            PRIMARY KEY (plan_id, first_date))""")
+
+
 #: The schema, in order. Append new functions; never edit or reorder released ones.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
                                                              _v4_support_idle, _v5_reply_delivery,
                                                              _v6_attempts_by_loan, _v7_inbox_and_dead_letters,
                                                              _v8_support_login_backoff, _v9_support_outbox,
                                                              _v10_reminders_skipped, _v11_attempts_by_account,
-                                                             _v12_status_checks]
+                                                             _v12_status_checks, _v13_plan_pauses]

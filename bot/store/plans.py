@@ -29,6 +29,7 @@ _PLAN_FOR_SUPPORT = (
     " monthly_min, monthly_max, total_repayable, apr, accepted_at, status, ended_at"
 )
 _INSTALMENT_FOR_SUPPORT = "number, due_date, kind, amount, principal, interest, fees, status, paid, paid_at"
+_PAUSE_COLUMNS = ("first_date", "last_date", "months", "interest", "capitalised")
 
 
 class PlanQueries(ReminderQueries):
@@ -124,7 +125,26 @@ class PlanQueries(ReminderQueries):
         except KeyError as exc:
             raise StoreError(f"an installment has no {exc.args[0]!r}") from None
 
+    def save_plan_pauses(self, plan_id: int, pauses: list[dict]) -> None:
+        """A plan's pauses (first_date, last_date, months, interest, capitalised each); saving
+        them twice (a double tap on "I agree") keeps one of each."""
+        rows = [encode("plan_pauses", {"plan_id": plan_id, **{c: p[c] for c in _PAUSE_COLUMNS}}) for p in pauses]
+        self.db.conn.executemany(
+            f"INSERT INTO plan_pauses (plan_id, {', '.join(_PAUSE_COLUMNS)})"
+            f" VALUES (:plan_id, {', '.join(':' + c for c in _PAUSE_COLUMNS)})"
+            " ON CONFLICT (plan_id, first_date) DO NOTHING",
+            rows,
+        )
+
     # -------------------------------------------------------------- reading plans
+
+    def plan_pauses(self, plan_id: int) -> list[Row]:
+        """The plan's pauses in date order (due dates with nothing to pay: never instalments)."""
+        return self._all(
+            f"SELECT {', '.join(_PAUSE_COLUMNS)} FROM plan_pauses WHERE plan_id = ? ORDER BY first_date",
+            (plan_id,),
+            TABLES["plan_pauses"],
+        )
 
     def list_plans(self, *, plan_id: int | None = None) -> list[Row]:
         """Accepted plans (or the one `plan_id`), newest first, amounts as Decimal and `terms`

@@ -21,6 +21,7 @@ from bot.support.transcripts import build_transcript
 from bot.support.web.console import agent_of, chat_id_param, checked_form, console_of
 from bot.support.web.handoff import handoff_view
 from dialogs.state import answers_summary
+from dialogs.views import with_pauses
 from plans.models import split_option_id
 
 MAX_NOTE = 4000
@@ -80,7 +81,11 @@ def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, p
     finances["reason_text"] = clean(finances["reason_text"]) or None
     plans = []
     for plan in store.plans_for_support(borrower_id=conversation["borrower_id"], loan_id=conversation["loan_id"]):
-        plans.append({**plan, "installments": store.installments_for_support(plan["id"]),
+        pauses = [{"first": p["first_date"], "last": p["last_date"], "months": p["months"], "interest": p["interest"],
+                   "capitalised": p["capitalised"]} for p in store.plan_pauses(plan["id"])]
+        plans.append({**plan, "installments": with_pauses(store.installments_for_support(plan["id"]), pauses,
+                                                          key="due_date"),
+                      "chosen_over_budget": bool(store.plan(plan["id"])["terms"].get("chosen_over_budget")),
                       "reminders": [{**r, "send_at": r["send_at"].astimezone(tz),
                                      "sent_at": r["sent_at"].astimezone(tz) if r["sent_at"] else None}
                                     for r in store.reminders_for_support(plan["id"])],
