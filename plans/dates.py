@@ -50,7 +50,7 @@ def due_dates(first: date, count: int, due_day: int | None = None) -> list[date]
 @lru_cache(maxsize=256)
 def _due_dates(first: date, day: int, count: int) -> tuple[date, ...]:
     year, month = first.year, first.month
-    dates = []
+    dates: list[date] = []
     append = dates.append
     for _ in range(count):  # add_months(first, k, day) for each k, a month at a time
         if day <= 28:

@@ -16,18 +16,31 @@ policy says `above_apr_cap = "reduce_rate"` (the default), with the reason `rate
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 
 from plans.budget import Budget
 from plans.context import Context
 from plans.errors import NoPlanPossible
-from plans.models import Case, HardshipReason, Option, Outlook, Quote, QuoteStatus, Reason, split_option_id
-from plans.money import quantize
+from plans.models import (
+    Case,
+    HardshipReason,
+    Option,
+    Outlook,
+    Quote,
+    QuoteStatus,
+    Reason,
+    Structure,
+    split_option_id,
+)
+from plans.money import ZERO, quantize, round_places
 from plans.policy import Policy
 from plans.ranking import rank, recommend, recommendation_reasons, with_reasons
 from plans.structures import BUILDERS, custom
 
-RATE_PLACES = Decimal("0.000001")
+#: a rate brought down to the APR cap is stated to 6 places (0.000001: a ten-thousandth of a percent)
+RATE_PLACES = 6
+RATE_STEP = Decimal(1).scaleb(-RATE_PLACES)
 LENDER_RULES_ORDER = ("replan_limit", "apr_cap", "span", "term", "min_installment", "structure_allowed")
 
 
@@ -39,27 +52,36 @@ def build_options(case: Case, policy: Policy) -> list[Option]:
 def _build_all(ctx: Context) -> list[Option]:
     options = []
     for structure in ctx.rules.structures:
-        builder = BUILDERS.get(structure)
-        option = _within_cap(ctx, builder, builder(ctx)) if builder else None
-        if option is not None:
-            options.append(option)
+        built = _build(ctx, structure)
+        if built is not None:
+            options.append(built)
     return options
 
 
-def _within_cap(ctx: Context, build, option: Option | None) -> Option | None:
+def _build(ctx: Context, structure: Structure) -> Option | None:
+    """The option of one structure (within the APR cap), None where it does not apply."""
+    builder = BUILDERS.get(structure)
+    option = builder(ctx) if builder else None
+    if builder is None or option is None:
+        return None
+    return _within_cap(ctx, builder, option)
+
+
+def _within_cap(ctx: Context, build: Callable[[Context], Option | None], option: Option) -> Option:
     """With `above_apr_cap = "reduce_rate"`, an option over the APR cap is built again at a
     rate lowered by the excess (a few rounds: the APR, priced on the actual dates, is not
-    exactly the rate), and says so with the reason `rate_capped`."""
+    exactly the rate), and says so with the reason `rate_capped`; `option` as it is if no
+    lower rate brings it within the cap."""
     policy = ctx.policy
-    if option is None or option.apr <= policy.apr_cap or policy.above_apr_cap != "reduce_rate":
+    if option.apr <= policy.apr_cap or policy.above_apr_cap != "reduce_rate":
         return option
     capped = option
     for _ in range(5):
         if capped.plan_rate <= 0:
             break
-        rate = max(Decimal(0), capped.plan_rate - (capped.apr - policy.apr_cap)).quantize(RATE_PLACES, ROUND_FLOOR)
+        rate = round_places(max(ZERO, capped.plan_rate - (capped.apr - policy.apr_cap)), RATE_PLACES, ROUND_FLOOR)
         if rate == capped.plan_rate:
-            rate = max(Decimal(0), rate - RATE_PLACES)
+            rate = max(ZERO, rate - RATE_STEP)
         rebuilt = build(ctx.with_rate(rate))
         if rebuilt is None:
             return option
@@ -73,7 +95,7 @@ def quote(case: Case, policy: Policy) -> Quote:
     ctx = Context(case, policy)
     built = _build_all(ctx)
     shown, why = recommend(rank(built), policy.recommendation)
-    recommended = shown[0] if why is not None else None
+    recommended, recommended_reasons = (shown[0], recommendation_reasons(shown[0], why)) if why is not None else (None, [])
     blocked = sorted((o for o in built if o.affordable and not o.compliant), key=lambda o: (-o.score, o.option_id))
     blocked_by: list[str] = []
     closest = None
@@ -105,9 +127,9 @@ def quote(case: Case, policy: Policy) -> Quote:
         options=shown,
         recommended=recommended.option_id if recommended else None,
         recommended_because=why,
-        recommended_reasons=recommendation_reasons(recommended, why) if recommended else [],
+        recommended_reasons=recommended_reasons,
         any_affordable=recommended is not None,
-        monthly_shortfall=closest.shortfall if closest else quantize(Decimal(0), case.loan.currency),
+        monthly_shortfall=closest.shortfall if closest else quantize(ZERO, case.loan.currency),
         closest=closest.tightest if closest else None,
         blocked_by=blocked_by,
         for_approval=blocked[:4],
@@ -133,10 +155,9 @@ def offered_option(case: Case, policy: Policy, option_id: str) -> Option | None:
         return None
     structure = parts[0]
     ctx = Context(case, policy)
-    if structure not in ctx.rules.structures or structure not in BUILDERS:
+    if structure not in ctx.rules.structures:
         return None
-    builder = BUILDERS[structure]
-    option = _within_cap(ctx, builder, builder(ctx))
+    option = _build(ctx, structure)
     return option if option is not None and option.option_id == option_id and option.compliant else None
 
 

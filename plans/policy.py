@@ -191,8 +191,11 @@ def _country_codes() -> frozenset[str]:
     from babel import Locale
     from babel.numbers import get_territory_currencies
 
-    return frozenset(code for code in Locale("en").territories
-                     if len(code) == 2 and code.isalpha() and get_territory_currencies(code))
+    return frozenset(
+        code
+        for code in Locale("en").territories
+        if isinstance(code, str) and len(code) == 2 and code.isalpha() and get_territory_currencies(code)
+    )
 
 
 def file_mistakes(policy: Policy) -> list[tuple[str, str]]:

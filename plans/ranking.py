@@ -22,7 +22,7 @@ the shortest term.
 """
 from __future__ import annotations
 
-from plans.models import Option, Reason
+from plans.models import Option, Reason, slot_descriptors
 from plans.policy import Recommendation
 
 SHOWN = 4
@@ -82,15 +82,17 @@ def _with_comparisons(option: Option, largest_payment, term: int, lowest: tuple)
     return with_reasons(option, option.reasons + extra) if extra else option
 
 
-_OPTION_SLOTS = [getattr(Option, name) for name in Option.__slots__]
+_OPTION_SLOTS = slot_descriptors(Option)
+_OTHER_SLOTS = [slot for name, slot in _OPTION_SLOTS.items() if name != "reasons"]
+_REASONS_SLOT = _OPTION_SLOTS["reasons"]
 
 
 def with_reasons(option: Option, reasons: list[Reason]) -> Option:
     """`dataclasses.replace(option, reasons=reasons)`, slot by slot (several times faster)."""
     copy = object.__new__(Option)
-    for slot in _OPTION_SLOTS:
+    for slot in _OTHER_SLOTS:
         slot.__set__(copy, slot.__get__(option))
-    Option.reasons.__set__(copy, reasons)
+    _REASONS_SLOT.__set__(copy, reasons)
     return copy
 
 

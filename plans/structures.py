@@ -32,16 +32,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from itertools import accumulate
+from typing import NamedTuple
 
 from plans.budget import month_by_month
 from plans.context import Context
 from plans.dates import month_number
 from plans.errors import NoPlanPossible
 from plans.evaluate import evaluate
-from plans.models import Option, Outlook, Pause, Reason, Row, Structure
-from plans.money import ZERO, minor_unit, quantize
+from plans.models import MonthFit, Option, Outlook, Pause, Reason, Row, Structure
+from plans.money import ONE, RATIO_PLACES, ZERO, minor_unit, quantize, round_places
 from plans.restructure import Debt
 from plans.schedule import (
     Basis,
@@ -51,18 +52,19 @@ from plans.schedule import (
     single_payment_row,
 )
 
-ONE = Decimal(1)
 HALF = Decimal("0.5")
-RATIO_PLACES = Decimal("0.0001")
+#: a ratio moved toward 1 while a plan is searched for is kept to 12 places
+SEARCH_RATIO_PLACES = 12
 INFINITY = Decimal("Infinity")
 #: the roundings tried in turn, at the same term, until the rounded schedule fits
 ROUNDINGS = (ROUND_HALF_UP, ROUND_UP, ROUND_FLOOR)
 
 
-class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
-    """For every term n: (principal scale, fee scale) such that paying (principal scale +
-    fee scale) x weights[k] for k < n repays the basis exactly (`plans.schedule.iter_scales`),
-    computed only as far as the term search looks (it usually stops well before the end)."""
+class _LazyScales:
+    """For every term n, `scales[n - 1]`: (principal scale, fee scale) such that paying
+    (principal scale + fee scale) x weights[k] for k < n repays the basis exactly
+    (`plans.schedule.iter_scales`), computed only as far as the term search looks (it usually
+    stops well before the end)."""
 
     def __init__(self, basis: Basis, weights: Sequence[Decimal]) -> None:
         rate = basis.monthly_rate
@@ -74,9 +76,6 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
         self._known: list[tuple[Decimal, Decimal]] = []
         self._cumulative: list[Decimal] = []  # sum of weights[0..k]
 
-    def __len__(self) -> int:
-        return len(self._weights)
-
     def _extend(self) -> tuple[Decimal, Decimal]:
         weight = self._weights[len(self._known)]
         self._discounted += weight * self._factor
@@ -87,9 +86,9 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
         self._cumulative.append(self._plain)
         return item
 
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice) or index < 0:
-            raise TypeError("lazy scales take a term index")
+    def __getitem__(self, index: int) -> tuple[Decimal, Decimal]:
+        if index < 0:
+            raise TypeError("lazy scales take a term index (from 0)")
         known = self._known
         while len(known) <= index:
             self._extend()
@@ -153,6 +152,16 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
         return result or (max(longest, 1), False)
 
 
+class _Attempt(NamedTuple):
+    """One rounding of a shaped plan's term: its rows and pauses, the whole schedule (the
+    rows before it too) and how it fits the budget (`month_by_month`)."""
+
+    rows: list[Row]
+    pauses: list[Pause]
+    schedule: list[Row]
+    fit: tuple[MonthFit, Decimal | None]
+
+
 def _shaped(
     ctx: Context,
     structure: Structure,
@@ -195,17 +204,17 @@ def _shaped(
         term, fits = _LazyScales(basis, weights).shortest_term([ZERO] * len(rooms), rules.min_installment)
     while True:
         scale, fee_scale = scales[term - 1]
-        built = fitting = chosen = None
+        first = fitting = chosen = None
         for rounding in roundings:
             rows, built_pauses = shaped_schedule(basis, weights[:term], scale, fee_scale, rounding=rounding,
                                                  start_number=len(before) + 1, end_early=True)
             schedule = list(before) + rows
-            candidate = (rows, built_pauses, schedule, month_by_month(schedule, ctx.savings, ctx.budget))
-            built = built or candidate
-            if not fits or candidate[3][0].gap <= 0:
-                fitting = fitting or candidate
+            attempt = _Attempt(rows, built_pauses, schedule, month_by_month(schedule, ctx.savings, ctx.budget))
+            first = first or attempt
+            if not fits or attempt.fit[0].gap <= 0:
+                fitting = fitting or attempt
                 if accept is None or accept(rows):
-                    chosen = candidate
+                    chosen = attempt
                     break
         if chosen is None and fitting is None and fits:
             # No rounding of this term fits (the exact amounts fit within a minor unit): the
@@ -214,10 +223,12 @@ def _shaped(
             if following is not None:
                 term = following
                 continue
-        rows, built_pauses, schedule, fit = chosen or fitting or built
+        result = chosen or fitting or first
+        if result is None:
+            raise ValueError("no rounding to try")
         break
-    return evaluate(ctx, structure, {**parameters, "months": str(len(rows))}, debt, schedule, reasons,
-                    pauses=list(pauses) + built_pauses, fit=fit)
+    return evaluate(ctx, structure, {**parameters, "months": str(len(result.rows))}, debt, result.schedule, reasons,
+                    pauses=list(pauses) + result.pauses, fit=result.fit)
 
 
 def level(ctx: Context) -> Option | None:
@@ -342,10 +353,15 @@ def _within_ratio(limit: Decimal, build: Callable[[Decimal], Option | None], rat
             return option
         overshoot = observed / limit
         ratio = ratio / overshoot if rising else ratio * overshoot
-        ratio = ratio.quantize(Decimal("1e-12"), ROUND_FLOOR if rising else ROUND_UP)
+        ratio = round_places(ratio, SEARCH_RATIO_PLACES, ROUND_FLOOR if rising else ROUND_UP)
         if (ratio > ONE) != rising or ratio == ONE:
             return None  # no step is left to take
     return None
+
+
+def _stated_ratio(ratio: Decimal) -> Decimal:
+    """A plan's ratio as its parameters state it: to `RATIO_PLACES` (4), half-even."""
+    return round_places(ratio, RATIO_PLACES, ROUND_HALF_EVEN)
 
 
 def _step(ctx: Context, structure: Structure, step_at: int, ratio: Decimal, reason: Reason,
@@ -356,7 +372,7 @@ def _step(ctx: Context, structure: Structure, step_at: int, ratio: Decimal, reas
     def build(ratio: Decimal) -> Option | None:
         weights = [ONE] * step_at + [ratio] * (ctx.longest - step_at)
         return _shaped(ctx, structure, debt, weights,
-                       {"step_after_months": str(step_at), "step_ratio": str(ratio.quantize(RATIO_PLACES))},
+                       {"step_after_months": str(step_at), "step_ratio": str(_stated_ratio(ratio))},
                        [reason], roundings=roundings, accept=_ratio_within(ctx.rules.step_max_ratio, rising))
 
     return _within_ratio(ctx.rules.step_max_ratio, build, ratio)
@@ -416,7 +432,7 @@ def seasonal(ctx: Context) -> Option | None:
     def build(ratio: Decimal) -> Option | None:
         weights = [ratio if in_high else low_weight for in_high in high_months]
         return _shaped(ctx, Structure.seasonal, debt, weights,
-                       {"high_months": months, "high_ratio": str(ratio.quantize(RATIO_PLACES)) if low_weight else "-"},
+                       {"high_months": months, "high_ratio": str(_stated_ratio(ratio)) if low_weight else "-"},
                        [Reason("follows_seasonal_income", {"months": months})],
                        accept=_ratio_within(rules.seasonal_max_ratio) if low_weight else None)
 
@@ -433,7 +449,8 @@ def holiday(ctx: Context) -> Option | None:
     finances, rules = ctx.case.finances, ctx.rules
     if finances.outlook is Outlook.lasting or rules.holiday_max_months <= 0:
         return None
-    if finances.income_changes and finances.income_after_recovery > finances.monthly_income:
+    later = finances.income_later
+    if later is not None and later > finances.monthly_income:
         wanted = ctx.change_index or 0
     elif finances.outlook is Outlook.temporary:
         wanted = 3
@@ -515,11 +532,12 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
         if monthly_amount < rules.min_installment and monthly_amount < owed:
             raise NoPlanPossible("below the minimum instalment", key="custom_below_minimum",
                                  minimum=rules.min_installment)
-        term = next((n for n in range(1, longest + 1) if sum(scales[n - 1]) <= monthly_amount), None)
-        if term is None:
-            lowest = quantize(sum(scales[longest - 1]), ctx.currency, ROUND_UP)
+        shortest = next((n for n in range(1, longest + 1) if sum(scales[n - 1], ZERO) <= monthly_amount), None)
+        if shortest is None:
+            lowest = quantize(sum(scales[longest - 1], ZERO), ctx.currency, ROUND_UP)
             raise NoPlanPossible("amount too low for the longest term", key="custom_amount_too_low",
                                  minimum=lowest, months=longest)
+        term = shortest
     scale, fee_scale = scales[term - 1]
     rows, _ = shaped_schedule(basis, weights[:term], scale, fee_scale)
     asked = {"monthly_amount": str(monthly_amount)} if monthly_amount is not None else {}

@@ -12,7 +12,7 @@ from plans.apr import apr_from_monthly, dated_irr, monthly_irr
 from plans.context import Context
 from plans.models import Case, Structure
 from plans.policy import Policy, default_policy
-from plans.schedule import Basis, equal_principal_rows, level_payment, scales_by_term, shaped_rows
+from plans.schedule import Basis, equal_principal_rows, level_payment, scales_by_term, shaped_schedule
 from plans.structures import interest_freeze
 
 # One regular month between agreeing and the first due date, so every period is exactly 1.
@@ -34,7 +34,7 @@ def test_level_payment_100k_6pct_36_months():
 def test_level_schedule_pays_the_level_amount_and_clears_the_balance():
     b = basis("100000", "0.06")
     scale, fee_scale = scales_by_term(b, [D(1)] * 36)[-1]
-    rows = shaped_rows(b, [D(1)] * 36, scale, fee_scale)
+    rows, _ = shaped_schedule(b, [D(1)] * 36, scale, fee_scale)
     assert {row.payment for row in rows[:-1]} == {D("3042.19")}
     # The last row clears what rounding each payment to the cent left over: at most half a
     # cent per payment, grown by interest (36 x 0.005 x 1.005^36 < 0.22).
@@ -60,7 +60,7 @@ def test_graduated_payments_10k_1pct_monthly_growing_2pct():
     weights = [D("1.02") ** k for k in range(12)]
     scale, fee_scale = scales_by_term(b, weights)[-1]
     assert fee_scale == 0
-    rows = shaped_rows(b, weights, scale, fee_scale)
+    rows, _ = shaped_schedule(b, weights, scale, fee_scale)
     assert rows[0].payment == D("796.81")
     # The scheduled last payment is 990.73; the last row also clears the cents that rounding
     # the earlier payments left behind, so it may differ from it by a cent.
