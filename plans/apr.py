@@ -12,6 +12,7 @@ The IRR is a *rate shown to 0.01%*, not money, so it is solved in binary floatin
 Decimal rounded to 10 places; the APR and the effective annual rate are stated to 8 (both
 half-even, through `plans.money.round_places`).
 """
+
 from __future__ import annotations
 
 import math

@@ -17,6 +17,7 @@ The rule (`month_by_month`): for every calendar month of a plan, what falls due 
 payment and an instalment in the same month count together), less the savings the borrower
 has now (used once, for the earliest payments), must fit that month's available amount.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -33,8 +34,21 @@ class Budget:
     """The borrower's budget for one quote: `available(n)` for calendar month number n
     (`plans.dates.month_number`), computed once per month and per income."""
 
-    __slots__ = ("finances", "rules", "as_of", "currency", "_costs", "_reserve", "_change",
-                 "_by_income", "_rooms", "_disposables", "table_start", "table_rooms", "table_disposables")
+    __slots__ = (
+        "finances",
+        "rules",
+        "as_of",
+        "currency",
+        "_costs",
+        "_reserve",
+        "_change",
+        "_by_income",
+        "_rooms",
+        "_disposables",
+        "table_start",
+        "table_rooms",
+        "table_disposables",
+    )
 
     def __init__(self, finances: Finances, rules: Affordability, as_of: date, currency: str) -> None:
         self.finances, self.rules, self.as_of, self.currency = finances, rules, as_of, currency
@@ -93,11 +107,19 @@ class Budget:
             amount, limited_by = after_reserve, "reserve"
         amount = quantize(max(ZERO, amount), self.currency, ROUND_FLOOR)
         result = self._by_income[income] = Available(
-            income=income, essentials=finances.essential_total, other_debts=finances.other_debt_payments,
-            disposable=disposable, share=rules.max_share_of_disposable, by_share=by_share,
-            min_left=rules.min_income_left, per_dependant=rules.min_left_per_dependant,
-            dependants=finances.dependants, reserve=self._reserve, after_reserve=after_reserve,
-            available=amount, limited_by=limited_by,
+            income=income,
+            essentials=finances.essential_total,
+            other_debts=finances.other_debt_payments,
+            disposable=disposable,
+            share=rules.max_share_of_disposable,
+            by_share=by_share,
+            min_left=rules.min_income_left,
+            per_dependant=rules.min_left_per_dependant,
+            dependants=finances.dependants,
+            reserve=self._reserve,
+            after_reserve=after_reserve,
+            available=amount,
+            limited_by=limited_by,
         )
         return result
 
@@ -151,8 +173,9 @@ class Budget:
         return self.breakdown(seasonal.monthly_income)
 
 
-def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
-                   gaps: list[tuple[int, Decimal]] | None = None) -> tuple[MonthFit, Decimal | None]:
+def month_by_month(
+    rows: Iterable[Row], savings: Decimal, budget: Budget, gaps: list[tuple[int, Decimal]] | None = None
+) -> tuple[MonthFit, Decimal | None]:
     """The rule, over a schedule in date order: (the tightest month, the largest share of a
     month's disposable income left to pay from it, None if a month with something to pay has
     no disposable income). Savings pay the earliest payments first, once. The tightest month

@@ -1,5 +1,5 @@
-"""The engine's front door: `quote(case, policy)`, `offered_option(...)`, `custom_quote(...)`
-and `budget_of(...)`.
+"""The engine's front door: `quote(case, policy)`, `offered_option(...)`, `custom_quote(...)`,
+`budget_of(...)` and `build_options(...)` (every structure, lawful or not, for tests and tools).
 
 A quote builds every structure the product's policy allows that applies to this borrower,
 ranks the lawful ones (`plans.ranking`), recommends one and says where it stands:
@@ -7,13 +7,17 @@ ranks the lawful ones (`plans.ranking`), recommends one and says where it stands
 - `ok`: at least one lawful plan fits every month of the budget;
 - `needs_approval`: plans fit the budget, but a lender rule bars every one of them (the APR
   cap with `above_apr_cap = "needs_approval"`, the re-plan limit...): `blocked_by` names the
-  rules, `for_approval` holds the plans a person could approve;
+  rules, `for_approval` holds the plans a person could approve; also when no structure can
+  be built at all (`blocked_by` is `span`: no due date within the term, or
+  `structure_allowed`);
 - `nothing_fits`: no plan fits the budget: the closest options, the closest option's tightest
   month (`closest`) and its gap (`monthly_shortfall`, always > 0).
 
 A plan whose APR would exceed the cap gets its rate brought down until it does not when the
-policy says `above_apr_cap = "reduce_rate"` (the default), with the reason `rate_capped`.
+policy says `above_apr_cap = "reduce_rate"` (the default), with the reason `rate_capped`
+(a few rounds at most; a plan still over the cap then stays as it was, and non-compliant).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -95,7 +99,9 @@ def quote(case: Case, policy: Policy) -> Quote:
     ctx = Context(case, policy)
     built = _build_all(ctx)
     shown, why = recommend(rank(built), policy.recommendation)
-    recommended, recommended_reasons = (shown[0], recommendation_reasons(shown[0], why)) if why is not None else (None, [])
+    recommended, recommended_reasons = (
+        (shown[0], recommendation_reasons(shown[0], why)) if why is not None else (None, [])
+    )
     blocked = sorted((o for o in built if o.affordable and not o.compliant), key=lambda o: (-o.score, o.option_id))
     blocked_by: list[str] = []
     closest = None
@@ -161,8 +167,9 @@ def offered_option(case: Case, policy: Policy, option_id: str) -> Option | None:
     return option if option is not None and option.option_id == option_id and option.compliant else None
 
 
-def custom_quote(case: Case, policy: Policy, *, monthly_amount: Decimal | None = None,
-                 months: int | None = None) -> Option:
+def custom_quote(
+    case: Case, policy: Policy, *, monthly_amount: Decimal | None = None, months: int | None = None
+) -> Option:
     """The borrower's own plan, held to every rule a quoted option is: it is returned only if
     it passes every compliance check (its rate brought down to the APR cap where the policy
     says so). Otherwise NoPlanPossible: `custom_below_minimum` (payments below the minimum
@@ -179,11 +186,16 @@ def custom_quote(case: Case, policy: Policy, *, monthly_amount: Decimal | None =
     if not failed:
         return option
     if [check.name for check in failed] == ["min_installment"]:
-        raise NoPlanPossible("below the minimum instalment", key="custom_below_minimum",
-                             minimum=ctx.rules.min_installment)
+        raise NoPlanPossible(
+            "below the minimum instalment", key="custom_below_minimum", minimum=ctx.rules.min_installment
+        )
     reasons = [Reason(check.name, {"value": check.value, "limit": check.limit}) for check in failed]
-    raise NoPlanPossible("the plan breaks the lender's rules", key="custom_not_allowed", reasons=reasons,
-                         rules=", ".join(check.name for check in failed))
+    raise NoPlanPossible(
+        "the plan breaks the lender's rules",
+        key="custom_not_allowed",
+        reasons=reasons,
+        rules=", ".join(check.name for check in failed),
+    )
 
 
 def _flags(ctx: Context, status: QuoteStatus, blocked_by: list[str]) -> tuple[list[str], list[Reason]]:
@@ -200,8 +212,11 @@ def _flags(ctx: Context, status: QuoteStatus, blocked_by: list[str]) -> tuple[li
     if finances.disposable_income <= 0:
         raised["no_disposable_income"] = {"because": "costs_exceed_income"}
     if loan.prior_restructures >= policy.replan_limit_12m:
-        raised["replan_limit_reached"] = {"because": "prior_restructures", "count": str(loan.prior_restructures),
-                                          "limit": str(policy.replan_limit_12m)}
+        raised["replan_limit_reached"] = {
+            "because": "prior_restructures",
+            "count": str(loan.prior_restructures),
+            "limit": str(policy.replan_limit_12m),
+        }
         raised.setdefault("offer_person", {"because": "replan_limit_reached"})
     if finances.hardship_reason is HardshipReason.over_indebted:
         raised["debt_advice"] = {"because": "over_indebted"}

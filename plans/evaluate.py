@@ -13,6 +13,7 @@ Completion likelihood (a documented heuristic, 0-1) multiplies four factors:
 The lender's score is the present value of the payments (policy discount rate, on the same
 actual dates as the APR) times it.
 """
+
 from __future__ import annotations
 
 import math
@@ -199,9 +200,6 @@ def _likelihood(ctx: Context, ratio: Decimal | None, affordable: bool, months: i
         margin = min(_D03, _D03 / max(ratio, ONE))
     else:
         margin = ONE - max(ZERO, ratio - _D05) * _D08
-    history = (
-        _D09 if loan.on_time_payments_last_12 is None
-        else _D08 + _D02 * loan.on_time_payments_last_12 / 12
-    )
+    history = _D09 if loan.on_time_payments_last_12 is None else _D08 + _D02 * loan.on_time_payments_last_12 / 12
     length = max(_D05, ONE - _PER_MONTH * months)
     return outlook * margin * history * length

@@ -4,6 +4,7 @@ Inputs (`Loan`, `Finances`) validate on construction and name the field at fault
 `Decimal` built from strings or integers; a float is refused so no binary rounding can creep
 in. Outputs (`Option`, `Quote`) are frozen records the conversation, the CLI and storage read.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -149,7 +150,11 @@ class Loan(_Input):
         return self.principal + self.overdue_interest + self.penalty_fees + self.carried_fees
 
     @field_validator(
-        "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees", "carried_fees",
+        "outstanding_principal",
+        "overdue_principal",
+        "overdue_interest",
+        "penalty_fees",
+        "carried_fees",
         "monthly_payment",
     )
     @classmethod
@@ -161,7 +166,7 @@ class Loan(_Input):
         return value
 
     @model_validator(mode="after")
-    def _something_owed(self) -> "Loan":
+    def _something_owed(self) -> Loan:
         if self.total_owed <= 0:
             raise ValueError("nothing is owed on this loan")
         return self
@@ -221,7 +226,7 @@ class Case(_Input):
     finances: Finances
 
     @classmethod
-    def from_mapping(cls, data: Any) -> "Case":
+    def from_mapping(cls, data: Any) -> Case:
         if not isinstance(data, dict):
             raise CaseError("the case must be a JSON object with as_of, loan and finances")
         for key in ("as_of", "loan", "finances"):

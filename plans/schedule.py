@@ -10,11 +10,16 @@ A "shaped" schedule pays `scale x weight[k]` in month k: level plans have all we
 step-up plans rising weights, seasonal plans higher weights in high-income months. A month of
 weight 0 is a pause: no row (nothing to pay is never an instalment), its interest is added to
 the principal, and the next instalment charges one period of interest on it. For given
-weights the scale that repays the balance exactly has a closed form, so the engine can find
-the shortest affordable term in one pass (see `scales_by_term`). Each payment is rounded to
-the minor unit; the residue, a few cents, goes to the last payment, which clears principal,
-interest and fees exactly.
+weights the scale that repays the balance exactly has a closed form (`scales_by_term`), so
+the engine can find the shortest affordable term in one pass (`plans.structures`, which
+works the same sums out lazily). Each payment is rounded to the minor unit (half-up unless
+the caller names another mode); the residue, a few cents, goes to the last payment, which
+clears principal, interest and fees exactly, or, when rounding up would repay everything
+early, ends the schedule there (`shaped_schedule`'s `end_early`).
+
+Equal-principal (等额本金) schedules are built here too, their parts rounded cumulatively.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -159,7 +164,7 @@ def shaped_schedule(
     # weights summing to W, round(fees x W / all weights) is paid), so they never run out
     # early; the payment itself is one rounded amount, its principal part what is left.
     fees_total, weight_total, weight_so_far, fees_paid = basis.fees, sum(weights, ZERO), ZERO, ZERO
-    for k, (weight, due) in enumerate(zip(weights, dates)):
+    for k, (weight, due) in enumerate(zip(weights, dates, strict=True)):
         # After the (possibly broken) first period every period is one month: x 1 is exact.
         interest = round_to_unit(balance * rate * period if k == 0 else balance * rate, unit)
         if not weight:  # a pause: nothing due, the month's interest joins the principal
@@ -207,8 +212,9 @@ def shaped_schedule(
                 # Repaid before the last month: the months after would ask for nothing, or for
                 # carried fees alone (a fee part may round to nothing: 1 yen over 370 months).
                 if rounding != ROUND_FLOOR:
-                    return shaped_schedule(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
-                                           start_number=start_number, kind=kind)
+                    return shaped_schedule(
+                        basis, weights, scale, fee_scale, rounding=ROUND_FLOOR, start_number=start_number, kind=kind
+                    )
             else:
                 balance -= principal
                 # principal + interest + fee is exactly the rounded amount (all in the minor unit)
@@ -250,8 +256,9 @@ def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> 
                 fee = no_fee
         balance -= principal
         fees_left -= fee
-        rows.append(_row(start_number + k - 1, due, principal + interest + fee, principal, interest, fee,
-                         balance + fees_left))
+        rows.append(
+            _row(start_number + k - 1, due, principal + interest + fee, principal, interest, fee, balance + fees_left)
+        )
     return rows
 
 
@@ -282,8 +289,14 @@ def single_payment_row(amount: Decimal, due: date, *, kind: str, balance: Decima
     """A one-off payment (a down payment or a settlement): `fees` of it pays carried fees,
     the rest principal."""
     return Row(
-        number=1, due_date=due, payment=amount, principal=amount - fees, interest=ZERO,
-        fees=fees, balance=balance, kind=kind,
+        number=1,
+        due_date=due,
+        payment=amount,
+        principal=amount - fees,
+        interest=ZERO,
+        fees=fees,
+        balance=balance,
+        kind=kind,
     )
 
 

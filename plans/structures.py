@@ -7,8 +7,9 @@ Shaped structures pay `scale x weight[k]` in the k-th month of the calendar the 
 the one rule of `plans.budget` (what falls due in the month, less savings used once for the
 earliest payments, fits that month's available amount) while staying at or above the
 policy's minimum instalment; when no term fits, the longest term the minimum instalment
-allows is returned as the closest option (marked unaffordable). The rounding residue never
-makes a plan longer: a schedule whose residue tips a month over is rounded the other way.
+allows is returned as the closest option (marked unaffordable). A schedule whose rounding
+residue tips a month over is rounded another way (half-up, up, then down: `ROUNDINGS`);
+only when no rounding of the term fits is the next term taken.
 
 - level            等额本息, all weights 1.
 - equal_principal  等额本金, the same principal each month plus interest.
@@ -27,13 +28,14 @@ makes a plan longer: a schedule whose residue tips a month over is rounded the o
 - settlement       one lump sum from savings with a policy-capped discount; the rest waived.
 - custom           the borrower names a monthly amount or a number of months.
 """
+
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 from plans.budget import month_by_month
@@ -94,8 +96,9 @@ class _LazyScales:
             self._extend()
         return known[index]
 
-    def shortest_term(self, rooms: Sequence[Decimal], min_installment: Decimal, savings: Decimal = ZERO,
-                      extra: Decimal = ZERO) -> tuple[int, bool]:
+    def shortest_term(
+        self, rooms: Sequence[Decimal], min_installment: Decimal, savings: Decimal = ZERO, extra: Decimal = ZERO
+    ) -> tuple[int, bool]:
         """(term, fits): the shortest term n (ending on a paying month) for which every month
         fits, before rounding: month k asks c x weights[k] (c = the term's scales summed), the
         first month also `extra` (a down payment in it); `savings` pay the earliest months
@@ -113,7 +116,7 @@ class _LazyScales:
         previous_weight = None
         longest = 0
         result = None
-        for n, (weight, room) in enumerate(zip(weights, rooms), 1):
+        for n, (weight, room) in enumerate(zip(weights, rooms, strict=False), 1):  # (weights <= rooms)
             discounted += weight * factor
             plain += weight
             factor *= step
@@ -206,8 +209,9 @@ def _shaped(
         scale, fee_scale = scales[term - 1]
         first = fitting = chosen = None
         for rounding in roundings:
-            rows, built_pauses = shaped_schedule(basis, weights[:term], scale, fee_scale, rounding=rounding,
-                                                 start_number=len(before) + 1, end_early=True)
+            rows, built_pauses = shaped_schedule(
+                basis, weights[:term], scale, fee_scale, rounding=rounding, start_number=len(before) + 1, end_early=True
+            )
             schedule = list(before) + rows
             attempt = _Attempt(rows, built_pauses, schedule, month_by_month(schedule, ctx.savings, ctx.budget))
             first = first or attempt
@@ -227,8 +231,16 @@ def _shaped(
         if result is None:
             raise ValueError("no rounding to try")
         break
-    return evaluate(ctx, structure, {**parameters, "months": str(len(result.rows))}, debt, result.schedule, reasons,
-                    pauses=list(pauses) + result.pauses, fit=result.fit)
+    return evaluate(
+        ctx,
+        structure,
+        {**parameters, "months": str(len(result.rows))},
+        debt,
+        result.schedule,
+        reasons,
+        pauses=list(pauses) + result.pauses,
+        fit=result.fit,
+    )
 
 
 def level(ctx: Context) -> Option | None:
@@ -259,7 +271,7 @@ def equal_principal(ctx: Context) -> Option | None:
         if owed / term + margin <= lowest_room[term - 1]:
             return True
         left = savings
-        for payment, room in zip(equal_principal_payments(basis, term), rooms):
+        for payment, room in zip(equal_principal_payments(basis, term), rooms, strict=False):  # term <= rooms
             used = payment if payment <= left else left
             left -= used
             if payment - used > room:
@@ -285,21 +297,41 @@ def interest_freeze(ctx: Context) -> Option | None:
     weights: list[Decimal] = [ONE] * ctx.longest
     before = []
     if debt.down_payment > 0:
-        before = [single_payment_row(debt.down_payment, ctx.down_payment_date, kind="down_payment",
-                                     balance=debt.principal + debt.fees, fees=debt.down_payment_fees)]
+        before = [
+            single_payment_row(
+                debt.down_payment,
+                ctx.down_payment_date,
+                kind="down_payment",
+                balance=debt.principal + debt.fees,
+                fees=debt.down_payment_fees,
+            )
+        ]
         if month_number(ctx.down_payment_date) == month_number(ctx.first_due) and len(weights) > 1:
             weights[0] = _first_month_weight(ctx, debt.down_payment)
     if debt.principal + debt.fees == 0:
         return None
     reasons = [Reason("down_payment", {"amount": str(debt.down_payment)})] if before else []
-    option = _shaped(ctx, Structure.interest_freeze, debt, weights, {"down_payment": str(debt.down_payment)},
-                     reasons, before=before)
-    if option is not None and weights[0] is not ONE and weights[0] and len(option.instalments) > 1 \
-            and option.instalments[0].payment < ctx.rules.min_installment:
+    option = _shaped(
+        ctx, Structure.interest_freeze, debt, weights, {"down_payment": str(debt.down_payment)}, reasons, before=before
+    )
+    if (
+        option is not None
+        and weights[0] is not ONE
+        and weights[0]
+        and len(option.instalments) > 1
+        and option.instalments[0].payment < ctx.rules.min_installment
+    ):
         # The smaller first instalment would be below the minimum: none in that month instead.
         weights[0] = ZERO
-        option = _shaped(ctx, Structure.interest_freeze, debt, weights, {"down_payment": str(debt.down_payment)},
-                         reasons, before=before)
+        option = _shaped(
+            ctx,
+            Structure.interest_freeze,
+            debt,
+            weights,
+            {"down_payment": str(debt.down_payment)},
+            reasons,
+            before=before,
+        )
     return option
 
 
@@ -329,11 +361,13 @@ def _changed_income_ratio(ctx: Context) -> tuple[int, Decimal] | None:
 def _ratio_within(limit: Decimal, rising: bool = False) -> Callable[[list[Row]], bool]:
     """Whether the largest payment is at most `limit` times the smallest (and, `rising`,
     no payment but the last is below the one before)."""
+
     def accept(rows: list[Row]) -> bool:
         payments = [row.payment for row in rows]
-        if rising and any(a > b for a, b in zip(payments[:-2], payments[1:-1])):
+        if rising and any(a > b for a, b in pairwise(payments[:-1])):
             return False
         return max(payments) <= min(payments) * limit
+
     return accept
 
 
@@ -364,16 +398,30 @@ def _stated_ratio(ratio: Decimal) -> Decimal:
     return round_places(ratio, RATIO_PLACES, ROUND_HALF_EVEN)
 
 
-def _step(ctx: Context, structure: Structure, step_at: int, ratio: Decimal, reason: Reason,
-          roundings: Sequence[str], rising: bool) -> Option | None:
+def _step(
+    ctx: Context,
+    structure: Structure,
+    step_at: int,
+    ratio: Decimal,
+    reason: Reason,
+    roundings: Sequence[str],
+    rising: bool,
+) -> Option | None:
     """A two-level plan (ratio from month `step_at`) within the policy's step ratio."""
     debt = ctx.debt(structure)
 
     def build(ratio: Decimal) -> Option | None:
         weights = [ONE] * step_at + [ratio] * (ctx.longest - step_at)
-        return _shaped(ctx, structure, debt, weights,
-                       {"step_after_months": str(step_at), "step_ratio": str(_stated_ratio(ratio))},
-                       [reason], roundings=roundings, accept=_ratio_within(ctx.rules.step_max_ratio, rising))
+        return _shaped(
+            ctx,
+            structure,
+            debt,
+            weights,
+            {"step_after_months": str(step_at), "step_ratio": str(_stated_ratio(ratio))},
+            [reason],
+            roundings=roundings,
+            accept=_ratio_within(ctx.rules.step_max_ratio, rising),
+        )
 
     return _within_ratio(ctx.rules.step_max_ratio, build, ratio)
 
@@ -431,10 +479,15 @@ def seasonal(ctx: Context) -> Option | None:
 
     def build(ratio: Decimal) -> Option | None:
         weights = [ratio if in_high else low_weight for in_high in high_months]
-        return _shaped(ctx, Structure.seasonal, debt, weights,
-                       {"high_months": months, "high_ratio": str(_stated_ratio(ratio)) if low_weight else "-"},
-                       [Reason("follows_seasonal_income", {"months": months})],
-                       accept=_ratio_within(rules.seasonal_max_ratio) if low_weight else None)
+        return _shaped(
+            ctx,
+            Structure.seasonal,
+            debt,
+            weights,
+            {"high_months": months, "high_ratio": str(_stated_ratio(ratio)) if low_weight else "-"},
+            [Reason("follows_seasonal_income", {"months": months})],
+            accept=_ratio_within(rules.seasonal_max_ratio) if low_weight else None,
+        )
 
     if not low_weight:
         return build(high_weight)
@@ -466,8 +519,17 @@ def holiday(ctx: Context) -> Option | None:
     if rules.holiday_interest == "freeze" or debt.rate == 0:
         after = ctx.basis(debt, as_of=grid[months - 1], first_due=grid[months], first_period=ONE)
         pause = Pause(grid[0], grid[months - 1], months, "frozen", quantize(ZERO, ctx.currency))
-        return _shaped(ctx, Structure.holiday, debt, [ONE] * (ctx.longest - months), parameters, reasons,
-                       basis=after, offset=months, pauses=[pause])
+        return _shaped(
+            ctx,
+            Structure.holiday,
+            debt,
+            [ONE] * (ctx.longest - months),
+            parameters,
+            reasons,
+            basis=after,
+            offset=months,
+            pauses=[pause],
+        )
     weights = [ZERO] * months + [ONE] * (ctx.longest - months)
     return _shaped(ctx, Structure.holiday, debt, weights, parameters, reasons)
 
@@ -475,8 +537,10 @@ def holiday(ctx: Context) -> Option | None:
 def settlement(ctx: Context) -> Option | None:
     loan, rules = ctx.case.loan, ctx.rules
     owed = loan.total_owed
-    amount = max(quantize(owed * (ONE - rules.settlement_max_discount), loan.currency),
-                 quantize(owed * rules.settlement_min_share, loan.currency))
+    amount = max(
+        quantize(owed * (ONE - rules.settlement_max_discount), loan.currency),
+        quantize(owed * rules.settlement_min_share, loan.currency),
+    )
     if ctx.savings < amount or amount >= owed:
         return None
     discount = owed - amount
@@ -486,13 +550,29 @@ def settlement(ctx: Context) -> Option | None:
     if principal > loan.principal:  # fees carried from an earlier plan are never waived
         return None
     kept_interest = loan.overdue_interest - interest
-    debt = Debt(loan.principal - principal, kept_interest + loan.penalty_fees - penalties + loan.carried_fees,
-                ZERO, ZERO, ZERO, penalties, penalties_kept=loan.penalty_fees - penalties,
-                overdue_interest_carried=kept_interest, earlier_fees=loan.carried_fees)
+    debt = Debt(
+        loan.principal - principal,
+        kept_interest + loan.penalty_fees - penalties + loan.carried_fees,
+        ZERO,
+        ZERO,
+        ZERO,
+        penalties,
+        penalties_kept=loan.penalty_fees - penalties,
+        overdue_interest_carried=kept_interest,
+        earlier_fees=loan.carried_fees,
+    )
     row = Row(1, ctx.down_payment_date, amount, debt.principal, ZERO, debt.fees, ZERO, "settlement")
     reason = Reason("settles_now", {"discount": str(discount)})
-    return evaluate(ctx, Structure.settlement, {"discount": str(discount)}, debt, [row], [reason],
-                    principal_waived=principal, interest_waived=interest)
+    return evaluate(
+        ctx,
+        Structure.settlement,
+        {"discount": str(discount)},
+        debt,
+        [row],
+        [reason],
+        principal_waived=principal,
+        interest_waived=interest,
+    )
 
 
 BUILDERS: dict[Structure, Callable[[Context], Option | None]] = {
@@ -515,8 +595,7 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
     rules = ctx.rules
     longest = ctx.longest
     if not longest:
-        raise NoPlanPossible("no payment date within the policy's term", key="custom_months_out_of_range",
-                             maximum=0)
+        raise NoPlanPossible("no payment date within the policy's term", key="custom_months_out_of_range", maximum=0)
     debt = ctx.debt(Structure.custom)
     basis = ctx.basis(debt)
     weights = [ONE] * longest
@@ -530,13 +609,15 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
             raise NoPlanPossible("amount must be positive", key="custom_amount_invalid")
         owed = debt.principal + debt.fees
         if monthly_amount < rules.min_installment and monthly_amount < owed:
-            raise NoPlanPossible("below the minimum instalment", key="custom_below_minimum",
-                                 minimum=rules.min_installment)
+            raise NoPlanPossible(
+                "below the minimum instalment", key="custom_below_minimum", minimum=rules.min_installment
+            )
         shortest = next((n for n in range(1, longest + 1) if sum(scales[n - 1], ZERO) <= monthly_amount), None)
         if shortest is None:
             lowest = quantize(sum(scales[longest - 1], ZERO), ctx.currency, ROUND_UP)
-            raise NoPlanPossible("amount too low for the longest term", key="custom_amount_too_low",
-                                 minimum=lowest, months=longest)
+            raise NoPlanPossible(
+                "amount too low for the longest term", key="custom_amount_too_low", minimum=lowest, months=longest
+            )
         term = shortest
     scale, fee_scale = scales[term - 1]
     rows, _ = shaped_schedule(basis, weights[:term], scale, fee_scale)
@@ -545,6 +626,7 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
     if option.affordable:
         return option
     tightest = option.tightest
-    over = Reason("over_budget", {"available": str(tightest.available), "asked": str(tightest.to_pay),
-                                  "month": tightest.month})
+    over = Reason(
+        "over_budget", {"available": str(tightest.available), "asked": str(tightest.to_pay), "month": tightest.month}
+    )
     return replace(option, reasons=[*option.reasons, over])
