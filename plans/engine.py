@@ -65,10 +65,10 @@ def _build_all(ctx: Context) -> list[Option]:
 def _build(ctx: Context, structure: Structure) -> Option | None:
     """The option of one structure (within the APR cap), None where it does not apply."""
     builder = BUILDERS.get(structure)
-    option = builder(ctx) if builder else None
-    if builder is None or option is None:
+    if builder is None:
         return None
-    return _within_cap(ctx, builder, option)
+    option = builder(ctx)
+    return None if option is None else _within_cap(ctx, builder, option)
 
 
 def _within_cap(ctx: Context, build: Callable[[Context], Option | None], option: Option) -> Option:
@@ -99,9 +99,7 @@ def quote(case: Case, policy: Policy) -> Quote:
     ctx = Context(case, policy)
     built = _build_all(ctx)
     shown, why = recommend(rank(built), policy.recommendation)
-    recommended, recommended_reasons = (
-        (shown[0], recommendation_reasons(shown[0], why)) if why is not None else (None, [])
-    )
+    recommended = shown[0] if why is not None else None
     blocked = sorted((o for o in built if o.affordable and not o.compliant), key=lambda o: (-o.score, o.option_id))
     blocked_by: list[str] = []
     closest = None
@@ -133,7 +131,7 @@ def quote(case: Case, policy: Policy) -> Quote:
         options=shown,
         recommended=recommended.option_id if recommended else None,
         recommended_because=why,
-        recommended_reasons=recommended_reasons,
+        recommended_reasons=recommendation_reasons(shown[0], why) if why is not None else [],
         any_affordable=recommended is not None,
         monthly_shortfall=closest.shortfall if closest else quantize(ZERO, case.loan.currency),
         closest=closest.tightest if closest else None,

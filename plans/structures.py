@@ -311,9 +311,12 @@ def interest_freeze(ctx: Context) -> Option | None:
     if debt.principal + debt.fees == 0:
         return None
     reasons = [Reason("down_payment", {"amount": str(debt.down_payment)})] if before else []
-    option = _shaped(
-        ctx, Structure.interest_freeze, debt, weights, {"down_payment": str(debt.down_payment)}, reasons, before=before
-    )
+    parameters = {"down_payment": str(debt.down_payment)}
+
+    def build() -> Option | None:  # (with the weights as they are then)
+        return _shaped(ctx, Structure.interest_freeze, debt, weights, parameters, reasons, before=before)
+
+    option = build()
     if (
         option is not None
         and weights[0] is not ONE
@@ -323,15 +326,7 @@ def interest_freeze(ctx: Context) -> Option | None:
     ):
         # The smaller first instalment would be below the minimum: none in that month instead.
         weights[0] = ZERO
-        option = _shaped(
-            ctx,
-            Structure.interest_freeze,
-            debt,
-            weights,
-            {"down_payment": str(debt.down_payment)},
-            reasons,
-            before=before,
-        )
+        option = build()
     return option
 
 
