@@ -9,26 +9,33 @@ APR = i x 12, as Chinese disclosure practice states it, and the effective annual
 
 The IRR is a *rate shown to 0.01%*, not money, so it is solved in binary floating point
 (Newton's method, bisection as a fallback) from the exact Decimal flows and returned as a
-Decimal rounded to 10 places.
+Decimal rounded to 10 places; the APR and the effective annual rate are stated to 8 (both
+half-even, through `plans.money.round_places`).
 """
+
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from plans.errors import PlanError
+from plans.money import round_places
 
-DAYS_PER_MONTH = 365 / 12
-_MONTHS_PER_DAY = 12 / 365
+#: a month is a twelfth of a 365-day year: t = days x MONTHS_PER_DAY
+MONTHS_PER_DAY = 12 / 365
+#: the monthly IRR is stated to 10 places, the APR and the effective annual rate to 8
+IRR_PLACES = 10
+APR_PLACES = 8
 
-Flow = tuple[Decimal, Decimal]
+#: (t in months after the as-of date, amount: + financed, - paid)
+Flow = tuple[float | Decimal, Decimal]
 
 
 def months_after(start: date, day: date) -> float:
     """The time from `start` to `day` in months of 365/12 days."""
-    return (day - start).days * _MONTHS_PER_DAY
+    return (day - start).days * MONTHS_PER_DAY
 
 
 def _npv(rate: float, flows: Sequence[tuple[float, float]]) -> float:
@@ -76,7 +83,7 @@ def monthly_irr_of(prepared: Sequence[tuple[float, float, float]], guess: float 
         # Newton's error after a step of s is about s^2 x (a few hundred at most, for these
         # flows): once s < 1e-11 the rate is good to far below the 1e-10 it is rounded to.
         if abs(step) < 1e-11:
-            return Decimal(repr(rate)).quantize(Decimal("1e-10"))
+            return _stated(rate)
     return _bisect([(f[0], f[1]) for f in prepared])
 
 
@@ -92,11 +99,15 @@ def _bisect(flows: Sequence[tuple[float, float]]) -> Decimal:
             high = mid
         else:
             low, f_low = mid, f_mid
-    return Decimal(repr((low + high) / 2)).quantize(Decimal("1e-10"))
+    return _stated((low + high) / 2)
+
+
+def _stated(rate: float) -> Decimal:
+    """The solved monthly rate as a Decimal, to `IRR_PLACES` (half-even, Decimal's default)."""
+    return round_places(Decimal(repr(rate)), IRR_PLACES, ROUND_HALF_EVEN)
 
 
 def apr_from_monthly(rate: Decimal) -> tuple[Decimal, Decimal]:
-    """(APR, effective annual rate), each rounded to 8 places."""
-    places = Decimal("1e-8")
+    """(APR, effective annual rate), each rounded to `APR_PLACES` (8) places, half-even."""
     effective = (1 + rate) ** 12 - 1
-    return (rate * 12).quantize(places), effective.quantize(places)
+    return round_places(rate * 12, APR_PLACES, ROUND_HALF_EVEN), round_places(effective, APR_PLACES, ROUND_HALF_EVEN)

@@ -17,36 +17,48 @@ The rule (`month_by_month`): for every calendar month of a plan, what falls due 
 payment and an instalment in the same month count together), less the savings the borrower
 has now (used once, for the earliest payments), must fit that month's available amount.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from plans.dates import month_label, month_number
 from plans.models import Available, Finances, MonthFit, Row
-from plans.money import ZERO, minor_unit
+from plans.money import RATIO_PLACES, ZERO, quantize, round_places
 from plans.policy import Affordability
-
-RATIO_PLACES = Decimal("0.0001")
 
 
 class Budget:
     """The borrower's budget for one quote: `available(n)` for calendar month number n
     (`plans.dates.month_number`), computed once per month and per income."""
 
-    __slots__ = ("finances", "rules", "as_of", "currency", "_unit", "_costs", "_reserve", "_change",
-                 "_by_income", "_rooms", "_disposables", "table_start", "table_rooms", "table_disposables")
+    __slots__ = (
+        "finances",
+        "rules",
+        "as_of",
+        "currency",
+        "_costs",
+        "_reserve",
+        "_change",
+        "_by_income",
+        "_rooms",
+        "_disposables",
+        "table_start",
+        "table_rooms",
+        "table_disposables",
+    )
 
     def __init__(self, finances: Finances, rules: Affordability, as_of: date, currency: str) -> None:
         self.finances, self.rules, self.as_of, self.currency = finances, rules, as_of, currency
-        self._unit = minor_unit(currency)
         self._costs = finances.essential_total + finances.other_debt_payments
         self._reserve = rules.min_income_left + rules.min_left_per_dependant * finances.dependants
-        #: the month number from which the income is the one after the expected change
-        self._change: int | None = None
-        if finances.income_changes:
-            self._change = month_number(as_of) + finances.expected_recovery_months
+        #: (the month number from which the income changes, the income from then), if it does
+        self._change: tuple[int, Decimal] | None = None
+        later = finances.income_later
+        if later is not None:
+            self._change = (month_number(as_of) + finances.expected_recovery_months, later)
         self._by_income: dict[Decimal, Available] = {}
         self._rooms: dict[int, Decimal] = {}
         self._disposables: dict[int, Decimal] = {}
@@ -93,22 +105,30 @@ class Budget:
             amount, limited_by = by_share, "share"
         else:
             amount, limited_by = after_reserve, "reserve"
-        amount = max(ZERO, amount).quantize(self._unit, ROUND_FLOOR)
+        amount = quantize(max(ZERO, amount), self.currency, ROUND_FLOOR)
         result = self._by_income[income] = Available(
-            income=income, essentials=finances.essential_total, other_debts=finances.other_debt_payments,
-            disposable=disposable, share=rules.max_share_of_disposable, by_share=by_share,
-            min_left=rules.min_income_left, per_dependant=rules.min_left_per_dependant,
-            dependants=finances.dependants, reserve=self._reserve, after_reserve=after_reserve,
-            available=amount, limited_by=limited_by,
+            income=income,
+            essentials=finances.essential_total,
+            other_debts=finances.other_debt_payments,
+            disposable=disposable,
+            share=rules.max_share_of_disposable,
+            by_share=by_share,
+            min_left=rules.min_income_left,
+            per_dependant=rules.min_left_per_dependant,
+            dependants=finances.dependants,
+            reserve=self._reserve,
+            after_reserve=after_reserve,
+            available=amount,
+            limited_by=limited_by,
         )
         return result
 
     def income(self, month: int) -> Decimal:
         """Expected income in calendar month number `month`."""
-        finances = self.finances
-        if self._change is not None and month >= self._change:
-            return self._in_season(finances.income_after_recovery, month)
-        return self._in_season(finances.monthly_income, month)
+        change = self._change
+        if change is not None and month >= change[0]:
+            return self._in_season(change[1], month)
+        return self._in_season(self.finances.monthly_income, month)
 
     def _in_season(self, income: Decimal, month: int) -> Decimal:
         seasonal = self.finances.high_income_months
@@ -131,7 +151,7 @@ class Budget:
 
     def changed(self, month: int) -> bool:
         """Whether the month runs on the income after the expected change."""
-        return self._change is not None and month >= self._change
+        return self._change is not None and month >= self._change[0]
 
     # ------------------------------------------------------------ the quote's summaries
 
@@ -141,10 +161,9 @@ class Budget:
 
     @property
     def later(self) -> Available | None:
-        finances = self.finances
-        if not finances.income_changes:
+        if self._change is None:
             return None
-        return self.breakdown(finances.income_after_recovery)
+        return self.breakdown(self._change[1])
 
     @property
     def high_season(self) -> Available | None:
@@ -154,18 +173,21 @@ class Budget:
         return self.breakdown(seasonal.monthly_income)
 
 
-def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
-                   gaps: list[tuple[int, Decimal]] | None = None) -> tuple[MonthFit, Decimal | None]:
+def month_by_month(
+    rows: Iterable[Row], savings: Decimal, budget: Budget, gaps: list[tuple[int, Decimal]] | None = None
+) -> tuple[MonthFit, Decimal | None]:
     """The rule, over a schedule in date order: (the tightest month, the largest share of a
     month's disposable income left to pay from it, None if a month with something to pay has
     no disposable income). Savings pay the earliest payments first, once. The tightest month
     is the one with the largest gap (the earliest of equals); the plan fits if its gap <= 0.
     `gaps`, if given, receives (number of the month's last row, gap) for every month."""
     left = savings
-    worst_gap = None
-    worst: tuple = ()
+    worst_gap: Decimal | None = None
+    worst: tuple[int, Decimal, Decimal, Decimal, Decimal] = (0, ZERO, ZERO, ZERO, ZERO)
     largest: dict[Decimal, Decimal] = {}  # disposable income -> the most paid out of it
-    run_income, run_largest = None, ZERO  # (a run of months with the same disposable income)
+    # a run of months with the same disposable income (the same object: see `Budget.tabulate`)
+    run_income: Decimal | None = None
+    run_largest = ZERO
     start, rooms, disposables = budget.table_start, budget.table_rooms, budget.table_disposables
     known = len(rooms)
     month = -1
@@ -174,7 +196,7 @@ def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
     for row in (*rows, None):
         if row is not None:
             day = row.due_date
-            number = day.year * 12 + day.month - 1
+            number = day.year * 12 + day.month - 1  # `month_number(day)`, inlined: it runs for every row
             if number == month:
                 due += row.payment
                 last_number = row.number
@@ -197,7 +219,7 @@ def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
             if gaps is not None:
                 gaps.append((last_number, gap))
             if income_left is not run_income:
-                if run_largest > largest.get(run_income, ZERO):
+                if run_income is not None and run_largest > largest.get(run_income, ZERO):
                     largest[run_income] = run_largest
                 run_income, run_largest = income_left, ZERO
             if to_pay > run_largest:
@@ -205,6 +227,8 @@ def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
         if row is None:
             break
         month, due, last_number = number, row.payment, row.number
+    if worst_gap is None or run_income is None:
+        raise ValueError("a schedule has at least one row")
     if run_largest > largest.get(run_income, ZERO):
         largest[run_income] = run_largest
     month, due, used, to_pay, room = worst
@@ -212,4 +236,4 @@ def month_by_month(rows: Iterable[Row], savings: Decimal, budget: Budget,
     if any(income_left <= 0 for income_left in largest):
         return tightest, None
     ratio = max((paid / income_left for income_left, paid in largest.items()), default=ZERO)
-    return tightest, ratio.quantize(RATIO_PLACES)
+    return tightest, round_places(ratio, RATIO_PLACES, ROUND_HALF_EVEN)

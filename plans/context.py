@@ -1,5 +1,6 @@
 """Everything one quote needs, resolved once: the case, the rules for its product, the budget
 and the calendar (the payment day, the first due date, the last date a plan may reach)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,10 +29,12 @@ class Context:
         day = self.case.finances.payment_day
         days = self.policy.payment_days
         if day is not None and not days.allows(day):
-            raise CaseError(f"must be a day from {days.earliest} to {days.latest} (the days the lender allows)",
-                            field="finances.payment_day")
+            raise CaseError(
+                f"must be a day from {days.earliest} to {days.latest} (the days the lender allows)",
+                field="finances.payment_day",
+            )
 
-    def with_rate(self, rate: Decimal) -> "Context":
+    def with_rate(self, rate: Decimal) -> Context:
         return Context(self.case, self.policy, rate)
 
     @cached_property
@@ -104,8 +107,12 @@ class Context:
             "apr_cap": str(policy.apr_cap),
             "min_installment": str(rules.min_installment),
             "structures": ",".join(s.value for s in rules.structures),
-            "replan_limit": Check("replan_limit", str(loan.prior_restructures), str(policy.replan_limit_12m),
-                                  loan.prior_restructures < policy.replan_limit_12m),
+            "replan_limit": Check(
+                "replan_limit",
+                str(loan.prior_restructures),
+                str(policy.replan_limit_12m),
+                loan.prior_restructures < policy.replan_limit_12m,
+            ),
         }
 
     def debt(self, structure: Structure) -> Debt:
@@ -117,11 +124,16 @@ class Context:
     def _common_debt(self) -> Debt:
         """The restructured debt every structure but the interest freeze repays (it is the
         same for all of them; only the freeze changes the rate and asks a down payment)."""
-        return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, Structure.level,
-                           self.rate)
+        return restructure(self.case.loan, self.case.finances.hardship_reason, self.policy, Structure.level, self.rate)
 
-    def basis(self, debt: Debt, *, as_of: date | None = None, first_due: date | None = None,
-              first_period: Decimal | None = None) -> Basis:
+    def basis(
+        self,
+        debt: Debt,
+        *,
+        as_of: date | None = None,
+        first_due: date | None = None,
+        first_period: Decimal | None = None,
+    ) -> Basis:
         return Basis(
             principal=debt.principal,
             fees=debt.fees,

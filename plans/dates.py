@@ -5,6 +5,7 @@ Due dates fall on a fixed day of the month, clamped to the month's end (the 31st
 Periods are measured in months, so a regular month is exactly 1 and a broken first
 period is whole months plus the leftover days as a share of the month they fall in.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -50,7 +51,7 @@ def due_dates(first: date, count: int, due_day: int | None = None) -> list[date]
 @lru_cache(maxsize=256)
 def _due_dates(first: date, day: int, count: int) -> tuple[date, ...]:
     year, month = first.year, first.month
-    dates = []
+    dates: list[date] = []
     append = dates.append
     for _ in range(count):  # add_months(first, k, day) for each k, a month at a time
         if day <= 28:
@@ -84,7 +85,7 @@ def month_number(day: date) -> int:
 
 
 def month_label(number: int) -> str:
-    """"YYYY-MM" for a `month_number`."""
+    """ "YYYY-MM" for a `month_number`."""
     year, month = divmod(number, 12)
     return f"{year:04d}-{month + 1:02d}"
 

@@ -7,6 +7,7 @@
 
 The dialogue maps these to message keys; the CLI prints them as one line.
 """
+
 from __future__ import annotations
 
 

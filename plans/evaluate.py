@@ -6,29 +6,30 @@ Completion likelihood (a documented heuristic, 0-1) multiplies four factors:
 - outlook: temporary 0.90, unsure 0.80, lasting 0.75;
 - affordability margin: 1.0 while the most any month asks takes at most half of that month's
   disposable income, falling linearly to 0.6 at all of it; an unaffordable plan gets
-  0.3 / ratio;
+  0.3 / ratio (at most 0.3), and 0.1 when a month with something to pay has no disposable
+  income at all;
 - history: 0.8 + 0.2 x on-time payments in the last 12 months / 12 (0.9 when unknown);
 - length: 1 - 0.003 per month of the plan, at least 0.5 (long plans break more often).
-The lender's score is the present value of the payments (policy discount rate) times it.
+The lender's score is the present value of the payments (policy discount rate, on the same
+actual dates as the APR) times it.
 """
+
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 
-from plans.apr import apr_from_monthly, monthly_irr_of
+from plans.apr import MONTHS_PER_DAY, apr_from_monthly, monthly_irr_of
 from plans.budget import month_by_month
 from plans.context import Context
 from plans.models import Check, MonthFit, Option, Outlook, Pause, Reason, Row, Structure, make_option_id
-from plans.money import ZERO, quantize
+from plans.money import ONE, RATIO_PLACES, ZERO, quantize, round_places
 from plans.restructure import Debt
 
-ONE = Decimal(1)
 OUTLOOK_FACTOR = {Outlook.temporary: Decimal("0.90"), Outlook.unsure: Decimal("0.80"), Outlook.lasting: Decimal("0.75")}
-RATIO_PLACES = Decimal("0.0001")
-CENT = Decimal("0.01")
-_MONTHS_PER_DAY = 12 / 365
+#: the lender's score is stated in hundredths, whatever the currency
+SCORE_PLACES = 2
 
 
 def evaluate(
@@ -95,12 +96,14 @@ def evaluate(
         reasons=reasons,
         expected_recovery=quantize(total * likelihood, loan.currency),
         recovery_present_value=quantize(present_value, loan.currency),
-        completion_likelihood=likelihood.quantize(RATIO_PLACES),
-        score=(present_value * likelihood).quantize(CENT),
+        completion_likelihood=round_places(likelihood, RATIO_PLACES, ROUND_HALF_EVEN),
+        score=round_places(present_value * likelihood, SCORE_PLACES, ROUND_HALF_EVEN),
     )
 
 
-def _walk(ctx: Context, rows: list[Row], financed: Decimal) -> tuple[Decimal, Decimal, list, Decimal]:
+def _walk(
+    ctx: Context, rows: list[Row], financed: Decimal
+) -> tuple[Decimal, Decimal, list[tuple[float, float, float]], Decimal]:
     """One pass over the rows (a quote evaluates thousands of them): (total paid, interest
     in the rows, the dated flows for the IRR, the present value at the lender's rate).
 
@@ -108,7 +111,7 @@ def _walk(ctx: Context, rows: list[Row], financed: Decimal) -> tuple[Decimal, De
     the amount financed at 0, each payment on its date.
     """
     as_of = ctx.case.as_of
-    per_day = -math.log1p(float(ctx.policy.discount_rate) / 12) * _MONTHS_PER_DAY
+    per_day = -math.log1p(float(ctx.policy.discount_rate) / 12) * MONTHS_PER_DAY
     exp = math.exp
     total = interest = ZERO
     present_value = 0.0
@@ -124,7 +127,7 @@ def _walk(ctx: Context, rows: list[Row], financed: Decimal) -> tuple[Decimal, De
         days = (row.due_date - as_of).days
         present_value -= amount * exp(days * per_day)
         if amount:
-            t = days * _MONTHS_PER_DAY
+            t = days * MONTHS_PER_DAY
             append((t, amount, t * amount))
     return total, interest, flows, Decimal(repr(present_value))
 
@@ -197,9 +200,6 @@ def _likelihood(ctx: Context, ratio: Decimal | None, affordable: bool, months: i
         margin = min(_D03, _D03 / max(ratio, ONE))
     else:
         margin = ONE - max(ZERO, ratio - _D05) * _D08
-    history = (
-        _D09 if loan.on_time_payments_last_12 is None
-        else _D08 + _D02 * loan.on_time_payments_last_12 / 12
-    )
+    history = _D09 if loan.on_time_payments_last_12 is None else _D08 + _D02 * loan.on_time_payments_last_12 / 12
     length = max(_D05, ONE - _PER_MONTH * months)
     return outlook * margin * history * length

@@ -4,15 +4,17 @@ Inputs (`Loan`, `Finances`) validate on construction and name the field at fault
 `Decimal` built from strings or integers; a float is refused so no binary rounding can creep
 in. Outputs (`Option`, `Quote`) are frozen records the conversation, the CLI and storage read.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from operator import attrgetter
-from typing import Annotated, Any
+from types import MemberDescriptorType
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -27,7 +29,10 @@ from pydantic import (
 )
 
 from plans.errors import CaseError
-from plans.money import ZERO, minor_unit
+from plans.money import ZERO, in_minor_units, minor_unit
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def _no_float(value: Any) -> Any:
@@ -145,19 +150,23 @@ class Loan(_Input):
         return self.principal + self.overdue_interest + self.penalty_fees + self.carried_fees
 
     @field_validator(
-        "outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees", "carried_fees",
+        "outstanding_principal",
+        "overdue_principal",
+        "overdue_interest",
+        "penalty_fees",
+        "carried_fees",
         "monthly_payment",
     )
     @classmethod
     def _in_minor_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
         """An amount owed must be payable: no finer than the currency's minor unit."""
         currency = info.data.get("currency")
-        if currency and value.normalize().as_tuple().exponent < minor_unit(currency).as_tuple().exponent:
+        if currency and not in_minor_units(value, currency):
             raise ValueError(f"has more decimal places than {currency} allows")
         return value
 
     @model_validator(mode="after")
-    def _something_owed(self) -> "Loan":
+    def _something_owed(self) -> Loan:
         if self.total_owed <= 0:
             raise ValueError("nothing is owed on this loan")
         return self
@@ -198,9 +207,15 @@ class Finances(_Input):
         return self.monthly_income - self.essential_total - self.other_debt_payments
 
     @property
+    def income_later(self) -> Decimal | None:
+        """The income expected after the change the borrower told us of ("in about N months"
+        it will be ...); None when they expect none."""
+        return self.income_after_recovery if self.expected_recovery_months > 0 else None
+
+    @property
     def income_changes(self) -> bool:
         """Whether the borrower expects their income to change ("in about N months")."""
-        return self.income_after_recovery is not None and self.expected_recovery_months > 0
+        return self.income_later is not None
 
 
 class Case(_Input):
@@ -211,7 +226,7 @@ class Case(_Input):
     finances: Finances
 
     @classmethod
-    def from_mapping(cls, data: Any) -> "Case":
+    def from_mapping(cls, data: Any) -> Case:
         if not isinstance(data, dict):
             raise CaseError("the case must be a JSON object with as_of, loan and finances")
         for key in ("as_of", "loan", "finances"):
@@ -228,6 +243,14 @@ class Case(_Input):
 # ---------------------------------------------------------------- outputs
 # Outputs are slotted frozen dataclasses, not pydantic models: a quote builds thousands of
 # schedule rows and they are computed, not parsed, so validation would only cost time.
+
+
+def slot_descriptors(record: type[DataclassInstance]) -> dict[str, MemberDescriptorType]:
+    """The slots of a slotted dataclass by field name, in field order. `slot.__set__(obj,
+    value)` fills a field of a new frozen record without its __init__, which assigns each
+    field through object.__setattr__ and costs several times as much: for the few records the
+    engine makes by the thousand (`Row`, the copies of `Option` that ranking adds reasons to)."""
+    return {item.name: vars(record)[item.name] for item in fields(record)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,18 @@
-"""Money arithmetic: Decimal only, built from strings or ints, quantized in one place.
+"""Money arithmetic: Decimal only, built from strings or ints, rounded in one place.
 
-Amounts never pass through float. `to_decimal` refuses floats (0.1 is not 0.1), and
-`quantize` is the single place where an amount is rounded to its currency's minor unit
-(CNY and USD 2 places, JPY 0), with a named rounding mode. Formatting for people lives in the
-locales layer (Babel), not here.
+Amounts never pass through float. `to_decimal` refuses floats (0.1 is not 0.1). Every rounding
+in the engine goes through this module, its rounding mode named where it is not the default
+half-up:
+
+- `quantize`: an amount to its currency's minor unit (CNY and USD 2 places, JPY 0);
+- `round_to_unit`: the same for a loop that rounds many amounts of one currency (it looks the
+  `minor_unit` up once and passes it);
+- `round_places`: a figure that is not an amount (a rate, a ratio, a likelihood) to a number of
+  decimal places.
+
+Formatting for people lives in the locales layer (Babel), not here.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -13,13 +21,16 @@ from functools import lru_cache
 from babel.numbers import get_currency_precision
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
+#: a ratio or a likelihood (an affordability ratio, a step ratio) is stated to 4 places
+RATIO_PLACES = 4
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
     """Convert str/int/Decimal to a finite Decimal; refuse floats, bools and garbage."""
     from plans.errors import CaseError
 
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise CaseError("must be given as a string or integer, not a float", field=field)
     try:
         result = value if isinstance(value, Decimal) else Decimal(str(value).strip())
@@ -36,12 +47,32 @@ def minor_unit(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
+def in_minor_units(amount: Decimal, currency: str) -> bool:
+    """Whether a finite amount is payable as it stands: no finer than the currency's minor unit."""
+    exponent = amount.normalize().as_tuple().exponent
+    unit_exponent = minor_unit(currency).as_tuple().exponent
+    # (an exponent is a letter only for NaN and infinities, which are never amounts)
+    return isinstance(exponent, int) and isinstance(unit_exponent, int) and exponent >= unit_exponent
+
+
+def round_to_unit(amount: Decimal, unit: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """Round to `unit`, a currency's `minor_unit`: `quantize` for a loop that rounds many
+    amounts of one currency and looks its unit up once."""
+    return amount.quantize(unit, rounding)
+
+
 def quantize(amount: Decimal, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
-    """Round to the currency's minor unit. The one place amounts are rounded."""
-    return amount.quantize(minor_unit(currency), rounding=rounding)
+    """Round an amount to its currency's minor unit."""
+    return round_to_unit(amount, minor_unit(currency), rounding)
 
 
 def round_places(value: Decimal, places: int, rounding: str = ROUND_HALF_UP) -> Decimal:
-    """Round a figure that is not an amount of money (a percentage, an average term) to
+    """Round a figure that is not an amount of money (a rate, a ratio, an average term) to
     `places` decimals; amounts go through `quantize`."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=rounding)
+    return value.quantize(_places(places), rounding)
+
+
+@lru_cache(maxsize=16)
+def _places(places: int) -> Decimal:
+    """Decimal('1e-places'): the step `round_places` rounds to."""
+    return Decimal(1).scaleb(-places)

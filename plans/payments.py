@@ -6,6 +6,7 @@ is left after the last instalment is an overpayment, returned as `unapplied` (th
 decides what to do with it). An instalment is `paid` once fully covered, `partly_paid` while
 something is left, and a `missed` one stays missed until fully paid. Pure: no I/O.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -99,14 +100,16 @@ def loan_left_by_plan(loan: Loan, rows: Iterable[ScheduledPart], today: date, pr
         else:
             outstanding += principal_left
             future.append(row.due_date)
-    return loan.model_copy(update={
-        "outstanding_principal": outstanding,
-        "overdue_principal": overdue_principal,
-        "overdue_interest": overdue_interest,
-        "penalty_fees": ZERO,
-        "carried_fees": fees,
-        "days_past_due": (today - oldest_unpaid).days if oldest_unpaid else 0,
-        "next_due_date": min(future) if future else today,
-        "remaining_term_months": len(future),
-        "prior_restructures": prior_restructures,
-    })
+    return loan.model_copy(
+        update={
+            "outstanding_principal": outstanding,
+            "overdue_principal": overdue_principal,
+            "overdue_interest": overdue_interest,
+            "penalty_fees": ZERO,
+            "carried_fees": fees,
+            "days_past_due": (today - oldest_unpaid).days if oldest_unpaid else 0,
+            "next_due_date": min(future) if future else today,
+            "remaining_term_months": len(future),
+            "prior_restructures": prior_restructures,
+        }
+    )

@@ -4,6 +4,7 @@ A policy is a TOML file validated by pydantic; `load_policy` turns any mistake i
 `PolicyError` naming the file, the key and the reason. `default_policy()` is the one shipped
 with the package (`plans/default_policy.toml`), a sensible start for a Chinese lender.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -71,7 +72,7 @@ class PaymentDays(_Section):
         return self.earliest <= day <= self.latest
 
     @model_validator(mode="after")
-    def _ordered(self) -> "PaymentDays":
+    def _ordered(self) -> PaymentDays:
         if self.earliest > self.latest:
             raise ValueError("payment_days.earliest must not be after payment_days.latest")
         return self
@@ -115,7 +116,7 @@ class Reminders(_Section):
         return moment >= self.quiet_start or moment < self.quiet_end
 
     @model_validator(mode="after")
-    def _send_time_not_quiet(self) -> "Reminders":
+    def _send_time_not_quiet(self) -> Reminders:
         if self.is_quiet(self.send_time):
             raise ValueError("reminders.send_time falls inside quiet hours")
         return self
@@ -144,12 +145,11 @@ class Policy(_Section):
     products: dict[Product, ProductPolicy]
 
     @model_validator(mode="after")
-    def _lawful(self) -> "Policy":
+    def _lawful(self) -> Policy:
         card = self.products.get(Product.credit_card)
         if self.jurisdiction == "CN" and card and card.max_term_months > CN_CREDIT_CARD_MAX_MONTHS:
             raise ValueError(
-                f"products.credit_card.max_term_months may be at most "
-                f"{CN_CREDIT_CARD_MAX_MONTHS} in China (5 years)"
+                f"products.credit_card.max_term_months may be at most {CN_CREDIT_CARD_MAX_MONTHS} in China (5 years)"
             )
         if self.down_payment_days >= self.first_due_min_days:
             raise ValueError(
@@ -191,8 +191,11 @@ def _country_codes() -> frozenset[str]:
     from babel import Locale
     from babel.numbers import get_territory_currencies
 
-    return frozenset(code for code in Locale("en").territories
-                     if len(code) == 2 and code.isalpha() and get_territory_currencies(code))
+    return frozenset(
+        code
+        for code in Locale("en").territories
+        if isinstance(code, str) and len(code) == 2 and code.isalpha() and get_territory_currencies(code)
+    )
 
 
 def file_mistakes(policy: Policy) -> list[tuple[str, str]]:
@@ -202,12 +205,21 @@ def file_mistakes(policy: Policy) -> list[tuple[str, str]]:
     Policy built in code (tests build extreme ones on purpose)."""
     mistakes = []
     if policy.apr_cap > 1:
-        mistakes.append(("apr_cap", f"{policy.apr_cap} would allow an APR of {policy.apr_cap * 100:f}%: rates are"
-                                    f" fractions (0.24 is 24%); for {policy.apr_cap}% write {policy.apr_cap / 100:f}"))
+        mistakes.append(
+            (
+                "apr_cap",
+                f"{policy.apr_cap} would allow an APR of {policy.apr_cap * 100:f}%: rates are"
+                f" fractions (0.24 is 24%); for {policy.apr_cap}% write {policy.apr_cap / 100:f}",
+            )
+        )
     for product, rules in policy.products.items():
         if rules.floor_rate > policy.apr_cap:
-            mistakes.append((f"products.{product.value}.floor_rate",
-                             f"{rules.floor_rate} is above apr_cap {policy.apr_cap}: no plan could be offered"))
+            mistakes.append(
+                (
+                    f"products.{product.value}.floor_rate",
+                    f"{rules.floor_rate} is above apr_cap {policy.apr_cap}: no plan could be offered",
+                )
+            )
     if policy.jurisdiction not in _country_codes():
         mistakes.append(("jurisdiction", f"{policy.jurisdiction!r} is not a country code such as CN, HK or GB"))
     return mistakes

@@ -5,8 +5,8 @@
 2. Affordable (every calendar month fits, `plans.budget`) before unaffordable.
 3. Then by score: the lender's present value of the payments x the completion likelihood
    (`plans.evaluate`), so a plan the borrower can keep beats a richer one they will break.
-4. Three by score, then the borrower's cheapest affordable plan if it is not among them
-   (else the fourth by score), so the cheapest way out is always on the table.
+4. Three by score, then the borrower's cheapest affordable plan if it costs less than each
+   of those three (else the fourth by score), so the cheapest way out is always on the table.
 
 The recommendation puts the borrower's interest first (policy `[recommendation]`): the
 lender's favourite (the first affordable by score), unless an affordable plan costs the
@@ -20,9 +20,10 @@ recommended option is shown first, with one reason saying why:
 Shown options carry comparative reasons: the lowest monthly payment, the lowest total cost,
 the shortest term.
 """
+
 from __future__ import annotations
 
-from plans.models import Option, Reason
+from plans.models import Option, Reason, slot_descriptors
 from plans.policy import Recommendation
 
 SHOWN = 4
@@ -44,7 +45,7 @@ def rank(options: list[Option]) -> list[Option]:
     largest = [o.largest_payment for o in shown]
     terms = [len(o.instalments) for o in shown]
     lowest = (min(largest), min(o.total_repayable for o in shown), min(terms))
-    return [_with_comparisons(o, pay, term, lowest) for o, pay, term in zip(shown, largest, terms)]
+    return [_with_comparisons(o, pay, term, lowest) for o, pay, term in zip(shown, largest, terms, strict=True)]
 
 
 def recommend(shown: list[Option], rules: Recommendation) -> tuple[list[Option], Reason | None]:
@@ -82,20 +83,31 @@ def _with_comparisons(option: Option, largest_payment, term: int, lowest: tuple)
     return with_reasons(option, option.reasons + extra) if extra else option
 
 
-_OPTION_SLOTS = [getattr(Option, name) for name in Option.__slots__]
+_OPTION_SLOTS = slot_descriptors(Option)
+_OTHER_SLOTS = [slot for name, slot in _OPTION_SLOTS.items() if name != "reasons"]
+_REASONS_SLOT = _OPTION_SLOTS["reasons"]
 
 
 def with_reasons(option: Option, reasons: list[Reason]) -> Option:
     """`dataclasses.replace(option, reasons=reasons)`, slot by slot (several times faster)."""
     copy = object.__new__(Option)
-    for slot in _OPTION_SLOTS:
+    for slot in _OTHER_SLOTS:
         slot.__set__(copy, slot.__get__(option))
-    Option.reasons.__set__(copy, reasons)
+    _REASONS_SLOT.__set__(copy, reasons)
     return copy
 
 
 def recommendation_reasons(option: Option, why: Reason) -> list[Reason]:
     """Why, then what the recommended option's own reasons say in its favour."""
-    keys = {"fits_income", "lowest_total_cost", "lowest_monthly", "shortest_term",
-            "penalties_waived", "interest_frozen", "rate_reduced", "rate_capped", "payment_holiday"}
+    keys = {
+        "fits_income",
+        "lowest_total_cost",
+        "lowest_monthly",
+        "shortest_term",
+        "penalties_waived",
+        "interest_frozen",
+        "rate_reduced",
+        "rate_capped",
+        "payment_holiday",
+    }
     return [why] + [r for r in option.reasons if r.key in keys]

@@ -4,18 +4,21 @@
                                    (+ overdue interest when the policy capitalises it)
     carried fees (interest-free) = penalties not waived (+ overdue interest otherwise)
                                    + fees carried from an earlier plan (never waived again)
-    penalties waived             = penalty fees x the policy's waiver share for the reason
+    penalties waived             = penalty fees x the policy's waiver share for the reason,
+                                   rounded half-up to the minor unit
 
 The plan rate follows the product's interest treatment: keep the contract rate, reduce it to
 the floor rate (never raise it), or freeze it at zero. The interest-freeze structure
-(停息挂账) always runs at zero and asks the policy's down payment, taken from principal first.
+(停息挂账) always runs at zero and asks the policy's down payment (its share of principal and
+fees, rounded half-up), taken from principal first.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from plans.models import Loan, HardshipReason, Structure
+from plans.models import HardshipReason, Loan, Structure
 from plans.money import ZERO, quantize
 from plans.policy import Policy, ProductPolicy
 
@@ -62,8 +65,11 @@ def restructure(
         principal, capitalised, carried_interest = loan.principal, ZERO, loan.overdue_interest
     fees = kept_penalties + carried_interest + loan.carried_fees
     rate = plan_rate(loan, rules) if rate is None else rate
-    disclosed = {"penalties_kept": kept_penalties, "overdue_interest_carried": carried_interest,
-                 "earlier_fees": loan.carried_fees}
+    disclosed = {
+        "penalties_kept": kept_penalties,
+        "overdue_interest_carried": carried_interest,
+        "earlier_fees": loan.carried_fees,
+    }
     if structure is Structure.interest_freeze:
         down = quantize((principal + fees) * rules.freeze_min_down_payment, loan.currency)
         from_principal = min(down, principal)

@@ -10,35 +10,46 @@ A "shaped" schedule pays `scale x weight[k]` in month k: level plans have all we
 step-up plans rising weights, seasonal plans higher weights in high-income months. A month of
 weight 0 is a pause: no row (nothing to pay is never an instalment), its interest is added to
 the principal, and the next instalment charges one period of interest on it. For given
-weights the scale that repays the balance exactly has a closed form, so the engine can find
-the shortest affordable term in one pass (see `scales_by_term`). Each payment is rounded to
-the minor unit; the residue, a few cents, goes to the last payment, which clears principal,
-interest and fees exactly.
+weights the scale that repays the balance exactly has a closed form (`scales_by_term`), so
+the engine can find the shortest affordable term in one pass (`plans.structures`, which
+works the same sums out lazily). Each payment is rounded to the minor unit (half-up unless
+the caller names another mode); the residue, a few cents, goes to the last payment, which
+clears principal, interest and fees exactly, or, when rounding up would repay everything
+early, ends the schedule there (`shaped_schedule`'s `end_early`).
+
+Equal-principal (等额本金) schedules are built here too, their parts rounded cumulatively.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from plans.dates import due_dates, months_between
-from plans.models import Pause, Row
-from plans.money import ZERO, minor_unit, quantize
+from plans.models import Pause, Row, slot_descriptors
+from plans.money import ONE, ZERO, minor_unit, quantize, round_to_unit
 
 TWELVE = Decimal(12)
-ONE = Decimal(1)
 
 
-def _row_maker():
+def _row_maker() -> Callable[..., Row]:
     """`Row(...)`, about twice as fast: a frozen dataclass's __init__ assigns each field through
     object.__setattr__; this sets the slots directly. Schedules build thousands of rows."""
     new = object.__new__
-    setters = [getattr(Row, name).__set__ for name in Row.__slots__]
-    assert [f for f in Row.__slots__] == list(Row.__dataclass_fields__), "Row's slots follow its fields"
-    s0, s1, s2, s3, s4, s5, s6, s7 = setters
+    s0, s1, s2, s3, s4, s5, s6, s7 = (slot.__set__ for slot in slot_descriptors(Row).values())
 
-    def make(number, due_date, payment, principal, interest, fees, balance, kind="instalment") -> Row:
+    def make(
+        number: int,
+        due_date: date,
+        payment: Decimal,
+        principal: Decimal,
+        interest: Decimal,
+        fees: Decimal,
+        balance: Decimal,
+        kind: str = "instalment",
+    ) -> Row:
         row = new(Row)
         s0(row, number), s1(row, due_date), s2(row, payment), s3(row, principal)
         s4(row, interest), s5(row, fees), s6(row, balance), s7(row, kind)
@@ -109,21 +120,6 @@ def iter_scales(basis: Basis, weights: Sequence[Decimal]) -> Iterator[tuple[Deci
             yield principal / discounted, fees / plain
 
 
-def shaped_rows(
-    basis: Basis,
-    weights: Sequence[Decimal],
-    scale: Decimal,
-    fee_scale: Decimal,
-    *,
-    rounding: str = ROUND_HALF_UP,
-    start_number: int = 1,
-    kind: str = "instalment",
-) -> list[Row]:
-    """The rows of `shaped_schedule` (its pauses left out)."""
-    return shaped_schedule(basis, weights, scale, fee_scale, rounding=rounding, start_number=start_number,
-                           kind=kind)[0]
-
-
 def shaped_schedule(
     basis: Basis,
     weights: Sequence[Decimal],
@@ -159,16 +155,18 @@ def shaped_schedule(
     # A level plan (all weights equal) asks the same rounded amounts every month; shaped
     # plans repeat a few weights, usually the same objects month after month.
     payment_for: dict[Decimal, Decimal] = {}
-    last_weight = amount = None
+    # (`amount` is set by the first paying row: its weight is not None)
+    last_weight: Decimal | None = None
+    amount = ZERO
     paused: list = []  # the pause running: [first date, last date, months, interest capitalised]
     has_fees = fees_left != 0  # without fees, the fee of every row is the (zero) basis fee
     # Fees are spread in proportion to the weights, rounded cumulatively (after the rows of
     # weights summing to W, round(fees x W / all weights) is paid), so they never run out
     # early; the payment itself is one rounded amount, its principal part what is left.
     fees_total, weight_total, weight_so_far, fees_paid = basis.fees, sum(weights, ZERO), ZERO, ZERO
-    for k, (weight, due) in enumerate(zip(weights, dates)):
+    for k, (weight, due) in enumerate(zip(weights, dates, strict=True)):
         # After the (possibly broken) first period every period is one month: x 1 is exact.
-        interest = (balance * rate * period if k == 0 else balance * rate).quantize(unit, ROUND_HALF_UP)
+        interest = round_to_unit(balance * rate * period if k == 0 else balance * rate, unit)
         if not weight:  # a pause: nothing due, the month's interest joins the principal
             balance += interest
             if paused:
@@ -186,13 +184,14 @@ def shaped_schedule(
             fees_left -= fee
         else:
             if weight is not last_weight:
-                amount = payment_for.get(weight)
-                if amount is None:
-                    amount = payment_for[weight] = ((scale + fee_scale) * weight).quantize(unit, rounding)
+                known = payment_for.get(weight)
+                if known is None:
+                    known = payment_for[weight] = round_to_unit((scale + fee_scale) * weight, unit, rounding)
+                amount = known
                 last_weight = weight
             if has_fees:
                 weight_so_far += weight
-                target = (fees_total * weight_so_far / weight_total).quantize(unit, ROUND_HALF_UP)
+                target = round_to_unit(fees_total * weight_so_far / weight_total, unit)
                 fee = target - fees_paid
                 if fee > fees_left:
                     fee = fees_left
@@ -213,8 +212,9 @@ def shaped_schedule(
                 # Repaid before the last month: the months after would ask for nothing, or for
                 # carried fees alone (a fee part may round to nothing: 1 yen over 370 months).
                 if rounding != ROUND_FLOOR:
-                    return shaped_schedule(basis, weights, scale, fee_scale, rounding=ROUND_FLOOR,
-                                           start_number=start_number, kind=kind)
+                    return shaped_schedule(
+                        basis, weights, scale, fee_scale, rounding=ROUND_FLOOR, start_number=start_number, kind=kind
+                    )
             else:
                 balance -= principal
                 # principal + interest + fee is exactly the rounded amount (all in the minor unit)
@@ -239,25 +239,26 @@ def equal_principal_rows(basis: Basis, count: int, *, start_number: int = 1) -> 
     repaid = fees_paid = ZERO
     rows = []
     # Without fees every fee part is round(0) less nothing paid: zero in the minor unit.
-    no_fee = None if fees_total else ZERO.quantize(unit)
+    no_fee = None if fees_total else round_to_unit(ZERO, unit)
     for k, due in enumerate(basis.dates(count), 1):
         # After the (possibly broken) first period every period is one month: x 1 is exact.
-        interest = (balance * rate * period if k == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
+        interest = round_to_unit(balance * rate * period if k == 1 else balance * rate, unit)
         if k == count:
             principal, fee = balance, fees_left
         else:
             # (what has been repaid is the previous rounded cumulative part, exactly)
-            part = (principal_total * k / count).quantize(unit, ROUND_HALF_UP)
+            part = round_to_unit(principal_total * k / count, unit)
             principal, repaid = part - repaid, part
             if no_fee is None:
-                part = (fees_total * k / count).quantize(unit, ROUND_HALF_UP)
+                part = round_to_unit(fees_total * k / count, unit)
                 fee, fees_paid = part - fees_paid, part
             else:
                 fee = no_fee
         balance -= principal
         fees_left -= fee
-        rows.append(_row(start_number + k - 1, due, principal + interest + fee, principal, interest, fee,
-                         balance + fees_left))
+        rows.append(
+            _row(start_number + k - 1, due, principal + interest + fee, principal, interest, fee, balance + fees_left)
+        )
     return rows
 
 
@@ -270,17 +271,17 @@ def equal_principal_payments(basis: Basis, count: int) -> Iterator[Decimal]:
     rate, period = basis.monthly_rate, basis.first_period
     repaid = fees_paid = ZERO
     for k in range(1, count):
-        interest = (balance * rate * period if k == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
-        part = (principal_total * k / count).quantize(unit, ROUND_HALF_UP)
+        interest = round_to_unit(balance * rate * period if k == 1 else balance * rate, unit)
+        part = round_to_unit(principal_total * k / count, unit)
         principal, repaid = part - repaid, part
         balance -= principal
         if fees_total:
-            part = (fees_total * k / count).quantize(unit, ROUND_HALF_UP)
+            part = round_to_unit(fees_total * k / count, unit)
             fee, fees_paid = part - fees_paid, part
             yield principal + interest + fee
         else:
             yield principal + interest
-    interest = (balance * rate * period if count == 1 else balance * rate).quantize(unit, ROUND_HALF_UP)
+    interest = round_to_unit(balance * rate * period if count == 1 else balance * rate, unit)
     yield balance + interest + fees_total - fees_paid
 
 
@@ -288,8 +289,14 @@ def single_payment_row(amount: Decimal, due: date, *, kind: str, balance: Decima
     """A one-off payment (a down payment or a settlement): `fees` of it pays carried fees,
     the rest principal."""
     return Row(
-        number=1, due_date=due, payment=amount, principal=amount - fees, interest=ZERO,
-        fees=fees, balance=balance, kind=kind,
+        number=1,
+        due_date=due,
+        payment=amount,
+        principal=amount - fees,
+        interest=ZERO,
+        fees=fees,
+        balance=balance,
+        kind=kind,
     )
 
 

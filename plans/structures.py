@@ -7,8 +7,9 @@ Shaped structures pay `scale x weight[k]` in the k-th month of the calendar the 
 the one rule of `plans.budget` (what falls due in the month, less savings used once for the
 earliest payments, fits that month's available amount) while staying at or above the
 policy's minimum instalment; when no term fits, the longest term the minimum instalment
-allows is returned as the closest option (marked unaffordable). The rounding residue never
-makes a plan longer: a schedule whose residue tips a month over is rounded the other way.
+allows is returned as the closest option (marked unaffordable). A schedule whose rounding
+residue tips a month over is rounded another way (half-up, up, then down: `ROUNDINGS`);
+only when no rounding of the term fits is the next term taken.
 
 - level            等额本息, all weights 1.
 - equal_principal  等额本金, the same principal each month plus interest.
@@ -27,21 +28,23 @@ makes a plan longer: a schedule whose residue tips a month over is rounded the o
 - settlement       one lump sum from savings with a policy-capped discount; the rest waived.
 - custom           the borrower names a monthly amount or a number of months.
 """
+
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal
-from itertools import accumulate
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
+from itertools import accumulate, pairwise
+from typing import NamedTuple
 
 from plans.budget import month_by_month
 from plans.context import Context
 from plans.dates import month_number
 from plans.errors import NoPlanPossible
 from plans.evaluate import evaluate
-from plans.models import Option, Outlook, Pause, Reason, Row, Structure
-from plans.money import ZERO, minor_unit, quantize
+from plans.models import MonthFit, Option, Outlook, Pause, Reason, Row, Structure
+from plans.money import ONE, RATIO_PLACES, ZERO, minor_unit, quantize, round_places
 from plans.restructure import Debt
 from plans.schedule import (
     Basis,
@@ -51,18 +54,19 @@ from plans.schedule import (
     single_payment_row,
 )
 
-ONE = Decimal(1)
 HALF = Decimal("0.5")
-RATIO_PLACES = Decimal("0.0001")
+#: a ratio moved toward 1 while a plan is searched for is kept to 12 places
+SEARCH_RATIO_PLACES = 12
 INFINITY = Decimal("Infinity")
 #: the roundings tried in turn, at the same term, until the rounded schedule fits
 ROUNDINGS = (ROUND_HALF_UP, ROUND_UP, ROUND_FLOOR)
 
 
-class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
-    """For every term n: (principal scale, fee scale) such that paying (principal scale +
-    fee scale) x weights[k] for k < n repays the basis exactly (`plans.schedule.iter_scales`),
-    computed only as far as the term search looks (it usually stops well before the end)."""
+class _LazyScales:
+    """For every term n, `scales[n - 1]`: (principal scale, fee scale) such that paying
+    (principal scale + fee scale) x weights[k] for k < n repays the basis exactly
+    (`plans.schedule.iter_scales`), computed only as far as the term search looks (it usually
+    stops well before the end)."""
 
     def __init__(self, basis: Basis, weights: Sequence[Decimal]) -> None:
         rate = basis.monthly_rate
@@ -74,9 +78,6 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
         self._known: list[tuple[Decimal, Decimal]] = []
         self._cumulative: list[Decimal] = []  # sum of weights[0..k]
 
-    def __len__(self) -> int:
-        return len(self._weights)
-
     def _extend(self) -> tuple[Decimal, Decimal]:
         weight = self._weights[len(self._known)]
         self._discounted += weight * self._factor
@@ -87,16 +88,17 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
         self._cumulative.append(self._plain)
         return item
 
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice) or index < 0:
-            raise TypeError("lazy scales take a term index")
+    def __getitem__(self, index: int) -> tuple[Decimal, Decimal]:
+        if index < 0:
+            raise TypeError("lazy scales take a term index (from 0)")
         known = self._known
         while len(known) <= index:
             self._extend()
         return known[index]
 
-    def shortest_term(self, rooms: Sequence[Decimal], min_installment: Decimal, savings: Decimal = ZERO,
-                      extra: Decimal = ZERO) -> tuple[int, bool]:
+    def shortest_term(
+        self, rooms: Sequence[Decimal], min_installment: Decimal, savings: Decimal = ZERO, extra: Decimal = ZERO
+    ) -> tuple[int, bool]:
         """(term, fits): the shortest term n (ending on a paying month) for which every month
         fits, before rounding: month k asks c x weights[k] (c = the term's scales summed), the
         first month also `extra` (a down payment in it); `savings` pay the earliest months
@@ -114,7 +116,7 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
         previous_weight = None
         longest = 0
         result = None
-        for n, (weight, room) in enumerate(zip(weights, rooms), 1):
+        for n, (weight, room) in enumerate(zip(weights, rooms, strict=False), 1):  # (weights <= rooms)
             discounted += weight * factor
             plain += weight
             factor *= step
@@ -151,6 +153,16 @@ class _LazyScales(Sequence[tuple[Decimal, Decimal]]):
                 break
         self._discounted, self._plain, self._factor = discounted, plain, factor
         return result or (max(longest, 1), False)
+
+
+class _Attempt(NamedTuple):
+    """One rounding of a shaped plan's term: its rows and pauses, the whole schedule (the
+    rows before it too) and how it fits the budget (`month_by_month`)."""
+
+    rows: list[Row]
+    pauses: list[Pause]
+    schedule: list[Row]
+    fit: tuple[MonthFit, Decimal | None]
 
 
 def _shaped(
@@ -195,17 +207,18 @@ def _shaped(
         term, fits = _LazyScales(basis, weights).shortest_term([ZERO] * len(rooms), rules.min_installment)
     while True:
         scale, fee_scale = scales[term - 1]
-        built = fitting = chosen = None
+        first = fitting = chosen = None
         for rounding in roundings:
-            rows, built_pauses = shaped_schedule(basis, weights[:term], scale, fee_scale, rounding=rounding,
-                                                 start_number=len(before) + 1, end_early=True)
+            rows, built_pauses = shaped_schedule(
+                basis, weights[:term], scale, fee_scale, rounding=rounding, start_number=len(before) + 1, end_early=True
+            )
             schedule = list(before) + rows
-            candidate = (rows, built_pauses, schedule, month_by_month(schedule, ctx.savings, ctx.budget))
-            built = built or candidate
-            if not fits or candidate[3][0].gap <= 0:
-                fitting = fitting or candidate
+            attempt = _Attempt(rows, built_pauses, schedule, month_by_month(schedule, ctx.savings, ctx.budget))
+            first = first or attempt
+            if not fits or attempt.fit[0].gap <= 0:
+                fitting = fitting or attempt
                 if accept is None or accept(rows):
-                    chosen = candidate
+                    chosen = attempt
                     break
         if chosen is None and fitting is None and fits:
             # No rounding of this term fits (the exact amounts fit within a minor unit): the
@@ -214,10 +227,20 @@ def _shaped(
             if following is not None:
                 term = following
                 continue
-        rows, built_pauses, schedule, fit = chosen or fitting or built
+        result = chosen or fitting or first
+        if result is None:
+            raise ValueError("no rounding to try")
         break
-    return evaluate(ctx, structure, {**parameters, "months": str(len(rows))}, debt, schedule, reasons,
-                    pauses=list(pauses) + built_pauses, fit=fit)
+    return evaluate(
+        ctx,
+        structure,
+        {**parameters, "months": str(len(result.rows))},
+        debt,
+        result.schedule,
+        reasons,
+        pauses=list(pauses) + result.pauses,
+        fit=result.fit,
+    )
 
 
 def level(ctx: Context) -> Option | None:
@@ -248,7 +271,7 @@ def equal_principal(ctx: Context) -> Option | None:
         if owed / term + margin <= lowest_room[term - 1]:
             return True
         left = savings
-        for payment, room in zip(equal_principal_payments(basis, term), rooms):
+        for payment, room in zip(equal_principal_payments(basis, term), rooms, strict=False):  # term <= rooms
             used = payment if payment <= left else left
             left -= used
             if payment - used > room:
@@ -274,21 +297,36 @@ def interest_freeze(ctx: Context) -> Option | None:
     weights: list[Decimal] = [ONE] * ctx.longest
     before = []
     if debt.down_payment > 0:
-        before = [single_payment_row(debt.down_payment, ctx.down_payment_date, kind="down_payment",
-                                     balance=debt.principal + debt.fees, fees=debt.down_payment_fees)]
+        before = [
+            single_payment_row(
+                debt.down_payment,
+                ctx.down_payment_date,
+                kind="down_payment",
+                balance=debt.principal + debt.fees,
+                fees=debt.down_payment_fees,
+            )
+        ]
         if month_number(ctx.down_payment_date) == month_number(ctx.first_due) and len(weights) > 1:
             weights[0] = _first_month_weight(ctx, debt.down_payment)
     if debt.principal + debt.fees == 0:
         return None
     reasons = [Reason("down_payment", {"amount": str(debt.down_payment)})] if before else []
-    option = _shaped(ctx, Structure.interest_freeze, debt, weights, {"down_payment": str(debt.down_payment)},
-                     reasons, before=before)
-    if option is not None and weights[0] is not ONE and weights[0] and len(option.instalments) > 1 \
-            and option.instalments[0].payment < ctx.rules.min_installment:
+    parameters = {"down_payment": str(debt.down_payment)}
+
+    def build() -> Option | None:  # (with the weights as they are then)
+        return _shaped(ctx, Structure.interest_freeze, debt, weights, parameters, reasons, before=before)
+
+    option = build()
+    if (
+        option is not None
+        and weights[0] is not ONE
+        and weights[0]
+        and len(option.instalments) > 1
+        and option.instalments[0].payment < ctx.rules.min_installment
+    ):
         # The smaller first instalment would be below the minimum: none in that month instead.
         weights[0] = ZERO
-        option = _shaped(ctx, Structure.interest_freeze, debt, weights, {"down_payment": str(debt.down_payment)},
-                         reasons, before=before)
+        option = build()
     return option
 
 
@@ -318,11 +356,13 @@ def _changed_income_ratio(ctx: Context) -> tuple[int, Decimal] | None:
 def _ratio_within(limit: Decimal, rising: bool = False) -> Callable[[list[Row]], bool]:
     """Whether the largest payment is at most `limit` times the smallest (and, `rising`,
     no payment but the last is below the one before)."""
+
     def accept(rows: list[Row]) -> bool:
         payments = [row.payment for row in rows]
-        if rising and any(a > b for a, b in zip(payments[:-2], payments[1:-1])):
+        if rising and any(a > b for a, b in pairwise(payments[:-1])):
             return False
         return max(payments) <= min(payments) * limit
+
     return accept
 
 
@@ -342,22 +382,41 @@ def _within_ratio(limit: Decimal, build: Callable[[Decimal], Option | None], rat
             return option
         overshoot = observed / limit
         ratio = ratio / overshoot if rising else ratio * overshoot
-        ratio = ratio.quantize(Decimal("1e-12"), ROUND_FLOOR if rising else ROUND_UP)
+        ratio = round_places(ratio, SEARCH_RATIO_PLACES, ROUND_FLOOR if rising else ROUND_UP)
         if (ratio > ONE) != rising or ratio == ONE:
             return None  # no step is left to take
     return None
 
 
-def _step(ctx: Context, structure: Structure, step_at: int, ratio: Decimal, reason: Reason,
-          roundings: Sequence[str], rising: bool) -> Option | None:
+def _stated_ratio(ratio: Decimal) -> Decimal:
+    """A plan's ratio as its parameters state it: to `RATIO_PLACES` (4), half-even."""
+    return round_places(ratio, RATIO_PLACES, ROUND_HALF_EVEN)
+
+
+def _step(
+    ctx: Context,
+    structure: Structure,
+    step_at: int,
+    ratio: Decimal,
+    reason: Reason,
+    roundings: Sequence[str],
+    rising: bool,
+) -> Option | None:
     """A two-level plan (ratio from month `step_at`) within the policy's step ratio."""
     debt = ctx.debt(structure)
 
     def build(ratio: Decimal) -> Option | None:
         weights = [ONE] * step_at + [ratio] * (ctx.longest - step_at)
-        return _shaped(ctx, structure, debt, weights,
-                       {"step_after_months": str(step_at), "step_ratio": str(ratio.quantize(RATIO_PLACES))},
-                       [reason], roundings=roundings, accept=_ratio_within(ctx.rules.step_max_ratio, rising))
+        return _shaped(
+            ctx,
+            structure,
+            debt,
+            weights,
+            {"step_after_months": str(step_at), "step_ratio": str(_stated_ratio(ratio))},
+            [reason],
+            roundings=roundings,
+            accept=_ratio_within(ctx.rules.step_max_ratio, rising),
+        )
 
     return _within_ratio(ctx.rules.step_max_ratio, build, ratio)
 
@@ -415,10 +474,15 @@ def seasonal(ctx: Context) -> Option | None:
 
     def build(ratio: Decimal) -> Option | None:
         weights = [ratio if in_high else low_weight for in_high in high_months]
-        return _shaped(ctx, Structure.seasonal, debt, weights,
-                       {"high_months": months, "high_ratio": str(ratio.quantize(RATIO_PLACES)) if low_weight else "-"},
-                       [Reason("follows_seasonal_income", {"months": months})],
-                       accept=_ratio_within(rules.seasonal_max_ratio) if low_weight else None)
+        return _shaped(
+            ctx,
+            Structure.seasonal,
+            debt,
+            weights,
+            {"high_months": months, "high_ratio": str(_stated_ratio(ratio)) if low_weight else "-"},
+            [Reason("follows_seasonal_income", {"months": months})],
+            accept=_ratio_within(rules.seasonal_max_ratio) if low_weight else None,
+        )
 
     if not low_weight:
         return build(high_weight)
@@ -433,7 +497,8 @@ def holiday(ctx: Context) -> Option | None:
     finances, rules = ctx.case.finances, ctx.rules
     if finances.outlook is Outlook.lasting or rules.holiday_max_months <= 0:
         return None
-    if finances.income_changes and finances.income_after_recovery > finances.monthly_income:
+    later = finances.income_later
+    if later is not None and later > finances.monthly_income:
         wanted = ctx.change_index or 0
     elif finances.outlook is Outlook.temporary:
         wanted = 3
@@ -449,8 +514,17 @@ def holiday(ctx: Context) -> Option | None:
     if rules.holiday_interest == "freeze" or debt.rate == 0:
         after = ctx.basis(debt, as_of=grid[months - 1], first_due=grid[months], first_period=ONE)
         pause = Pause(grid[0], grid[months - 1], months, "frozen", quantize(ZERO, ctx.currency))
-        return _shaped(ctx, Structure.holiday, debt, [ONE] * (ctx.longest - months), parameters, reasons,
-                       basis=after, offset=months, pauses=[pause])
+        return _shaped(
+            ctx,
+            Structure.holiday,
+            debt,
+            [ONE] * (ctx.longest - months),
+            parameters,
+            reasons,
+            basis=after,
+            offset=months,
+            pauses=[pause],
+        )
     weights = [ZERO] * months + [ONE] * (ctx.longest - months)
     return _shaped(ctx, Structure.holiday, debt, weights, parameters, reasons)
 
@@ -458,8 +532,10 @@ def holiday(ctx: Context) -> Option | None:
 def settlement(ctx: Context) -> Option | None:
     loan, rules = ctx.case.loan, ctx.rules
     owed = loan.total_owed
-    amount = max(quantize(owed * (ONE - rules.settlement_max_discount), loan.currency),
-                 quantize(owed * rules.settlement_min_share, loan.currency))
+    amount = max(
+        quantize(owed * (ONE - rules.settlement_max_discount), loan.currency),
+        quantize(owed * rules.settlement_min_share, loan.currency),
+    )
     if ctx.savings < amount or amount >= owed:
         return None
     discount = owed - amount
@@ -469,13 +545,29 @@ def settlement(ctx: Context) -> Option | None:
     if principal > loan.principal:  # fees carried from an earlier plan are never waived
         return None
     kept_interest = loan.overdue_interest - interest
-    debt = Debt(loan.principal - principal, kept_interest + loan.penalty_fees - penalties + loan.carried_fees,
-                ZERO, ZERO, ZERO, penalties, penalties_kept=loan.penalty_fees - penalties,
-                overdue_interest_carried=kept_interest, earlier_fees=loan.carried_fees)
+    debt = Debt(
+        loan.principal - principal,
+        kept_interest + loan.penalty_fees - penalties + loan.carried_fees,
+        ZERO,
+        ZERO,
+        ZERO,
+        penalties,
+        penalties_kept=loan.penalty_fees - penalties,
+        overdue_interest_carried=kept_interest,
+        earlier_fees=loan.carried_fees,
+    )
     row = Row(1, ctx.down_payment_date, amount, debt.principal, ZERO, debt.fees, ZERO, "settlement")
     reason = Reason("settles_now", {"discount": str(discount)})
-    return evaluate(ctx, Structure.settlement, {"discount": str(discount)}, debt, [row], [reason],
-                    principal_waived=principal, interest_waived=interest)
+    return evaluate(
+        ctx,
+        Structure.settlement,
+        {"discount": str(discount)},
+        debt,
+        [row],
+        [reason],
+        principal_waived=principal,
+        interest_waived=interest,
+    )
 
 
 BUILDERS: dict[Structure, Callable[[Context], Option | None]] = {
@@ -498,8 +590,7 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
     rules = ctx.rules
     longest = ctx.longest
     if not longest:
-        raise NoPlanPossible("no payment date within the policy's term", key="custom_months_out_of_range",
-                             maximum=0)
+        raise NoPlanPossible("no payment date within the policy's term", key="custom_months_out_of_range", maximum=0)
     debt = ctx.debt(Structure.custom)
     basis = ctx.basis(debt)
     weights = [ONE] * longest
@@ -513,13 +604,16 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
             raise NoPlanPossible("amount must be positive", key="custom_amount_invalid")
         owed = debt.principal + debt.fees
         if monthly_amount < rules.min_installment and monthly_amount < owed:
-            raise NoPlanPossible("below the minimum instalment", key="custom_below_minimum",
-                                 minimum=rules.min_installment)
-        term = next((n for n in range(1, longest + 1) if sum(scales[n - 1]) <= monthly_amount), None)
-        if term is None:
-            lowest = quantize(sum(scales[longest - 1]), ctx.currency, ROUND_UP)
-            raise NoPlanPossible("amount too low for the longest term", key="custom_amount_too_low",
-                                 minimum=lowest, months=longest)
+            raise NoPlanPossible(
+                "below the minimum instalment", key="custom_below_minimum", minimum=rules.min_installment
+            )
+        shortest = next((n for n in range(1, longest + 1) if sum(scales[n - 1], ZERO) <= monthly_amount), None)
+        if shortest is None:
+            lowest = quantize(sum(scales[longest - 1], ZERO), ctx.currency, ROUND_UP)
+            raise NoPlanPossible(
+                "amount too low for the longest term", key="custom_amount_too_low", minimum=lowest, months=longest
+            )
+        term = shortest
     scale, fee_scale = scales[term - 1]
     rows, _ = shaped_schedule(basis, weights[:term], scale, fee_scale)
     asked = {"monthly_amount": str(monthly_amount)} if monthly_amount is not None else {}
@@ -527,6 +621,7 @@ def custom(ctx: Context, *, monthly_amount: Decimal | None = None, months: int |
     if option.affordable:
         return option
     tightest = option.tightest
-    over = Reason("over_budget", {"available": str(tightest.available), "asked": str(tightest.to_pay),
-                                  "month": tightest.month})
+    over = Reason(
+        "over_budget", {"available": str(tightest.available), "asked": str(tightest.to_pay), "month": tightest.month}
+    )
     return replace(option, reasons=[*option.reasons, over])

@@ -1,5 +1,6 @@
 """Helpers for after-agreement tests: a borrower who has agreed a plan through the real
 Application, and direct access to the store and the reminder dispatcher."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -2,11 +2,13 @@
 README, not from `plans/`: what a calendar month leaves for the loan, whether every month of
 a schedule fits, and the APR on the actual dates of the flows. The engine's tests compare
 the engine with it."""
+
 from __future__ import annotations
 
 import math
 from datetime import date
-from decimal import ROUND_FLOOR, Decimal as D
+from decimal import ROUND_FLOOR
+from decimal import Decimal as D
 
 from plans.models import Case, Option
 from plans.policy import Policy

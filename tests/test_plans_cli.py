@@ -1,4 +1,5 @@
 """`restructure-bot quote` and `restructure-bot policy check`, driven through click's CliRunner."""
+
 from __future__ import annotations
 
 import copy
@@ -10,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from paths import DATA
+from plan_cases import CARD
 from plans.engine import quote
 from plans.models import Case
 from plans.policy import DEFAULT_POLICY_PATH, default_policy
-from paths import DATA
 
 CASE_FILE = DATA / "case_card.json"
-CARD = json.loads(CASE_FILE.read_text())
 
 
 @pytest.fixture
@@ -66,11 +67,11 @@ def test_quote_table_lists_the_options_and_marks_the_recommended(run):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("loan CC-1001 as of 2026-11-28: disposable income 3000 CNY/month")
     assert "affordable payment 2400.00" in lines[0]
-    rows = lines[2:2 + len(expected.options)]
+    rows = lines[2 : 2 + len(expected.options)]
     assert [row[1:].split()[0] for row in rows] == [o.option_id for o in expected.options]
     marked = [row for row in rows if row.startswith("*")]
     assert len(marked) == 1 and marked[0][1:].split()[0] == expected.recommended
-    for row, option in zip(rows, expected.options):
+    for row, option in zip(rows, expected.options, strict=True):
         cells = row[1:].split()
         assert cells[1] == str(option.payments)
         assert cells[3] == str(option.total_repayable)
@@ -87,11 +88,11 @@ def test_quote_json_has_decimal_strings_and_full_schedules(run):
     assert data["recommended"] == expected.recommended
     assert data["affordable_payment"] == "2400.00"
     assert [o["option_id"] for o in data["options"]] == [o.option_id for o in expected.options]
-    for got, want in zip(data["options"], expected.options):
+    for got, want in zip(data["options"], expected.options, strict=True):
         assert len(got["schedule"]) == len(want.schedule)
         assert got["total_repayable"] == str(want.total_repayable)
         assert got["apr"] == str(want.apr)
-        for row, want_row in zip(got["schedule"], want.schedule):
+        for row, want_row in zip(got["schedule"], want.schedule, strict=True):
             for key in ("payment", "principal", "interest", "fees", "balance"):
                 assert isinstance(row[key], str)
                 assert D(row[key]) == getattr(want_row, key)
@@ -118,8 +119,10 @@ def test_quote_with_a_policy_file(run, tmp_path):
 
 def test_quote_without_an_affordable_plan_says_so(run, tmp_path):
     # No income to spare now and none expected back (no recovery: no payment holiday).
-    path = case_file(tmp_path, lambda d: d["finances"].update(monthly_income="6000", savings_available="0",
-                                                              expected_recovery_months=0))
+    path = case_file(
+        tmp_path,
+        lambda d: d["finances"].update(monthly_income="6000", savings_available="0", expected_recovery_months=0),
+    )
     result = run("quote", str(path))
     assert result.exit_code == 0
     assert "*" not in "".join(line[:1] for line in result.stdout.splitlines()[2:])

@@ -1,60 +1,46 @@
 """Issue 10, "Plans a borrower can trust": each example of the issue (and of the README case),
 as the engine must now answer it. Every test here failed on the engine before the fix; the
 rules themselves are tested over generated cases in test_plans_properties.py."""
+
 from __future__ import annotations
 
-import copy
-import json
 from datetime import date
 from decimal import Decimal as D
 
 import pytest
 
+from plan_cases import case, policy
 from plan_oracle import fits_every_month, month_gaps, npv_at_apr
 from plans.engine import budget_of, build_options, custom_quote, offered_option, quote
 from plans.errors import CaseError, NoPlanPossible
 from plans.models import Case, Structure
 from plans.payments import ScheduledPart, loan_left_by_plan
-from plans.policy import Policy, default_policy
-from paths import DATA
-
-CARD = json.loads((DATA / "case_card.json").read_text())
+from plans.policy import default_policy
 
 #: The issue's card: 9,000 outstanding and 1,000 overdue at 18%, due on the 20th, as of
 #: 1 Nov 2026; income 9,000, essentials 5,200, other debts 800, no savings, a temporary job loss.
 ISSUE_CARD = {
     "as_of": "2026-11-01",
-    "loan": {"loan_id": "CC-9000", "product": "credit_card", "outstanding_principal": "9000",
-             "overdue_principal": "1000", "annual_rate": "0.18", "monthly_payment": "900",
-             "remaining_term_months": 12, "days_past_due": 45, "next_due_date": "2026-11-20"},
-    "finances": {"monthly_income": "9000", "essential_expenses": "5200", "other_debt_payments": "800",
-                 "savings_available": "0", "hardship_reason": "job_loss", "outlook": "temporary"},
+    "loan": {
+        "loan_id": "CC-9000",
+        "product": "credit_card",
+        "outstanding_principal": "9000",
+        "overdue_principal": "1000",
+        "annual_rate": "0.18",
+        "monthly_payment": "900",
+        "remaining_term_months": 12,
+        "days_past_due": 45,
+        "next_due_date": "2026-11-20",
+    },
+    "finances": {
+        "monthly_income": "9000",
+        "essential_expenses": "5200",
+        "other_debt_payments": "800",
+        "savings_available": "0",
+        "hardship_reason": "job_loss",
+        "outlook": "temporary",
+    },
 }
-
-
-def case(base: dict = CARD, **changes) -> Case:
-    """A case with changes: `loan__field=value`, `finances__field=value`, `as_of=...`."""
-    data = copy.deepcopy(base)
-    for key, value in changes.items():
-        if key == "as_of":
-            data["as_of"] = value
-            continue
-        section, field = key.split("__")
-        if value is None:
-            data[section].pop(field, None)
-        else:
-            data[section][field] = value
-    return Case.from_mapping(data)
-
-
-def policy(product: str = "credit_card", **rules) -> Policy:
-    data = default_policy().model_dump()
-    for key, value in rules.items():
-        if key.startswith("top__"):
-            data[key.removeprefix("top__")] = value
-        else:
-            data["products"][product][key] = value
-    return Policy.model_validate(data)
 
 
 def in_month(option, year: int, month: int) -> D:
@@ -103,13 +89,18 @@ def test_a_fall_in_income_is_dated_from_today_not_from_the_first_payment():
     """As of 28 Nov the income falls "in about a month" (28 Dec); the first payment is on 5
     Jan, after the fall: it must fit the lower income. Before, the step-down plan asked the
     old budget's 2,400 in January."""
-    c = case(finances__income_after_recovery="7000", finances__expected_recovery_months=1,
-             finances__outlook="lasting", finances__savings_available="0")
+    c = case(
+        finances__income_after_recovery="7000",
+        finances__expected_recovery_months=1,
+        finances__outlook="lasting",
+        finances__savings_available="0",
+    )
     p = default_policy()
     assert budget_of(c, p).later.available == D("400.00")  # 1,000 left, less 600 kept for two
     options = build_options(c, p)
-    assert options and all(o.schedule[0].due_date == date(2027, 1, 5) for o in options
-                           if o.structure is not Structure.interest_freeze)
+    assert options and all(
+        o.schedule[0].due_date == date(2027, 1, 5) for o in options if o.structure is not Structure.interest_freeze
+    )
     for option in options:
         assert option.affordable == fits_every_month(option, c, p)
         if option.affordable:
@@ -121,8 +112,13 @@ def test_a_fall_in_income_is_dated_from_today_not_from_the_first_payment():
 
 
 def auto_loan_at_30_percent() -> Case:
-    return case(loan__product="auto_loan", loan__annual_rate="0.30", loan__penalty_fees="0",
-                loan__overdue_interest="0", finances__monthly_income="20000")
+    return case(
+        loan__product="auto_loan",
+        loan__annual_rate="0.30",
+        loan__penalty_fees="0",
+        loan__overdue_interest="0",
+        finances__monthly_income="20000",
+    )
 
 
 def test_a_custom_plan_over_the_apr_cap_is_brought_to_the_cap_or_refused():
@@ -151,8 +147,10 @@ def test_a_custom_amount_over_the_budget_is_never_affordable_and_says_what_is_av
 def test_the_five_year_limit_is_a_span_from_the_agreement():
     """A 60-payment card plan whose first payment is 38 days out ends 5 years and 7 days
     after the agreement: refused; 59 payments are the most."""
-    c, p = case(finances__monthly_income="4000", finances__essential_expenses="2000",
-                finances__other_debt_payments="0"), default_policy()
+    c, p = (
+        case(finances__monthly_income="4000", finances__essential_expenses="2000", finances__other_debt_payments="0"),
+        default_policy(),
+    )
     assert (date(2027, 1, 5) - c.as_of).days == 38
     with pytest.raises(NoPlanPossible) as err:
         custom_quote(c, p, months=60)
@@ -187,8 +185,9 @@ def test_nothing_fits_figures_agree_with_each_other_and_the_budget():
     """Before: the budget said 150 left, the next screen 0.00 available (a minimum left the
     borrower was never told about), and "the lowest payment would be" a figure above an
     option on the same screen."""
-    c = case(finances__monthly_income="6450", finances__savings_available="0",
-             finances__expected_recovery_months=0)  # 450 left after essentials and debts
+    c = case(
+        finances__monthly_income="6450", finances__savings_available="0", finances__expected_recovery_months=0
+    )  # 450 left after essentials and debts
     result = quote(c, default_policy())
     budget = result.budget
     assert budget.disposable == D("450") and budget.reserve == D("600")  # 300 + 300 for the dependant
@@ -208,8 +207,9 @@ def test_no_income_now_and_income_back_gets_a_payment_holiday_recommended():
     """A job lost on 28 Nov, a new one expected in about 3 months (from February): nothing to
     pay until the income is back, then a plan that fits it. Before: every option
     unaffordable, handed to a person."""
-    c = case(finances__monthly_income="0", finances__expected_recovery_months=3,
-             finances__income_after_recovery="12000")
+    c = case(
+        finances__monthly_income="0", finances__expected_recovery_months=3, finances__income_after_recovery="12000"
+    )
     result = quote(c, default_policy())
     assert result.status == "ok" and result.recommended.startswith("holiday-")
     holiday = result.options[0]
@@ -237,21 +237,27 @@ def test_after_a_february_pause_the_first_instalment_charges_one_period(interest
     """Payments on the 31st; a pause ending on 28 Feb: the 31 Mar instalment charges one
     month's interest. Before: from 28 Feb to 31 Mar, 9.7% more."""
     c = case(as_of="2026-12-10", loan__next_due_date="2026-12-31")
-    option = next(o for o in build_options(c, policy(holiday_interest=interest))
-                  if o.structure is Structure.holiday)
+    option = next(o for o in build_options(c, policy(holiday_interest=interest)) if o.structure is Structure.holiday)
     (pause,) = option.pauses
     assert pause.last_date == date(2027, 2, 28) and option.schedule[0].due_date == date(2027, 3, 31)
     balance = option.restructured_principal + pause.capitalised
     assert option.schedule[0].interest == (balance * option.plan_rate / 12).quantize(D("0.01"))
     if interest == "capitalise":
-        assert pause.capitalised > 0 and option.total_interest == sum(r.interest for r in option.schedule) + pause.capitalised
+        assert (
+            pause.capitalised > 0
+            and option.total_interest == sum(r.interest for r in option.schedule) + pause.capitalised
+        )
 
 
 def test_a_seasonal_plan_follows_the_income_shape():
     """Nothing left in the low season, plenty from June to September: payments in the high
     months only. Before: capped by the step ratio, every seasonal plan was unaffordable."""
-    c = case(finances__monthly_income="6000", finances__savings_available="0", finances__expected_recovery_months=0,
-             finances__high_income_months={"months": [6, 7, 8, 9], "monthly_income": "20000"})
+    c = case(
+        finances__monthly_income="6000",
+        finances__savings_available="0",
+        finances__expected_recovery_months=0,
+        finances__high_income_months={"months": [6, 7, 8, 9], "monthly_income": "20000"},
+    )
     p = default_policy()
     option = next(o for o in build_options(c, p) if o.structure is Structure.seasonal)
     assert option.affordable and fits_every_month(option, c, p)
@@ -273,14 +279,28 @@ def test_a_step_up_plan_keeps_the_step_ratio_with_the_residue():
 def test_the_rounding_residue_does_not_make_a_plan_a_month_longer():
     """53,333.08 at 0% with 2,666.66 available: 20 payments of about 2,666.654. Rounded to
     2,666.65, the last would have to be 2,666.73; before, the plan took 21 months."""
-    c = Case.from_mapping({
-        "as_of": "2026-11-28",
-        "loan": {"loan_id": "R", "product": "credit_card", "outstanding_principal": "53333.08",
-                 "overdue_principal": "0", "annual_rate": "0", "monthly_payment": "3000",
-                 "remaining_term_months": 20, "days_past_due": 30, "next_due_date": "2026-12-05"},
-        "finances": {"monthly_income": "9333.33", "essential_expenses": "6000", "savings_available": "0",
-                     "outlook": "lasting"},
-    })
+    c = Case.from_mapping(
+        {
+            "as_of": "2026-11-28",
+            "loan": {
+                "loan_id": "R",
+                "product": "credit_card",
+                "outstanding_principal": "53333.08",
+                "overdue_principal": "0",
+                "annual_rate": "0",
+                "monthly_payment": "3000",
+                "remaining_term_months": 20,
+                "days_past_due": 30,
+                "next_due_date": "2026-12-05",
+            },
+            "finances": {
+                "monthly_income": "9333.33",
+                "essential_expenses": "6000",
+                "savings_available": "0",
+                "outlook": "lasting",
+            },
+        }
+    )
     p = default_policy()
     assert budget_of(c, p).now.available == D("2666.66")
     level = next(o for o in build_options(c, p) if o.structure is Structure.level)
@@ -298,8 +318,13 @@ def test_dependants_count_in_the_budget():
 
 
 def test_flags_say_why():
-    c = case(finances__hardship_reason="over_indebted", finances__monthly_income="6000",
-             finances__savings_available="0", finances__expected_recovery_months=0, finances__outlook="lasting")
+    c = case(
+        finances__hardship_reason="over_indebted",
+        finances__monthly_income="6000",
+        finances__savings_available="0",
+        finances__expected_recovery_months=0,
+        finances__outlook="lasting",
+    )
     result = quote(c, default_policy())
     reasons = {r.key: r.params for r in result.flag_reasons}
     assert reasons["debt_advice"] == {"because": "over_indebted"}
@@ -324,17 +349,20 @@ def test_a_replan_keeps_carried_penalties_as_interest_free_fees():
     """Before: the re-plan's loan turned unpaid carried penalties into overdue interest, which
     the next plan capitalised and charged interest on."""
     loan = case().loan
-    rows = [ScheduledPart(date(2027, 1, 5), D("2300"), D("247.25"), D("20.50"), D("2567.75"), "paid"),
-            ScheduledPart(date(2027, 2, 5), D("2310"), D("237.00"), D("20.50"), D("100"), "missed"),
-            ScheduledPart(date(2027, 3, 5), D("2320"), D("226.00"), D("20.50"), D("0"), "due")]
+    rows = [
+        ScheduledPart(date(2027, 1, 5), D("2300"), D("247.25"), D("20.50"), D("2567.75"), "paid"),
+        ScheduledPart(date(2027, 2, 5), D("2310"), D("237.00"), D("20.50"), D("100"), "missed"),
+        ScheduledPart(date(2027, 3, 5), D("2320"), D("226.00"), D("20.50"), D("0"), "due"),
+    ]
     left = loan_left_by_plan(loan, rows, date(2027, 2, 20), prior_restructures=1)
     # 100 paid February's 20.50 fee first, then 79.50 of its interest; March's fee is unpaid.
     assert left.carried_fees == D("20.50")
     assert left.overdue_interest == D("157.50") and left.penalty_fees == 0
     assert left.overdue_principal == D("2310") and left.outstanding_principal == D("2320")
     assert left.days_past_due == 15 and left.next_due_date == date(2027, 3, 5)
-    option = custom_quote(Case(as_of=date(2027, 2, 20), loan=left, finances=case().finances), default_policy(),
-                          months=6)
+    option = custom_quote(
+        Case(as_of=date(2027, 2, 20), loan=left, finances=case().finances), default_policy(), months=6
+    )
     assert option.fees_from_earlier_plan == D("20.50") and option.carried_fees >= D("20.50")
     assert option.penalties_waived == 0  # carried fees are never waived again
     assert option.interest_capitalised == D("157.50")
@@ -343,8 +371,7 @@ def test_a_replan_keeps_carried_penalties_as_interest_free_fees():
 def test_apr_prices_a_long_first_period():
     """45 days to the first payment: the APR solves the annex equation on the actual dates
     (before, the first period counted as one and a half months of the grid)."""
-    c = case(as_of="2026-01-01", loan__next_due_date="2026-02-15", loan__annual_rate="0.24",
-             loan__product="auto_loan")
+    c = case(as_of="2026-01-01", loan__next_due_date="2026-02-15", loan__annual_rate="0.24", loan__product="auto_loan")
     p = policy(product="auto_loan", top__first_due_min_days=30, top__apr_cap=D("0.36"))
     option = custom_quote(c, p, months=12)
     assert option.schedule[0].due_date == date(2026, 2, 15)

@@ -8,6 +8,7 @@ so every period is a whole month of the schedule) repays at its plan rate on the
 monthly rate r with sum(amount x (1 + r)^(-days / (365/12))) = 0, times 12. Months of 28 to
 31 days make the two differ (a 28-day first month charged a month's interest costs more).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,9 @@ import numpy_financial as npf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plan_cases import policy
 from plans.engine import custom_quote
 from plans.models import Case, Structure
-from plans.policy import Policy, default_policy
 from plans.schedule import Basis, level_payment
 
 settings.register_profile("quick", max_examples=150, deadline=None)
@@ -36,30 +37,37 @@ terms = st.integers(min_value=1, max_value=480)
 as_of_dates = st.dates(min_value=date(2024, 1, 1), max_value=date(2035, 12, 31))
 
 
-def oracle_policy() -> Policy:
-    """Keep the contract rate, allow 480 months and any APR, so the plan is a plain annuity."""
-    data = default_policy().model_dump()
-    data["apr_cap"] = D(10)
-    data["first_due_min_days"] = 14
-    data["products"]["mortgage"].update(interest="keep", min_installment=D(0), max_term_months=480)
-    return Policy.model_validate(data)
-
-
-POLICY = oracle_policy()
+#: Keep the contract rate, allow 480 months and any APR, so the plan is a plain annuity.
+POLICY = policy(
+    "mortgage",
+    interest="keep",
+    min_installment=D(0),
+    max_term_months=480,
+    top__apr_cap=D(10),
+    top__first_due_min_days=14,
+)
 
 
 def mortgage_case(as_of: date, principal: D, rate: D) -> Case:
     """The contract's due day is as_of's day (at most the 28th), so the first due date is
     exactly one month after as_of."""
-    return Case.from_mapping({
-        "as_of": as_of.isoformat(),
-        "loan": {
-            "loan_id": "ORACLE", "product": "mortgage", "outstanding_principal": str(principal),
-            "overdue_principal": "0", "annual_rate": str(rate), "monthly_payment": "1000",
-            "remaining_term_months": 240, "days_past_due": 60, "next_due_date": as_of.isoformat(),
-        },
-        "finances": {"monthly_income": "1000000", "essential_expenses": "1000"},
-    })
+    return Case.from_mapping(
+        {
+            "as_of": as_of.isoformat(),
+            "loan": {
+                "loan_id": "ORACLE",
+                "product": "mortgage",
+                "outstanding_principal": str(principal),
+                "overdue_principal": "0",
+                "annual_rate": str(rate),
+                "monthly_payment": "1000",
+                "remaining_term_months": 240,
+                "days_past_due": 60,
+                "next_due_date": as_of.isoformat(),
+            },
+            "finances": {"monthly_income": "1000000", "essential_expenses": "1000"},
+        }
+    )
 
 
 @given(principal=principals, rate=rates, months=terms)

@@ -14,16 +14,20 @@ treatment, waivers, step ratios, the structures allowed).
 
 Profiles: the quick one runs by default; `HYPOTHESIS_PROFILE=long` runs many more examples.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import replace
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal as D
+from decimal import ROUND_HALF_UP
+from decimal import Decimal as D
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from plan_cases import policy as policy_with
 from plan_oracle import available, fits_every_month, income_in, month_gaps, npv_at_apr
 from plans.dates import add_months, first_due_date, months_between
 from plans.engine import build_options, custom_quote, offered_option, quote
@@ -32,12 +36,8 @@ from plans.models import Case, Option, Product, QuoteStatus, Structure
 from plans.money import minor_unit
 from plans.policy import Policy, default_policy
 
-settings.register_profile(
-    "quick", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "long", max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("quick", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 # Rough size of a CNY amount in each currency; JPY amounts are whole yen.
@@ -99,17 +99,33 @@ def finances(draw, currency: str, payment_days: tuple[int, int] = (1, 28)) -> di
         "other_debt_payments": str(draw(st.one_of(st.just(D(0)), amounts(currency, 0, 5_000)))),
         "dependants": draw(st.integers(min_value=0, max_value=4)),
         "savings_available": str(draw(st.one_of(st.just(D(0)), amounts(currency, 0, 400_000)))),
-        "hardship_reason": draw(st.sampled_from(
-            ["job_loss", "income_drop", "illness", "family_emergency", "business_trouble",
-             "over_indebted", "disaster", "payment_issue", "other"])),
+        "hardship_reason": draw(
+            st.sampled_from(
+                [
+                    "job_loss",
+                    "income_drop",
+                    "illness",
+                    "family_emergency",
+                    "business_trouble",
+                    "over_indebted",
+                    "disaster",
+                    "payment_issue",
+                    "other",
+                ]
+            )
+        ),
         "outlook": draw(st.sampled_from(["temporary", "lasting", "unsure"])),
     }
     if draw(st.booleans()):
         data["essential_expenses"] = str(draw(amounts(currency, 0, 40_000)))
     else:
-        categories = draw(st.lists(
-            st.sampled_from(["housing", "food", "utilities_transport", "children", "medical", "other"]),
-            unique=True, max_size=6))
+        categories = draw(
+            st.lists(
+                st.sampled_from(["housing", "food", "utilities_transport", "children", "medical", "other"]),
+                unique=True,
+                max_size=6,
+            )
+        )
         data["essential_expenses"] = {c: str(draw(amounts(currency, 0, 8_000))) for c in categories}
     if draw(st.booleans()):
         data["expected_recovery_months"] = draw(st.integers(min_value=0, max_value=120))
@@ -143,8 +159,10 @@ def policies(draw, product: Product) -> Policy:
         },
         above_apr_cap=draw(st.sampled_from(["reduce_rate", "needs_approval"])),
         recommendation={"prefer": draw(st.sampled_from(["borrower", "lender"])), "clearly_cheaper": draw(share(0, 10))},
-        payment_days={"earliest": draw(st.integers(min_value=1, max_value=10)),
-                      "latest": draw(st.integers(min_value=10, max_value=31))},
+        payment_days={
+            "earliest": draw(st.integers(min_value=1, max_value=10)),
+            "latest": draw(st.integers(min_value=10, max_value=31)),
+        },
         penalty_waiver={"default": draw(share()), "by_reason": {"job_loss": draw(share())}},
     )
     rules = data["products"][product]
@@ -174,14 +192,14 @@ def scenarios(draw) -> tuple[Case, Policy]:
     as_of = draw(st.dates(min_value=date(2025, 1, 1), max_value=date(2032, 12, 31)))
     policy = default_policy() if draw(st.booleans()) else draw(policies(product))
     days = policy.payment_days
-    case = Case.from_mapping({
-        "as_of": as_of.isoformat(),
-        "loan": draw(loans(currency, product, as_of)),
-        "finances": draw(finances(currency, (days.earliest, days.latest))),
-    })
+    case = Case.from_mapping(
+        {
+            "as_of": as_of.isoformat(),
+            "loan": draw(loans(currency, product, as_of)),
+            "finances": draw(finances(currency, (days.earliest, days.latest))),
+        }
+    )
     return case, policy
-
-
 
 
 # ---------------------------------------------------------------- the invariants
@@ -218,9 +236,13 @@ def assert_money_adds_up(option: Option, case: Case) -> None:
     # Disclosure: waived + kept = penalties; where the kept part and the rest of the fees went.
     assert option.penalties_waived + option.penalties_kept == loan.penalty_fees
     assert option.penalties_kept >= 0 and option.penalties_waived >= 0
-    assert option.carried_fees == option.penalties_kept + option.overdue_interest_carried + option.fees_from_earlier_plan
+    assert (
+        option.carried_fees == option.penalties_kept + option.overdue_interest_carried + option.fees_from_earlier_plan
+    )
     assert option.fees_from_earlier_plan == loan.carried_fees
-    assert option.interest_capitalised + option.overdue_interest_carried + option.interest_waived == loan.overdue_interest
+    assert (
+        option.interest_capitalised + option.overdue_interest_carried + option.interest_waived == loan.overdue_interest
+    )
     assert (option.penalties_kept_paid == "none") == (option.penalties_kept == 0)
     said = {r.key: r.params for r in option.reasons}
     assert ("penalties_kept" in said) == (option.penalties_kept > 0)
@@ -268,7 +290,11 @@ def assert_interest_and_balances(option: Option, case: Case, policy: Policy) -> 
                 capitalised[id(pause)] += interest
             continue
         if d not in rows:
-            assert not option.pauses or d < min(p.first_date for p in option.pauses) or option.structure is Structure.holiday
+            assert (
+                not option.pauses
+                or d < min(p.first_date for p in option.pauses)
+                or option.structure is Structure.holiday
+            )
             continue
         row = rows[d]
         assert row.interest == interest, (option.option_id, k, row, interest)
@@ -298,8 +324,15 @@ def assert_option_invariants(option: Option, case: Case, policy: Policy) -> None
     for r in rows:
         for value in (r.payment, r.principal, r.interest, r.fees, r.balance):
             assert value == value.quantize(unit), (r, unit)
-    for value in (option.total_repayable, option.total_interest, option.down_payment, option.shortfall,
-                  option.penalties_waived, option.penalties_kept, option.restructured_principal):
+    for value in (
+        option.total_repayable,
+        option.total_interest,
+        option.down_payment,
+        option.shortfall,
+        option.penalties_waived,
+        option.penalties_kept,
+        option.restructured_principal,
+    ):
         assert value == value.quantize(unit)
     assert all(r.payment > 0 for r in rows), [r for r in rows if r.payment <= 0]
 
@@ -307,7 +340,7 @@ def assert_option_invariants(option: Option, case: Case, policy: Policy) -> None
     # else the contract's, clamped), each a later calendar month; down payments and
     # settlements on the policy's day.
     dates = [r.due_date for r in rows]
-    assert all(a < b for a, b in zip(dates, dates[1:]))
+    assert all(a < b for a, b in pairwise(dates))
     calendar, _ = grid(case, policy)
     monthly = instalment_rows(option)
     assert {r.due_date for r in monthly} <= set(calendar)
@@ -354,7 +387,7 @@ def assert_option_invariants(option: Option, case: Case, policy: Policy) -> None
     pays = [r.payment for r in instalments]
     if option.structure is Structure.step_up:
         # Never less than the month before, but the last, which clears the rounding residue.
-        assert all(a <= b for a, b in zip(pays[:-1], pays[1:-1])), pays
+        assert all(a <= b for a, b in pairwise(pays[:-1])), pays
     if option.structure in (Structure.step_up, Structure.step_down):
         assert max(pays) / min(pays) <= rules.step_max_ratio, pays  # the residue included
     if option.structure is Structure.seasonal and not option.pauses:
@@ -385,8 +418,9 @@ def assert_quote_invariants(result, case: Case, policy: Policy) -> None:
     # One definition of "available", the same as the oracle's.
     assert result.budget.available == result.affordable_payment
     assert result.affordable_payment == available(case, policy, case.finances.monthly_income)
-    assert result.budget.reserve == (policy.affordability.min_income_left
-                                     + policy.affordability.min_left_per_dependant * case.finances.dependants)
+    assert result.budget.reserve == (
+        policy.affordability.min_income_left + policy.affordability.min_left_per_dependant * case.finances.dependants
+    )
     assert [r.key for r in result.flag_reasons] == result.flags
     if result.status is QuoteStatus.ok:
         assert result.recommended == result.options[0].option_id and result.options[0].affordable
@@ -524,8 +558,12 @@ def test_custom_by_amount_is_lawful_and_says_when_it_is_over_budget(scenario, am
     try:
         option = custom_quote(case, policy, monthly_amount=amount)
     except NoPlanPossible as exc:
-        assert exc.key in {"custom_below_minimum", "custom_amount_too_low", "custom_not_allowed",
-                           "custom_months_out_of_range"}
+        assert exc.key in {
+            "custom_below_minimum",
+            "custom_amount_too_low",
+            "custom_not_allowed",
+            "custom_months_out_of_range",
+        }
         return
     assert option.compliant and option.apr <= policy.apr_cap
     assert_option_invariants(option, case, policy)
@@ -556,21 +594,32 @@ def job_losses(draw) -> tuple[Case, Policy]:
     as_of = draw(st.dates(min_value=date(2025, 1, 1), max_value=date(2032, 12, 31)))
     debt = draw(st.integers(min_value=1_000, max_value=60_000))
     months = draw(st.integers(min_value=1, max_value=3))
-    policy = default_policy() if draw(st.booleans()) else Policy.model_validate(
-        {**default_policy().model_dump(), "products": {
-            **default_policy().model_dump()["products"],
-            "credit_card": {**default_policy().model_dump()["products"]["credit_card"],
-                            "holiday_interest": "capitalise"}}})
-    case = Case.from_mapping({
-        "as_of": as_of.isoformat(),
-        "loan": {"loan_id": "J", "product": "credit_card", "outstanding_principal": str(debt),
-                 "overdue_principal": "0", "annual_rate": "0.18", "monthly_payment": "1000",
-                 "remaining_term_months": 24, "days_past_due": 60,
-                 "next_due_date": (as_of + timedelta(days=draw(st.integers(min_value=0, max_value=30)))).isoformat()},
-        "finances": {"monthly_income": "0", "essential_expenses": "3000", "savings_available": "0",
-                     "hardship_reason": "job_loss", "outlook": draw(st.sampled_from(["temporary", "unsure"])),
-                     "expected_recovery_months": months, "income_after_recovery": str(debt // 4 + 5000)},
-    })
+    policy = default_policy() if draw(st.booleans()) else policy_with(holiday_interest="capitalise")
+    case = Case.from_mapping(
+        {
+            "as_of": as_of.isoformat(),
+            "loan": {
+                "loan_id": "J",
+                "product": "credit_card",
+                "outstanding_principal": str(debt),
+                "overdue_principal": "0",
+                "annual_rate": "0.18",
+                "monthly_payment": "1000",
+                "remaining_term_months": 24,
+                "days_past_due": 60,
+                "next_due_date": (as_of + timedelta(days=draw(st.integers(min_value=0, max_value=30)))).isoformat(),
+            },
+            "finances": {
+                "monthly_income": "0",
+                "essential_expenses": "3000",
+                "savings_available": "0",
+                "hardship_reason": "job_loss",
+                "outlook": draw(st.sampled_from(["temporary", "unsure"])),
+                "expected_recovery_months": months,
+                "income_after_recovery": str(debt // 4 + 5000),
+            },
+        }
+    )
     return case, policy
 
 
@@ -596,18 +645,33 @@ def seasonal_earners(draw) -> tuple[Case, Policy]:
     as_of = draw(st.dates(min_value=date(2025, 1, 1), max_value=date(2032, 12, 31)))
     start = draw(st.integers(min_value=1, max_value=12))
     high = sorted({(start + k - 1) % 12 + 1 for k in range(draw(st.integers(min_value=2, max_value=5)))})
-    case = Case.from_mapping({
-        "as_of": as_of.isoformat(),
-        "loan": {"loan_id": "S", "product": "consumer_loan", "outstanding_principal": str(draw(
-                     st.integers(min_value=2_000, max_value=80_000))),
-                 "overdue_principal": "0", "annual_rate": "0.12", "monthly_payment": "1000",
-                 "remaining_term_months": 24, "days_past_due": 60, "next_due_date": as_of.isoformat()},
-        "finances": {"monthly_income": str(draw(st.integers(min_value=0, max_value=3_000))),
-                     "essential_expenses": "3000", "savings_available": "0", "income_kind": "seasonal",
-                     "high_income_months": {"months": high,
-                                            "monthly_income": str(draw(st.integers(min_value=6_000, max_value=40_000)))},
-                     "outlook": "lasting"},
-    })
+    case = Case.from_mapping(
+        {
+            "as_of": as_of.isoformat(),
+            "loan": {
+                "loan_id": "S",
+                "product": "consumer_loan",
+                "outstanding_principal": str(draw(st.integers(min_value=2_000, max_value=80_000))),
+                "overdue_principal": "0",
+                "annual_rate": "0.12",
+                "monthly_payment": "1000",
+                "remaining_term_months": 24,
+                "days_past_due": 60,
+                "next_due_date": as_of.isoformat(),
+            },
+            "finances": {
+                "monthly_income": str(draw(st.integers(min_value=0, max_value=3_000))),
+                "essential_expenses": "3000",
+                "savings_available": "0",
+                "income_kind": "seasonal",
+                "high_income_months": {
+                    "months": high,
+                    "monthly_income": str(draw(st.integers(min_value=6_000, max_value=40_000))),
+                },
+                "outlook": "lasting",
+            },
+        }
+    )
     return case, default_policy()
 
 
@@ -632,8 +696,9 @@ def test_a_seasonal_plan_pays_in_the_busy_months(scenario):
 @given(scenarios())
 def test_lender_rules_that_block_affordable_plans_need_approval_not_a_shortfall(scenario):
     case, policy = scenario
-    blocked = case.model_copy(update={"loan": case.loan.model_copy(
-        update={"prior_restructures": policy.replan_limit_12m})})
+    blocked = case.model_copy(
+        update={"loan": case.loan.model_copy(update={"prior_restructures": policy.replan_limit_12m})}
+    )
     result = quote(blocked, policy)
     built = build_options(blocked, policy)
     if any(o.affordable for o in built):

@@ -1,18 +1,21 @@
 """The public worked figures (/work/shared/reference/plan-figures.md), reproduced through the
 engine's own functions: schedules from `plans.schedule`, rates from `plans.apr`, and the
 interest-freeze plan from the structure builder itself."""
+
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal as D
+from itertools import pairwise
 
 import pytest
 
+from plan_cases import policy
 from plans.apr import apr_from_monthly, dated_irr, monthly_irr
 from plans.context import Context
 from plans.models import Case, Structure
-from plans.policy import Policy, default_policy
-from plans.schedule import Basis, equal_principal_rows, level_payment, scales_by_term, shaped_rows
+from plans.policy import Policy
+from plans.schedule import Basis, equal_principal_rows, level_payment, scales_by_term, shaped_schedule
 from plans.structures import interest_freeze
 
 # One regular month between agreeing and the first due date, so every period is exactly 1.
@@ -34,7 +37,7 @@ def test_level_payment_100k_6pct_36_months():
 def test_level_schedule_pays_the_level_amount_and_clears_the_balance():
     b = basis("100000", "0.06")
     scale, fee_scale = scales_by_term(b, [D(1)] * 36)[-1]
-    rows = shaped_rows(b, [D(1)] * 36, scale, fee_scale)
+    rows, _ = shaped_schedule(b, [D(1)] * 36, scale, fee_scale)
     assert {row.payment for row in rows[:-1]} == {D("3042.19")}
     # The last row clears what rounding each payment to the cent left over: at most half a
     # cent per payment, grown by interest (36 x 0.005 x 1.005^36 < 0.22).
@@ -60,22 +63,23 @@ def test_graduated_payments_10k_1pct_monthly_growing_2pct():
     weights = [D("1.02") ** k for k in range(12)]
     scale, fee_scale = scales_by_term(b, weights)[-1]
     assert fee_scale == 0
-    rows = shaped_rows(b, weights, scale, fee_scale)
+    rows, _ = shaped_schedule(b, weights, scale, fee_scale)
     assert rows[0].payment == D("796.81")
     # The scheduled last payment is 990.73; the last row also clears the cents that rounding
     # the earlier payments left behind, so it may differ from it by a cent.
     assert (scale * weights[-1]).quantize(D("0.01")) == D("990.73")
     assert abs(rows[-1].payment - D("990.73")) <= D("0.01")
     assert rows[-1].balance == 0
-    assert all(a.payment < b.payment for a, b in zip(rows, rows[1:]))
+    assert all(a.payment < b.payment for a, b in pairwise(rows))
     assert abs(monthly_irr(flows(D(10000), rows)) - D("0.01")) < D("0.000001")
 
 
 def test_apr_on_the_actual_dates_with_a_45_day_first_period():
     """10,000 on 1 Jan 2026, 12 x 900 on the 15th from 15 Feb 2026: APR 13.5241%, effective
     14.3947% (time = days / (365/12)); the month grid would say 14.4521%."""
-    flows = [(date(2026, 1, 1), D(10000))] + [(date(2026 + (m > 12), (m - 1) % 12 + 1, 15), D(-900))
-                                              for m in range(2, 14)]
+    flows = [(date(2026, 1, 1), D(10000))] + [
+        (date(2026 + (m > 12), (m - 1) % 12 + 1, 15), D(-900)) for m in range(2, 14)
+    ]
     assert flows[1][0] == date(2026, 2, 15) and flows[-1][0] == date(2027, 1, 15)
     rate = dated_irr(date(2026, 1, 1), flows)
     apr, effective = apr_from_monthly(rate)
@@ -94,12 +98,13 @@ def test_flat_fee_apr_12000_over_12_months():
 
 
 def freeze_policy() -> Policy:
-    data = default_policy().model_dump()
-    data["affordability"] = {"max_share_of_disposable": D("0.80"), "min_income_left": D(0)}
-    data["penalty_waiver"] = {"default": D(0), "by_reason": {}}
-    card = data["products"]["credit_card"]
-    card.update(max_term_months=60, min_installment=D(100), freeze_min_down_payment=D("0.10"))
-    return Policy.model_validate(data)
+    return policy(
+        max_term_months=60,
+        min_installment=D(100),
+        freeze_min_down_payment=D("0.10"),
+        top__affordability={"max_share_of_disposable": D("0.80"), "min_income_left": D(0)},
+        top__penalty_waiver={"default": D(0), "by_reason": {}},
+    )
 
 
 def freeze_case() -> Case:
@@ -107,17 +112,30 @@ def freeze_case() -> Case:
     # shortest affordable interest-free term for 54,000 is exactly 60 months. (Agreed on 10
     # March with payments on the 10th from 10 April, so the 60th, on 10 March 2031, is within
     # the five years.)
-    return Case.from_mapping({
-        "as_of": "2026-03-10",
-        "loan": {
-            "loan_id": "CC-FREEZE", "product": "credit_card", "outstanding_principal": "60000",
-            "overdue_principal": "0", "overdue_interest": "0", "penalty_fees": "0",
-            "annual_rate": "0.18", "monthly_payment": "2000", "remaining_term_months": 36,
-            "days_past_due": 90, "next_due_date": "2026-04-10",
-        },
-        "finances": {"monthly_income": "3125", "essential_expenses": "2000",
-                     "savings_available": "6000", "outlook": "lasting"},
-    })
+    return Case.from_mapping(
+        {
+            "as_of": "2026-03-10",
+            "loan": {
+                "loan_id": "CC-FREEZE",
+                "product": "credit_card",
+                "outstanding_principal": "60000",
+                "overdue_principal": "0",
+                "overdue_interest": "0",
+                "penalty_fees": "0",
+                "annual_rate": "0.18",
+                "monthly_payment": "2000",
+                "remaining_term_months": 36,
+                "days_past_due": 90,
+                "next_due_date": "2026-04-10",
+            },
+            "finances": {
+                "monthly_income": "3125",
+                "essential_expenses": "2000",
+                "savings_available": "6000",
+                "outlook": "lasting",
+            },
+        }
+    )
 
 
 def test_interest_freeze_60000_ten_percent_down_sixty_months_at_zero():
