@@ -64,7 +64,9 @@ class Dialogue:
             return self.resume(state)
         row = ROWS[state.step]
         if event.kind == "contact":
-            return row.on_contact(self, state, event) if row.on_contact else [Reply("error.use_buttons"), *self.ask(state)]
+            if row.on_contact is None:
+                return [Reply("error.use_buttons"), *self.ask(state)]
+            return row.on_contact(self, state, event)
         if event.kind == "button":
             return self._press(state, row, event)
         return self._text(state, row, event)
@@ -180,22 +182,23 @@ class Dialogue:
         return handler(self, state, event, value) if handler else self.ask(state)
 
     def _text(self, state: State, row: Row, event: Event) -> list[Reply]:
-        if not row.takes_text:
-            return [Reply("error.use_buttons"), *self.ask(state)]
         try:
             if isinstance(row.answer, Typed):
                 return self._keep(state, row, row.answer.parse(event.text, self))
-            return row.on_text(self, state, event, event.text)
+            if row.on_text is not None:
+                return row.on_text(self, state, event, event.text)
         except InputError as error:
             state.input_errors += 1
             replies = [Reply(error.key, dict(error.params)), *self.ask(state)]
             if state.input_errors >= ERRORS_BEFORE_OFFERING_PERSON:
                 replies.append(self.menu(state, "offer_person", [[Button("person", "person:errors")]]))
             return replies
+        return [Reply("error.use_buttons"), *self.ask(state)]  # a step that takes no text
 
     def _keep(self, state: State, row: Row, value: Any) -> list[Reply]:
         """Save a plain question's answer, forget the answers of steps that no longer apply
         (switching to "lasting" drops the expected change of income), and move on."""
+        assert row.saves is not None, "`Row` requires `saves` of a row with an answer"
         name, _, key = row.saves.partition(".")
         if key:
             getattr(state.data, name)[key] = value
@@ -259,6 +262,7 @@ class Dialogue:
         row = ROWS[state.step]
         if row.show:
             return row.show(self, state)
+        assert row.key is not None, "`Row` requires a message key of a row without `show`"
         data = row.data(self, state) if row.data else {}
         if row.contact:
             self.close_menu(state)

@@ -43,6 +43,12 @@ class State(BaseModel):
     person_from: Step | None = None
     input_errors: int = 0
 
+    def begin_again(self) -> None:
+        """/start: forget this conversation but its language and who the borrower is (once known)."""
+        fresh = State(locale=self.locale, borrower_id=self.borrower_id, user_id=self.user_id)
+        for name in State.model_fields:
+            setattr(self, name, getattr(fresh, name))
+
     @property
     def contact_loan(self) -> str | None:
         """The loan a shared phone number is checked against: the invitation's, or the typed

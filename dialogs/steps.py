@@ -22,8 +22,9 @@ transitions and their audit events happen there, in `Dialogue.go`; showing a ste
 Adding a question: a `Step` member and a `Row` here, its keys in `locales/*/messages.toml`
 (and, if the engine uses the answer, the field of `plans.models.Finances` it fills: `engine=`).
 
-Import order: the handler modules name steps and this table names their handlers, so `Step`
-(and `NEXT`) are defined before they are imported (`dialogs/__init__.py` loads this module first).
+Import order: this table names the handlers, and the handler modules name steps. They import
+this module, not its names (`steps.Step.options`, read when a handler runs), so it can import
+them first; `dialogs/__init__.py` loads this module before any of them.
 """
 from __future__ import annotations
 
@@ -33,7 +34,16 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
+from dialogs import aftercare, identify, offers, person
+from dialogs.answers import Answers, answers_model, budget_data, review_data
+from dialogs.model import Button, Reply
+from dialogs.parsing import parse_amount, parse_count, parse_day_of_month, parse_months, parse_text
 from plans.models import ExpenseCategory, Finances, HardshipReason, IncomeKind, Outlook
+
+if TYPE_CHECKING:
+    from dialogs.state import State
 
 
 class Step(StrEnum):
@@ -78,21 +88,7 @@ class Step(StrEnum):
 
 
 NEXT = "next:"  # the payload of a button that moves on to the next step
-
-# Below `Step` on purpose: these modules name steps, and the table names their handlers.
-from dialogs import aftercare, identify, offers, person
-from dialogs.answers import answers_model, budget_data, review_data
-from dialogs.model import Button, Reply
-from dialogs.parsing import (
-    parse_amount,
-    parse_count,
-    parse_day_of_month,
-    parse_months,
-    parse_text,
-)
-
-if TYPE_CHECKING:
-    from dialogs.state import State
+BACK_TO_OPTIONS = Button("back_to_options", f"back:{Step.options.value}")
 
 
 # ---------------------------------------------------------------------------- kinds of input
@@ -118,7 +114,7 @@ def amount(*, allow_zero: bool = True, example: str = "3000") -> Typed:
     return Typed(lambda text, _: parse_amount(text, allow_zero=allow_zero), Decimal, example, allow_zero=allow_zero)
 
 
-def count_of(model: type, name: str, example: str = "1") -> Typed:
+def count_of(model: type[BaseModel], name: str, example: str = "1") -> Typed:
     """A whole number within the bounds the engine's model sets for `name` (one definition)."""
     bounds = {type(item).__name__: item for item in model.model_fields[name].metadata}
     low, high = bounds["Ge"].ge, bounds["Le"].le
@@ -205,6 +201,14 @@ class Row:
     leads_to: tuple[Step, ...] = ()  # where its event handlers move to, besides the next step on the path
     keeps: tuple[str, ...] = ()  # the state `on_text` changes (path), for the tests of hostile input
     example: str | None = None  # a valid text for `on_text` (tests walk the table with it)
+
+    def __post_init__(self) -> None:
+        """What `dialogs.machine` relies on: a step it shows itself has a message key, and a
+        plain question says where its answer is kept."""
+        if self.key is None and self.show is None:
+            raise ValueError(f"step {self.step}: a row needs a message key or a `show` handler")
+        if self.answer is not None and self.saves is None:
+            raise ValueError(f"step {self.step}: a row with an answer needs `saves`")
 
     @property
     def takes_text(self) -> bool:
@@ -346,8 +350,12 @@ ROWS: dict[Step, Row] = {row.step: row for row in TABLE}
 PATH: list[Row] = [row for row in TABLE if row.flow]
 #: The groups of answers the review offers to edit, in the order they are asked.
 EDITABLE: list[str] = list(dict.fromkeys(row.group for row in PATH if row.group))
-#: The borrower's answers: one optional field per plain question (see `dialogs.answers`).
-Collected = answers_model(TABLE)
+#: The borrower's answers: one optional field per plain question, made from the rows (see
+#: `dialogs.answers.Answers`: mypy cannot see fields made at import, so it checks the base).
+if TYPE_CHECKING:
+    Collected = Answers
+else:
+    Collected = answers_model(TABLE)
 
 
 def first_of_group(group: str) -> Step:

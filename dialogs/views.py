@@ -7,6 +7,7 @@ fits" and the terms show the same numbers the engine holds the plans to.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -123,7 +124,7 @@ def budget_view(now: Available, later: Available | None, high_season: Available 
 
 
 # A compliance check's value and limit as the templates format them.
-_CHECK_TYPES = {"apr_cap": Decimal, "min_installment": Decimal, "span": date.fromisoformat, "term": int,
+_CHECK_TYPES: dict[str, Callable[[str], Any]] = {"apr_cap": Decimal, "min_installment": Decimal, "span": date.fromisoformat, "term": int,
                 "replan_limit": int}
 
 
