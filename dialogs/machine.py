@@ -46,6 +46,8 @@ NO_BACK = (Step.consent, Step.done, Step.with_person)
 
 
 class Dialogue:
+    services: Services
+
     def __init__(self, services: Services) -> None:
         self.services = services
 

@@ -1,5 +1,7 @@
-"""The plans: options, an option's details, "I can pay X a month", "are you sure?" above the
-budget, the terms and the agreement. Named handlers of the step table (`dialogs.steps`).
+"""The budget and the plans: the budget screen, options, an option's details, "I can pay X a
+month", "are you sure?" above the budget, the terms and the agreement. Named handlers of the
+step table (`dialogs.steps`). Each needs the chosen loan: if the lender has repaid, moved or
+removed it since, the borrower is taken back to choosing a loan (`_loan_gone`).
 
 Entering the options asks the engine for a quote as of today and remembers that day, so
 showing them again, the details and the terms are the plans the borrower saw, and confirming a
@@ -25,7 +27,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from dialogs import steps
-from dialogs.answers import budget_view_of, case_from
+from dialogs.answers import budget_data, budget_view_of, case_from
 from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_amount
 from dialogs.person import hand_off
@@ -75,7 +77,16 @@ def listed(result: Quote) -> list[Option]:
     return [option for option in result.options if option.affordable] or result.options
 
 
-# ---------------------------------------------------------------------------- the options
+# ---------------------------------------------------------------------------- the budget and the options
+
+
+def show_budget(d: Dialogue, state: State) -> list[Reply]:
+    """What each month leaves for this loan: the figures every option is held to."""
+    loan = d.loan(state)
+    if loan is None:
+        return _loan_gone(d, state)
+    data = budget_data(state.data, loan, d.services.now().date(), d.services.policy)
+    return [d.menu(state, "budget", [[Button("see_options", steps.NEXT)]], data)]
 
 
 def quote_options(d: Dialogue, state: State) -> list[Reply]:
@@ -182,6 +193,10 @@ def _details(d: Dialogue, state: State, option: Option) -> Reply:
 
 
 def _gone(d: Dialogue, state: State) -> list[Reply]:
+    """The option a button was for is no longer offered: back to the plans (or, when it is the
+    loan that went, to choosing one)."""
+    if d.loan(state) is None:
+        return _loan_gone(d, state)
     d.back_to(state, steps.Step.options)
     return [Reply("stale_menu"), *d.ask(state)]
 

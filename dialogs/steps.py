@@ -37,12 +37,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from dialogs import aftercare, identify, offers, person
-from dialogs.answers import Answers, answers_model, budget_data, review_data
-from dialogs.model import Button, Reply
+from dialogs.answers import Answers, answers_model, review_data
+from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_amount, parse_count, parse_day_of_month, parse_months, parse_text
 from plans.models import ExpenseCategory, Finances, HardshipReason, IncomeKind, Outlook
 
 if TYPE_CHECKING:
+    from dialogs.machine import Dialogue
     from dialogs.state import State
 
 
@@ -102,7 +103,7 @@ class Typed:
     A row's `menu` may offer buttons that answer for the borrower: `pick:<text>` is parsed
     as if typed."""
 
-    parse: Callable[[str, Any], Any]
+    parse: Callable[[str, Dialogue], Any]
     type: Any
     example: str
     low: int | None = None
@@ -127,7 +128,7 @@ def months(example: str = "6-8") -> Typed:
 
 def day_of_month(example: str = "15") -> Typed:
     """A day of the month within the policy's `[payment_days]` (read when the answer comes)."""
-    def parse(text: str, dialogue: Any) -> int:
+    def parse(text: str, dialogue: Dialogue) -> int:
         days = dialogue.services.policy.payment_days
         return parse_day_of_month(text, low=days.earliest, high=days.latest)
     return Typed(parse, int, example)
@@ -142,7 +143,7 @@ class Choice:
     """Buttons, one per value (`values(dialogue, state)` -> [(value, label key, params)]); the
     press is saved as `convert(value)`."""
 
-    values: Callable[[Any, Any], list[tuple[str, str, dict[str, Any]]]]
+    values: Callable[[Dialogue, State], list[tuple[str, str, dict[str, Any]]]]
     convert: Callable[[str], Any]
     type: Any
     per_row: int = 1
@@ -158,18 +159,18 @@ class Choice:
         kind = type(next(iter(options.values())))
         return cls(lambda d, s: [(key, label.format(key), {}) for key in options], options.__getitem__, kind, per_row)
 
-    def buttons(self, dialogue: Any, state: Any) -> list[list[Button]]:
+    def buttons(self, dialogue: Dialogue, state: State) -> list[list[Button]]:
         found = [Button(label, f"pick:{value}", params) for value, label, params in self.values(dialogue, state)]
         return [found[i:i + self.per_row] for i in range(0, len(found), self.per_row)]
 
 
-def links(*buttons: tuple[str, str], per_row: int = 1) -> Callable[[Any, Any], list[list[Button]]]:
+def links(*buttons: tuple[str, str], per_row: int = 1) -> Callable[[Dialogue, State], list[list[Button]]]:
     """A fixed menu: (label key, payload) per button."""
     found = [Button(label, payload) for label, payload in buttons]
     return lambda d, s: [found[i:i + per_row] for i in range(0, len(found), per_row)]
 
 
-def always(state: Any) -> bool:
+def always(state: State) -> bool:
     return True
 
 
@@ -184,20 +185,20 @@ class Row:
     step: Step
     key: str | None = None  # the message that asks (`show` builds the replies when it is None)
     group: str | None = None  # the answers the review's "edit <group>" re-asks
-    when: Callable[[Any], bool] = always
+    when: Callable[[State], bool] = always
     flow: bool = True  # on the borrower's path; off-path steps are entered by a button or command
     answer: Typed | Choice | None = None  # a plain question's input
     saves: str | None = None  # where `answer` is kept in the answers: a field, or "field.key"
     engine: str | None = None  # the `plans.models.Finances` field the answer fills as it is
-    data: Callable[[Any, Any], dict[str, Any]] | None = None  # the template data of `key`
-    menu: Callable[[Any, Any], list[list[Button]]] | None = None  # buttons of `key`
+    data: Callable[[Dialogue, State], dict[str, Any]] | None = None  # the template data of `key`
+    menu: Callable[[Dialogue, State], list[list[Button]]] | None = None  # buttons of `key`
     contact: bool = False  # `key` asks to share the phone number (Telegram's contact button)
-    show: Callable[..., list[Reply]] | None = None  # named handler that shows the step
-    enter: Callable[..., list[Reply] | None] | None = None  # runs when a transition enters the step
+    show: Callable[[Dialogue, State], list[Reply]] | None = None  # named handler that shows the step
+    enter: Callable[[Dialogue, State], list[Reply] | None] | None = None  # runs when a transition enters the step
     audit: str | None = None  # audit event written when a transition enters the step
-    on_text: Callable[..., list[Reply]] | None = None  # named handler of typed text
-    on_press: Mapping[str, Callable[..., list[Reply]]] = field(default_factory=dict)  # action -> handler
-    on_contact: Callable[..., list[Reply]] | None = None
+    on_text: Callable[[Dialogue, State, Event, str], list[Reply]] | None = None  # named handler of typed text
+    on_press: Mapping[str, Callable[[Dialogue, State, Event, str], list[Reply]]] = field(default_factory=dict)  # action -> handler
+    on_contact: Callable[[Dialogue, State, Event], list[Reply]] | None = None
     leads_to: tuple[Step, ...] = ()  # where its event handlers move to, besides the next step on the path
     keeps: tuple[str, ...] = ()  # the state `on_text` changes (path), for the tests of hostile input
     example: str | None = None  # a valid text for `on_text` (tests walk the table with it)
@@ -249,13 +250,13 @@ def _seasonal(state: State) -> bool:
 COMMON_PAYDAYS = (1, 5, 10, 15, 20, 25)
 
 
-def _payment_days(d: Any, state: State) -> dict[str, Any]:
+def _payment_days(d: Dialogue, state: State) -> dict[str, Any]:
     days = d.services.policy.payment_days
     loan = d.loan(state)
     return {"earliest": days.earliest, "latest": days.latest, "now": loan.next_due_date.day if loan else None}
 
 
-def _payday_buttons(d: Any, state: State) -> list[list[Button]]:
+def _payday_buttons(d: Dialogue, state: State) -> list[list[Button]]:
     """The loan's due day ("as now") on a row of its own if the policy allows it, then the
     common paydays it allows, three a row; any allowed day may be typed instead."""
     days = d.services.policy.payment_days
@@ -320,9 +321,7 @@ TABLE: tuple[Row, ...] = (
     Row(Step.review, "review", data=lambda d, s: review_data(s.data, d.currency(s)),
         menu=lambda d, s: [*([Button(f"edit_{g}", f"edit:{g}")] for g in EDITABLE), [Button("looks_right", NEXT)]],
         on_press={"edit": lambda d, s, e, group: d.edit(s, group)}),
-    Row(Step.budget, "budget", data=lambda d, s: budget_data(s.data, d.loan(s), d.services.now().date(),
-                                                             d.services.policy),
-        menu=links(("see_options", NEXT)), audit="finances_given"),
+    Row(Step.budget, show=offers.show_budget, audit="finances_given"),
     Row(Step.options, enter=offers.quote_options, show=offers.show_options,
         on_press={"choose": offers.choose, "details": offers.details, "custom": offers.ask_custom},
         leads_to=(Step.custom_amount, Step.above_budget)),

@@ -15,7 +15,7 @@ from dialogue_harness import IDENTITY, Talk, at, routes, transitions
 
 from bot.i18n import LOCALES, Translator
 from dialogs.answers import answers_model
-from dialogs.steps import EDITABLE, PATH, ROWS, TABLE, Choice, Collected, Step, Typed
+from dialogs.steps import EDITABLE, PATH, ROWS, TABLE, Choice, Collected, Row, Step, Typed
 from paths import ROOT
 from plans.models import ExpenseCategory, Finances
 
@@ -87,6 +87,15 @@ def test_two_steps_may_not_keep_one_answer_as_different_types():
     rows = [income, ROWS[clash].__class__(clash, "ask_dependants", answer=ROWS[Step.dependants].answer, saves="income")]
     with pytest.raises(ValueError, match="another type"):
         answers_model(rows)
+
+
+def test_a_row_says_what_it_asks_and_where_its_answer_goes():
+    """What the machine relies on is checked when the table is made, not when a borrower
+    reaches the step: a message key (or a `show` handler), and `saves` for an answer."""
+    with pytest.raises(ValueError, match="message key"):
+        Row(Step.income)
+    with pytest.raises(ValueError, match="saves"):
+        Row(Step.income, "ask_income", answer=ROWS[Step.income].answer)
 
 
 def test_limits_come_from_the_engine_model():
