@@ -4,6 +4,7 @@ the check-in after a missed instalment ("I have paid", "I need to change my plan
 Named handlers of the step table (`dialogs.steps`). Reporting a payment returns the borrower to
 the step they were at.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -28,8 +29,13 @@ def plan_command(d: Dialogue, state: State, name: str) -> list[Reply]:
         return [Reply("plan_summary", {"plan": plan})]
     if name == "/schedule":
         lines = shorten(with_pauses(plan["instalments"], plan["pauses"]))
-        return [Reply("plan_schedule", {"plan": plan, "lines": lines, "plan_id": plan["id"]},
-                      attachments=("chart", "calendar"))]
+        return [
+            Reply(
+                "plan_schedule",
+                {"plan": plan, "lines": lines, "plan_id": plan["id"]},
+                attachments=("chart", "calendar"),
+            )
+        ]
     return _start_paid(d, state)
 
 
@@ -49,8 +55,11 @@ def show_checkin(d: Dialogue, state: State) -> list[Reply]:
     missed = [i for i in plan["instalments"] if i["status"] == InstalmentStatus.MISSED] if plan else []
     if not missed:
         return d.go(state, steps.Step.done, remember=False)
-    rows = [[Button("checkin_paid", "checkin:paid")], [Button("checkin_change", "checkin:change")],
-            [Button("person", "person:checkin")]]
+    rows = [
+        [Button("checkin_paid", "checkin:paid")],
+        [Button("checkin_change", "checkin:change")],
+        [Button("person", "person:checkin")],
+    ]
     return [d.menu(state, "checkin", rows, {"plan": plan, "instalment": missed[0]})]
 
 

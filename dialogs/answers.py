@@ -7,6 +7,7 @@ maps one to one (`engine=`) as they are, plus the three the engine reads differe
 income, essential spending, an expected change of income). `review_data` and `budget_data` are
 what the review and the budget screens show; `summary` is the same for the support console.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -85,8 +86,9 @@ def answers_model(rows: Iterable[Row]) -> type[Answers]:
 
 
 def finances_from(data: Answers) -> Finances:
-    given = {target: getattr(data, name) for name, target in data.engine_fields.items()
-             if getattr(data, name) is not None}
+    given = {
+        target: getattr(data, name) for name, target in data.engine_fields.items() if getattr(data, name) is not None
+    }
     given.setdefault("monthly_income", Decimal(0))
     seasonal = None
     if data.income_kind is IncomeKind.seasonal and data.high_months and data.high_income:
@@ -120,12 +122,16 @@ def budget_data(data: Answers, loan: Loan, as_of: date, policy: Policy) -> dict[
     (`plans.engine.budget_of`, the figures every option is held to), with its parts."""
     case = case_from(loan, data, as_of)
     budget = budget_of(case, policy)
-    return {"currency": loan.currency, "budget": budget_view_of(case, budget.now, budget.later, budget.high_season),
-            "tips": _tips(data, policy)}
+    return {
+        "currency": loan.currency,
+        "budget": budget_view_of(case, budget.now, budget.later, budget.high_season),
+        "tips": _tips(data, policy),
+    }
 
 
-def budget_view_of(case: Case, now: Available, later: Available | None,
-                   high_season: Available | None) -> dict[str, Any]:
+def budget_view_of(
+    case: Case, now: Available, later: Available | None, high_season: Available | None
+) -> dict[str, Any]:
     """`dialogs.views.budget_view` for a case: the month its income changes (dated from the
     case's day, as the engine dates it) and its high-income months."""
     finances = case.finances
@@ -161,6 +167,10 @@ def summary(data: Answers, currency: str | None) -> dict[str, Any]:
     unknown = data.expenses_itemised is None or (not data.expenses_itemised and data.expenses_total is None)
     spending = None if unknown else finances.essential_total
     known = data.income is not None and spending is not None and data.other_debts is not None
-    return {**answers, "currency": currency, "expenses_total": spending,
-            "left": finances.disposable_income if known else None,
-            "any": any(value not in (None, {}, []) for value in answers.values())}
+    return {
+        **answers,
+        "currency": currency,
+        "expenses_total": spending,
+        "left": finances.disposable_income if known else None,
+        "any": any(value not in (None, {}, []) for value in answers.values()),
+    }

@@ -8,6 +8,7 @@ per loan number across all accounts (`MAX_LOAN_FAILURES`); a loan number locked 
 the shared-phone path open, so a stranger's guesses never lock the real borrower out. Every
 lockout offers a person.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -117,7 +118,9 @@ def _failed(d: Dialogue, state: State, event: Event, key: str, loan_id: str | No
     if _locked(d, event):
         return _locked_reply(d, state)
     left = MAX_FAILURES - d.services.failed_identifications(event.user_id)
-    again = d.go(state, steps.Step.identify_loan, remember=False) if state.step is steps.Step.identify_id else d.ask(state)
+    again = (
+        d.go(state, steps.Step.identify_loan, remember=False) if state.step is steps.Step.identify_id else d.ask(state)
+    )
     return [Reply(key, {"attempts_left": left}), *again]
 
 

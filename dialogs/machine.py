@@ -16,6 +16,7 @@ shown again with what was expected.
 Moving between steps happens in one place, `move` (history, the row's audit event, its `enter`
 handler); `go` is a move and then `ask`, which shows a step and never writes.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -55,8 +56,13 @@ class Dialogue:
 
     def handle(self, state: State, event: Event) -> list[Reply]:
         if self._someone_else(state, event):
-            self.services.audit("other_user_refused", chat_id=event.chat_id, borrower_id=state.borrower_id,
-                                user_id=event.user_id, kind=event.kind)
+            self.services.audit(
+                "other_user_refused",
+                chat_id=event.chat_id,
+                borrower_id=state.borrower_id,
+                user_id=event.user_id,
+                kind=event.kind,
+            )
             return [Reply("identify_other_account")]
         if event.kind == "edited":
             return [Reply("edited_ignored")]
@@ -162,8 +168,13 @@ class Dialogue:
         if menu != str(state.menu):
             return [Reply("stale_menu"), *self.ask(state)]
         if payload not in state.offered:
-            self.services.audit("forged_callback", chat_id=event.chat_id, borrower_id=state.borrower_id,
-                                payload=payload[:64], step=state.step)
+            self.services.audit(
+                "forged_callback",
+                chat_id=event.chat_id,
+                borrower_id=state.borrower_id,
+                payload=payload[:64],
+                step=state.step,
+            )
             return [Reply("stale_menu"), *self.ask(state)]
         action, _, value = payload.partition(":")
         if action == "pick" and isinstance(row.answer, Choice):
@@ -269,19 +280,27 @@ class Dialogue:
         if row.contact:
             self.close_menu(state)
             return [Reply(row.key, data, request_contact=True)]
-        buttons = row.answer.buttons(self, state) if isinstance(row.answer, Choice) else (
-            row.menu(self, state) if row.menu else None)
+        buttons = (
+            row.answer.buttons(self, state)
+            if isinstance(row.answer, Choice)
+            else (row.menu(self, state) if row.menu else None)
+        )
         if buttons:
             return [self.menu(state, row.key, buttons, data)]
         return self.prompt(state, row.key, **data)
 
-    def menu(self, state: State, key: str, buttons: list[list[Button]], data: dict[str, Any] | None = None,
-             **extra: Any) -> Reply:
+    def menu(
+        self, state: State, key: str, buttons: list[list[Button]], data: dict[str, Any] | None = None, **extra: Any
+    ) -> Reply:
         """A reply with a fresh menu: older buttons become stale, only these are valid."""
         state.menu += 1
         state.offered = [button.payload for row in buttons for button in row]
-        return Reply(key, data or {}, [[Button(b.key, f"{state.menu}:{b.payload}", b.params) for b in row]
-                                       for row in buttons], **extra)
+        return Reply(
+            key,
+            data or {},
+            [[Button(b.key, f"{state.menu}:{b.payload}", b.params) for b in row] for row in buttons],
+            **extra,
+        )
 
     def prompt(self, state: State, key: str, **data: Any) -> list[Reply]:
         """A free-text question; no old button stays live."""

@@ -21,6 +21,7 @@ refused one is refused with each broken rule, its value and its limit; one above
 never called affordable and is agreed only after an explicit "yes, I am sure", which the
 agreement records (audit event `over_budget_accepted`, `chosen_over_budget` in the plan's terms).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -112,10 +113,13 @@ def quote_options(d: Dialogue, state: State) -> list[Reply]:
     if not d.services.support_status().reachable:
         d.audit("person_requested", state, reason=why, step=state.step, reachable=False)
         return [*_screen(d, state, case, result), *advice]
-    card = {"flags": [{"key": r.key, "params": r.params} for r in result.flag_reasons if r.key in CARD_FLAGS],
-            "blocked_by": result.blocked_by, "for_approval": [o.option_id for o in result.for_approval],
-            "shortfall": result.monthly_shortfall if result.status is QuoteStatus.nothing_fits else None,
-            "currency": result.currency}
+    card = {
+        "flags": [{"key": r.key, "params": r.params} for r in result.flag_reasons if r.key in CARD_FLAGS],
+        "blocked_by": result.blocked_by,
+        "for_approval": [o.option_id for o in result.for_approval],
+        "shortfall": result.monthly_shortfall if result.status is QuoteStatus.nothing_fits else None,
+        "currency": result.currency,
+    }
     return [*_screen(d, state, case, result, handed=True), *advice, *hand_off(d, state, why, **card)]
 
 
@@ -138,20 +142,32 @@ def _screen(d: Dialogue, state: State, case: Case, result: Quote, *, handed: boo
         return [Reply("needs_approval", data) if handed else d.menu(state, "needs_approval", rows, data)]
     if result.status is QuoteStatus.nothing_fits:
         closest = shown[0] if shown and shown[0].tightest == result.closest else None
-        data = {"options": views, "currency": currency, "shortfall": result.monthly_shortfall,
-                "closest": month_fit_view(result.closest) if result.closest else None,
-                "closest_structure": closest.structure.value if closest else None,
-                "budget": budget_view_of(case, result.budget, result.budget_later, result.budget_high_season),
-                "handed": handed, "reachable": handed or d.services.support_status().reachable,
-                "contact": policy.contact}
+        data = {
+            "options": views,
+            "currency": currency,
+            "shortfall": result.monthly_shortfall,
+            "closest": month_fit_view(result.closest) if result.closest else None,
+            "closest_structure": closest.structure.value if closest else None,
+            "budget": budget_view_of(case, result.budget, result.budget_later, result.budget_high_season),
+            "handed": handed,
+            "reachable": handed or d.services.support_status().reachable,
+            "contact": policy.contact,
+        }
         rows = [[Button("custom", "custom:")], [Button("person", "person:hardship_review")]]
         return [Reply("no_affordable", data) if handed else d.menu(state, "no_affordable", rows, data)]
-    rows = [[Button("choose", f"choose:{o.option_id}", {"n": n}), Button("details", f"details:{o.option_id}", {"n": n})]
-            for n, o in enumerate(shown, 1) if o.affordable]
+    rows = [
+        [Button("choose", f"choose:{o.option_id}", {"n": n}), Button("details", f"details:{o.option_id}", {"n": n})]
+        for n, o in enumerate(shown, 1)
+        if o.affordable
+    ]
     person = "person:debt_advice" if "debt_advice" in result.flags else "person:options"
     rows += [[Button("custom", "custom:")], [Button("person", person)]]
-    data = {"options": views, "recommended": result.recommended, "currency": currency,
-            "because": reason_view(result.recommended_because) if result.recommended_because else None}
+    data = {
+        "options": views,
+        "recommended": result.recommended,
+        "currency": currency,
+        "because": reason_view(result.recommended_because) if result.recommended_because else None,
+    }
     return [d.menu(state, "options", rows, data)]
 
 
@@ -174,8 +190,12 @@ def _custom(d: Dialogue, state: State) -> Option | None:
     if case is None:
         return None
     amount, months = state.custom.get("amount"), state.custom.get("months")
-    return custom_quote(case, d.services.policy, monthly_amount=Decimal(amount) if amount else None,
-                        months=int(months) if months else None)
+    return custom_quote(
+        case,
+        d.services.policy,
+        monthly_amount=Decimal(amount) if amount else None,
+        months=int(months) if months else None,
+    )
 
 
 def _offered(d: Dialogue, state: State, option_id: str) -> Option | None:
@@ -223,8 +243,11 @@ def custom_amount(d: Dialogue, state: State, event: Event, text: str) -> list[Re
         option = custom_quote(case, d.services.policy, monthly_amount=amount)
     except NoPlanPossible as error:
         return [refusal(error, d.currency(state)), *d.ask(state)]
-    state.custom = {"amount": str(amount), "option_id": option.option_id,
-                    "affordable": "yes" if option.affordable else "no"}
+    state.custom = {
+        "amount": str(amount),
+        "option_id": option.option_id,
+        "affordable": "yes" if option.affordable else "no",
+    }
     d.back_to(state, steps.Step.options)
     return [_details(d, state, option)]
 
@@ -232,8 +255,9 @@ def custom_amount(d: Dialogue, state: State, event: Event, text: str) -> list[Re
 def refusal(error: NoPlanPossible, currency: str) -> Reply:
     """A refused plan in words: each rule it breaks with its value and limit."""
     if error.key == "custom_not_allowed":
-        return Reply("error.custom_not_allowed", {"checks": [check_view(r) for r in error.reasons],
-                                                  "currency": currency})
+        return Reply(
+            "error.custom_not_allowed", {"checks": [check_view(r) for r in error.reasons], "currency": currency}
+        )
     return Reply(f"error.{error.key}", {**error.params, "currency": currency})
 
 
@@ -254,15 +278,22 @@ def show_above_budget(d: Dialogue, state: State) -> list[Reply]:
 
 
 def sure(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply]:
-    """"Yes, I am sure": recorded, then the terms."""
+    """ "Yes, I am sure": recorded, then the terms."""
     option = _offered(d, state, option_id)
     over = over_budget_view(option) if option is not None else None
     custom = state.custom
     if option is None or option_id != state.chosen or option.affordable or over is None or custom is None:
         return _gone(d, state)  # not the borrower's own amount above the budget that this button was for
     custom["knowingly"] = "yes"
-    d.audit("over_budget_accepted", state, option_id=option_id, amount=custom.get("amount"),
-            available=str(over["available"]), asked=str(over["asked"]), month=over["month"].isoformat()[:7])
+    d.audit(
+        "over_budget_accepted",
+        state,
+        option_id=option_id,
+        amount=custom.get("amount"),
+        available=str(over["available"]),
+        asked=str(over["asked"]),
+        month=over["month"].isoformat()[:7],
+    )
     return d.advance(state)
 
 
@@ -286,8 +317,12 @@ def _terms(d: Dialogue, loan: Loan, option: Option) -> dict[str, Any]:
     """What the borrower agrees to, including when a missed payment ends the plan (the policy's
     rules) and, for their own amount above the budget, that they chose it knowingly."""
     rules = d.services.policy.reminders
-    return {**option_data(option), "loan": loan_view(loan), "grace_days": rules.grace_days,
-            "misses": rules.misses_before_broken}
+    return {
+        **option_data(option),
+        "loan": loan_view(loan),
+        "grace_days": rules.grace_days,
+        "misses": rules.misses_before_broken,
+    }
 
 
 def show_terms(d: Dialogue, state: State) -> list[Reply]:
@@ -313,9 +348,15 @@ def agree(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply
     assert state.borrower_id is not None, "`Dialogue.loans` finds loans only for an identified borrower"
     terms = _terms(d, loan, option)
     text = d.services.render(state.locale, "confirm_terms", **terms)
-    state.plan_id = d.services.save_plan(loan_id=loan.loan_id, borrower_id=state.borrower_id, option=option,
-                                         consent_text=text, user_id=event.user_id, update_id=event.update_id,
-                                         chosen_over_budget=not option.affordable)
+    state.plan_id = d.services.save_plan(
+        loan_id=loan.loan_id,
+        borrower_id=state.borrower_id,
+        option=option,
+        consent_text=text,
+        user_id=event.user_id,
+        update_id=event.update_id,
+        chosen_over_budget=not option.affordable,
+    )
     d.move(state, steps.Step.done)
     state.history.clear()  # an agreed plan is not gone back into
     d.close_menu(state)

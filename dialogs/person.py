@@ -10,6 +10,7 @@ the queue at any time (/cancel, /start or "continue with the assistant") and car
 they were. With nobody to answer through this channel, the borrower is told so and how else
 to reach their lender (the policy's `contact`), and the conversation goes on.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -59,8 +60,7 @@ def request(d: Dialogue, state: State, event: Event, why: str) -> list[Reply]:
 
 
 #: What a hand-off card may say besides the reason (`hand_off(..., **card)`), and its default.
-CARD_DETAILS: dict[str, Any] = {"flags": [], "blocked_by": [], "for_approval": [], "shortfall": None,
-                                "currency": None}
+CARD_DETAILS: dict[str, Any] = {"flags": [], "blocked_by": [], "for_approval": [], "shortfall": None, "currency": None}
 
 
 def hand_off(d: Dialogue, state: State, why: str, **card: Any) -> list[Reply]:
@@ -75,8 +75,10 @@ def hand_off(d: Dialogue, state: State, why: str, **card: Any) -> list[Reply]:
     state.person_from, state.needs_person = here, True
     d.move(state, steps.Step.with_person, remember=False)
     d.audit("person_requested", state, reason=why, step=here)
-    return [d.menu(state, "person_requested", LEAVE, _hours(status)),
-            Reply("handoff.card", {**CARD_DETAILS, **card, "reason": why, "step": here}, audience="support")]
+    return [
+        d.menu(state, "person_requested", LEAVE, _hours(status)),
+        Reply("handoff.card", {**CARD_DETAILS, **card, "reason": why, "step": here}, audience="support"),
+    ]
 
 
 def show_waiting(d: Dialogue, state: State) -> list[Reply]:
@@ -85,8 +87,9 @@ def show_waiting(d: Dialogue, state: State) -> list[Reply]:
 
 def relay(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
     """What the borrower writes goes to the team, in pieces that fit a Telegram message."""
-    return [Reply("handoff.relay", {"text": piece, "step": state.person_from}, audience="support")
-            for piece in pieces(text)]
+    return [
+        Reply("handoff.relay", {"text": piece, "step": state.person_from}, audience="support") for piece in pieces(text)
+    ]
 
 
 def leave(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:

@@ -2,6 +2,7 @@
 pydantic, stored as JSON after every turn so any process can resume the borrower exactly where
 they were), and `answers_summary` for tools that read a saved conversation (the support console).
 """
+
 from __future__ import annotations
 
 from datetime import date

@@ -14,8 +14,8 @@ with its parser, buttons from an enum or a function, or named handlers), the gro
 else: its answer is saved where `saves` says (the answers model, `Collected`, is made from these
 rows), answers of steps that no longer apply are cleared, and the conversation moves to the next
 row on the path that applies (`next_step`; while editing, back to the review at the end of the
-group). Identification, the loan, the options, confirming, the check-in, reporting a payment and
-the hand-off to a person are named handlers (`dialogs.identify`, `dialogs.offers`,
+group). Identification, the loan, the budget, the options, confirming, the check-in, reporting a
+payment and the hand-off to a person are named handlers (`dialogs.identify`, `dialogs.offers`,
 `dialogs.aftercare`, `dialogs.person`) listed in the same rows. `dialogs.machine` runs the table:
 transitions and their audit events happen there, in `Dialogue.go`; showing a step never writes.
 
@@ -26,6 +26,7 @@ Import order: this table names the handlers, and the handler modules name steps.
 this module, not its names (`steps.Step.options`, read when a handler runs), so it can import
 them first; `dialogs/__init__.py` loads this module before any of them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -128,9 +129,11 @@ def months(example: str = "6-8") -> Typed:
 
 def day_of_month(example: str = "15") -> Typed:
     """A day of the month within the policy's `[payment_days]` (read when the answer comes)."""
+
     def parse(text: str, dialogue: Dialogue) -> int:
         days = dialogue.services.policy.payment_days
         return parse_day_of_month(text, low=days.earliest, high=days.latest)
+
     return Typed(parse, int, example)
 
 
@@ -161,13 +164,13 @@ class Choice:
 
     def buttons(self, dialogue: Dialogue, state: State) -> list[list[Button]]:
         found = [Button(label, f"pick:{value}", params) for value, label, params in self.values(dialogue, state)]
-        return [found[i:i + self.per_row] for i in range(0, len(found), self.per_row)]
+        return [found[i : i + self.per_row] for i in range(0, len(found), self.per_row)]
 
 
 def links(*buttons: tuple[str, str], per_row: int = 1) -> Callable[[Dialogue, State], list[list[Button]]]:
     """A fixed menu: (label key, payload) per button."""
     found = [Button(label, payload) for label, payload in buttons]
-    return lambda d, s: [found[i:i + per_row] for i in range(0, len(found), per_row)]
+    return lambda d, s: [found[i : i + per_row] for i in range(0, len(found), per_row)]
 
 
 def always(state: State) -> bool:
@@ -197,7 +200,8 @@ class Row:
     enter: Callable[[Dialogue, State], list[Reply] | None] | None = None  # runs when a transition enters the step
     audit: str | None = None  # audit event written when a transition enters the step
     on_text: Callable[[Dialogue, State, Event, str], list[Reply]] | None = None  # named handler of typed text
-    on_press: Mapping[str, Callable[[Dialogue, State, Event, str], list[Reply]]] = field(default_factory=dict)  # action -> handler
+    # action -> named handler of a button press
+    on_press: Mapping[str, Callable[[Dialogue, State, Event, str], list[Reply]]] = field(default_factory=dict)
     on_contact: Callable[[Dialogue, State, Event], list[Reply]] | None = None
     leads_to: tuple[Step, ...] = ()  # where its event handlers move to, besides the next step on the path
     keeps: tuple[str, ...] = ()  # the state `on_text` changes (path), for the tests of hostile input
@@ -262,18 +266,27 @@ def _payday_buttons(d: Dialogue, state: State) -> list[list[Button]]:
     days = d.services.policy.payment_days
     loan = d.loan(state)
     now = loan.next_due_date.day if loan and days.allows(loan.next_due_date.day) else None
-    common = [Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS
-              if days.allows(day) and day != now]
-    rows = [common[i:i + 3] for i in range(0, len(common), 3)]
+    common = [
+        Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS if days.allows(day) and day != now
+    ]
+    rows = [common[i : i + 3] for i in range(0, len(common), 3)]
     return [[Button("payday_now", f"pick:{now}", {"day": now})], *rows] if now else rows
 
 
 def _expense_item(category: ExpenseCategory) -> Row:
-    return Row(Step(f"expense:{category.value}"), "ask_expense_item", group="expenses", when=_itemised,
-               answer=amount(example="500"), saves=f"expenses.{category.value}",
-               data=lambda d, s: {"category": category.value})
+    return Row(
+        Step(f"expense:{category.value}"),
+        "ask_expense_item",
+        group="expenses",
+        when=_itemised,
+        answer=amount(example="500"),
+        saves=f"expenses.{category.value}",
+        data=lambda d, s: {"category": category.value},
+    )
 
 
+# A table: each row reads as one step (as the README quotes it), so the formatter leaves it be.
+# fmt: off
 TABLE: tuple[Row, ...] = (
     # -- who is this: privacy notice, identification, the loan ----------------------------
     Row(Step.consent, "consent", menu=links(("agree", "consent:yes"), ("decline", "consent:no"), per_row=2),
@@ -344,6 +357,7 @@ TABLE: tuple[Row, ...] = (
         on_press={"leave": person.leave}),
     Row(Step.paused, "cancelled", flow=False),
 )
+# fmt: on
 
 ROWS: dict[Step, Row] = {row.step: row for row in TABLE}
 PATH: list[Row] = [row for row in TABLE if row.flow]
@@ -367,7 +381,7 @@ def next_step(state: State, current: Step) -> Step:
     steps = [row.step for row in PATH]
     index = steps.index(current) if current in steps else -1
     group = ROWS[current].group
-    for row in PATH[index + 1:]:
+    for row in PATH[index + 1 :]:
         if state.editing and row.group != group:
             state.editing = False
             return Step.review

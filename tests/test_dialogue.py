@@ -9,8 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from dialogue_harness import TRANSLATOR, Talk, at, routes
-from fixtures import NOW, SHANGHAI
 
 from bot.console import TERMINAL_CHAT, Console
 from bot.demo import DEMO_LOANS
@@ -21,6 +19,8 @@ from dialogs.identify import MAX_FAILURES, MAX_LOAN_FAILURES
 from dialogs.model import Event
 from dialogs.state import answers_summary
 from dialogs.steps import Step
+from dialogue_harness import TRANSLATOR, Talk, at, routes
+from fixtures import NOW, SHANGHAI
 from plans.models import Structure, make_option_id, split_option_id
 from plans.policy import default_policy
 
@@ -615,8 +615,9 @@ def test_the_chat_and_the_stored_plan_agree_on_the_regular_payment():
 
 def test_the_stored_range_compares_amounts_as_numbers():
     store = Talk().store
+    amounts = ("950.00", "1000.00", "1000.00")
     rows = [{"number": n, "due_date": f"2027-0{n}-05", "amount": Decimal(amount), "principal": Decimal(amount),
-             "interest": Decimal(0), "fees": Decimal(0)} for n, amount in enumerate(("950.00", "1000.00", "1000.00"), 1)]
+             "interest": Decimal(0), "fees": Decimal(0)} for n, amount in enumerate(amounts, 1)]
     store.save_plan(loan_id="CC-1001", borrower_id=1, installments=rows, consent_text="ok", consent_user_id=1,
                     consent_update_id=1, accepted_at=NOW,
                     option={"option_id": "level-3", "structure": "level", "currency": "CNY",

@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 import pytest
-from dialogue_harness import IDENTITY, Talk, at, routes, transitions
 
 from bot.i18n import LOCALES, Translator
 from dialogs.answers import answers_model
 from dialogs.steps import EDITABLE, PATH, ROWS, TABLE, Choice, Collected, Row, Step, Typed
+from dialogue_harness import IDENTITY, Talk, at, routes, transitions
 from paths import ROOT
 from plans.models import ExpenseCategory, Finances
 
@@ -117,8 +117,8 @@ def test_limits_come_from_the_engine_model():
 
 NEW_STEP = '''    pets = "pets"
 '''
-NEW_ROW = '''    Row(Step.pets, "ask_pets", group="dependants", answer=Typed(lambda text, _: parse_count(text, low=0, high=9),
-        int, "2"), saves="pets"),
+NEW_ROW = '''    Row(Step.pets, "ask_pets", group="dependants", saves="pets",
+        answer=Typed(lambda text, _: parse_count(text, low=0, high=9), int, "2")),
 '''
 SCRIPT = """
 import json, sys
