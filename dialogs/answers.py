@@ -7,11 +7,13 @@ maps one to one (`engine=`) as they are, plus the three the engine reads differe
 income, essential spending, an expected change of income). `review_data` and `budget_data` are
 what the review and the budget screens show; `summary` is the same for the support console.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from types import GenericAlias
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, create_model
@@ -40,32 +42,53 @@ NEVER_TIPPED = {ExpenseCategory.medical, ExpenseCategory.children}
 
 
 class Answers(BaseModel):
-    """Base of the answers model: `engine_fields` maps an answer to its `Finances` field."""
+    """Base of the answers model, `dialogs.steps.Collected`, which `answers_model` makes from
+    the step table: each row that `saves` an answer is its one definition (name and type), so
+    a new question touches no list of fields. `engine_fields` maps an answer to the
+    `plans.models.Finances` field it fills as it is.
+
+    Typing: fields made at import are invisible to mypy, so for the type checker every other
+    attribute of the answers reads as `Any` (the `__getattr__` below exists only for it; at run
+    time pydantic's own attribute access applies, and a name that is no field raises
+    `AttributeError`). A hand-written class of the same fields would type them, but it would be
+    a second definition that every new question must also change; what the answers hold is
+    checked instead where they come from (each row's parser) and by pydantic when a saved
+    conversation is read back."""
 
     engine_fields: ClassVar[dict[str, str]] = {}
 
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
+
 
 def answers_model(rows: Iterable[Row]) -> type[Answers]:
+    """One optional field per answer a row `saves` (None until asked), or a dict for answers
+    saved as "field.key" (the expense items). Raises ValueError when two rows save one answer
+    as different types."""
     fields: dict[str, Any] = {}
     engine: dict[str, str] = {}
     for row in rows:
         if row.saves is None or row.answer is None:
             continue
         name, _, key = row.saves.partition(".")
-        wanted = (dict[str, row.answer.type], {}) if key else (row.answer.type | None, None)
+        kind = row.answer.type
+        wanted: tuple[Any, Any] = (GenericAlias(dict, (str, kind)), {}) if key else (kind | None, None)
         if fields.setdefault(name, wanted) != wanted:
             raise ValueError(f"step {row.step}: answer {name!r} is saved by another step as another type")
         if row.engine:
             engine[name] = row.engine
-    model = create_model("Collected", __base__=Answers, __doc__="The borrower's answers; each None until asked.",
-                         **fields)
+    model = create_model(
+        "Collected", __base__=Answers, __doc__="The borrower's answers; each None until asked.", **fields
+    )
     model.engine_fields = engine
     return model
 
 
 def finances_from(data: Answers) -> Finances:
-    given = {target: getattr(data, name) for name, target in data.engine_fields.items()
-             if getattr(data, name) is not None}
+    given = {
+        target: getattr(data, name) for name, target in data.engine_fields.items() if getattr(data, name) is not None
+    }
     given.setdefault("monthly_income", Decimal(0))
     seasonal = None
     if data.income_kind is IncomeKind.seasonal and data.high_months and data.high_income:
@@ -99,12 +122,16 @@ def budget_data(data: Answers, loan: Loan, as_of: date, policy: Policy) -> dict[
     (`plans.engine.budget_of`, the figures every option is held to), with its parts."""
     case = case_from(loan, data, as_of)
     budget = budget_of(case, policy)
-    return {"currency": loan.currency, "budget": budget_view_of(case, budget.now, budget.later, budget.high_season),
-            "tips": _tips(data, policy)}
+    return {
+        "currency": loan.currency,
+        "budget": budget_view_of(case, budget.now, budget.later, budget.high_season),
+        "tips": _tips(data, policy),
+    }
 
 
-def budget_view_of(case: Case, now: Available, later: Available | None,
-                   high_season: Available | None) -> dict[str, Any]:
+def budget_view_of(
+    case: Case, now: Available, later: Available | None, high_season: Available | None
+) -> dict[str, Any]:
     """`dialogs.views.budget_view` for a case: the month its income changes (dated from the
     case's day, as the engine dates it) and its high-income months."""
     finances = case.finances
@@ -140,6 +167,10 @@ def summary(data: Answers, currency: str | None) -> dict[str, Any]:
     unknown = data.expenses_itemised is None or (not data.expenses_itemised and data.expenses_total is None)
     spending = None if unknown else finances.essential_total
     known = data.income is not None and spending is not None and data.other_debts is not None
-    return {**answers, "currency": currency, "expenses_total": spending,
-            "left": finances.disposable_income if known else None,
-            "any": any(value not in (None, {}, []) for value in answers.values())}
+    return {
+        **answers,
+        "currency": currency,
+        "expenses_total": spending,
+        "left": finances.disposable_income if known else None,
+        "any": any(value not in (None, {}, []) for value in answers.values()),
+    }

@@ -8,13 +8,14 @@ per loan number across all accounts (`MAX_LOAN_FAILURES`); a loan number locked 
 the shared-phone path open, so a stranger's guesses never lock the real borrower out. Every
 lockout offers a person.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dialogs import steps
 from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_id_last4, parse_loan_number
-from dialogs.steps import NEXT, Step
 from dialogs.views import loan_view
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ MAX_LOAN_FAILURES = 10  # ... and per loan number from all accounts together (ma
 
 def start(d: Dialogue, state: State, event: Event, token: str) -> list[Reply]:
     """Begin again (who the borrower is, once known, is kept), maybe with an invitation."""
-    state.__init__(locale=state.locale, borrower_id=state.borrower_id, user_id=state.user_id)
+    state.begin_again()
     if token:
         loan_id, why = d.services.invite_loan(token)
         if loan_id is None:
@@ -64,24 +65,27 @@ def _locked_reply(d: Dialogue, state: State) -> list[Reply]:
 def shared_contact(d: Dialogue, state: State, event: Event) -> list[Reply]:
     if _locked(d, event):
         return _locked_reply(d, state)
-    if state.invite_token is not None and d.services.invite_loan(state.invite_token)[0] != state.contact_loan:
-        return _invite_gone(d, state, event)
+    loan_id = state.contact_loan
+    if loan_id is None:  # no invitation or locked loan number to check a phone against: ask for the number
+        return d.go(state, steps.Step.identify_loan, remember=False)
+    if state.invite_token is not None:
+        invited, why = d.services.invite_loan(state.invite_token)
+        if invited != loan_id:
+            return _invite_gone(d, state, event, why)
     own = event.contact_user_id == event.user_id
-    borrower = d.services.match_contact(state.contact_loan, event.contact_phone) if own else None
+    borrower = d.services.match_contact(loan_id, event.contact_phone) if own else None
     if borrower is None:
-        return _failed(d, state, event, "identify_contact_mismatch" if own else "identify_not_own_contact",
-                       state.contact_loan)
+        return _failed(d, state, event, "identify_contact_mismatch" if own else "identify_not_own_contact", loan_id)
     if state.invite_token is not None:
         d.services.redeem_invite(state.invite_token, event.chat_id)
-    return _verified(d, state, event, borrower, state.contact_loan)
+    return _verified(d, state, event, borrower, loan_id)
 
 
-def _invite_gone(d: Dialogue, state: State, event: Event) -> list[Reply]:
+def _invite_gone(d: Dialogue, state: State, event: Event, why: str) -> list[Reply]:
     """The invitation expired (or was used) since /start: identify by loan number instead."""
-    _, why = d.services.invite_loan(state.invite_token)
     d.services.audit("invite_refused", chat_id=event.chat_id, reason=why, step=state.step)
     state.invite_token = state.invite_loan = None
-    return [Reply(f"invite_{why}"), *d.go(state, Step.identify_loan, remember=False)]
+    return [Reply(f"invite_{why}"), *d.go(state, steps.Step.identify_loan, remember=False)]
 
 
 def loan_number(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
@@ -91,7 +95,7 @@ def loan_number(d: Dialogue, state: State, event: Event, text: str) -> list[Repl
 
 def id_digits(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
     if state.typed_loan is None:
-        return d.go(state, Step.identify_loan, remember=False)
+        return d.go(state, steps.Step.identify_loan, remember=False)
     if _locked(d, event):
         d.services.audit("identification_locked", chat_id=event.chat_id, loan_id=state.typed_loan)
         return _locked_reply(d, state)
@@ -101,7 +105,7 @@ def id_digits(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]
         # phone number can identify now.
         d.services.audit("identification_locked", chat_id=event.chat_id, loan_id=state.typed_loan, path="loan")
         state.by_phone = True
-        return [Reply("identify_loan_locked"), *d.go(state, Step.identify_contact, remember=False)]
+        return [Reply("identify_loan_locked"), *d.go(state, steps.Step.identify_contact, remember=False)]
     borrower = d.services.match_id(state.typed_loan, last4)
     if borrower is None:
         return _failed(d, state, event, "identify_mismatch", state.typed_loan)
@@ -114,7 +118,9 @@ def _failed(d: Dialogue, state: State, event: Event, key: str, loan_id: str | No
     if _locked(d, event):
         return _locked_reply(d, state)
     left = MAX_FAILURES - d.services.failed_identifications(event.user_id)
-    again = d.go(state, Step.identify_loan, remember=False) if state.step is Step.identify_id else d.ask(state)
+    again = (
+        d.go(state, steps.Step.identify_loan, remember=False) if state.step is steps.Step.identify_id else d.ask(state)
+    )
     return [Reply(key, {"attempts_left": left}), *again]
 
 
@@ -150,7 +156,7 @@ def show_loan(d: Dialogue, state: State) -> list[Reply]:
             return [Reply("no_loans")]
         buttons = [[Button("loan", f"loan:{other.loan_id}", {"loan_id": other.loan_id})] for other in loans]
         return [d.menu(state, "choose_loan", buttons, {"loans": [loan_view(other) for other in loans]})]
-    buttons = [[Button("continue", NEXT)]]
+    buttons = [[Button("continue", steps.NEXT)]]
     if len(loans) > 1:
         buttons.append([Button("other_loan", "loan:other")])
     return [d.menu(state, "loan_overview", buttons, {"loan": loan_view(loan)})]

@@ -16,6 +16,7 @@ shown again with what was expected.
 Moving between steps happens in one place, `move` (history, the row's audit event, its `enter`
 handler); `go` is a move and then `ask`, which shows a step and never writes.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,6 +47,8 @@ NO_BACK = (Step.consent, Step.done, Step.with_person)
 
 
 class Dialogue:
+    services: Services
+
     def __init__(self, services: Services) -> None:
         self.services = services
 
@@ -53,8 +56,13 @@ class Dialogue:
 
     def handle(self, state: State, event: Event) -> list[Reply]:
         if self._someone_else(state, event):
-            self.services.audit("other_user_refused", chat_id=event.chat_id, borrower_id=state.borrower_id,
-                                user_id=event.user_id, kind=event.kind)
+            self.services.audit(
+                "other_user_refused",
+                chat_id=event.chat_id,
+                borrower_id=state.borrower_id,
+                user_id=event.user_id,
+                kind=event.kind,
+            )
             return [Reply("identify_other_account")]
         if event.kind == "edited":
             return [Reply("edited_ignored")]
@@ -64,7 +72,9 @@ class Dialogue:
             return self.resume(state)
         row = ROWS[state.step]
         if event.kind == "contact":
-            return row.on_contact(self, state, event) if row.on_contact else [Reply("error.use_buttons"), *self.ask(state)]
+            if row.on_contact is None:
+                return [Reply("error.use_buttons"), *self.ask(state)]
+            return row.on_contact(self, state, event)
         if event.kind == "button":
             return self._press(state, row, event)
         return self._text(state, row, event)
@@ -158,8 +168,13 @@ class Dialogue:
         if menu != str(state.menu):
             return [Reply("stale_menu"), *self.ask(state)]
         if payload not in state.offered:
-            self.services.audit("forged_callback", chat_id=event.chat_id, borrower_id=state.borrower_id,
-                                payload=payload[:64], step=state.step)
+            self.services.audit(
+                "forged_callback",
+                chat_id=event.chat_id,
+                borrower_id=state.borrower_id,
+                payload=payload[:64],
+                step=state.step,
+            )
             return [Reply("stale_menu"), *self.ask(state)]
         action, _, value = payload.partition(":")
         if action == "pick" and isinstance(row.answer, Choice):
@@ -180,22 +195,23 @@ class Dialogue:
         return handler(self, state, event, value) if handler else self.ask(state)
 
     def _text(self, state: State, row: Row, event: Event) -> list[Reply]:
-        if not row.takes_text:
-            return [Reply("error.use_buttons"), *self.ask(state)]
         try:
             if isinstance(row.answer, Typed):
                 return self._keep(state, row, row.answer.parse(event.text, self))
-            return row.on_text(self, state, event, event.text)
+            if row.on_text is not None:
+                return row.on_text(self, state, event, event.text)
         except InputError as error:
             state.input_errors += 1
             replies = [Reply(error.key, dict(error.params)), *self.ask(state)]
             if state.input_errors >= ERRORS_BEFORE_OFFERING_PERSON:
                 replies.append(self.menu(state, "offer_person", [[Button("person", "person:errors")]]))
             return replies
+        return [Reply("error.use_buttons"), *self.ask(state)]  # a step that takes no text
 
     def _keep(self, state: State, row: Row, value: Any) -> list[Reply]:
         """Save a plain question's answer, forget the answers of steps that no longer apply
         (switching to "lasting" drops the expected change of income), and move on."""
+        assert row.saves is not None, "`Row` requires `saves` of a row with an answer"
         name, _, key = row.saves.partition(".")
         if key:
             getattr(state.data, name)[key] = value
@@ -259,23 +275,32 @@ class Dialogue:
         row = ROWS[state.step]
         if row.show:
             return row.show(self, state)
+        assert row.key is not None, "`Row` requires a message key of a row without `show`"
         data = row.data(self, state) if row.data else {}
         if row.contact:
             self.close_menu(state)
             return [Reply(row.key, data, request_contact=True)]
-        buttons = row.answer.buttons(self, state) if isinstance(row.answer, Choice) else (
-            row.menu(self, state) if row.menu else None)
+        buttons = (
+            row.answer.buttons(self, state)
+            if isinstance(row.answer, Choice)
+            else (row.menu(self, state) if row.menu else None)
+        )
         if buttons:
             return [self.menu(state, row.key, buttons, data)]
         return self.prompt(state, row.key, **data)
 
-    def menu(self, state: State, key: str, buttons: list[list[Button]], data: dict[str, Any] | None = None,
-             **extra: Any) -> Reply:
+    def menu(
+        self, state: State, key: str, buttons: list[list[Button]], data: dict[str, Any] | None = None, **extra: Any
+    ) -> Reply:
         """A reply with a fresh menu: older buttons become stale, only these are valid."""
         state.menu += 1
         state.offered = [button.payload for row in buttons for button in row]
-        return Reply(key, data or {}, [[Button(b.key, f"{state.menu}:{b.payload}", b.params) for b in row]
-                                       for row in buttons], **extra)
+        return Reply(
+            key,
+            data or {},
+            [[Button(b.key, f"{state.menu}:{b.payload}", b.params) for b in row] for row in buttons],
+            **extra,
+        )
 
     def prompt(self, state: State, key: str, **data: Any) -> list[Reply]:
         """A free-text question; no old button stays live."""

@@ -1,9 +1,9 @@
 """What comes into the dialogue (`Event`) and what goes out (`Reply` with its `Button`s)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
 
 EventKind = Literal["text", "button", "command", "contact", "edited"]
 

@@ -1,5 +1,7 @@
-"""The plans: options, an option's details, "I can pay X a month", "are you sure?" above the
-budget, the terms and the agreement. Named handlers of the step table (`dialogs.steps`).
+"""The budget and the plans: the budget screen, options, an option's details, "I can pay X a
+month", "are you sure?" above the budget, the terms and the agreement. Named handlers of the
+step table (`dialogs.steps`). Each needs the chosen loan: if the lender has repaid, moved or
+removed it since, the borrower is taken back to choosing a loan (`_loan_gone`).
 
 Entering the options asks the engine for a quote as of today and remembers that day, so
 showing them again, the details and the terms are the plans the borrower saw, and confirming a
@@ -19,16 +21,17 @@ refused one is refused with each broken rule, its value and its limit; one above
 never called affordable and is agreed only after an explicit "yes, I am sure", which the
 agreement records (audit event `over_budget_accepted`, `chosen_over_budget` in the plan's terms).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from dialogs.answers import budget_view_of, case_from
+from dialogs import steps
+from dialogs.answers import budget_data, budget_view_of, case_from
 from dialogs.model import Button, Event, Reply
 from dialogs.parsing import parse_amount
 from dialogs.person import hand_off
-from dialogs.steps import Step
 from dialogs.views import (
     check_view,
     loan_view,
@@ -40,23 +43,34 @@ from dialogs.views import (
 )
 from plans.engine import custom_quote, offered_option, quote
 from plans.errors import NoPlanPossible
-from plans.models import Case, Option, Quote, QuoteStatus
+from plans.models import Case, Loan, Option, Quote, QuoteStatus
 
 if TYPE_CHECKING:
     from dialogs.machine import Dialogue
     from dialogs.state import State
 
-BACK_TO_OPTIONS = Button("back_to_options", f"back:{Step.options.value}")
 #: The engine's flags a person should see on the hand-off card.
 CARD_FLAGS = ("hardship_review", "debt_advice", "needs_approval", "no_disposable_income")
 #: Who takes the case when the quote cannot give the borrower a plan here.
 TO_PERSON = {QuoteStatus.nothing_fits: "hardship_review", QuoteStatus.needs_approval: "needs_approval"}
 
 
-def _case(d: Dialogue, state: State) -> Case:
+def _case(d: Dialogue, state: State) -> Case | None:
+    """The borrower's case as of the quote's day; None when the chosen loan is no longer one of
+    theirs (the lender repaid, moved or removed it since): see `_loan_gone`."""
+    loan = d.loan(state)
+    if loan is None:
+        return None
     if state.quote_as_of is None:
         state.quote_as_of = d.services.now().date()
-    return case_from(d.loan(state), state.data, state.quote_as_of)
+    return case_from(loan, state.data, state.quote_as_of)
+
+
+def _loan_gone(d: Dialogue, state: State) -> list[Reply]:
+    """No plan without the loan: back to choosing one (or being told there is none)."""
+    state.loan_id = None
+    d.back_to(state, steps.Step.loan)
+    return [Reply("stale_menu"), *d.ask(state)]
 
 
 def listed(result: Quote) -> list[Option]:
@@ -64,7 +78,16 @@ def listed(result: Quote) -> list[Option]:
     return [option for option in result.options if option.affordable] or result.options
 
 
-# ---------------------------------------------------------------------------- the options
+# ---------------------------------------------------------------------------- the budget and the options
+
+
+def show_budget(d: Dialogue, state: State) -> list[Reply]:
+    """What each month leaves for this loan: the figures every option is held to."""
+    loan = d.loan(state)
+    if loan is None:
+        return _loan_gone(d, state)
+    data = budget_data(state.data, loan, d.services.now().date(), d.services.policy)
+    return [d.menu(state, "budget", [[Button("see_options", steps.NEXT)]], data)]
 
 
 def quote_options(d: Dialogue, state: State) -> list[Reply]:
@@ -72,6 +95,8 @@ def quote_options(d: Dialogue, state: State) -> list[Reply]:
     offered, record it, and when no plan can be agreed here, hand the case to a person."""
     state.quote_as_of, state.chosen, state.custom = None, None, None
     case = _case(d, state)
+    if case is None:
+        return _loan_gone(d, state)
     result = quote(case, d.services.policy)
     if "replan_limit_reached" in result.flags:
         return _replan_limit(d, state)
@@ -88,15 +113,20 @@ def quote_options(d: Dialogue, state: State) -> list[Reply]:
     if not d.services.support_status().reachable:
         d.audit("person_requested", state, reason=why, step=state.step, reachable=False)
         return [*_screen(d, state, case, result), *advice]
-    card = {"flags": [{"key": r.key, "params": r.params} for r in result.flag_reasons if r.key in CARD_FLAGS],
-            "blocked_by": result.blocked_by, "for_approval": [o.option_id for o in result.for_approval],
-            "shortfall": result.monthly_shortfall if result.status is QuoteStatus.nothing_fits else None,
-            "currency": result.currency}
+    card = {
+        "flags": [{"key": r.key, "params": r.params} for r in result.flag_reasons if r.key in CARD_FLAGS],
+        "blocked_by": result.blocked_by,
+        "for_approval": [o.option_id for o in result.for_approval],
+        "shortfall": result.monthly_shortfall if result.status is QuoteStatus.nothing_fits else None,
+        "currency": result.currency,
+    }
     return [*_screen(d, state, case, result, handed=True), *advice, *hand_off(d, state, why, **card)]
 
 
 def show_options(d: Dialogue, state: State) -> list[Reply]:
     case = _case(d, state)
+    if case is None:
+        return _loan_gone(d, state)
     return _screen(d, state, case, quote(case, d.services.policy))
 
 
@@ -108,24 +138,36 @@ def _screen(d: Dialogue, state: State, case: Case, result: Quote, *, handed: boo
     views = [option_view(o, n) for n, o in enumerate(shown, 1)]
     if result.status is QuoteStatus.needs_approval:
         data = {"blocked_by": result.blocked_by, "handed": handed, "contact": policy.contact}
-        rows = [[Button("edit_answers", f"back:{Step.review.value}")]]
+        rows = [[Button("edit_answers", f"back:{steps.Step.review.value}")]]
         return [Reply("needs_approval", data) if handed else d.menu(state, "needs_approval", rows, data)]
     if result.status is QuoteStatus.nothing_fits:
         closest = shown[0] if shown and shown[0].tightest == result.closest else None
-        data = {"options": views, "currency": currency, "shortfall": result.monthly_shortfall,
-                "closest": month_fit_view(result.closest) if result.closest else None,
-                "closest_structure": closest.structure.value if closest else None,
-                "budget": budget_view_of(case, result.budget, result.budget_later, result.budget_high_season),
-                "handed": handed, "reachable": handed or d.services.support_status().reachable,
-                "contact": policy.contact}
+        data = {
+            "options": views,
+            "currency": currency,
+            "shortfall": result.monthly_shortfall,
+            "closest": month_fit_view(result.closest) if result.closest else None,
+            "closest_structure": closest.structure.value if closest else None,
+            "budget": budget_view_of(case, result.budget, result.budget_later, result.budget_high_season),
+            "handed": handed,
+            "reachable": handed or d.services.support_status().reachable,
+            "contact": policy.contact,
+        }
         rows = [[Button("custom", "custom:")], [Button("person", "person:hardship_review")]]
         return [Reply("no_affordable", data) if handed else d.menu(state, "no_affordable", rows, data)]
-    rows = [[Button("choose", f"choose:{o.option_id}", {"n": n}), Button("details", f"details:{o.option_id}", {"n": n})]
-            for n, o in enumerate(shown, 1) if o.affordable]
+    rows = [
+        [Button("choose", f"choose:{o.option_id}", {"n": n}), Button("details", f"details:{o.option_id}", {"n": n})]
+        for n, o in enumerate(shown, 1)
+        if o.affordable
+    ]
     person = "person:debt_advice" if "debt_advice" in result.flags else "person:options"
     rows += [[Button("custom", "custom:")], [Button("person", person)]]
-    data = {"options": views, "recommended": result.recommended, "currency": currency,
-            "because": reason_view(result.recommended_because) if result.recommended_because else None}
+    data = {
+        "options": views,
+        "recommended": result.recommended,
+        "currency": currency,
+        "because": reason_view(result.recommended_because) if result.recommended_because else None,
+    }
     return [d.menu(state, "options", rows, data)]
 
 
@@ -134,7 +176,7 @@ def _replan_limit(d: Dialogue, state: State) -> list[Reply]:
     plan = d.active_plan(state)
     if plan is not None:
         d.services.break_plan(plan["id"], "replan_limit")
-    d.move(state, Step.done, remember=False)
+    d.move(state, steps.Step.done, remember=False)
     return [Reply("replan_limit"), *hand_off(d, state, "replan_limit")]
 
 
@@ -144,26 +186,38 @@ def _replan_limit(d: Dialogue, state: State) -> list[Reply]:
 def _custom(d: Dialogue, state: State) -> Option | None:
     if not state.custom:
         return None
+    case = _case(d, state)
+    if case is None:
+        return None
     amount, months = state.custom.get("amount"), state.custom.get("months")
-    return custom_quote(_case(d, state), d.services.policy, monthly_amount=Decimal(amount) if amount else None,
-                        months=int(months) if months else None)
+    return custom_quote(
+        case,
+        d.services.policy,
+        monthly_amount=Decimal(amount) if amount else None,
+        months=int(months) if months else None,
+    )
 
 
 def _offered(d: Dialogue, state: State, option_id: str) -> Option | None:
     """The option `option_id` if it is one the borrower was offered, built again."""
     if option_id in state.options:
-        return offered_option(_case(d, state), d.services.policy, option_id)
+        case = _case(d, state)
+        return offered_option(case, d.services.policy, option_id) if case is not None else None
     custom = _custom(d, state)
     return custom if custom is not None and custom.option_id == option_id else None
 
 
 def _details(d: Dialogue, state: State, option: Option) -> Reply:
-    rows = [[Button("choose_this", f"choose:{option.option_id}")], [BACK_TO_OPTIONS]]
+    rows = [[Button("choose_this", f"choose:{option.option_id}")], [steps.BACK_TO_OPTIONS]]
     return d.menu(state, "option_details", rows, option_data(option))
 
 
 def _gone(d: Dialogue, state: State) -> list[Reply]:
-    d.back_to(state, Step.options)
+    """The option a button was for is no longer offered: back to the plans (or, when it is the
+    loan that went, to choosing one)."""
+    if d.loan(state) is None:
+        return _loan_gone(d, state)
+    d.back_to(state, steps.Step.options)
     return [Reply("stale_menu"), *d.ask(state)]
 
 
@@ -176,28 +230,34 @@ def details(d: Dialogue, state: State, event: Event, option_id: str) -> list[Rep
 
 
 def ask_custom(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
-    return d.go(state, Step.custom_amount)
+    return d.go(state, steps.Step.custom_amount)
 
 
 def custom_amount(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
     """The borrower's own monthly amount: its plan's details, or why no lawful plan has it."""
     amount = parse_amount(text, allow_zero=False)
-    previous, state.custom = state.custom, {"amount": str(amount)}
+    case = _case(d, state)
+    if case is None:
+        return _loan_gone(d, state)
     try:
-        option = _custom(d, state)
+        option = custom_quote(case, d.services.policy, monthly_amount=amount)
     except NoPlanPossible as error:
-        state.custom = previous
         return [refusal(error, d.currency(state)), *d.ask(state)]
-    state.custom.update(option_id=option.option_id, affordable="yes" if option.affordable else "no")
-    d.back_to(state, Step.options)
+    state.custom = {
+        "amount": str(amount),
+        "option_id": option.option_id,
+        "affordable": "yes" if option.affordable else "no",
+    }
+    d.back_to(state, steps.Step.options)
     return [_details(d, state, option)]
 
 
 def refusal(error: NoPlanPossible, currency: str) -> Reply:
     """A refused plan in words: each rule it breaks with its value and limit."""
     if error.key == "custom_not_allowed":
-        return Reply("error.custom_not_allowed", {"checks": [check_view(r) for r in error.reasons],
-                                                  "currency": currency})
+        return Reply(
+            "error.custom_not_allowed", {"checks": [check_view(r) for r in error.reasons], "currency": currency}
+        )
     return Reply(f"error.{error.key}", {**error.params, "currency": currency})
 
 
@@ -212,20 +272,28 @@ def show_above_budget(d: Dialogue, state: State) -> list[Reply]:
     option = _offered(d, state, state.chosen) if state.chosen else None
     if option is None or option.affordable:
         return _gone(d, state)
-    rows = [[Button("sure", f"sure:{option.option_id}")], [Button("lower_amount", "custom:")], [BACK_TO_OPTIONS]]
+    rows = [[Button("sure", f"sure:{option.option_id}")], [Button("lower_amount", "custom:")], [steps.BACK_TO_OPTIONS]]
     data = {"option": option_view(option, 0), "over": over_budget_view(option), "currency": option.currency}
     return [d.menu(state, "above_budget", rows, data)]
 
 
 def sure(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply]:
-    """"Yes, I am sure": recorded, then the terms."""
+    """ "Yes, I am sure": recorded, then the terms."""
     option = _offered(d, state, option_id)
-    if option is None or option_id != state.chosen or option.affordable:
-        return _gone(d, state)
-    state.custom["knowingly"] = "yes"
-    over = over_budget_view(option)
-    d.audit("over_budget_accepted", state, option_id=option_id, amount=state.custom.get("amount"),
-            available=str(over["available"]), asked=str(over["asked"]), month=over["month"].isoformat()[:7])
+    over = over_budget_view(option) if option is not None else None
+    custom = state.custom
+    if option is None or option_id != state.chosen or option.affordable or over is None or custom is None:
+        return _gone(d, state)  # not the borrower's own amount above the budget that this button was for
+    custom["knowingly"] = "yes"
+    d.audit(
+        "over_budget_accepted",
+        state,
+        option_id=option_id,
+        amount=custom.get("amount"),
+        available=str(over["available"]),
+        asked=str(over["asked"]),
+        month=over["month"].isoformat()[:7],
+    )
     return d.advance(state)
 
 
@@ -245,33 +313,51 @@ def choose(d: Dialogue, state: State, event: Event, option_id: str) -> list[Repl
     return d.advance(state)
 
 
-def _terms(d: Dialogue, state: State, option: Option) -> dict[str, Any]:
+def _terms(d: Dialogue, loan: Loan, option: Option) -> dict[str, Any]:
     """What the borrower agrees to, including when a missed payment ends the plan (the policy's
     rules) and, for their own amount above the budget, that they chose it knowingly."""
     rules = d.services.policy.reminders
-    return {**option_data(option), "loan": loan_view(d.loan(state)), "grace_days": rules.grace_days,
-            "misses": rules.misses_before_broken}
+    return {
+        **option_data(option),
+        "loan": loan_view(loan),
+        "grace_days": rules.grace_days,
+        "misses": rules.misses_before_broken,
+    }
 
 
 def show_terms(d: Dialogue, state: State) -> list[Reply]:
+    loan = d.loan(state)
+    if loan is None:
+        return _loan_gone(d, state)
     option = _offered(d, state, state.chosen) if state.chosen else None
     if option is None:
         return _gone(d, state)
-    rows = [[Button("i_agree", f"agree:{option.option_id}")], [BACK_TO_OPTIONS]]
-    return [d.menu(state, "confirm_terms", rows, _terms(d, state, option))]
+    rows = [[Button("i_agree", f"agree:{option.option_id}")], [steps.BACK_TO_OPTIONS]]
+    return [d.menu(state, "confirm_terms", rows, _terms(d, loan, option))]
 
 
 def agree(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply]:
+    loan = d.loan(state)
+    if loan is None:
+        return _loan_gone(d, state)
     option = _offered(d, state, option_id)
     if option is None or option_id != state.chosen:
         return [Reply("stale_menu"), *d.ask(state)]
     if not option.affordable and not _chosen_knowingly(state):
-        return [Reply("stale_menu"), *d.go(state, Step.above_budget)]  # "are you sure?" comes first
-    text = d.services.render(state.locale, "confirm_terms", **_terms(d, state, option))
-    state.plan_id = d.services.save_plan(loan_id=state.loan_id, borrower_id=state.borrower_id, option=option,
-                                         consent_text=text, user_id=event.user_id, update_id=event.update_id,
-                                         chosen_over_budget=not option.affordable)
-    d.move(state, Step.done)
+        return [Reply("stale_menu"), *d.go(state, steps.Step.above_budget)]  # "are you sure?" comes first
+    assert state.borrower_id is not None, "`Dialogue.loans` finds loans only for an identified borrower"
+    terms = _terms(d, loan, option)
+    text = d.services.render(state.locale, "confirm_terms", **terms)
+    state.plan_id = d.services.save_plan(
+        loan_id=loan.loan_id,
+        borrower_id=state.borrower_id,
+        option=option,
+        consent_text=text,
+        user_id=event.user_id,
+        update_id=event.update_id,
+        chosen_over_budget=not option.affordable,
+    )
+    d.move(state, steps.Step.done)
     state.history.clear()  # an agreed plan is not gone back into
     d.close_menu(state)
-    return [Reply("plan_recorded", {**_terms(d, state, option), "plan_id": state.plan_id})]
+    return [Reply("plan_recorded", {**terms, "plan_id": state.plan_id})]

@@ -7,6 +7,7 @@ Amounts accept what people write on a phone: `5000`, `5,000`, `5 000`, `¥5000`,
 Unicode digit). Negative, absurdly large, `NaN` and `1e999` are refused. Amounts are kept in
 cents, rounded half up (`0.005` is `0.01`); where zero is refused, so is what rounds to zero.
 """
+
 from __future__ import annotations
 
 import re

@@ -10,14 +10,14 @@ the queue at any time (/cancel, /start or "continue with the assistant") and car
 they were. With nobody to answer through this channel, the borrower is told so and how else
 to reach their lender (the policy's `contact`), and the conversation goes on.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dialogs import identify
+from dialogs import identify, steps
 from dialogs.model import Button, Event, Reply
 from dialogs.ports import SupportStatus
-from dialogs.steps import Step
 
 if TYPE_CHECKING:
     from dialogs.machine import Dialogue
@@ -56,12 +56,11 @@ def _hours(status: SupportStatus) -> dict[str, Any]:
 def request(d: Dialogue, state: State, event: Event, why: str) -> list[Reply]:
     """The borrower asks for a person; with nobody to answer, the conversation goes on."""
     replies = hand_off(d, state, why)
-    return replies if state.step is Step.with_person else [*replies, *d.ask(state)]
+    return replies if state.step is steps.Step.with_person else [*replies, *d.ask(state)]
 
 
 #: What a hand-off card may say besides the reason (`hand_off(..., **card)`), and its default.
-CARD_DETAILS: dict[str, Any] = {"flags": [], "blocked_by": [], "for_approval": [], "shortfall": None,
-                                "currency": None}
+CARD_DETAILS: dict[str, Any] = {"flags": [], "blocked_by": [], "for_approval": [], "shortfall": None, "currency": None}
 
 
 def hand_off(d: Dialogue, state: State, why: str, **card: Any) -> list[Reply]:
@@ -69,15 +68,17 @@ def hand_off(d: Dialogue, state: State, why: str, **card: Any) -> list[Reply]:
     here. `card` tells the team more than the reason: the engine's flags with their reasons,
     the lender rules that block plans and the plans a person could approve, the shortfall."""
     status = d.services.support_status()
-    here = state.paused_at or Step.consent if state.step is Step.paused else state.step
+    here = state.paused_at or steps.Step.consent if state.step is steps.Step.paused else state.step
     if not status.reachable:
         d.audit("person_requested", state, reason=why, step=here, reachable=False)
         return [Reply("person_unavailable", {"contact": d.services.policy.contact})]
     state.person_from, state.needs_person = here, True
-    d.move(state, Step.with_person, remember=False)
+    d.move(state, steps.Step.with_person, remember=False)
     d.audit("person_requested", state, reason=why, step=here)
-    return [d.menu(state, "person_requested", LEAVE, _hours(status)),
-            Reply("handoff.card", {**CARD_DETAILS, **card, "reason": why, "step": here}, audience="support")]
+    return [
+        d.menu(state, "person_requested", LEAVE, _hours(status)),
+        Reply("handoff.card", {**CARD_DETAILS, **card, "reason": why, "step": here}, audience="support"),
+    ]
 
 
 def show_waiting(d: Dialogue, state: State) -> list[Reply]:
@@ -86,13 +87,14 @@ def show_waiting(d: Dialogue, state: State) -> list[Reply]:
 
 def relay(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
     """What the borrower writes goes to the team, in pieces that fit a Telegram message."""
-    return [Reply("handoff.relay", {"text": piece, "step": state.person_from}, audience="support")
-            for piece in pieces(text)]
+    return [
+        Reply("handoff.relay", {"text": piece, "step": state.person_from}, audience="support") for piece in pieces(text)
+    ]
 
 
 def leave(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
     """The borrower leaves the queue: the team is told (the ticket closes), the assistant goes on."""
-    back = state.person_from or Step.consent
+    back = state.person_from or steps.Step.consent
     state.person_from, state.needs_person = None, False
     d.return_to(state, back)
     d.audit("person_request_withdrawn", state, chat_id=event.chat_id, step=back)
@@ -100,9 +102,9 @@ def leave(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
 
 
 def closed_by_agent(d: Dialogue, state: State) -> list[Reply]:
-    if state.step is not Step.with_person:
+    if state.step is not steps.Step.with_person:
         return []
-    back = state.person_from or Step.consent
+    back = state.person_from or steps.Step.consent
     state.person_from, state.needs_person = None, False
     d.return_to(state, back)
     return [Reply("person_closed"), *d.ask(state)]

@@ -1,6 +1,7 @@
 """What the dialogue needs from the world, as a Protocol the runtime implements
 (`bot.services`). Keeping it this small is what lets the same dialogue run on Telegram, in a
 terminal and in tests."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,8 +60,17 @@ class Services(Protocol):
 
     def loans(self, borrower_id: int) -> list[Loan]: ...
 
-    def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
-                  user_id: int, update_id: int | None, chosen_over_budget: bool = False) -> int:
+    def save_plan(
+        self,
+        *,
+        loan_id: str,
+        borrower_id: int,
+        option: Option,
+        consent_text: str,
+        user_id: int,
+        update_id: int | None,
+        chosen_over_budget: bool = False,
+    ) -> int:
         """Record the accepted plan (superseding the loan's active plan), its pauses and its
         reminders; `chosen_over_budget`: the borrower's own amount, above their budget, agreed
         after they confirmed they were sure."""

@@ -2,6 +2,7 @@
 pydantic, stored as JSON after every turn so any process can resume the borrower exactly where
 they were), and `answers_summary` for tools that read a saved conversation (the support console).
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -42,6 +43,12 @@ class State(BaseModel):
     return_step: Step | None = None
     person_from: Step | None = None
     input_errors: int = 0
+
+    def begin_again(self) -> None:
+        """/start: forget this conversation but its language and who the borrower is (once known)."""
+        fresh = State(locale=self.locale, borrower_id=self.borrower_id, user_id=self.user_id)
+        for name in State.model_fields:
+            setattr(self, name, getattr(fresh, name))
 
     @property
     def contact_loan(self) -> str | None:

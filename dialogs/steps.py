@@ -14,17 +14,19 @@ with its parser, buttons from an enum or a function, or named handlers), the gro
 else: its answer is saved where `saves` says (the answers model, `Collected`, is made from these
 rows), answers of steps that no longer apply are cleared, and the conversation moves to the next
 row on the path that applies (`next_step`; while editing, back to the review at the end of the
-group). Identification, the loan, the options, confirming, the check-in, reporting a payment and
-the hand-off to a person are named handlers (`dialogs.identify`, `dialogs.offers`,
+group). Identification, the loan, the budget, the options, confirming, the check-in, reporting a
+payment and the hand-off to a person are named handlers (`dialogs.identify`, `dialogs.offers`,
 `dialogs.aftercare`, `dialogs.person`) listed in the same rows. `dialogs.machine` runs the table:
 transitions and their audit events happen there, in `Dialogue.go`; showing a step never writes.
 
 Adding a question: a `Step` member and a `Row` here, its keys in `locales/*/messages.toml`
 (and, if the engine uses the answer, the field of `plans.models.Finances` it fills: `engine=`).
 
-Import order: the handler modules name steps and this table names their handlers, so `Step`
-(and `NEXT`) are defined before they are imported (`dialogs/__init__.py` loads this module first).
+Import order: this table names the handlers, and the handler modules name steps. They import
+this module, not its names (`steps.Step.options`, read when a handler runs), so it can import
+them first; `dialogs/__init__.py` loads this module before any of them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -33,7 +35,17 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
+from dialogs import aftercare, identify, offers, person
+from dialogs.answers import Answers, answers_model, review_data
+from dialogs.model import Button, Event, Reply
+from dialogs.parsing import parse_amount, parse_count, parse_day_of_month, parse_months, parse_text
 from plans.models import ExpenseCategory, Finances, HardshipReason, IncomeKind, Outlook
+
+if TYPE_CHECKING:
+    from dialogs.machine import Dialogue
+    from dialogs.state import State
 
 
 class Step(StrEnum):
@@ -78,21 +90,7 @@ class Step(StrEnum):
 
 
 NEXT = "next:"  # the payload of a button that moves on to the next step
-
-# Below `Step` on purpose: these modules name steps, and the table names their handlers.
-from dialogs import aftercare, identify, offers, person
-from dialogs.answers import answers_model, budget_data, review_data
-from dialogs.model import Button, Reply
-from dialogs.parsing import (
-    parse_amount,
-    parse_count,
-    parse_day_of_month,
-    parse_months,
-    parse_text,
-)
-
-if TYPE_CHECKING:
-    from dialogs.state import State
+BACK_TO_OPTIONS = Button("back_to_options", f"back:{Step.options.value}")
 
 
 # ---------------------------------------------------------------------------- kinds of input
@@ -106,7 +104,7 @@ class Typed:
     A row's `menu` may offer buttons that answer for the borrower: `pick:<text>` is parsed
     as if typed."""
 
-    parse: Callable[[str, Any], Any]
+    parse: Callable[[str, Dialogue], Any]
     type: Any
     example: str
     low: int | None = None
@@ -118,7 +116,7 @@ def amount(*, allow_zero: bool = True, example: str = "3000") -> Typed:
     return Typed(lambda text, _: parse_amount(text, allow_zero=allow_zero), Decimal, example, allow_zero=allow_zero)
 
 
-def count_of(model: type, name: str, example: str = "1") -> Typed:
+def count_of(model: type[BaseModel], name: str, example: str = "1") -> Typed:
     """A whole number within the bounds the engine's model sets for `name` (one definition)."""
     bounds = {type(item).__name__: item for item in model.model_fields[name].metadata}
     low, high = bounds["Ge"].ge, bounds["Le"].le
@@ -131,9 +129,11 @@ def months(example: str = "6-8") -> Typed:
 
 def day_of_month(example: str = "15") -> Typed:
     """A day of the month within the policy's `[payment_days]` (read when the answer comes)."""
-    def parse(text: str, dialogue: Any) -> int:
+
+    def parse(text: str, dialogue: Dialogue) -> int:
         days = dialogue.services.policy.payment_days
         return parse_day_of_month(text, low=days.earliest, high=days.latest)
+
     return Typed(parse, int, example)
 
 
@@ -146,7 +146,7 @@ class Choice:
     """Buttons, one per value (`values(dialogue, state)` -> [(value, label key, params)]); the
     press is saved as `convert(value)`."""
 
-    values: Callable[[Any, Any], list[tuple[str, str, dict[str, Any]]]]
+    values: Callable[[Dialogue, State], list[tuple[str, str, dict[str, Any]]]]
     convert: Callable[[str], Any]
     type: Any
     per_row: int = 1
@@ -162,18 +162,18 @@ class Choice:
         kind = type(next(iter(options.values())))
         return cls(lambda d, s: [(key, label.format(key), {}) for key in options], options.__getitem__, kind, per_row)
 
-    def buttons(self, dialogue: Any, state: Any) -> list[list[Button]]:
+    def buttons(self, dialogue: Dialogue, state: State) -> list[list[Button]]:
         found = [Button(label, f"pick:{value}", params) for value, label, params in self.values(dialogue, state)]
-        return [found[i:i + self.per_row] for i in range(0, len(found), self.per_row)]
+        return [found[i : i + self.per_row] for i in range(0, len(found), self.per_row)]
 
 
-def links(*buttons: tuple[str, str], per_row: int = 1) -> Callable[[Any, Any], list[list[Button]]]:
+def links(*buttons: tuple[str, str], per_row: int = 1) -> Callable[[Dialogue, State], list[list[Button]]]:
     """A fixed menu: (label key, payload) per button."""
     found = [Button(label, payload) for label, payload in buttons]
-    return lambda d, s: [found[i:i + per_row] for i in range(0, len(found), per_row)]
+    return lambda d, s: [found[i : i + per_row] for i in range(0, len(found), per_row)]
 
 
-def always(state: Any) -> bool:
+def always(state: State) -> bool:
     return True
 
 
@@ -188,23 +188,32 @@ class Row:
     step: Step
     key: str | None = None  # the message that asks (`show` builds the replies when it is None)
     group: str | None = None  # the answers the review's "edit <group>" re-asks
-    when: Callable[[Any], bool] = always
+    when: Callable[[State], bool] = always
     flow: bool = True  # on the borrower's path; off-path steps are entered by a button or command
     answer: Typed | Choice | None = None  # a plain question's input
     saves: str | None = None  # where `answer` is kept in the answers: a field, or "field.key"
     engine: str | None = None  # the `plans.models.Finances` field the answer fills as it is
-    data: Callable[[Any, Any], dict[str, Any]] | None = None  # the template data of `key`
-    menu: Callable[[Any, Any], list[list[Button]]] | None = None  # buttons of `key`
+    data: Callable[[Dialogue, State], dict[str, Any]] | None = None  # the template data of `key`
+    menu: Callable[[Dialogue, State], list[list[Button]]] | None = None  # buttons of `key`
     contact: bool = False  # `key` asks to share the phone number (Telegram's contact button)
-    show: Callable[..., list[Reply]] | None = None  # named handler that shows the step
-    enter: Callable[..., list[Reply] | None] | None = None  # runs when a transition enters the step
+    show: Callable[[Dialogue, State], list[Reply]] | None = None  # named handler that shows the step
+    enter: Callable[[Dialogue, State], list[Reply] | None] | None = None  # runs when a transition enters the step
     audit: str | None = None  # audit event written when a transition enters the step
-    on_text: Callable[..., list[Reply]] | None = None  # named handler of typed text
-    on_press: Mapping[str, Callable[..., list[Reply]]] = field(default_factory=dict)  # action -> handler
-    on_contact: Callable[..., list[Reply]] | None = None
+    on_text: Callable[[Dialogue, State, Event, str], list[Reply]] | None = None  # named handler of typed text
+    # action -> named handler of a button press
+    on_press: Mapping[str, Callable[[Dialogue, State, Event, str], list[Reply]]] = field(default_factory=dict)
+    on_contact: Callable[[Dialogue, State, Event], list[Reply]] | None = None
     leads_to: tuple[Step, ...] = ()  # where its event handlers move to, besides the next step on the path
     keeps: tuple[str, ...] = ()  # the state `on_text` changes (path), for the tests of hostile input
     example: str | None = None  # a valid text for `on_text` (tests walk the table with it)
+
+    def __post_init__(self) -> None:
+        """What `dialogs.machine` relies on: a step it shows itself has a message key, and a
+        plain question says where its answer is kept."""
+        if self.key is None and self.show is None:
+            raise ValueError(f"step {self.step}: a row needs a message key or a `show` handler")
+        if self.answer is not None and self.saves is None:
+            raise ValueError(f"step {self.step}: a row with an answer needs `saves`")
 
     @property
     def takes_text(self) -> bool:
@@ -245,30 +254,39 @@ def _seasonal(state: State) -> bool:
 COMMON_PAYDAYS = (1, 5, 10, 15, 20, 25)
 
 
-def _payment_days(d: Any, state: State) -> dict[str, Any]:
+def _payment_days(d: Dialogue, state: State) -> dict[str, Any]:
     days = d.services.policy.payment_days
     loan = d.loan(state)
     return {"earliest": days.earliest, "latest": days.latest, "now": loan.next_due_date.day if loan else None}
 
 
-def _payday_buttons(d: Any, state: State) -> list[list[Button]]:
+def _payday_buttons(d: Dialogue, state: State) -> list[list[Button]]:
     """The loan's due day ("as now") on a row of its own if the policy allows it, then the
     common paydays it allows, three a row; any allowed day may be typed instead."""
     days = d.services.policy.payment_days
     loan = d.loan(state)
     now = loan.next_due_date.day if loan and days.allows(loan.next_due_date.day) else None
-    common = [Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS
-              if days.allows(day) and day != now]
-    rows = [common[i:i + 3] for i in range(0, len(common), 3)]
+    common = [
+        Button("payday", f"pick:{day}", {"day": day}) for day in COMMON_PAYDAYS if days.allows(day) and day != now
+    ]
+    rows = [common[i : i + 3] for i in range(0, len(common), 3)]
     return [[Button("payday_now", f"pick:{now}", {"day": now})], *rows] if now else rows
 
 
 def _expense_item(category: ExpenseCategory) -> Row:
-    return Row(Step(f"expense:{category.value}"), "ask_expense_item", group="expenses", when=_itemised,
-               answer=amount(example="500"), saves=f"expenses.{category.value}",
-               data=lambda d, s: {"category": category.value})
+    return Row(
+        Step(f"expense:{category.value}"),
+        "ask_expense_item",
+        group="expenses",
+        when=_itemised,
+        answer=amount(example="500"),
+        saves=f"expenses.{category.value}",
+        data=lambda d, s: {"category": category.value},
+    )
 
 
+# A table: each row reads as one step (as the README quotes it), so the formatter leaves it be.
+# fmt: off
 TABLE: tuple[Row, ...] = (
     # -- who is this: privacy notice, identification, the loan ----------------------------
     Row(Step.consent, "consent", menu=links(("agree", "consent:yes"), ("decline", "consent:no"), per_row=2),
@@ -316,9 +334,7 @@ TABLE: tuple[Row, ...] = (
     Row(Step.review, "review", data=lambda d, s: review_data(s.data, d.currency(s)),
         menu=lambda d, s: [*([Button(f"edit_{g}", f"edit:{g}")] for g in EDITABLE), [Button("looks_right", NEXT)]],
         on_press={"edit": lambda d, s, e, group: d.edit(s, group)}),
-    Row(Step.budget, "budget", data=lambda d, s: budget_data(s.data, d.loan(s), d.services.now().date(),
-                                                             d.services.policy),
-        menu=links(("see_options", NEXT)), audit="finances_given"),
+    Row(Step.budget, show=offers.show_budget, audit="finances_given"),
     Row(Step.options, enter=offers.quote_options, show=offers.show_options,
         on_press={"choose": offers.choose, "details": offers.details, "custom": offers.ask_custom},
         leads_to=(Step.custom_amount, Step.above_budget)),
@@ -341,13 +357,18 @@ TABLE: tuple[Row, ...] = (
         on_press={"leave": person.leave}),
     Row(Step.paused, "cancelled", flow=False),
 )
+# fmt: on
 
 ROWS: dict[Step, Row] = {row.step: row for row in TABLE}
 PATH: list[Row] = [row for row in TABLE if row.flow]
 #: The groups of answers the review offers to edit, in the order they are asked.
 EDITABLE: list[str] = list(dict.fromkeys(row.group for row in PATH if row.group))
-#: The borrower's answers: one optional field per plain question (see `dialogs.answers`).
-Collected = answers_model(TABLE)
+#: The borrower's answers: one optional field per plain question, made from the rows (see
+#: `dialogs.answers.Answers`: mypy cannot see fields made at import, so it checks the base).
+if TYPE_CHECKING:
+    Collected = Answers
+else:
+    Collected = answers_model(TABLE)
 
 
 def first_of_group(group: str) -> Step:
@@ -360,7 +381,7 @@ def next_step(state: State, current: Step) -> Step:
     steps = [row.step for row in PATH]
     index = steps.index(current) if current in steps else -1
     group = ROWS[current].group
-    for row in PATH[index + 1:]:
+    for row in PATH[index + 1 :]:
         if state.editing and row.group != group:
             state.editing = False
             return Step.review

@@ -5,8 +5,10 @@ budget, and the compliance checks a refused plan breaks.
 Every figure the chat shows comes from here, so the budget screen, the options, "nothing
 fits" and the terms show the same numbers the engine holds the plans to.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -44,8 +46,13 @@ def reason_view(reason: Reason) -> dict[str, Any]:
 
 def pause_view(pause: Pause) -> dict[str, Any]:
     """A pause: the due dates with nothing to pay, and what happened to interest meanwhile."""
-    return {"first": pause.first_date, "last": pause.last_date, "months": pause.months,
-            "interest": pause.interest, "capitalised": pause.capitalised}
+    return {
+        "first": pause.first_date,
+        "last": pause.last_date,
+        "months": pause.months,
+        "interest": pause.interest,
+        "capitalised": pause.capitalised,
+    }
 
 
 def option_view(option: Option, number: int) -> dict[str, Any]:
@@ -93,24 +100,44 @@ def option_view(option: Option, number: int) -> dict[str, Any]:
 def month_fit_view(fit: MonthFit) -> dict[str, Any]:
     """A calendar month of a plan against the budget; `month` is its first day (for `|month`)."""
     year, month = fit.month.split("-")
-    return {"month": date(int(year), int(month), 1), "due": fit.due, "savings_used": fit.savings_used,
-            "to_pay": fit.to_pay, "available": fit.available, "gap": fit.gap}
+    return {
+        "month": date(int(year), int(month), 1),
+        "due": fit.due,
+        "savings_used": fit.savings_used,
+        "to_pay": fit.to_pay,
+        "available": fit.available,
+        "gap": fit.gap,
+    }
 
 
 def available_view(available: Available) -> dict[str, Any]:
     """What a month with this income leaves for the loan, and each part of the rule."""
     return {
-        "income": available.income, "essentials": available.essentials, "other_debts": available.other_debts,
-        "disposable": available.disposable, "share": available.share, "by_share": available.by_share,
-        "min_left": available.min_left, "per_dependant": available.per_dependant,
-        "dependants": available.dependants, "reserve": available.reserve,
-        "after_reserve": available.after_reserve, "available": available.available,
-        "kept": available.disposable - available.available, "limited_by": available.limited_by,
+        "income": available.income,
+        "essentials": available.essentials,
+        "other_debts": available.other_debts,
+        "disposable": available.disposable,
+        "share": available.share,
+        "by_share": available.by_share,
+        "min_left": available.min_left,
+        "per_dependant": available.per_dependant,
+        "dependants": available.dependants,
+        "reserve": available.reserve,
+        "after_reserve": available.after_reserve,
+        "available": available.available,
+        "kept": available.disposable - available.available,
+        "limited_by": available.limited_by,
     }
 
 
-def budget_view(now: Available, later: Available | None, high_season: Available | None, *,
-                change_month: date | None, high_months: list[int]) -> dict[str, Any]:
+def budget_view(
+    now: Available,
+    later: Available | None,
+    high_season: Available | None,
+    *,
+    change_month: date | None,
+    high_months: list[int],
+) -> dict[str, Any]:
     """The one budget the budget screen and "nothing fits" show: now, after the expected
     change of income (from `change_month`), and in the high-income months."""
     return {
@@ -123,8 +150,13 @@ def budget_view(now: Available, later: Available | None, high_season: Available 
 
 
 # A compliance check's value and limit as the templates format them.
-_CHECK_TYPES = {"apr_cap": Decimal, "min_installment": Decimal, "span": date.fromisoformat, "term": int,
-                "replan_limit": int}
+_CHECK_TYPES: dict[str, Callable[[str], Any]] = {
+    "apr_cap": Decimal,
+    "min_installment": Decimal,
+    "span": date.fromisoformat,
+    "term": int,
+    "replan_limit": int,
+}
 
 
 def check_view(reason: Reason) -> dict[str, Any]:
@@ -164,9 +196,19 @@ def paused_dates(pause: dict[str, Any]) -> list[date]:
 
 
 def schedule_view(option: Option) -> list[dict[str, Any]]:
-    rows = [{"number": r.number, "due": r.due_date, "payment": r.payment, "principal": r.principal,
-             "interest": r.interest, "fees": r.fees, "balance": r.balance, "kind": r.kind}
-            for r in option.schedule]
+    rows = [
+        {
+            "number": r.number,
+            "due": r.due_date,
+            "payment": r.payment,
+            "principal": r.principal,
+            "interest": r.interest,
+            "fees": r.fees,
+            "balance": r.balance,
+            "kind": r.kind,
+        }
+        for r in option.schedule
+    ]
     return shorten(with_pauses(rows, [pause_view(p) for p in option.pauses]))
 
 
@@ -177,8 +219,11 @@ def over_budget_view(option: Option) -> dict[str, Any] | None:
     if params is None:
         return None
     year, month = params["month"].split("-")
-    return {"available": Decimal(params["available"]), "asked": Decimal(params["asked"]),
-            "month": date(int(year), int(month), 1)}
+    return {
+        "available": Decimal(params["available"]),
+        "asked": Decimal(params["asked"]),
+        "month": date(int(year), int(month), 1),
+    }
 
 
 def option_data(option: Option) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from bot.i18n import Translator
 from bot.store import Store
 from bot.tg.app import build_application
 from bot.turn import Conversations
-from dialogue_harness import routes
 from dialogs.model import Event
 from dialogs.steps import Step
+from dialogue_harness import routes
 from fakebot import TOKEN, make_callback_update, make_command_update, make_contact_update, make_text_update
 from fixtures import NOW, clock
 from plans.policy import default_policy
@@ -168,7 +168,8 @@ async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", in
 async def answer_from_outlook(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000",
                               rest: tuple[str, ...] = ("¥5200", "800", "3k", "1")) -> str:
     """From "temporary or lasting?" to the review: recovery (unless lasting), salary income,
-    payments on the loan's due day as now, spending as one total, then `rest` (spending, other debts, savings, dependants); the review."""
+    payments on the loan's due day as now, spending as one total, then `rest` (spending, other
+    debts, savings, dependants); the review."""
     await chat.press(outlook)
     if outlook != "Lasting":
         await chat.say("4")

@@ -9,10 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from dialogue_harness import TRANSLATOR, Talk, at, routes
-from fixtures import NOW, SHANGHAI
 
 from bot.console import TERMINAL_CHAT, Console
+from bot.demo import DEMO_LOANS
 from bot.i18n import Translator
 from bot.turn import Conversations
 from dialogs.answers import summary
@@ -20,6 +19,8 @@ from dialogs.identify import MAX_FAILURES, MAX_LOAN_FAILURES
 from dialogs.model import Event
 from dialogs.state import answers_summary
 from dialogs.steps import Step
+from dialogue_harness import TRANSLATOR, Talk, at, routes
+from fixtures import NOW, SHANGHAI
 from plans.models import Structure, make_option_id, split_option_id
 from plans.policy import default_policy
 
@@ -177,6 +178,42 @@ def test_only_plans_that_fit_are_listed_and_each_can_be_chosen():
     assert talk.payloads[:2 * len(listed)] == [p for o in listed for p in (f"choose:{o['option_id']}",
                                                                             f"details:{o['option_id']}")]
     assert talk.state.options == [o["option_id"] for o in listed]
+
+
+def moved_to_another_borrower(talk: Talk, loan_id: str = "CC-1001") -> None:
+    """The lender imports the loan again under another borrower's phone (a corrected record)."""
+    row = next(row for row in DEMO_LOANS if row["loan_id"] == loan_id)
+    talk.store.upsert_borrower_and_loan({**row, "borrower_name": "Zhao Lei", "phone": "+8613600136000",
+                                         "id_last4": "9876"})
+
+
+@pytest.mark.parametrize("moment, act", [
+    ("review", lambda talk: talk.press_payload("next:")),  # the budget screen
+    ("budget", lambda talk: talk.press_payload("next:")),  # the options
+    ("options", lambda talk: talk.press_payload(f"choose:{talk.state.options[0]}")),
+    ("details", lambda talk: talk.press_payload("choose:" + talk.payloads[0].partition(":")[2])),
+    ("custom", lambda talk: talk.say("2000")),
+    ("confirm", lambda talk: talk.press_payload(f"agree:{talk.state.chosen}")),
+])
+def test_a_loan_moved_away_mid_conversation_takes_the_borrower_back_to_the_loan(moment, act):
+    """No plan is quoted, shown or agreed for a loan that is no longer the borrower's: the
+    next press says the menu is gone and shows the loans they have (here none)."""
+    talk = to_review(Talk())
+    if moment != "review":
+        talk.press_payload("next:")
+    if moment in ("options", "details", "custom", "confirm"):
+        talk.press_payload("next:")
+    if moment == "details":
+        talk.press_payload(f"details:{talk.state.options[0]}")
+    if moment == "custom":
+        talk.press_payload("custom:")
+    if moment == "confirm":
+        talk.press_payload(f"choose:{talk.state.options[0]}")
+        assert talk.step is Step.confirm
+    moved_to_another_borrower(talk)
+    act(talk)
+    assert talk.keys == ["stale_menu", "no_loans"] and talk.step is Step.loan and talk.state.loan_id is None
+    assert talk.store.active_plan_for_loan("CC-1001") is None
 
 
 def nothing_fits(talk: Talk) -> Talk:
@@ -578,8 +615,9 @@ def test_the_chat_and_the_stored_plan_agree_on_the_regular_payment():
 
 def test_the_stored_range_compares_amounts_as_numbers():
     store = Talk().store
+    amounts = ("950.00", "1000.00", "1000.00")
     rows = [{"number": n, "due_date": f"2027-0{n}-05", "amount": Decimal(amount), "principal": Decimal(amount),
-             "interest": Decimal(0), "fees": Decimal(0)} for n, amount in enumerate(("950.00", "1000.00", "1000.00"), 1)]
+             "interest": Decimal(0), "fees": Decimal(0)} for n, amount in enumerate(amounts, 1)]
     store.save_plan(loan_id="CC-1001", borrower_id=1, installments=rows, consent_text="ok", consent_user_id=1,
                     consent_update_id=1, accepted_at=NOW,
                     option={"option_id": "level-3", "structure": "level", "currency": "CNY",

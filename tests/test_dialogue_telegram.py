@@ -9,11 +9,11 @@ import html
 import json
 
 import pytest
-
 from telegram import Update
 
 from borrower_chat import BorrowerChat, answer_from_outlook, answer_situation, data_with_payload, make_bot_app
 from borrower_chat import identify as identify_by_loan_number
+from bot.errors import InviteError
 from fakebot import make_text_update
 from fixtures import store_of
 
@@ -82,7 +82,7 @@ async def test_full_path_in_chinese_with_invite_and_contact(fake_api, db_path):
     plans = store.list_plans()
     assert len(plans) == 1 and "年化" in plans[0]["consent_text"]
     assert store.borrower_by_telegram(777)["id"] == plans[0]["borrower_id"]
-    with pytest.raises(Exception):
+    with pytest.raises(InviteError, match="already used"):
         store.redeem_invite(token, chat.app.bot_data["conversations"].services.now(), 1)
     await app.shutdown()
 

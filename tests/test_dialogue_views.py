@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.turn import TEXT_LIMIT, Message, joined
 from bot.i18n import LOCALES, check_telegram_html, render
+from bot.turn import TEXT_LIMIT, Message, joined
 from dialogs.views import SHOWN_ROWS, option_data, schedule_view
 from plans.engine import quote
 from plans.models import Case

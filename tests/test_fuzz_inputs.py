@@ -45,14 +45,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from borrower_chat import BorrowerChat, _update_ids, answer_from_outlook, make_bot_app, walk_to
-from fixtures import NOW
 from bot.i18n import Translator, check_telegram_html
 from dialogs.model import Event
+from dialogs.parsing import MAX_AMOUNT, MAX_TEXT, InputError, parse_day
 from dialogs.person import pieces
 from dialogs.state import State
 from dialogs.steps import ROWS, TABLE, Step, Typed, next_step
-from dialogs.parsing import MAX_AMOUNT, MAX_TEXT, InputError, parse_day
 from fakebot import FakeBotAPI, make_text_update
+from fixtures import NOW
 from plans.policy import default_policy
 
 # ---------------------------------------------------------------------------- profiles
@@ -443,8 +443,9 @@ async def test_while_with_a_person_any_text_reaches_the_team_in_pieces_that_fit(
         visible.append(html.unescape(body.removeprefix(" ")))
     expected = [piece.rstrip() for piece in pieces(text)]  # Telegram drops trailing spaces too
     assert len(visible) == len(expected)
-    for shown, piece in zip(visible, expected):
-        assert len(shown) == len(piece) and all(a == b or a == "*" for a, b in zip(shown, piece)), (shown, piece)
+    for shown, piece in zip(visible, expected, strict=True):
+        assert len(shown) == len(piece) and all(a == b or a == "*" for a, b in zip(shown, piece, strict=True)), (
+            shown, piece)
     assert "13800138000" not in "".join(visible)
 
 

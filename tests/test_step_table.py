@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 import pytest
-from dialogue_harness import IDENTITY, Talk, at, routes, transitions
 
 from bot.i18n import LOCALES, Translator
 from dialogs.answers import answers_model
-from dialogs.steps import EDITABLE, PATH, ROWS, TABLE, Choice, Collected, Step, Typed
+from dialogs.steps import EDITABLE, PATH, ROWS, TABLE, Choice, Collected, Row, Step, Typed
+from dialogue_harness import IDENTITY, Talk, at, routes, transitions
 from paths import ROOT
 from plans.models import ExpenseCategory, Finances
 
@@ -89,6 +89,15 @@ def test_two_steps_may_not_keep_one_answer_as_different_types():
         answers_model(rows)
 
 
+def test_a_row_says_what_it_asks_and_where_its_answer_goes():
+    """What the machine relies on is checked when the table is made, not when a borrower
+    reaches the step: a message key (or a `show` handler), and `saves` for an answer."""
+    with pytest.raises(ValueError, match="message key"):
+        Row(Step.income)
+    with pytest.raises(ValueError, match="saves"):
+        Row(Step.income, "ask_income", answer=ROWS[Step.income].answer)
+
+
 def test_limits_come_from_the_engine_model():
     """One definition of a limit: a count the engine refuses is refused by the question."""
     for step, field in ((Step.dependants, "dependants"), (Step.recovery, "expected_recovery_months")):
@@ -108,8 +117,8 @@ def test_limits_come_from_the_engine_model():
 
 NEW_STEP = '''    pets = "pets"
 '''
-NEW_ROW = '''    Row(Step.pets, "ask_pets", group="dependants", answer=Typed(lambda text, _: parse_count(text, low=0, high=9),
-        int, "2"), saves="pets"),
+NEW_ROW = '''    Row(Step.pets, "ask_pets", group="dependants", saves="pets",
+        answer=Typed(lambda text, _: parse_count(text, low=0, high=9), int, "2")),
 '''
 SCRIPT = """
 import json, sys
