@@ -23,6 +23,7 @@ Goal: achieved >= 95% of the limit, zero 429s, each recipient exactly once. The 
 says how much of a core the process could get when it started (other processes share the
 machine) and the load average: at 1,000/s the sender needs about half a core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,10 @@ class RateGuard(BaseRequest):
             if len(self.window) >= self.limit:
                 self.refused += 1
                 await asyncio.sleep(LATENCY)
-                return 429, (b'{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",'
-                             b' "parameters": {"retry_after": 1}}')
+                return 429, (
+                    b'{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",'
+                    b' "parameters": {"retry_after": 1}}'
+                )
             self.window.append(now)
             self.arrivals.append(now)
         return await self.inner.do_request(url, method, request_data, **kwargs)
@@ -110,8 +113,14 @@ async def run(limit: int, recipients: int, paid: bool) -> dict:
     translator = Translator()
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.db") as store:
         fill(store, recipients)
-        prepared = prepare(store, parse_segment("all"), template_content(translator, "new_plans_available"),
-                           translator=translator, tz=SHANGHAI, default_locale="zh_CN")
+        prepared = prepare(
+            store,
+            parse_segment("all"),
+            template_content(translator, "new_plans_available"),
+            translator=translator,
+            tz=SHANGHAI,
+            default_locale="zh_CN",
+        )
         broadcast_id = create_broadcast(store, prepared, rate=limit, paid=paid, created_by="bench")
         fake = FakeBotAPI(latency=LATENCY)
         guard = RateGuard(fake, limit)
@@ -123,12 +132,18 @@ async def run(limit: int, recipients: int, paid: bool) -> dict:
         arrivals = guard.arrivals
         span = arrivals[-1] - arrivals[0]
         return {
-            "limit": limit, "recipients": recipients, "paid": paid,
+            "limit": limit,
+            "recipients": recipients,
+            "paid": paid,
             "achieved": (len(arrivals) - 1) / span / limit,
-            "end_to_end": recipients / elapsed / limit, "seconds": elapsed, "cpu_ms": cpu / recipients * 1000,
-            "busiest": busiest_second(arrivals), "refused": guard.refused,
-            "exactly_once": len(per_chat) == recipients and set(per_chat.values()) == {1}
-                            and counts == Counts(sent=recipients),
+            "end_to_end": recipients / elapsed / limit,
+            "seconds": elapsed,
+            "cpu_ms": cpu / recipients * 1000,
+            "busiest": busiest_second(arrivals),
+            "refused": guard.refused,
+            "exactly_once": len(per_chat) == recipients
+            and set(per_chat.values()) == {1}
+            and counts == Counts(sent=recipients),
         }
 
 
@@ -137,17 +152,23 @@ def main() -> None:
     parser.add_argument("--only", type=int, choices=(30, 1000), help="run one of the two cases")
     args = parser.parse_args()
     cases = [(30, 300, False), (1000, 5000, True)]
-    print(f"python {platform.python_version()}, {platform.machine()}, latency {LATENCY * 1000:.0f} ms,"
-          f" CPU available {cpu_share():.2f} of a core, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'limit/s':>8} {'recipients':>10} {'achieved':>9} {'end to end':>10} {'seconds':>8}"
-          f" {'busiest 1 s':>11} {'429s':>5} {'CPU ms/msg':>10}  exactly once")
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, latency {LATENCY * 1000:.0f} ms,"
+        f" CPU available {cpu_share():.2f} of a core, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'limit/s':>8} {'recipients':>10} {'achieved':>9} {'end to end':>10} {'seconds':>8}"
+        f" {'busiest 1 s':>11} {'429s':>5} {'CPU ms/msg':>10}  exactly once"
+    )
     for limit, recipients, paid in cases:
         if args.only and args.only != limit:
             continue
         r = asyncio.run(run(limit, recipients, paid))
-        print(f"{r['limit']:>8} {r['recipients']:>10} {r['achieved']:>9.1%} {r['end_to_end']:>10.1%}"
-              f" {r['seconds']:>8.2f} {r['busiest']:>11} {r['refused']:>5} {r['cpu_ms']:>10.2f}"
-              f"  {'yes' if r['exactly_once'] else 'NO'}")
+        print(
+            f"{r['limit']:>8} {r['recipients']:>10} {r['achieved']:>9.1%} {r['end_to_end']:>10.1%}"
+            f" {r['seconds']:>8.2f} {r['busiest']:>11} {r['refused']:>5} {r['cpu_ms']:>10.2f}"
+            f"  {'yes' if r['exactly_once'] else 'NO'}"
+        )
 
 
 if __name__ == "__main__":

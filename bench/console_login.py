@@ -19,6 +19,7 @@ Only the CLI and HTTP are used, so the same script measures an older checkout to
 Printed: the agent's page time (p50, p95, max) idle and under the flood, the login answers by
 HTTP status, and the login rate. Issue 12 measured 2 ms idle and 1.1 s under 16 threads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,11 +51,23 @@ def free_port() -> int:
 def start_console(workdir: Path) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_DATABASE=str(workdir / "bot.db"), BOT_DEFAULT_LOCALE="en", NO_PROXY="127.0.0.0/8,localhost")
-    subprocess.run([sys.executable, "-m", "bot", "support-user", "add", "alice", "--password-stdin"],
-                   input=PASSWORD + "\n", text=True, env=env, cwd=workdir, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "support-user", "add", "alice", "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        env=env,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bot", "support", "--port", str(port)], env=env, cwd=workdir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "support", "--port", str(port)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -85,14 +98,22 @@ def page_times(agent: httpx.Client, stop: threading.Event, seconds: float) -> li
     return times
 
 
-def flood(url: str, thread: int, stop: threading.Event, statuses: Counter, lock: threading.Lock,
-          one_address: bool) -> None:
+def flood(
+    url: str, thread: int, stop: threading.Event, statuses: Counter, lock: threading.Lock, one_address: bool
+) -> None:
     addresses = (f"127.{thread + 1}.{n // 250 % 250}.{n % 250 + 1}" for n in itertools.count())
     shared = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
     while not stop.is_set():
-        client = shared if one_address else httpx.Client(
-            base_url=url, follow_redirects=False, timeout=60,
-            transport=httpx.HTTPTransport(local_address=next(addresses)))
+        client = (
+            shared
+            if one_address
+            else httpx.Client(
+                base_url=url,
+                follow_redirects=False,
+                timeout=60,
+                transport=httpx.HTTPTransport(local_address=next(addresses)),
+            )
+        )
         try:
             status = login(client, f"user{random.randrange(10**9)}", "wrong password")
         except httpx.HTTPError as error:
@@ -125,8 +146,10 @@ def main() -> None:
             idle = page_times(agent, stop, min(5.0, args.seconds))
             statuses: Counter = Counter()
             lock = threading.Lock()
-            threads = [threading.Thread(target=flood, args=(url, i, stop, statuses, lock, args.one_address))
-                       for i in range(args.threads)]
+            threads = [
+                threading.Thread(target=flood, args=(url, i, stop, statuses, lock, args.one_address))
+                for i in range(args.threads)
+            ]
             started = time.monotonic()
             for thread in threads:
                 thread.start()

@@ -40,6 +40,7 @@ in the conversation's state; a finished conversation gets /plan). Figures: VmRSS
 start-up, VmRSS after the workload (after a gc.collect()), and the peak (VmHWM), from
 /proc/self/status. The comparison is of RSS after the workload.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,8 +109,12 @@ def proc_status() -> dict[str, int]:
 
 def _event(borrower: tp.Borrower, step: tuple[str, str], buttons: list[str], update_id: int) -> Event | None:
     kind, value = step
-    common = {"chat_id": borrower.chat_id, "user_id": borrower.chat_id, "update_id": update_id,
-              "language_code": borrower.language}
+    common = {
+        "chat_id": borrower.chat_id,
+        "user_id": borrower.chat_id,
+        "update_id": update_id,
+        "language_code": borrower.language,
+    }
     if kind == "command":
         return Event("command", text=f"/{value}", **common)
     if kind == "text":
@@ -145,29 +150,47 @@ class Copier:
         self.store, self.seed = store, seed
         db = store.db
         self.borrower_of = dict(db.execute("SELECT loan_id, borrower_id FROM loans").fetchall())
-        self.columns = {t: [c for c in _columns(store, t) if c != "id"]
-                        for t in ("messages", "audit", "identification_attempts", "plans", "installments", "reminders")}
+        self.columns = {
+            t: [c for c in _columns(store, t) if c != "id"]
+            for t in ("messages", "audit", "identification_attempts", "plans", "installments", "reminders")
+        }
         self.rows: dict[str, list[tuple]] = {table: [] for table in self.columns}
         self.templates = {}
         for n in range(templates):
             chat = tp.CHAT_BASE + n
             loan = tp.make_borrower(n, seed)[0].loan_id
             borrower_id = self.borrower_of[loan]
-            record = {"chat": chat, "loan": loan, "borrower_id": borrower_id,
-                      "conversation": store.load_conversation(chat),
-                      "binding": db.execute("SELECT telegram_user_id, telegram_chat_id, locale FROM borrowers"
-                                            " WHERE id = ?", (borrower_id,)).fetchone()}
+            record = {
+                "chat": chat,
+                "loan": loan,
+                "borrower_id": borrower_id,
+                "conversation": store.load_conversation(chat),
+                "binding": db.execute(
+                    "SELECT telegram_user_id, telegram_chat_id, locale FROM borrowers WHERE id = ?", (borrower_id,)
+                ).fetchone(),
+            }
             for table, key in self.HISTORY.items():
-                record[table] = db.execute(f"SELECT {', '.join(self.columns[table])} FROM {table}"
-                                           f" WHERE {key} = ? ORDER BY id", (chat,)).fetchall()
-            plans = db.execute(f"SELECT id, {', '.join(self.columns['plans'])} FROM plans WHERE borrower_id = ?"
-                               f" ORDER BY id", (borrower_id,)).fetchall()
-            record["plans"] = [(plan[0], plan[1:],
-                                db.execute(f"SELECT {', '.join(self.columns['installments'])} FROM installments"
-                                           f" WHERE plan_id = ?", (plan[0],)).fetchall(),
-                                db.execute(f"SELECT {', '.join(self.columns['reminders'])} FROM reminders"
-                                           f" WHERE plan_id = ?", (plan[0],)).fetchall())
-                               for plan in plans]
+                record[table] = db.execute(
+                    f"SELECT {', '.join(self.columns[table])} FROM {table} WHERE {key} = ? ORDER BY id", (chat,)
+                ).fetchall()
+            plans = db.execute(
+                f"SELECT id, {', '.join(self.columns['plans'])} FROM plans WHERE borrower_id = ? ORDER BY id",
+                (borrower_id,),
+            ).fetchall()
+            record["plans"] = [
+                (
+                    plan[0],
+                    plan[1:],
+                    db.execute(
+                        f"SELECT {', '.join(self.columns['installments'])} FROM installments WHERE plan_id = ?",
+                        (plan[0],),
+                    ).fetchall(),
+                    db.execute(
+                        f"SELECT {', '.join(self.columns['reminders'])} FROM reminders WHERE plan_id = ?", (plan[0],)
+                    ).fetchall(),
+                )
+                for plan in plans
+            ]
             self.templates[n] = record
         self.next_plan = (db.execute("SELECT max(id) FROM plans").fetchone()[0] or 0) + 1
 
@@ -179,8 +202,12 @@ class Copier:
 
         def remap(table: str, row: tuple, extra: dict[str, object] | None = None) -> tuple:
             values = dict(zip(self.columns[table], row, strict=True))
-            for key, new in (("chat_id", chat), ("borrower_id", borrower_id), ("loan_id", loan),
-                             ("consent_user_id", chat)):
+            for key, new in (
+                ("chat_id", chat),
+                ("borrower_id", borrower_id),
+                ("loan_id", loan),
+                ("consent_user_id", chat),
+            ):
                 if values.get(key) is not None:
                     values[key] = new
             for key in ("update_id", "in_reply_to", "consent_update_id"):
@@ -208,15 +235,22 @@ class Copier:
             if data.get("plan_id") is not None:
                 data["plan_id"] = plan_ids.get(data["plan_id"], data["plan_id"])
             self.store.save_conversation(
-                chat, step=saved["step"], data=data, version=0, locale=saved["locale"],
+                chat,
+                step=saved["step"],
+                data=data,
+                version=0,
+                locale=saved["locale"],
                 borrower_id=borrower_id if saved["borrower_id"] is not None else None,
                 loan_id=loan if saved["loan_id"] is not None else None,
                 telegram_user_id=chat if saved["telegram_user_id"] is not None else None,
-                needs_person=saved["needs_person"])
+                needs_person=saved["needs_person"],
+            )
         user_id, chat_id, locale = source["binding"]
         if user_id is not None:
-            self.store.db.execute("UPDATE borrowers SET telegram_user_id = ?, telegram_chat_id = ?, locale = ?"
-                                  " WHERE id = ?", (chat, chat, locale, borrower_id))
+            self.store.db.execute(
+                "UPDATE borrowers SET telegram_user_id = ?, telegram_chat_id = ?, locale = ? WHERE id = ?",
+                (chat, chat, locale, borrower_id),
+            )
 
     def flush(self) -> None:
         conn = self.store.db.conn
@@ -224,8 +258,10 @@ class Copier:
         for table in ("plans", "installments", "reminders", "messages", "audit", "identification_attempts"):
             columns = plan_columns if table == "plans" else self.columns[table]
             if self.rows[table]:
-                conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                                 self.rows[table])
+                conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    self.rows[table],
+                )
             self.rows[table] = []
 
 
@@ -250,8 +286,10 @@ def build(path: Path, conversations: int, templates: int, seed: int) -> dict:
             for n in range(first, min(first + 5000, conversations)):
                 copier.copy(n, n % templates)
             copier.flush()
-    counts = {table: store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-              for table in ("conversations", "messages", "plans", "installments", "reminders", "audit")}
+    counts = {
+        table: store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("conversations", "messages", "plans", "installments", "reminders", "audit")
+    }
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     counts["bytes"] = path.stat().st_size
@@ -279,8 +317,14 @@ def workload_update(store: Store, n: int, templates: int, seed: int, update_id: 
     found = [p for p in state.get("offered", []) if p.startswith(value)]
     if not found:
         return make_text_update(update_id, chat, chat, "?", language_code=borrower.language), False
-    return make_callback_update(update_id, chat, chat, f"{state['menu']}:{borrower.rng.choice(found)}",
-                                message_id=1, language_code=borrower.language), True
+    return make_callback_update(
+        update_id,
+        chat,
+        chat,
+        f"{state['menu']}:{borrower.rng.choice(found)}",
+        message_id=1,
+        language_code=borrower.language,
+    ), True
 
 
 class QuietFake(tp.BenchFake):
@@ -311,8 +355,9 @@ async def measure_async(path: Path, conversations: int, templates: int, updates:
     store = Store(path)
     talk = Conversations(store, default_policy(), Translator(), tp.clock, "zh_CN")
     fake = QuietFake()
-    app = build_application(talk, token=TOKEN, base_url=tp.BASE_URL, base_file_url=tp.BASE_FILE_URL,
-                            request=fake, rate_limit=False)
+    app = build_application(
+        talk, token=TOKEN, base_url=tp.BASE_URL, base_file_url=tp.BASE_FILE_URL, request=fake, rate_limit=False
+    )
     await app.initialize()
     gc.collect()
     status["ready"] = proc_status()
@@ -330,18 +375,38 @@ async def measure_async(path: Path, conversations: int, templates: int, updates:
     status["after"] = proc_status()
     await app.shutdown()
     store.close()
-    return {"rss_start_kib": status["start"]["VmRSS"], "rss_ready_kib": status["ready"]["VmRSS"],
-            "rss_after_kib": status["after"]["VmRSS"], "hwm_kib": status["after"]["VmHWM"],
-            "updates": updates, "off_path": off_path, "seconds": seconds,
-            "bot_api_failures": len(fake.failures), "bot_api_calls": fake.count, "errors": errors.records[:5],
-            "error_count": len(errors.records), "ptb_chat_data": len(app.chat_data),
-            "ptb_user_data": len(app.user_data)}
+    return {
+        "rss_start_kib": status["start"]["VmRSS"],
+        "rss_ready_kib": status["ready"]["VmRSS"],
+        "rss_after_kib": status["after"]["VmRSS"],
+        "hwm_kib": status["after"]["VmHWM"],
+        "updates": updates,
+        "off_path": off_path,
+        "seconds": seconds,
+        "bot_api_failures": len(fake.failures),
+        "bot_api_calls": fake.count,
+        "errors": errors.records[:5],
+        "error_count": len(errors.records),
+        "ptb_chat_data": len(app.chat_data),
+        "ptb_user_data": len(app.user_data),
+    }
 
 
 def measure_in_fresh_process(path: Path, conversations: int, templates: int, updates: int, seed: int) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--measure", str(path),
-               "--conversations", str(conversations), "--templates", str(templates),
-               "--updates", str(updates), "--seed", str(seed)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--measure",
+        str(path),
+        "--conversations",
+        str(conversations),
+        "--templates",
+        str(templates),
+        "--updates",
+        str(updates),
+        "--seed",
+        str(seed),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"measuring {path} failed:\n{done.stderr}")
@@ -357,9 +422,11 @@ def growth(args: argparse.Namespace, sizes: list[int]) -> dict:
         for updates in sizes:
             shutil.copyfile(built, copy)
             measured = results[updates] = measure_in_fresh_process(copy, args.large, args.templates, updates, args.seed)
-            print(f"  {updates:>7,} updates: RSS {measured['rss_after_kib'] / 1024:.1f} MiB after"
-                  f" (ready {measured['rss_ready_kib'] / 1024:.1f}, peak {measured['hwm_kib'] / 1024:.1f});"
-                  f" {measured['off_path']} off the path, {measured['error_count']} errors logged")
+            print(
+                f"  {updates:>7,} updates: RSS {measured['rss_after_kib'] / 1024:.1f} MiB after"
+                f" (ready {measured['rss_ready_kib'] / 1024:.1f}, peak {measured['hwm_kib'] / 1024:.1f});"
+                f" {measured['off_path']} off the path, {measured['error_count']} errors logged"
+            )
     return results
 
 
@@ -371,16 +438,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--templates", type=int, default=1_000, help="conversations driven for real (default 1,000)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--db-dir", default=None, help="where the temporary databases go")
-    parser.add_argument("--growth", metavar="N,N,...",
-                        help="instead: RSS after each of these workload sizes, each on a fresh copy of one"
-                             " database of --large conversations (does memory grow with the updates handled?)")
+    parser.add_argument(
+        "--growth",
+        metavar="N,N,...",
+        help="instead: RSS after each of these workload sizes, each on a fresh copy of one"
+        " database of --large conversations (does memory grow with the updates handled?)",
+    )
     parser.add_argument("--measure", metavar="DB", help=argparse.SUPPRESS)  # the fresh process
     parser.add_argument("--conversations", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.measure:
-        result = asyncio.run(measure_async(Path(args.measure), args.conversations, args.templates, args.updates,
-                                           args.seed))
+        result = asyncio.run(
+            measure_async(Path(args.measure), args.conversations, args.templates, args.updates, args.seed)
+        )
         print(json.dumps(result))
         return result
     print(f"machine: {tp.machine()}")
@@ -393,24 +464,30 @@ def main(argv: list[str] | None = None) -> dict:
             made = build(path, size, args.templates, args.seed)
             measured = measure_in_fresh_process(path, size, args.templates, args.updates, args.seed)
             results[size] = {**made, **measured}
-            print(f"{size:>9,} stored conversations ({made['messages']:,} messages, {made['plans']:,} plans,"
-                  f" {made['reminders']:,} reminders; {made['bytes'] / 2**20:,.1f} MiB database, built in"
-                  f" {made['seconds']:.0f} s)")
-            print(f"          RSS {measured['rss_ready_kib'] / 1024:.1f} MiB ready,"
-                  f" {measured['rss_after_kib'] / 1024:.1f}"
-                  f" MiB after {measured['updates']:,} updates ({measured['seconds']:.1f} s,"
-                  f" {measured['bot_api_calls']:,} Bot API calls, {measured['off_path']} off the path,"
-                  f" {measured['bot_api_failures']} Bot API failures, {measured['error_count']} errors logged);"
-                  f" peak {measured['hwm_kib'] / 1024:.1f} MiB")
+            print(
+                f"{size:>9,} stored conversations ({made['messages']:,} messages, {made['plans']:,} plans,"
+                f" {made['reminders']:,} reminders; {made['bytes'] / 2**20:,.1f} MiB database, built in"
+                f" {made['seconds']:.0f} s)"
+            )
+            print(
+                f"          RSS {measured['rss_ready_kib'] / 1024:.1f} MiB ready,"
+                f" {measured['rss_after_kib'] / 1024:.1f}"
+                f" MiB after {measured['updates']:,} updates ({measured['seconds']:.1f} s,"
+                f" {measured['bot_api_calls']:,} Bot API calls, {measured['off_path']} off the path,"
+                f" {measured['bot_api_failures']} Bot API failures, {measured['error_count']} errors logged);"
+                f" peak {measured['hwm_kib'] / 1024:.1f} MiB"
+            )
             for error in measured["errors"]:
                 print(f"          error: {error}")
             path.unlink()
     small, large = results[args.small], results[args.large]
     ratio = large["rss_after_kib"] / small["rss_after_kib"]
-    print(f"RSS after the workload, {args.large:,} vs {args.small:,} conversations: "
-          f"{large['rss_after_kib'] / 1024:.1f} / {small['rss_after_kib'] / 1024:.1f} MiB = {ratio:.3f}"
-          f" (goal <= 1.10: {'met' if ratio <= 1.10 else 'MISSED'});"
-          f" peak ratio {large['hwm_kib'] / small['hwm_kib']:.3f}")
+    print(
+        f"RSS after the workload, {args.large:,} vs {args.small:,} conversations: "
+        f"{large['rss_after_kib'] / 1024:.1f} / {small['rss_after_kib'] / 1024:.1f} MiB = {ratio:.3f}"
+        f" (goal <= 1.10: {'met' if ratio <= 1.10 else 'MISSED'});"
+        f" peak ratio {large['hwm_kib'] / small['hwm_kib']:.3f}"
+    )
     return {"results": results, "ratio": ratio}
 
 

@@ -16,6 +16,7 @@ schedules, APR by IRR, ranking. Three figures:
 
 Goals on a 2-core machine: >= 1,000 credit-card cases a second; ratio <= 10.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,17 @@ from plans.policy import default_policy  # noqa: E402
 
 SEED = 20261128
 
-REASONS = ["job_loss", "income_drop", "illness", "family_emergency", "business_trouble",
-           "over_indebted", "disaster", "payment_issue", "other"]
+REASONS = [
+    "job_loss",
+    "income_drop",
+    "illness",
+    "family_emergency",
+    "business_trouble",
+    "over_indebted",
+    "disaster",
+    "payment_issue",
+    "other",
+]
 
 
 def _money(value: float, places: int = 2) -> str:
@@ -166,9 +176,11 @@ def main() -> None:
     parser.add_argument("--profile", choices=["card", "mortgage"], help="cProfile one product and stop")
     args = parser.parse_args()
 
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores "
-          f"(nproc), {args.cases:,} cases per product, seed {SEED}; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores "
+        f"(nproc), {args.cases:,} cases per product, seed {SEED}; "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
     cards = make_cases(args.cases, "credit_card")
     mortgages = make_cases(args.cases, "mortgage")
     run_all(cards[:50] + mortgages[:10])  # warm up
@@ -187,12 +199,18 @@ def main() -> None:
         ("credit card, <= 60 months ", len(cards), card_time, card_cpu, card_options),
         ("mortgage,   <= 480 months", len(mortgages), mortgage_time, mortgage_cpu, mortgage_options),
     ):
-        print(f"  {name}: {count / wall:6.0f} cases/s  {wall / count * 1000:6.3f} ms/case  "
-              f"[CPU {count / cpu:6.0f} cases/s  {cpu / count * 1000:6.3f} ms/case]")
-        print(f"      {options / count:.1f} options shown per case, {payments / options:.0f} payments each "
-              f"on average, longest {longest}")
-    print(f"  per-case time ratio, 480 / 60 months: {(mortgage_time / len(mortgages)) / (card_time / len(cards)):.2f} "
-          f"[CPU {(mortgage_cpu / len(mortgages)) / (card_cpu / len(cards)):.2f}]  (goal <= 10)")
+        print(
+            f"  {name}: {count / wall:6.0f} cases/s  {wall / count * 1000:6.3f} ms/case  "
+            f"[CPU {count / cpu:6.0f} cases/s  {cpu / count * 1000:6.3f} ms/case]"
+        )
+        print(
+            f"      {options / count:.1f} options shown per case, {payments / options:.0f} payments each "
+            f"on average, longest {longest}"
+        )
+    print(
+        f"  per-case time ratio, 480 / 60 months: {(mortgage_time / len(mortgages)) / (card_time / len(cards)):.2f} "
+        f"[CPU {(mortgage_cpu / len(mortgages)) / (card_cpu / len(cards)):.2f}]  (goal <= 10)"
+    )
     if args.workers > 1:
         wall = parallel(len(cards), "credit_card", args.workers)
         print(f"multi-process ({args.workers} worker processes):")

@@ -11,6 +11,7 @@ before, on the day, 1 day after), and due dates spread over ten years. At the ch
 everything earlier is sent or paid except the same 100 reminders and 100 instalments, so
 both sizes have the same work to find among very different amounts of history.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,16 +33,24 @@ def build(path: Path, instalments: int) -> Store:
     db = store.db
     stamp = "2026-11-28T00:00:00.000000+00:00"
     with store.transaction():
-        db.execute("INSERT INTO borrowers (id, name, phone, id_last4, created_at)"
-                   " VALUES (1, 'B', '+8613800000000', '1234', ?)", (stamp,))
-        db.execute("INSERT INTO loans VALUES ('L', 1, 'credit_card', 'CNY', '1', '1', '0', '0', '0.1', '1', 12, 0,"
-                   " '2027-01-01', 0, NULL, ?, ?)", (stamp, stamp))
+        db.execute(
+            "INSERT INTO borrowers (id, name, phone, id_last4, created_at)"
+            " VALUES (1, 'B', '+8613800000000', '1234', ?)",
+            (stamp,),
+        )
+        db.execute(
+            "INSERT INTO loans VALUES ('L', 1, 'credit_card', 'CNY', '1', '1', '0', '0', '0.1', '1', 12, 0,"
+            " '2027-01-01', 0, NULL, ?, ?)",
+            (stamp, stamp),
+        )
         plans = range(1, (instalments + 11) // 12 + 1)
         db.conn.executemany(
             "INSERT INTO plans (id, loan_id, borrower_id, option_id, structure, currency, payments, first_due_date,"
             " monthly_min, monthly_max, total_repayable, apr, accepted_at, terms, consent_text, consent_sha256,"
             " consent_update_id) VALUES (?, 'L', 1, 'level-12', 'level', 'CNY', 12, '2027-01-01', '1', '1', '12',"
-            " '0.1', ?, '{}', 't', 'h', ?)", ((p, stamp, p) for p in plans))
+            " '0.1', ?, '{}', 't', 'h', ?)",
+            ((p, stamp, p) for p in plans),
+        )
         rows, reminders = [], []
         span = 3650
         for n in range(instalments):
@@ -51,20 +60,30 @@ def build(path: Path, instalments: int) -> Store:
             for kind, offset in (("before:3", -3), ("before:0", 0), ("after:1", 1)):
                 send = datetime.combine(due + timedelta(days=offset), datetime.min.time(), UTC) + timedelta(hours=2)
                 reminders.append((plan, number, kind, send.isoformat(timespec="microseconds"), stamp))
-        db.conn.executemany("INSERT INTO installments (plan_id, number, due_date, amount, principal, interest, fees)"
-                            " VALUES (?, ?, ?, '1', '1', '0', '0')", rows)
-        db.conn.executemany("INSERT INTO reminders (plan_id, installment_number, borrower_id, kind, send_at,"
-                            " created_at) VALUES (?, ?, 1, ?, ?, ?)", reminders)
+        db.conn.executemany(
+            "INSERT INTO installments (plan_id, number, due_date, amount, principal, interest, fees)"
+            " VALUES (?, ?, ?, '1', '1', '0', '0')",
+            rows,
+        )
+        db.conn.executemany(
+            "INSERT INTO reminders (plan_id, installment_number, borrower_id, kind, send_at,"
+            " created_at) VALUES (?, ?, 1, ?, ?, ?)",
+            reminders,
+        )
         # What the dispatcher has already done: everything before NOW is sent or paid ...
         db.execute("UPDATE reminders SET status = 'sent' WHERE send_at < ?", (NOW.isoformat(timespec="microseconds"),))
         db.execute("UPDATE installments SET status = 'paid' WHERE due_date < ?", (NOW.date().isoformat(),))
         # ... except the same DUE reminders and instalments at every size: the work to find.
-        db.execute("UPDATE reminders SET status = 'pending', send_at = ? WHERE id IN"
-                   " (SELECT id FROM reminders WHERE status = 'sent' LIMIT ?)",
-                   ((NOW - timedelta(minutes=30)).isoformat(timespec="microseconds"), DUE))
-        db.execute("UPDATE installments SET status = 'due' WHERE rowid IN"
-                   " (SELECT rowid FROM installments WHERE status = 'paid' AND due_date < ? LIMIT ?)",
-                   ((NOW.date() - timedelta(days=10)).isoformat(), DUE))
+        db.execute(
+            "UPDATE reminders SET status = 'pending', send_at = ? WHERE id IN"
+            " (SELECT id FROM reminders WHERE status = 'sent' LIMIT ?)",
+            ((NOW - timedelta(minutes=30)).isoformat(timespec="microseconds"), DUE),
+        )
+        db.execute(
+            "UPDATE installments SET status = 'due' WHERE rowid IN"
+            " (SELECT rowid FROM installments WHERE status = 'paid' AND due_date < ? LIMIT ?)",
+            ((NOW.date() - timedelta(days=10)).isoformat(), DUE),
+        )
     db.execute("ANALYZE")
     return store
 
@@ -98,11 +117,15 @@ def main() -> None:
     for size in (args.small, args.large):
         results[size] = measure(size)
         select, misses, due, unpaid = results[size]
-        print(f"{size:>9,} instalments: due reminders {select * 1e3:.3f} ms ({due} due), "
-              f"unpaid past grace {misses * 1e3:.3f} ms ({unpaid} rows)")
+        print(
+            f"{size:>9,} instalments: due reminders {select * 1e3:.3f} ms ({due} due), "
+            f"unpaid past grace {misses * 1e3:.3f} ms ({unpaid} rows)"
+        )
     small, large = results[args.small], results[args.large]
-    print(f"ratio large/small: due reminders {large[0] / small[0]:.2f}x, unpaid instalments {large[1] / small[1]:.2f}x"
-          " (goal <= 1.5x)")
+    print(
+        f"ratio large/small: due reminders {large[0] / small[0]:.2f}x, unpaid instalments {large[1] / small[1]:.2f}x"
+        " (goal <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ that cost is in every phase, more in ours and replay since our texts are long HT
 The run is bounded: `--time-limit` seconds per phase (default 900); a phase that hits it
 stops its borrowers and reports what was done. Everything is seeded (`--seed`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,8 +121,28 @@ WARMUP = 5  # conversations run (and not counted) before each timed phase
 UPDATE_IDS = itertools.count(1)  # unique across phases: the bot drops a repeated update_id
 REASONS = ["job_loss", "income_drop", "illness", "family_emergency", "business_trouble"]
 KINDS = ["salary", "salary", "self_employed", "pension"]
-SCRIPT_KINDS = ["command", "press", "text", "text", "press", "press", "press", "text", "text", "text", "press",
-                "press", "text", "text", "text", "text", "press", "press", "press", "press"]
+SCRIPT_KINDS = [
+    "command",
+    "press",
+    "text",
+    "text",
+    "press",
+    "press",
+    "press",
+    "text",
+    "text",
+    "text",
+    "press",
+    "press",
+    "text",
+    "text",
+    "text",
+    "text",
+    "press",
+    "press",
+    "press",
+    "press",
+]
 
 
 def clock() -> datetime:
@@ -209,8 +230,15 @@ def make_borrower(n: int, seed: int) -> tuple[Borrower, dict]:
     locale = rng.choice(["zh_CN", "en"])
     loan_id = f"BENCH-{n:07d}"
     id_last4 = f"{rng.randrange(10_000):04d}"
-    row = {**template, "loan_id": loan_id, "borrower_name": f"Borrower {n}", "phone": f"+86139{n:08d}",
-           "id_last4": id_last4, "locale": locale, "days_past_due": rng.randrange(31, 120)}
+    row = {
+        **template,
+        "loan_id": loan_id,
+        "borrower_name": f"Borrower {n}",
+        "phone": f"+86139{n:08d}",
+        "id_last4": id_last4,
+        "locale": locale,
+        "days_past_due": rng.randrange(31, 120),
+    }
     payment = float(template["monthly_payment"])
     income = round(payment * rng.uniform(2.6, 4.0), -2)
     script = [
@@ -254,8 +282,9 @@ def next_update(borrower: Borrower, step: tuple[str, str], keyboard: list[str], 
         found = [data for data, action in actions if action == value]
     if not found:
         return None
-    return make_callback_update(update_id, chat, chat, borrower.rng.choice(found), message_id=1,
-                                language_code=borrower.language)
+    return make_callback_update(
+        update_id, chat, chat, borrower.rng.choice(found), message_id=1, language_code=borrower.language
+    )
 
 
 # ---------------------------------------------------------------------- one phase
@@ -286,15 +315,24 @@ class Phase:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
     def line(self) -> str:
-        return (f"{self.name:<6} {self.updates:>7,} updates in {self.seconds:7.2f} s = {self.rate:7.1f} updates/s;"
-                f" per update p50 {self.quantile(0.5) * 1e3:5.2f} ms, p99 {self.quantile(0.99) * 1e3:6.2f} ms;"
-                f" CPU {self.cpu_ms:.3f} ms/update ({self.cpu_seconds / self.seconds:.0%} of wall);"
-                f" {self.api_calls / max(self.updates, 1):.2f} Bot API calls/update;"
-                f" {self.completed:,} conversations completed")
+        return (
+            f"{self.name:<6} {self.updates:>7,} updates in {self.seconds:7.2f} s = {self.rate:7.1f} updates/s;"
+            f" per update p50 {self.quantile(0.5) * 1e3:5.2f} ms, p99 {self.quantile(0.99) * 1e3:6.2f} ms;"
+            f" CPU {self.cpu_ms:.3f} ms/update ({self.cpu_seconds / self.seconds:.0%} of wall);"
+            f" {self.api_calls / max(self.updates, 1):.2f} Bot API calls/update;"
+            f" {self.completed:,} conversations completed"
+        )
 
 
-async def drive(app, fake: BenchFake, borrowers: list[Borrower], *, replay: bool, deadline: float,
-                profile: Profiling | Breakdown | None = None) -> tuple[int, list[float], bool]:
+async def drive(
+    app,
+    fake: BenchFake,
+    borrowers: list[Borrower],
+    *,
+    replay: bool,
+    deadline: float,
+    profile: Profiling | Breakdown | None = None,
+) -> tuple[int, list[float], bool]:
     """Run every borrower's conversation as its own task; returns (updates, times, hit limit).
 
     With `replay` the borrowers send the updates recorded in `sent`; otherwise they follow
@@ -314,8 +352,7 @@ async def drive(app, fake: BenchFake, borrowers: list[Borrower], *, replay: bool
             if replay:
                 data = step
             else:
-                data = next_update(borrower, step, fake.keyboards.get(str(borrower.chat_id), []),
-                                   next(UPDATE_IDS))
+                data = next_update(borrower, step, fake.keyboards.get(str(borrower.chat_id), []), next(UPDATE_IDS))
                 if data is None:
                     borrower.problem = f"no {step[1]!r} button after {len(borrower.sent)} updates"
                     return
@@ -337,35 +374,54 @@ async def drive(app, fake: BenchFake, borrowers: list[Borrower], *, replay: bool
     return len(times), times, limited
 
 
-async def timed_phase(name: str, app, fake: BenchFake, borrowers: list[Borrower], warmup: list[Borrower], *,
-                      replay: bool, time_limit: float, profile: Profiling | Breakdown | None = None) -> Phase:
+async def timed_phase(
+    name: str,
+    app,
+    fake: BenchFake,
+    borrowers: list[Borrower],
+    warmup: list[Borrower],
+    *,
+    replay: bool,
+    time_limit: float,
+    profile: Profiling | Breakdown | None = None,
+) -> Phase:
     await drive(app, fake, warmup, replay=replay, deadline=time.perf_counter() + time_limit)
     calls_before, failures_before = fake.count, len(fake.failures)
     gc.collect()
     began, cpu = time.perf_counter(), time.process_time()
-    updates, times, limited = await drive(app, fake, borrowers, replay=replay, deadline=began + time_limit,
-                                          profile=profile)
+    updates, times, limited = await drive(
+        app, fake, borrowers, replay=replay, deadline=began + time_limit, profile=profile
+    )
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     problems = [f"borrower {b.n}: {b.problem}" for b in borrowers if b.problem and not replay]
     problems += [f"Bot API {method}: {description}" for method, description in fake.failures[failures_before:]]
-    return Phase(name, updates, seconds, cpu, times, fake.count - calls_before, sum(b.done for b in borrowers),
-                 limited, problems)
+    return Phase(
+        name, updates, seconds, cpu, times, fake.count - calls_before, sum(b.done for b in borrowers), limited, problems
+    )
 
 
-async def run_ours(db_path: Path, borrowers: list[Borrower], rows: list[dict], warmup: list[Borrower],
-                   time_limit: float, profile: Profiling | Breakdown | None) -> tuple[Phase, int]:
+async def run_ours(
+    db_path: Path,
+    borrowers: list[Borrower],
+    rows: list[dict],
+    warmup: list[Borrower],
+    time_limit: float,
+    profile: Profiling | Breakdown | None,
+) -> tuple[Phase, int]:
     store = Store(db_path, clock=clock)
     with store.transaction():
         for row in rows:
             store.upsert_borrower_and_loan(row)
     conversations = Conversations(store, default_policy(), Translator(), clock, "zh_CN")
     fake = BenchFake()
-    app = build_application(conversations, token=TOKEN, base_url=BASE_URL, base_file_url=BASE_FILE_URL,
-                            request=fake, rate_limit=False)
+    app = build_application(
+        conversations, token=TOKEN, base_url=BASE_URL, base_file_url=BASE_FILE_URL, request=fake, rate_limit=False
+    )
     await app.initialize()
     try:
-        phase = await timed_phase("ours", app, fake, borrowers, warmup, replay=False, time_limit=time_limit,
-                                  profile=profile)
+        phase = await timed_phase(
+            "ours", app, fake, borrowers, warmup, replay=False, time_limit=time_limit, profile=profile
+        )
         plans = store.db.execute("SELECT count(*) FROM plans WHERE loan_id LIKE 'BENCH-%'").fetchone()[0]
     finally:
         await app.shutdown()
@@ -386,8 +442,15 @@ async def on_button(update, context) -> None:
 
 def build_echo(fake: BenchFake):
     """The bare echo bot of the issue: one MessageHandler, one CallbackQueryHandler."""
-    app = (ApplicationBuilder().token(TOKEN).base_url(BASE_URL).base_file_url(BASE_FILE_URL)
-           .request(fake).get_updates_request(fake).build())
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(BASE_URL)
+        .base_file_url(BASE_FILE_URL)
+        .request(fake)
+        .get_updates_request(fake)
+        .build()
+    )
     app.add_handler(MessageHandler(filters.TEXT, on_text))
     app.add_handler(CallbackQueryHandler(on_button))
     return app
@@ -398,13 +461,21 @@ def _markup(markup: Any):
     if not isinstance(markup, dict):
         return None
     if "inline_keyboard" in markup:
-        return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
-                                     for row in markup["inline_keyboard"]])
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
+                for row in markup["inline_keyboard"]
+            ]
+        )
     if "keyboard" in markup:
-        return ReplyKeyboardMarkup([[KeyboardButton(b["text"], request_contact=b.get("request_contact"))
-                                     for b in row] for row in markup["keyboard"]],
-                                   resize_keyboard=markup.get("resize_keyboard"),
-                                   one_time_keyboard=markup.get("one_time_keyboard"))
+        return ReplyKeyboardMarkup(
+            [
+                [KeyboardButton(b["text"], request_contact=b.get("request_contact")) for b in row]
+                for row in markup["keyboard"]
+            ],
+            resize_keyboard=markup.get("resize_keyboard"),
+            one_time_keyboard=markup.get("one_time_keyboard"),
+        )
     return ReplyKeyboardRemove() if markup.get("remove_keyboard") else None
 
 
@@ -416,9 +487,13 @@ async def on_any(update, context) -> None:
             await update.callback_query.answer()
         elif method == "sendMessage":
             preview = params.get("link_preview_options") or {}
-            await bot.send_message(params["chat_id"], params["text"], parse_mode=params.get("parse_mode"),
-                                   reply_markup=_markup(params.get("reply_markup")),
-                                   link_preview_options=LinkPreviewOptions(**preview) if preview else None)
+            await bot.send_message(
+                params["chat_id"],
+                params["text"],
+                parse_mode=params.get("parse_mode"),
+                reply_markup=_markup(params.get("reply_markup")),
+                link_preview_options=LinkPreviewOptions(**preview) if preview else None,
+            )
         else:
             raise RuntimeError(f"the replay bot does not make {method} calls")
 
@@ -427,8 +502,15 @@ def build_replay(fake: BenchFake, borrowers: list[Borrower]):
     """PTB alone with our traffic: for each update, exactly the Bot API calls our bot made
     (same texts, same keyboards built as PTB objects, callback answers), with
     no storage, dialogue or rendering. Splits our cost into PTB's share and our own work."""
-    app = (ApplicationBuilder().token(TOKEN).base_url(BASE_URL).base_file_url(BASE_FILE_URL)
-           .request(fake).get_updates_request(fake).build())
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(BASE_URL)
+        .base_file_url(BASE_FILE_URL)
+        .request(fake)
+        .get_updates_request(fake)
+        .build()
+    )
     app.bot_data["replies"] = {uid: calls for b in borrowers for uid, calls in b.replies.items()}
     app.add_handler(MessageHandler(filters.TEXT | filters.CONTACT, on_any))
     app.add_handler(CallbackQueryHandler(on_any))
@@ -462,8 +544,14 @@ class Breakdown:
         (2, "Store.log_message (inbound, dedupe)", "bot.store", "Store", "log_message", False),
         (2, "Dialogue.handle", "dialogs.machine", "Dialogue", "handle", False),
         (3, "plans.engine.quote", "dialogs.machine", None, "quote", False),
-        (3, "StoreServices.save_plan (plan, instalments, reminders)", "bot.services", "StoreServices", "save_plan",
-         False),
+        (
+            3,
+            "StoreServices.save_plan (plan, instalments, reminders)",
+            "bot.services",
+            "StoreServices",
+            "save_plan",
+            False,
+        ),
         (2, "Translator.render (all messages and buttons)", "bot.i18n", "Translator", "render", False),
         (2, "Store.save_conversation", "bot.store", "Store", "save_conversation", False),
         (2, "Store.log_reply", "bot.store", "Store", "log_reply", False),
@@ -494,6 +582,7 @@ class Breakdown:
         totals = self.totals[label]
         breakdown = self
         if is_async:
+
             async def timed_async(*args, **kwargs):
                 if not breakdown.active:
                     return await function(*args, **kwargs)
@@ -504,6 +593,7 @@ class Breakdown:
                     totals[0] += time.perf_counter() - wall
                     totals[1] += time.process_time() - cpu
                     totals[2] += 1
+
             return timed_async
 
         def timed(*args, **kwargs):
@@ -516,6 +606,7 @@ class Breakdown:
                 totals[0] += time.perf_counter() - wall
                 totals[1] += time.process_time() - cpu
                 totals[2] += 1
+
         return timed
 
     def start(self) -> None:
@@ -525,17 +616,19 @@ class Breakdown:
         self.active = False
 
     def report(self, phase: Phase) -> None:
-        print(f"\nbreakdown of our phase, per update ({phase.updates:,} updates; inclusive; "
-              f"whole phase: wall {phase.seconds / phase.updates * 1e3:.3f} ms, CPU {phase.cpu_ms:.3f} ms):")
+        print(
+            f"\nbreakdown of our phase, per update ({phase.updates:,} updates; inclusive; "
+            f"whole phase: wall {phase.seconds / phase.updates * 1e3:.3f} ms, CPU {phase.cpu_ms:.3f} ms):"
+        )
         print(f"  {'':<62} {'wall ms':>8} {'CPU ms':>8} {'CPU %':>6} {'calls':>8}")
         for depth, label, *_ in self.TREE:
             if label not in self.totals:
                 continue
             wall, cpu, calls = self.totals[label]
-            print(f"  {'  ' * depth + label:<62} {wall / phase.updates * 1e3:8.3f} {cpu / phase.updates * 1e3:8.3f}"
-                  f" {cpu / phase.cpu_seconds:6.1%} {calls:8,}")
-
-
+            print(
+                f"  {'  ' * depth + label:<62} {wall / phase.updates * 1e3:8.3f} {cpu / phase.updates * 1e3:8.3f}"
+                f" {cpu / phase.cpu_seconds:6.1%} {calls:8,}"
+            )
 
 
 class Profiling:
@@ -573,13 +666,15 @@ class Profiling:
 
 
 def machine() -> str:
-    return (f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
-            f" ({platform.processor() or platform.machine()}), {platform.system()} {platform.release()}")
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+        f" ({platform.processor() or platform.machine()}), {platform.system()} {platform.release()}"
+    )
 
 
 async def main_async(args: argparse.Namespace) -> dict:
     people = [make_borrower(n, args.seed) for n in range(args.borrowers + WARMUP)]
-    warmup = [b for b, _ in people[args.borrowers:]]
+    warmup = [b for b, _ in people[args.borrowers :]]
     borrowers = [b for b, _ in people[: args.borrowers]]
     rows = [row for _, row in people]
     if args.breakdown:
@@ -593,17 +688,25 @@ async def main_async(args: argparse.Namespace) -> dict:
     replay = await run_baseline("replay", borrowers, warmup, args.time_limit)
     ratio = ours.rate / echo.rate if echo.rate else float("nan")
     print(f"machine: {machine()}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-    print(f"{args.borrowers:,} borrowers x {len(SCRIPT_KINDS)} updates (1 command, 9 texts, 10 buttons),"
-          f" seed {args.seed}, SQLite in {args.db_dir or tempfile.gettempdir()}")
+    print(
+        f"{args.borrowers:,} borrowers x {len(SCRIPT_KINDS)} updates (1 command, 9 texts, 10 buttons),"
+        f" seed {args.seed}, SQLite in {args.db_dir or tempfile.gettempdir()}"
+    )
     for phase in (ours, echo, replay):
         print(phase.line())
     print(f"plans recorded: {plans:,} of {args.borrowers:,} conversations")
-    print(f"ratio ours/echo, updates/s: {ratio:.3f} (goal >= 0.5: {'met' if ratio >= 0.5 else 'MISSED'});"
-          f" by CPU time per update: {echo.cpu_ms / ours.cpu_ms:.3f}")
-    print(f"  replay/echo (PTB's cost of our Bot API traffic alone): {replay.rate / echo.rate:.3f} by updates/s,"
-          f" {echo.cpu_ms / replay.cpu_ms:.3f} by CPU")
-    print(f"  ours/replay (our own work: storage, dialogue, engine, rendering): {ours.rate / replay.rate:.3f}"
-          f" by updates/s, {replay.cpu_ms / ours.cpu_ms:.3f} by CPU")
+    print(
+        f"ratio ours/echo, updates/s: {ratio:.3f} (goal >= 0.5: {'met' if ratio >= 0.5 else 'MISSED'});"
+        f" by CPU time per update: {echo.cpu_ms / ours.cpu_ms:.3f}"
+    )
+    print(
+        f"  replay/echo (PTB's cost of our Bot API traffic alone): {replay.rate / echo.rate:.3f} by updates/s,"
+        f" {echo.cpu_ms / replay.cpu_ms:.3f} by CPU"
+    )
+    print(
+        f"  ours/replay (our own work: storage, dialogue, engine, rendering): {ours.rate / replay.rate:.3f}"
+        f" by updates/s, {replay.cpu_ms / ours.cpu_ms:.3f} by CPU"
+    )
     for phase in (ours, echo, replay):
         if phase.stopped_by_limit:
             print(f"{phase.name}: stopped at the time limit ({args.time_limit:.0f} s)")
@@ -624,15 +727,25 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--time-limit", type=float, default=900.0, help="seconds per phase (default 900)")
     parser.add_argument("--db-dir", default=None, help="where the temporary SQLite file goes")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="time our phase component by component (wall and CPU per update) instead of profiling")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="time our phase component by component (wall and CPU per update) instead of profiling",
+    )
     parser.add_argument("--profile", metavar="FILE", help="profile our phase into FILE and print the hot spots")
-    parser.add_argument("--profiler", choices=["cprofile", "pyinstrument"], default="cprofile",
-                        help="cprofile (stdlib, deterministic, inflates call-heavy code) or pyinstrument"
-                             " (sampling, `pip install pyinstrument`; FILE gets its HTML report)")
-    parser.add_argument("--profile-cpu", action="store_true",
-                        help="profile CPU time (time.process_time) instead of wall time: steadier on a busy machine,"
-                             " but blind to waiting for the disk (fsync)")
+    parser.add_argument(
+        "--profiler",
+        choices=["cprofile", "pyinstrument"],
+        default="cprofile",
+        help="cprofile (stdlib, deterministic, inflates call-heavy code) or pyinstrument"
+        " (sampling, `pip install pyinstrument`; FILE gets its HTML report)",
+    )
+    parser.add_argument(
+        "--profile-cpu",
+        action="store_true",
+        help="profile CPU time (time.process_time) instead of wall time: steadier on a busy machine,"
+        " but blind to waiting for the disk (fsync)",
+    )
     parser.add_argument("--profile-lines", type=int, default=30)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

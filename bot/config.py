@@ -5,6 +5,7 @@ first mistake into ONE line naming the variable (`BOT_TIMEZONE: unknown time zon
 instead of a traceback deep inside the bot. The token is optional because most CLI commands
 never talk to Telegram; `require_token()` is what `run` calls.
 """
+
 from __future__ import annotations
 
 from datetime import time
@@ -25,9 +26,7 @@ ENV_PREFIX = "BOT_"
 class Settings(BaseSettings):
     """One field per BOT_* variable (field `timezone` is BOT_TIMEZONE, and so on)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     token: SecretStr | None = None
     api_url: str = "https://api.telegram.org/bot"

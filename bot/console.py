@@ -7,6 +7,7 @@ Ctrl-D (or Ctrl-C); started again on the same database, the conversation resumes
 The terminal is its own chat (`TERMINAL_CHAT`) and its own user, never a Telegram account:
 identifying here binds no Telegram account to the borrower (see `Conversations(binds_accounts=False)`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,8 +23,14 @@ TERMINAL_USER = 0
 
 
 class Console:
-    def __init__(self, conversations: Conversations, *, read: Callable[[str], str] = input,
-                 write: Callable[[str], None] = print, language_code: str | None = None) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        *,
+        read: Callable[[str], str] = input,
+        write: Callable[[str], None] = print,
+        language_code: str | None = None,
+    ) -> None:
         self.conversations = conversations
         self.read = read
         self.write = write
@@ -57,10 +64,17 @@ class Console:
         else:
             self.send("text", line)
 
-    def send(self, kind: EventKind, text: str, *, contact_phone: str = "",
-             contact_user_id: int | None = None) -> None:
-        event = Event(kind, TERMINAL_CHAT, TERMINAL_USER, text=text, language_code=self.language_code,
-                      update_id=None, contact_phone=contact_phone, contact_user_id=contact_user_id)
+    def send(self, kind: EventKind, text: str, *, contact_phone: str = "", contact_user_id: int | None = None) -> None:
+        event = Event(
+            kind,
+            TERMINAL_CHAT,
+            TERMINAL_USER,
+            text=text,
+            language_code=self.language_code,
+            update_id=None,
+            contact_phone=contact_phone,
+            contact_user_id=contact_user_id,
+        )
         self.show_all(self.conversations.handle(event))
 
     def show_all(self, messages: list[Message]) -> None:
@@ -81,8 +95,9 @@ class Console:
             self.write(f"  [{message.request_contact}] {hint}")
         for name in message.attachments:
             assert message.plan_id is not None  # a file is made of a plan
-            filename, content = make_file(self.conversations.store, name, message.plan_id,
-                                          self.conversations.translator, locale)
+            filename, content = make_file(
+                self.conversations.store, name, message.plan_id, self.conversations.translator, locale
+            )
             path = save_file(Path.cwd(), filename, content)  # never over an earlier one
             self.write("  " + self.conversations.translator.render(locale, f"file.saved.{name}", path=str(path)))
         if message.buttons:

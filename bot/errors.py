@@ -11,6 +11,7 @@
 The engine's own errors live in `plans.errors`; the CLI turns both trees into one-line errors
 (`bot.cli.common.cli_errors`), and the conversation maps `InviteError.reason` to a message key.
 """
+
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
@@ -67,8 +68,7 @@ InviteReason = Literal["unknown", "used", "expired"]
 class InviteError(BotError):
     """An invitation token is unknown, already used, or expired (`reason`)."""
 
-    _TEXT = {"unknown": "no such invitation", "used": "invitation already used",
-             "expired": "invitation expired"}
+    _TEXT = {"unknown": "no such invitation", "used": "invitation already used", "expired": "invitation expired"}
 
     def __init__(self, reason: InviteReason) -> None:
         self.reason = reason

@@ -9,6 +9,7 @@ card. An agent's reply to the card or to a relayed message goes back to the borr
 in reply ends the ticket and the dialogue resumes where the borrower left off. A borrower who
 leaves the queue (`handoff.left`) closes the ticket themselves, and the team is told.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -41,17 +42,25 @@ def support_data(store: Store, chat_id: int, state: State, reply: Reply, at: dat
     names = [borrower["name"]] if borrower else []
     data: dict[str, Any] = {**reply.data, "chat_id": chat_id}
     if reply.key == "handoff.card":
-        data["ticket_id"] = store.open_ticket(chat_id=chat_id, borrower_id=state.borrower_id, loan_id=state.loan_id,
-                                              reason=reply.data["reason"], resume_step=reply.data["step"], at=at)
+        data["ticket_id"] = store.open_ticket(
+            chat_id=chat_id,
+            borrower_id=state.borrower_id,
+            loan_id=state.loan_id,
+            reason=reply.data["reason"],
+            resume_step=reply.data["step"],
+            at=at,
+        )
         data.update(
-            borrower=({"name": mask_name(borrower["name"]), "phone": mask_phone(borrower["phone"])}
-                      if borrower else None),
+            borrower=(
+                {"name": mask_name(borrower["name"]), "phone": mask_phone(borrower["phone"])} if borrower else None
+            ),
             loan=store.get_loan(state.loan_id) if state.loan_id else None,
             answers=summary(state.data, None),  # itemised spending counts in its total
             options=state.options,
             chosen=state.chosen,
-            recent=[{**m, "text": mask_text(plain_text(m["text"]), names)[:300]}
-                    for m in store.recent_messages(chat_id)],
+            recent=[
+                {**m, "text": mask_text(plain_text(m["text"]), names)[:300]} for m in store.recent_messages(chat_id)
+            ],
         )
     elif reply.key == "handoff.left":  # the borrower went back to the assistant: the ticket closes
         ticket = store.open_ticket_for_chat(chat_id)

@@ -96,8 +96,22 @@ PLAIN_TEXT_PREFIXES: tuple[str, ...] = ("btn.", "cmd.", "file.")
 #: Tags Telegram accepts with parse_mode=HTML (https://core.telegram.org/bots/api#html-style).
 TELEGRAM_TAGS: frozenset[str] = frozenset(
     {
-        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-        "tg-spoiler", "span", "blockquote", "tg-emoji",
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "tg-spoiler",
+        "span",
+        "blockquote",
+        "tg-emoji",
     }
 )
 
@@ -250,7 +264,8 @@ class Translator:
             env.filters.update(make_filters(locale))
             # (a method jinja2.ext.i18n adds to the environment: not in Environment's type)
             env.install_gettext_callables(  # type: ignore[attr-defined]
-                gettext=_as_is, ngettext=_plural_chooser(locale), newstyle=True)
+                gettext=_as_is, ngettext=_plural_chooser(locale), newstyle=True
+            )
             self._envs[locale] = env
         return self._envs[locale]
 

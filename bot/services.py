@@ -5,6 +5,7 @@ digits exactly; a loan is only ever described to the borrower it belongs to. A t
 (`restructure-bot chat`) identifies a borrower for its own conversation only: it never binds
 a Telegram account, so the real borrower is not refused on Telegram afterwards.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -38,9 +39,18 @@ def loan_from_record(record: dict[str, Any]) -> Loan:
 
 
 class StoreServices:
-    def __init__(self, store: Store, policy: Policy, translator: Translator,
-                 clock: Callable[[], datetime], zone: ZoneInfo, support_window: tuple[time, time], *,
-                 support_chat_id: int | None = None, binds_accounts: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        translator: Translator,
+        clock: Callable[[], datetime],
+        zone: ZoneInfo,
+        support_window: tuple[time, time],
+        *,
+        support_chat_id: int | None = None,
+        binds_accounts: bool = True,
+    ) -> None:
         self.store = store
         self.policy = policy
         self.translator = translator
@@ -53,7 +63,8 @@ class StoreServices:
     def support_status(self) -> SupportStatus:
         """A person can answer if there is a support group or an enabled console account."""
         reachable = self.support_chat_id is not None or any(
-            not user["disabled"] for user in self.store.list_support_users())
+            not user["disabled"] for user in self.store.list_support_users()
+        )
         open_now, opens_at = support_status(self.now(), self.zone, self.support_window)
         opens, closes = self.support_window
         return SupportStatus(reachable, open_now, opens_at, opens, closes)
@@ -130,8 +141,9 @@ class StoreServices:
         if plan is None:
             return loan
         recent = self.store.plans_accepted_since(loan.loan_id, self.now() - timedelta(days=365))
-        return remaining_loan(loan, plan, self.store.plan_installments(plan["id"]), self._today(),
-                              loan.prior_restructures + recent)
+        return remaining_loan(
+            loan, plan, self.store.plan_installments(plan["id"]), self._today(), loan.prior_restructures + recent
+        )
 
     def _today(self) -> date:
         return self.now().astimezone(self.zone).date()
@@ -140,8 +152,9 @@ class StoreServices:
         plan = self.store.active_plan_for_borrower(borrower_id)
         if plan is None:
             return None
-        return plan_view(plan, self.store.plan_installments(plan["id"]), self._today(),
-                         self.store.plan_pauses(plan["id"]))
+        return plan_view(
+            plan, self.store.plan_installments(plan["id"]), self._today(), self.store.plan_pauses(plan["id"])
+        )
 
     def report_payment(self, plan_id: int, amount: Decimal, paid_on: date) -> None:
         self.store.report_payment(plan_id, amount, paid_on, self.now())
@@ -149,28 +162,67 @@ class StoreServices:
     def break_plan(self, plan_id: int, reason: str) -> None:
         break_plan(self.store, plan_id, self.now(), reason)
 
-    def save_plan(self, *, loan_id: str, borrower_id: int, option: Option, consent_text: str,
-                  user_id: int, update_id: int | None, chosen_over_budget: bool = False) -> int:
+    def save_plan(
+        self,
+        *,
+        loan_id: str,
+        borrower_id: int,
+        option: Option,
+        consent_text: str,
+        user_id: int,
+        update_id: int | None,
+        chosen_over_budget: bool = False,
+    ) -> int:
         """Record the plan and everything it discloses (`plan_terms`), its instalments, its
         pauses and its reminders, superseding the loan's active plan, in one transaction."""
         terms = plan_terms(option, chosen_over_budget)
-        rows = [{"number": r.number, "due_date": r.due_date, "payment": r.payment, "principal": r.principal,
-                 "interest": r.interest, "fees": r.fees, "kind": r.kind} for r in option.schedule]
-        pauses = [{"first_date": p.first_date, "last_date": p.last_date, "months": p.months, "interest": p.interest,
-                   "capitalised": p.capitalised} for p in option.pauses]
+        rows = [
+            {
+                "number": r.number,
+                "due_date": r.due_date,
+                "payment": r.payment,
+                "principal": r.principal,
+                "interest": r.interest,
+                "fees": r.fees,
+                "kind": r.kind,
+            }
+            for r in option.schedule
+        ]
+        pauses = [
+            {
+                "first_date": p.first_date,
+                "last_date": p.last_date,
+                "months": p.months,
+                "interest": p.interest,
+                "capitalised": p.capitalised,
+            }
+            for p in option.pauses
+        ]
         with self.store.transaction():
             previous = self.store.active_plan_for_loan(loan_id)
             plan_id = self.store.save_plan(
-                loan_id=loan_id, borrower_id=borrower_id, option=terms, installments=rows,
-                consent_text=consent_text, consent_user_id=user_id, consent_update_id=update_id,
+                loan_id=loan_id,
+                borrower_id=borrower_id,
+                option=terms,
+                installments=rows,
+                consent_text=consent_text,
+                consent_user_id=user_id,
+                consent_update_id=update_id,
                 accepted_at=self.now(),
             )
             self.store.save_plan_pauses(plan_id, pauses)
             if previous is not None and previous["id"] != plan_id:
                 self.store.end_plan(previous["id"], PlanStatus.SUPERSEDED, self.now(), superseded_by=plan_id)
-            self.audit("plan_accepted", borrower_id=borrower_id, loan_id=loan_id, plan_id=plan_id,
-                       option_id=option.option_id, supersedes=previous["id"] if previous else None,
-                       affordable=option.affordable, chosen_over_budget=chosen_over_budget)
+            self.audit(
+                "plan_accepted",
+                borrower_id=borrower_id,
+                loan_id=loan_id,
+                plan_id=plan_id,
+                option_id=option.option_id,
+                supersedes=previous["id"] if previous else None,
+                affordable=option.affordable,
+                chosen_over_budget=chosen_over_budget,
+            )
             zone = borrower_zone(self.store, borrower_id, self.zone)
             schedule_reminders(self.store, self.policy, plan_id, zone, self.now())
         return plan_id
@@ -185,37 +237,62 @@ def plan_terms(option: Option, chosen_over_budget: bool = False) -> dict[str, An
     own amount above it, that they chose it knowingly (with the budget they were shown)."""
     over = next((r.params for r in option.reasons if r.key == "over_budget"), None)
     return {
-        "option_id": option.option_id, "structure": option.structure.value, "currency": option.currency,
-        "total_repayable": option.total_repayable, "total_interest": option.total_interest,
-        "apr": option.apr, "effective_annual_rate": option.effective_annual_rate,
-        "plan_rate": option.plan_rate, "down_payment": option.down_payment, "parameters": option.parameters,
-        "restructured_balance": option.restructured_balance, "restructured_principal": option.restructured_principal,
+        "option_id": option.option_id,
+        "structure": option.structure.value,
+        "currency": option.currency,
+        "total_repayable": option.total_repayable,
+        "total_interest": option.total_interest,
+        "apr": option.apr,
+        "effective_annual_rate": option.effective_annual_rate,
+        "plan_rate": option.plan_rate,
+        "down_payment": option.down_payment,
+        "parameters": option.parameters,
+        "restructured_balance": option.restructured_balance,
+        "restructured_principal": option.restructured_principal,
         "interest_capitalised": option.interest_capitalised,
         "overdue_interest_carried": option.overdue_interest_carried,
-        "fees_from_earlier_plan": option.fees_from_earlier_plan, "penalties_waived": option.penalties_waived,
-        "penalties_kept": option.penalties_kept, "penalties_kept_paid": option.penalties_kept_paid,
-        "interest_waived": option.interest_waived, "principal_waived": option.principal_waived,
+        "fees_from_earlier_plan": option.fees_from_earlier_plan,
+        "penalties_waived": option.penalties_waived,
+        "penalties_kept": option.penalties_kept,
+        "penalties_kept_paid": option.penalties_kept_paid,
+        "interest_waived": option.interest_waived,
+        "principal_waived": option.principal_waived,
         "pause_interest": option.pause_interest,
-        "affordable": option.affordable, "chosen_over_budget": chosen_over_budget,
+        "affordable": option.affordable,
+        "chosen_over_budget": chosen_over_budget,
         "available_each_month": over["available"] if over else None,
         "completion_likelihood": option.completion_likelihood,  # the report's at-risk list ranks by it
     }
 
 
-def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: date,
-              pauses: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def plan_view(
+    plan: dict[str, Any], instalments: list[dict[str, Any]], today: date, pauses: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """A plan as the borrower sees it: progress, what is next, every instalment, and its
     pauses (due dates with nothing to pay); `pause_now` is the pause under way or next, if
     it comes before the next payment."""
     unpaid = [i for i in instalments if i["status"] != InstalmentStatus.PAID]
     following = unpaid[0] if unpaid else None
-    shown_pauses = [{"first": p["first_date"], "last": p["last_date"], "months": p["months"],
-                     "interest": p["interest"], "capitalised": p["capitalised"]} for p in pauses]
-    ahead = [p for p in shown_pauses if p["last"] >= today
-             and (following is None or p["first"] <= following["due_date"])]
+    shown_pauses = [
+        {
+            "first": p["first_date"],
+            "last": p["last_date"],
+            "months": p["months"],
+            "interest": p["interest"],
+            "capitalised": p["capitalised"],
+        }
+        for p in pauses
+    ]
+    ahead = [
+        p for p in shown_pauses if p["last"] >= today and (following is None or p["first"] <= following["due_date"])
+    ]
     return {
-        "id": plan["id"], "loan_id": plan["loan_id"], "structure": plan["structure"],
-        "currency": plan["currency"], "status": plan["status"], "payments": len(instalments),
+        "id": plan["id"],
+        "loan_id": plan["loan_id"],
+        "structure": plan["structure"],
+        "currency": plan["currency"],
+        "status": plan["status"],
+        "payments": len(instalments),
         "paid_count": len(instalments) - len(unpaid),
         "total": sum((i["amount"] for i in instalments), Decimal(0)),
         "paid_total": sum((i["paid"] for i in instalments), Decimal(0)),
@@ -224,8 +301,17 @@ def plan_view(plan: dict[str, Any], instalments: list[dict[str, Any]], today: da
         "next_due": following["due_date"] if following else None,
         "next_amount": following["amount"] - following["paid"] if following else Decimal(0),
         "overdue": any(i["due_date"] < today for i in unpaid),
-        "instalments": [{"number": i["number"], "due": i["due_date"], "amount": i["amount"], "paid": i["paid"],
-                         "status": i["status"], "reported": i["reported"]} for i in instalments],
+        "instalments": [
+            {
+                "number": i["number"],
+                "due": i["due_date"],
+                "amount": i["amount"],
+                "paid": i["paid"],
+                "status": i["status"],
+                "reported": i["reported"],
+            }
+            for i in instalments
+        ],
         "pauses": shown_pauses,
         "pause_now": ahead[0] if ahead else None,
     }

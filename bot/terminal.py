@@ -7,6 +7,7 @@ around them. Imports refuse them in names (`control_character`); everything the 
 from the database goes through `printable`, which shows them as `\\u001b` instead, and a value
 an error message quotes goes through `shown`.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,4 +35,4 @@ def shown(value: Any) -> str:
     """A value as an error message quotes it: repr (so control characters and escape
     sequences appear as `\\x1b`, never raw), cut to SHOWN_CHARS."""
     text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 4] + "...'"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 4] + "...'"

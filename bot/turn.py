@@ -2,6 +2,7 @@
 update, load the saved state, run the dialogue, save the state, render and log the replies.
 All of it in one SQLite transaction, so a crash leaves either the whole turn or none of it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -44,9 +45,17 @@ def joined(messages: list[Message]) -> list[Message]:
     result: list[Message] = []
     for message in messages:
         previous = result[-1] if result else None
-        if (previous is not None and not (previous.buttons or previous.request_contact or previous.attachments
-                                          or previous.to_support or message.to_support)
-                and len(f"{previous.text}{message.text}".encode("utf-16-le")) // 2 + 2 <= TEXT_LIMIT):
+        if (
+            previous is not None
+            and not (
+                previous.buttons
+                or previous.request_contact
+                or previous.attachments
+                or previous.to_support
+                or message.to_support
+            )
+            and len(f"{previous.text}{message.text}".encode("utf-16-le")) // 2 + 2 <= TEXT_LIMIT
+        ):
             result[-1] = replace(message, text=f"{previous.text}\n\n{message.text}")
         else:
             result.append(message)
@@ -54,17 +63,32 @@ def joined(messages: list[Message]) -> list[Message]:
 
 
 class Conversations:
-    def __init__(self, store: Store, policy: Policy, translator: Translator,
-                 clock: Callable[[], datetime], default_locale: str = "zh_CN",
-                 zone: ZoneInfo = SHANGHAI,
-                 support_window: tuple[time, time] = (time(9), time(21)),
-                 support_chat_id: int | None = None, binds_accounts: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        translator: Translator,
+        clock: Callable[[], datetime],
+        default_locale: str = "zh_CN",
+        zone: ZoneInfo = SHANGHAI,
+        support_window: tuple[time, time] = (time(9), time(21)),
+        support_chat_id: int | None = None,
+        binds_accounts: bool = True,
+    ) -> None:
         self.store = store
         self.support_chat_id = support_chat_id
         self.translator = translator
         self.default_locale = default_locale
-        self.services = StoreServices(store, policy, translator, clock, zone, support_window,
-                                      support_chat_id=support_chat_id, binds_accounts=binds_accounts)
+        self.services = StoreServices(
+            store,
+            policy,
+            translator,
+            clock,
+            zone,
+            support_window,
+            support_chat_id=support_chat_id,
+            binds_accounts=binds_accounts,
+        )
         self.dialogue = Dialogue(self.services)
 
     def handle(self, event: Event) -> list[Message]:
@@ -75,9 +99,15 @@ class Conversations:
         with self.store.transaction():
             saved = self.store.load_conversation(event.chat_id)
             state = State.model_validate(saved["data"]) if saved else self._new_state(event)
-            fresh = self.store.log_message(direction="in", chat_id=event.chat_id, text=self._inbound_text(event),
-                                           at=now, step=state.step, borrower_id=state.borrower_id,
-                                           update_id=event.update_id)
+            fresh = self.store.log_message(
+                direction="in",
+                chat_id=event.chat_id,
+                text=self._inbound_text(event),
+                at=now,
+                step=state.step,
+                borrower_id=state.borrower_id,
+                update_id=event.update_id,
+            )
             if not fresh:
                 return self.unsent_replies(event.update_id)
             replies = self.dialogue.handle(state, event)
@@ -102,33 +132,72 @@ class Conversations:
         """The replies to an update that are recorded but not known to be delivered."""
         if update_id is None:
             return []
-        return [Message(row["text"], [[tuple(button) for button in line] for line in row["buttons"]],
-                        row["meta"].get("request_contact"), tuple(row["meta"].get("attachments", ())),
-                        row["meta"].get("plan_id"), log_id=row["id"])
-                for row in self.store.unsent_replies(update_id) if row["text"]]  # empty: not kept (declined)
+        return [
+            Message(
+                row["text"],
+                [[tuple(button) for button in line] for line in row["buttons"]],
+                row["meta"].get("request_contact"),
+                tuple(row["meta"].get("attachments", ())),
+                row["meta"].get("plan_id"),
+                log_id=row["id"],
+            )
+            for row in self.store.unsent_replies(update_id)
+            if row["text"]
+        ]  # empty: not kept (declined)
 
-    def _save_and_render(self, chat_id: int, saved: dict | None, state: State, replies: list[Reply],
-                         user_id: int | None, update_id: int | None) -> list[Message]:
+    def _save_and_render(
+        self,
+        chat_id: int,
+        saved: dict | None,
+        state: State,
+        replies: list[Reply],
+        user_id: int | None,
+        update_id: int | None,
+    ) -> list[Message]:
         locale_before = saved["locale"] if saved else state.locale
         self.store.save_conversation(
-            chat_id, step=state.step, data=state.model_dump(mode="json"),
-            version=saved["version"] if saved else 0, locale=state.locale,
-            borrower_id=state.borrower_id, loan_id=state.loan_id,
-            telegram_user_id=user_id, needs_person=state.needs_person,
+            chat_id,
+            step=state.step,
+            data=state.model_dump(mode="json"),
+            version=saved["version"] if saved else 0,
+            locale=state.locale,
+            borrower_id=state.borrower_id,
+            loan_id=state.loan_id,
+            telegram_user_id=user_id,
+            needs_person=state.needs_person,
         )
         if state.locale != locale_before and state.borrower_id is not None:
             self.store.set_borrower_locale(state.borrower_id, state.locale)
         now = self.services.now()
-        messages = joined([self._render_support(chat_id, state, reply, now) if reply.audience == "support"
-                           else self.render(state.locale, reply) for reply in replies])
+        messages = joined(
+            [
+                self._render_support(chat_id, state, reply, now)
+                if reply.audience == "support"
+                else self.render(state.locale, reply)
+                for reply in replies
+            ]
+        )
         logged = []
         for message in messages:
             if not message.to_support:  # the ticket and its audit events record what went to the team
-                meta = {"request_contact": message.request_contact, "attachments": list(message.attachments),
-                        "plan_id": message.plan_id}
-                message = replace(message, log_id=self.store.log_reply(
-                    chat_id=chat_id, text=message.text, at=now, step=state.step, borrower_id=state.borrower_id,
-                    buttons=message.buttons or None, in_reply_to=update_id, meta=meta))
+                meta = {
+                    "request_contact": message.request_contact,
+                    "attachments": list(message.attachments),
+                    "plan_id": message.plan_id,
+                }
+                message = replace(
+                    message,
+                    log_id=self.store.log_reply(
+                        chat_id=chat_id,
+                        text=message.text,
+                        at=now,
+                        step=state.step,
+                        borrower_id=state.borrower_id,
+                        buttons=message.buttons or None,
+                        in_reply_to=update_id,
+                        meta=meta,
+                    ),
+                )
             logged.append(message)
         if state.declined:  # the borrower declined the privacy notice: nothing they wrote is kept
             self.store.forget_chat_texts(chat_id)
@@ -162,8 +231,9 @@ class Conversations:
 
     def render(self, locale: str, reply: Reply) -> Message:
         text = self.translator.render(locale, reply.key, **reply.data)
-        buttons = [[(self.translator.render(locale, f"btn.{b.key}", **b.params), b.payload) for b in row]
-                   for row in reply.buttons]
+        buttons = [
+            [(self.translator.render(locale, f"btn.{b.key}", **b.params), b.payload) for b in row]
+            for row in reply.buttons
+        ]
         contact = self.translator.render(locale, "btn.share_contact") if reply.request_contact else None
         return Message(text, buttons, contact, reply.attachments, reply.data.get("plan_id"))
-

@@ -1,4 +1,5 @@
 """Wiring shared by the CLI and `run`: settings in, ready-to-use services out."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -27,8 +28,7 @@ def open_store(settings: Settings | None = None) -> Store:
 
 def make_bot(settings: Settings) -> telegram.Bot:
     """A Bot for BOT_TOKEN at BOT_API_URL (a local Bot API server, or a stub in tests)."""
-    return telegram.Bot(settings.require_token(), base_url=settings.api_url,
-                         base_file_url=settings.api_file_url)
+    return telegram.Bot(settings.require_token(), base_url=settings.api_url, base_file_url=settings.api_file_url)
 
 
 async def bot_username(settings: Settings) -> str:
@@ -42,17 +42,24 @@ async def bot_username(settings: Settings) -> str:
         raise BotError(f"cannot ask Telegram for the bot's username at {settings.api_url}: {exc}") from None
 
 
-def make_conversations(settings: Settings, store: Store | None = None, *,
-                       binds_accounts: bool = True) -> Conversations:
+def make_conversations(settings: Settings, store: Store | None = None, *, binds_accounts: bool = True) -> Conversations:
     """The conversation runner over BOT_DATABASE (or `store`), with BOT_POLICY and the locales;
     `binds_accounts=False` for the terminal, which must never link a borrower to an account."""
     from bot.i18n import Translator
     from bot.store.codec import utc_now
     from bot.turn import Conversations
 
-    return Conversations(store or open_store(settings), settings.load_policy(), Translator(), utc_now,
-                         settings.default_locale, settings.tz, settings.support_window, settings.support_chat_id,
-                         binds_accounts=binds_accounts)
+    return Conversations(
+        store or open_store(settings),
+        settings.load_policy(),
+        Translator(),
+        utc_now,
+        settings.default_locale,
+        settings.tz,
+        settings.support_window,
+        settings.support_chat_id,
+        binds_accounts=binds_accounts,
+    )
 
 
 def make_dispatcher(settings: Settings, conversations: Conversations) -> Dispatcher:

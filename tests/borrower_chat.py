@@ -5,6 +5,7 @@ would) and reads back what the bot sent; `make_bot_app` assembles the real Appli
 a real SQLite file, exactly as `restructure-bot run` does, but with the fake as transport.
 `walk_to(chat, step)` replays the route the step table gives to a step (`dialogue_harness`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,14 +27,20 @@ from plans.policy import default_policy
 _update_ids = itertools.count(1000)
 
 
-
 async def make_bot_app(fake, db_path, *, support_chat_id=None, now=clock, default_locale="zh_CN", policy=None):
     store = Store(db_path, clock=now)
     load_demo(store)
-    conversations = Conversations(store, policy or default_policy(), Translator(), now, default_locale,
-                                  support_chat_id=support_chat_id)
-    app = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
-                            base_file_url="http://fake/file/bot", request=fake, rate_limit=False)
+    conversations = Conversations(
+        store, policy or default_policy(), Translator(), now, default_locale, support_chat_id=support_chat_id
+    )
+    app = build_application(
+        conversations,
+        token=TOKEN,
+        base_url="http://fake/bot",
+        base_file_url="http://fake/file/bot",
+        request=fake,
+        rate_limit=False,
+    )
     await app.initialize()
     return app, store
 
@@ -50,16 +57,24 @@ class BorrowerChat:
         uid = update_id or next(_update_ids)
         if text.startswith("/"):
             name, _, arg = text[1:].partition(" ")
-            await self._feed(make_command_update(uid, self.chat_id, self.user_id, name, arg,
-                                                 language_code=self.language))
+            await self._feed(
+                make_command_update(uid, self.chat_id, self.user_id, name, arg, language_code=self.language)
+            )
         else:
             await self._feed(make_text_update(uid, self.chat_id, self.user_id, text, language_code=self.language))
         return self.text
 
     async def share_contact(self, phone: str, contact_user_id: int | None = None) -> str:
-        await self._feed(make_contact_update(next(_update_ids), self.chat_id, self.user_id, phone,
-                                             self.user_id if contact_user_id is None else contact_user_id,
-                                             language_code=self.language))
+        await self._feed(
+            make_contact_update(
+                next(_update_ids),
+                self.chat_id,
+                self.user_id,
+                phone,
+                self.user_id if contact_user_id is None else contact_user_id,
+                language_code=self.language,
+            )
+        )
         return self.text
 
     def button_data(self, label: str) -> str:
@@ -73,8 +88,16 @@ class BorrowerChat:
         return await self.press_data(self.button_data(label), update_id=update_id)
 
     async def press_data(self, data: str, *, update_id: int | None = None) -> str:
-        await self._feed(make_callback_update(update_id or next(_update_ids), self.chat_id, self.user_id, data,
-                                              message_id=1, language_code=self.language))
+        await self._feed(
+            make_callback_update(
+                update_id or next(_update_ids),
+                self.chat_id,
+                self.user_id,
+                data,
+                message_id=1,
+                language_code=self.language,
+            )
+        )
         return self.text
 
     @property
@@ -125,12 +148,23 @@ async def walk_to(chat: BorrowerChat, step: Step, *, below_telegram: bool = Fals
             await _act_in_telegram(chat, kind, value)
             continue
         if kind == "press":
-            value = next(data for message in messages for row in message.buttons for _, data in row
-                         if data.partition(":")[2] == value)
-        event = Event({"say": "command" if value.startswith("/") else "text", "press": "button",
-                       "contact": "contact"}[kind], chat.chat_id, chat.user_id, text="" if kind == "contact" else value,
-                      update_id=next(_update_ids), language_code=chat.language,
-                      contact_phone=value if kind == "contact" else "", contact_user_id=chat.user_id)
+            value = next(
+                data
+                for message in messages
+                for row in message.buttons
+                for _, data in row
+                if data.partition(":")[2] == value
+            )
+        event = Event(
+            {"say": "command" if value.startswith("/") else "text", "press": "button", "contact": "contact"}[kind],
+            chat.chat_id,
+            chat.user_id,
+            text="" if kind == "contact" else value,
+            update_id=next(_update_ids),
+            language_code=chat.language,
+            contact_phone=value if kind == "contact" else "",
+            contact_user_id=chat.user_id,
+        )
         messages = conversations.handle(event)
         for message in messages:
             conversations.mark_sent(message)
@@ -165,8 +199,13 @@ async def answer_situation(chat: BorrowerChat, *, outlook: str = "Temporary", in
     return await answer_from_outlook(chat, outlook=outlook, income=income)
 
 
-async def answer_from_outlook(chat: BorrowerChat, *, outlook: str = "Temporary", income: str = "9,000",
-                              rest: tuple[str, ...] = ("¥5200", "800", "3k", "1")) -> str:
+async def answer_from_outlook(
+    chat: BorrowerChat,
+    *,
+    outlook: str = "Temporary",
+    income: str = "9,000",
+    rest: tuple[str, ...] = ("¥5200", "800", "3k", "1"),
+) -> str:
     """From "temporary or lasting?" to the review: recovery (unless lasting), salary income,
     payments on the loan's due day as now, spending as one total, then `rest` (spending, other
     debts, savings, dependants); the review."""

@@ -1,5 +1,6 @@
 """The real `restructure-bot run` in a subprocess against a local Bot API stub, for the
 crash-safety tests: started, SIGKILLed at random by a killer thread, and restarted."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ WEBHOOK_SECRET = "s3cret-Token_for-tests"
 def bot_env(stub_url: str, database: Path, **extra: str) -> dict[str, str]:
     """The environment of the bot process: no BOT_* from the shell, the stub as Telegram."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub_url, BOT_DATABASE=str(database), BOT_DEFAULT_LOCALE="en",
-               NO_PROXY="127.0.0.1", **extra)
+    env.update(
+        BOT_TOKEN=TOKEN,
+        BOT_API_URL=stub_url,
+        BOT_DATABASE=str(database),
+        BOT_DEFAULT_LOCALE="en",
+        NO_PROXY="127.0.0.1",
+        **extra,
+    )
     return env
 
 
@@ -39,9 +46,11 @@ def webhook_args(port: int, path: str = "telegram/hook") -> list[str]:
 
 def post_update(port: int, update: dict, secret: str = WEBHOOK_SECRET, path: str = "telegram/hook") -> int:
     """POST one update to the webhook as Telegram does; the HTTP status, or 0 when nobody answered."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/{path}", data=json.dumps(update).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              "X-Telegram-Bot-Api-Secret-Token": secret})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/{path}",
+        data=json.dumps(update).encode(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+    )
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return response.status
@@ -64,8 +73,13 @@ class BotProcess:
     def ensure_running(self) -> None:
         with self.lock:
             if self.process is None or self.process.poll() is not None:
-                self.process = subprocess.Popen([sys.executable, "-m", "bot", *self.args], cwd=self.cwd, env=self.env,
-                                                stdout=subprocess.DEVNULL, stderr=self.stderr)
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "bot", *self.args],
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=self.stderr,
+                )
                 self.starts += 1
 
     def alive(self) -> bool:

@@ -47,9 +47,23 @@ __all__ = ["BotApiStub"]
 #: Bot API parameters that are free text: never JSON-decoded ("123" stays a string).
 STRING_PARAMS = frozenset(
     {
-        "text", "caption", "parse_mode", "callback_query_id", "url", "secret_token",
-        "inline_message_id", "description", "short_description", "name", "title", "query",
-        "emoji", "language_code", "action", "ip_address", "business_connection_id",
+        "text",
+        "caption",
+        "parse_mode",
+        "callback_query_id",
+        "url",
+        "secret_token",
+        "inline_message_id",
+        "description",
+        "short_description",
+        "name",
+        "title",
+        "query",
+        "emoji",
+        "language_code",
+        "action",
+        "ip_address",
+        "business_connection_id",
     }
 )
 
@@ -121,8 +135,10 @@ class BotApiStub:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="botapi-stub", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="botapi-stub",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -182,9 +198,7 @@ class BotApiStub:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     seen = [name for name, _ in self._calls if name != "getUpdates"]
-                    raise TimeoutError(
-                        f"no matching {method} call within {timeout}s; calls so far: {seen}"
-                    )
+                    raise TimeoutError(f"no matching {method} call within {timeout}s; calls so far: {seen}")
                 self._cond.wait(remaining)
 
     @property
@@ -292,4 +306,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep tests quiet
         pass
-

@@ -128,9 +128,7 @@ def network_guard(request, monkeypatch):
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "allow_network: let this test open non-loopback connections"
-    )
+    config.addinivalue_line("markers", "allow_network: let this test open non-loopback connections")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ Telegram Application too): ("say", text), ("press", payload without the menu num
 the first instalment missed), ("expire_invites", phone) (then the phone is shared) and
 ("guessed_at", id digits) (strangers locked the loan number, then the right digits are typed).
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,16 +46,32 @@ Action = tuple[str, str]
 class Talk:
     """One borrower talking to the dialogue; every reply is rendered, so templates are checked too."""
 
-    def __init__(self, *, locale: str = "en", user_id: int = 501, chat_id: int | None = None,
-                 support_chat_id: int | None = -100777, now: datetime = NOW, store: Store | None = None,
-                 binds_accounts: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        locale: str = "en",
+        user_id: int = 501,
+        chat_id: int | None = None,
+        support_chat_id: int | None = -100777,
+        now: datetime = NOW,
+        store: Store | None = None,
+        binds_accounts: bool = True,
+    ) -> None:
         self.now = now
         if store is None:
             store = Store(":memory:", clock=self.clock)
             load_demo(store)
         self.store = store
-        self.services = StoreServices(store, default_policy(), TRANSLATOR, self.clock, SHANGHAI, (time(9), time(21)),
-                                      support_chat_id=support_chat_id, binds_accounts=binds_accounts)
+        self.services = StoreServices(
+            store,
+            default_policy(),
+            TRANSLATOR,
+            self.clock,
+            SHANGHAI,
+            (time(9), time(21)),
+            support_chat_id=support_chat_id,
+            binds_accounts=binds_accounts,
+        )
         self.dialogue = Dialogue(self.services)
         self.state = State(locale=locale)
         self.user_id, self.chat_id = user_id, chat_id if chat_id is not None else user_id
@@ -109,8 +126,9 @@ class Talk:
             return self.push(lambda dialogue, state: dialogue.checkin(state, *miss_first_instalment(self)))
         if kind == "guessed_at":  # other accounts have guessed at this loan number, then the ID is typed
             for stranger in range(MAX_LOAN_FAILURES):
-                self.store.record_identification_attempt(9000 + stranger, False, self.now, self.state.typed_loan,
-                                                         9000 + stranger)
+                self.store.record_identification_attempt(
+                    9000 + stranger, False, self.now, self.state.typed_loan, 9000 + stranger
+                )
             return self.say(value)
         if kind == "expire_invites":  # time passes: every invitation has expired, then the phone is shared
             self.store.db.execute("UPDATE invites SET expires_at = created_at")  # expired as it was made
@@ -126,10 +144,16 @@ class Talk:
 
     def render(self) -> None:
         """Every reply rendered as the front ends would (a template error fails the test)."""
-        self.texts = [TRANSLATOR.render(self.state.locale if r.audience == "borrower" else "en", r.key, **r.data)
-                      for r in self.replies if r.audience == "borrower" or "ticket_id" in r.data]
-        self.rendered_buttons = [[(TRANSLATOR.render(self.state.locale, f"btn.{b.key}", **b.params), b.payload)
-                                  for b in row] for r in self.replies for row in r.buttons]
+        self.texts = [
+            TRANSLATOR.render(self.state.locale if r.audience == "borrower" else "en", r.key, **r.data)
+            for r in self.replies
+            if r.audience == "borrower" or "ticket_id" in r.data
+        ]
+        self.rendered_buttons = [
+            [(TRANSLATOR.render(self.state.locale, f"btn.{b.key}", **b.params), b.payload) for b in row]
+            for r in self.replies
+            for row in r.buttons
+        ]
 
     @property
     def keys(self) -> list[str]:

@@ -150,9 +150,7 @@ def _buttons(markup: Any) -> list[list[tuple[str, Any]]]:
                 if isinstance(button, str):
                     cells.append((button, None))
                     continue
-                kind = next(
-                    (k for k in ("request_contact", "request_location") if button.get(k)), None
-                )
+                kind = next((k for k in ("request_contact", "request_location") if button.get(k)), None)
                 cells.append((button["text"], kind))
             rows.append(cells)
         return rows
@@ -221,9 +219,7 @@ class FakeTelegram:
         if error_code == 429 and retry_after is None and exception is None:
             retry_after = 1
         if description is None:
-            description = _DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}").format(
-                retry_after=retry_after
-            )
+            description = _DEFAULT_DESCRIPTIONS.get(error_code, f"Error {error_code}").format(retry_after=retry_after)
         self._faults[method].append(_Fault(error_code, description, retry_after, exception, times))
 
     def push_update(self, update: dict[str, Any]) -> int:
@@ -247,8 +243,7 @@ class FakeTelegram:
         return [
             {**params, "method": method}
             for method, params in self._delivered
-            if method in MESSAGE_METHODS
-            and (chat_id is None or _same_chat(params.get("chat_id"), chat_id))
+            if method in MESSAGE_METHODS and (chat_id is None or _same_chat(params.get("chat_id"), chat_id))
         ]
 
     def last_message(self, chat_id: int | str) -> dict[str, Any]:
@@ -670,8 +665,14 @@ def make_text_update(
 ) -> dict[str, Any]:
     """A private-chat text message (``message_id`` defaults to ``update_id``)."""
     return _message_update(
-        update_id, chat_id, user_id, first_name=first_name, language_code=language_code,
-        message_id=message_id, date=date, text=text,
+        update_id,
+        chat_id,
+        user_id,
+        first_name=first_name,
+        language_code=language_code,
+        message_id=message_id,
+        date=date,
+        text=text,
     )
 
 
@@ -694,8 +695,15 @@ def make_command_update(
     text = f"{name} {args}" if args else name
     entity = {"type": "bot_command", "offset": 0, "length": _utf16_len(name)}
     return _message_update(
-        update_id, chat_id, user_id, first_name=first_name, language_code=language_code,
-        message_id=message_id, date=date, text=text, entities=[entity],
+        update_id,
+        chat_id,
+        user_id,
+        first_name=first_name,
+        language_code=language_code,
+        message_id=message_id,
+        date=date,
+        text=text,
+        entities=[entity],
     )
 
 
@@ -717,8 +725,14 @@ def make_contact_update(
     if contact_user_id is not None:
         contact["user_id"] = contact_user_id
     return _message_update(
-        update_id, chat_id, user_id, first_name=first_name, language_code=language_code,
-        message_id=message_id, date=date, contact=contact,
+        update_id,
+        chat_id,
+        user_id,
+        first_name=first_name,
+        language_code=language_code,
+        message_id=message_id,
+        date=date,
+        contact=contact,
     )
 
 
@@ -755,4 +769,3 @@ def make_callback_update(
             "message": message,
         },
     }
-

@@ -1,6 +1,7 @@
 """The support console for tests: a seeded console behind Starlette's TestClient
 (`console_env`, its clock starting at CONSOLE_START), signing in (`login`), the CSRF token of a
 page (`csrf_of`), and the console served by real uvicorn in a thread (`served`)."""
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,9 @@ def console_env(tmp_path) -> Iterator[tuple]:
     """(app, client, store, clock) over the seeded database; for a fixture to yield from."""
     store, _ = seed(tmp_path / "bot.db")
     clock = Clock(CONSOLE_START)
-    settings = Settings(_env_file=None, database=str(tmp_path / "bot.db"), default_locale="en",
-                        timezone="Asia/Shanghai")
+    settings = Settings(
+        _env_file=None, database=str(tmp_path / "bot.db"), default_locale="en", timezone="Asia/Shanghai"
+    )
     app = create_app(store, settings, Translator(), clock=clock)
     with TestClient(app, follow_redirects=False) as client:
         yield app, client, store, clock

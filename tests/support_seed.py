@@ -8,6 +8,7 @@
 
 `SEED` names what tests assert on.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -37,8 +38,15 @@ class Chat:
         self.last: list[Message] = []
 
     def send(self, kind: str, text: str = "", **extra: object) -> list[Message]:
-        event = Event(kind, self.chat_id, self.chat_id, text=text, update_id=next(self._updates),  # type: ignore[arg-type]
-                      language_code=self.language, **extra)
+        event = Event(
+            kind,
+            self.chat_id,
+            self.chat_id,
+            text=text,
+            update_id=next(self._updates),  # type: ignore[arg-type]
+            language_code=self.language,
+            **extra,
+        )
         self.last = self.conversations.handle(event) or []
         return self.last
 
@@ -59,9 +67,16 @@ class Chat:
 
 
 SEED = {
-    "accepted_chat": 501, "accepted_loan": "CC-1001", "accepted_borrower": 1, "accepted_name": "王小明",
-    "person_chat": 502, "person_loan": "CL-2002", "person_borrower": 2, "person_name": "Emma Li",
-    "person_phone": "+86 139 0013 9000", "person_id": "11010119900307567X",
+    "accepted_chat": 501,
+    "accepted_loan": "CC-1001",
+    "accepted_borrower": 1,
+    "accepted_name": "王小明",
+    "person_chat": 502,
+    "person_loan": "CL-2002",
+    "person_borrower": 2,
+    "person_name": "Emma Li",
+    "person_phone": "+86 139 0013 9000",
+    "person_id": "11010119900307567X",
     "stranger_chat": 503,
 }
 
@@ -90,18 +105,24 @@ def seed(path, *, users: bool = True) -> tuple[Store, Clock]:
     for text in ("5200", "800", "3000", "1"):
         first.say(text)
     first.press_nth(-1)  # the review's last button: all correct
-    first.press_nth(0)   # show me the plans
-    first.press_nth(0)   # choose the first plan
+    first.press_nth(0)  # show me the plans
+    first.press_nth(0)  # choose the first plan
     first.press("I agree")
     assert "Your plan is agreed" in first.last[0].text, first.last
     plan_id = store.load_conversation(501)["data"]["plan_id"]
     for number, (kind, status, sent) in enumerate([("before_due", "sent", True), ("due_today", "pending", False)], 1):
-        store.db["reminders"].insert({
-            "plan_id": plan_id, "installment_number": number, "borrower_id": 1, "kind": kind,
-            "send_at": "2026-12-02T01:00:00.000000+00:00", "status": status,
-            "sent_at": "2026-12-02T01:00:05.000000+00:00" if sent else None,
-            "created_at": "2026-11-20T01:30:00.000000+00:00",
-        })
+        store.db["reminders"].insert(
+            {
+                "plan_id": plan_id,
+                "installment_number": number,
+                "borrower_id": 1,
+                "kind": kind,
+                "send_at": "2026-12-02T01:00:00.000000+00:00",
+                "status": status,
+                "sent_at": "2026-12-02T01:00:05.000000+00:00" if sent else None,
+                "created_at": "2026-11-20T01:30:00.000000+00:00",
+            }
+        )
 
     clock.advance(days=5)
     second = Chat(conversations, 502)
@@ -114,9 +135,17 @@ def seed(path, *, users: bool = True) -> tuple[Store, Clock]:
     second.say(f"Please call {SEED['person_phone']}, my ID is {SEED['person_id']}")
     # waiting for a person (set through the store: how the dialogue hands over is not ours)
     saved = store.load_conversation(502)
-    store.save_conversation(502, step=saved["step"], data=saved["data"], version=saved["version"],
-                            locale=saved["locale"], borrower_id=saved["borrower_id"], loan_id=saved["loan_id"],
-                            telegram_user_id=saved["telegram_user_id"], needs_person=True)
+    store.save_conversation(
+        502,
+        step=saved["step"],
+        data=saved["data"],
+        version=saved["version"],
+        locale=saved["locale"],
+        borrower_id=saved["borrower_id"],
+        loan_id=saved["loan_id"],
+        telegram_user_id=saved["telegram_user_id"],
+        needs_person=True,
+    )
 
     clock.advance(days=2)
     Chat(conversations, 503).say("/start")

@@ -13,6 +13,7 @@ the webhook, the real `restructure-bot run` process against the HTTP Bot API stu
 Each is refused, audited where the code audits it, and reveals nothing: no loan number,
 amount, name or phone of the victim reaches the attacker's chat.
 """
+
 from __future__ import annotations
 
 import html
@@ -51,16 +52,20 @@ def clock():
 
 @pytest.fixture
 async def app(fake_api, tmp_path, clock):
-    application, _ = await make_bot_app(fake_api, tmp_path / "bot.db", now=clock, support_chat_id=SUPPORT,
-                                        default_locale="en")
+    application, _ = await make_bot_app(
+        fake_api, tmp_path / "bot.db", now=clock, support_chat_id=SUPPORT, default_locale="en"
+    )
     yield application
     await application.shutdown()
 
 
 def audit(app, event: str) -> list[dict]:
-    return [{**row, "details": json.loads(row["details"] or "{}")}
-            for row in store_of(app).db.query("SELECT event, chat_id, borrower_id, loan_id, details FROM audit"
-                                              " WHERE event = ? ORDER BY id", [event])]
+    return [
+        {**row, "details": json.loads(row["details"] or "{}")}
+        for row in store_of(app).db.query(
+            "SELECT event, chat_id, borrower_id, loan_id, details FROM audit WHERE event = ? ORDER BY id", [event]
+        )
+    ]
 
 
 def state(app, chat_id: int) -> dict | None:
@@ -86,6 +91,7 @@ def menu_of(app, chat_id: int) -> int:
 
 # ---------------------------------------------------------------------------- forged callbacks
 
+
 async def test_a_button_from_another_chat_or_forged_with_the_right_menu_is_refused(app, fake_api):
     victim = BorrowerChat(app, fake_api, chat_id=VICTIM, user_id=VICTIM)
     await to_options(victim)
@@ -104,9 +110,11 @@ async def test_a_button_from_another_chat_or_forged_with_the_right_menu_is_refus
         await attacker.press_data(f"{menu_of(app, ATTACKER)}:{payload}")
         assert "no longer active" in attacker.text
     after = state(app, ATTACKER)
-    assert (after["step"], after["borrower_id"], after["loan_id"], after["chosen"], after["consented"]) == \
-        ("consent", None, None, None, False) == (before["step"], before["borrower_id"], before["loan_id"],
-                                                   before["chosen"], before["consented"])
+    assert (
+        (after["step"], after["borrower_id"], after["loan_id"], after["chosen"], after["consented"])
+        == ("consent", None, None, None, False)
+        == (before["step"], before["borrower_id"], before["loan_id"], before["chosen"], before["consented"])
+    )
     forged = [row for row in audit(app, "forged_callback") if row["chat_id"] == ATTACKER]
     assert [row["details"]["payload"] for row in forged] == [data.partition(":")[2] for data in victims_buttons]
     assert store_of(app).list_plans() == []
@@ -147,9 +155,24 @@ async def test_another_loan_or_another_plan_cannot_be_pressed_into_being(app, fa
     assert payloads[0] == "loan:CL-2002" and "checkin:change" in payloads and "paidon:0" in payloads
 
 
-@pytest.mark.parametrize("data", ["", ":", "::::", "x" * 64, "999999:agree:level-1", "-1:consent:yes",
-                                  "1:consent", "0:lang:xx", "１:consent:yes", "1:consent:yes\x00",
-                                  "1:__init__:x", "1:press_agree:x", "<b>1</b>:consent:yes"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "",
+        ":",
+        "::::",
+        "x" * 64,
+        "999999:agree:level-1",
+        "-1:consent:yes",
+        "1:consent",
+        "0:lang:xx",
+        "１:consent:yes",
+        "1:consent:yes\x00",
+        "1:__init__:x",
+        "1:press_agree:x",
+        "<b>1</b>:consent:yes",
+    ],
+)
 async def test_garbage_callback_data_gets_a_polite_refusal(app, fake_api, data, caplog):
     attacker = BorrowerChat(app, fake_api, chat_id=ATTACKER, user_id=ATTACKER)
     await attacker.say("/start")
@@ -173,16 +196,22 @@ async def test_in_a_group_chat_the_bot_only_asks_to_talk_privately(app, fake_api
     await member.say("CC-1001")  # chatter not addressed to the bot: no answer at all
     assert len(fake_api.sent_messages(group)) == 1
     data = make_text_update(9901, group, VICTIM, "1234", language_code="zh-hans")
-    data["message"]["reply_to_message"] = {"message_id": 1, "date": 0, "chat": data["message"]["chat"],
-                                           "from": {"id": app.bot.id, "is_bot": True, "first_name": "Bot"}}
+    data["message"]["reply_to_message"] = {
+        "message_id": 1,
+        "date": 0,
+        "chat": data["message"]["chat"],
+        "from": {"id": app.bot.id, "is_bot": True, "first_name": "Bot"},
+    }
     await app.process_update(Update.de_json(data, app.bot))  # a reply to the bot, in Chinese
     assert "只在私聊中" in fake_api.last_text(group)
     await member.press_data("1:consent:yes")  # a button from anywhere
     assert fake_api.calls_to("answerCallbackQuery") and "private chat" in fake_api.last_text(group)
     await member.say("/plan")
     assert_nothing_revealed(fake_api, group)
-    assert state(app, group) is None and store_of(app).db.execute(
-        "SELECT count(*) FROM messages WHERE chat_id = ?", [group]).fetchone()[0] == 0
+    assert (
+        state(app, group) is None
+        and store_of(app).db.execute("SELECT count(*) FROM messages WHERE chat_id = ?", [group]).fetchone()[0] == 0
+    )
     assert store_of(app).db.execute("SELECT count(*) FROM identification_attempts").fetchone()[0] == 0
     # The same person in a private chat is served as usual.
     private = BorrowerChat(app, fake_api, chat_id=VICTIM, user_id=VICTIM)
@@ -190,6 +219,7 @@ async def test_in_a_group_chat_the_bot_only_asks_to_talk_privately(app, fake_api
 
 
 # ---------------------------------------------------------------------------- accounts and identification
+
 
 async def test_a_second_account_with_the_right_details_is_refused_and_audited(app, fake_api):
     victim = BorrowerChat(app, fake_api, chat_id=VICTIM, user_id=VICTIM)
@@ -225,8 +255,10 @@ async def test_identification_locks_after_five_failures_within_the_hour(app, fak
     for left, texts in zip((4, 3, 2, 1), answers[:4], strict=True):
         counted = "1 attempt left." if left == 1 else f"{left} attempts left."
         assert len(texts) == 1 and counted in texts[0] and "loan or card agreement number" in texts[0]
-    assert answers[4] == ["Too many unsuccessful attempts. For your security, identification is locked for one hour. "
-                          "A person from our team can help you now."]
+    assert answers[4] == [
+        "Too many unsuccessful attempts. For your security, identification is locked for one hour. "
+        "A person from our team can help you now."
+    ]
     assert attacker.labels == ["Talk to a person"]
     # The right digits now change nothing, in this conversation or a new one.
     await attacker.say("CC-1001")
@@ -266,6 +298,7 @@ async def test_the_lockout_also_guards_the_invitation_path(app, fake_api, clock)
 
 # ---------------------------------------------------------------------------- invitations
 
+
 async def test_a_used_invitation_is_refused_to_the_next_chat(app, fake_api):
     store = store_of(app)
     token = store.create_invite("CC-1001", NOW, 14)
@@ -284,12 +317,15 @@ async def test_a_used_invitation_is_refused_to_the_next_chat(app, fake_api):
     assert_nothing_revealed(fake_api, ATTACKER)
 
 
-@pytest.mark.parametrize(("token", "reason", "words"), [
-    ("expired", "expired", "has expired"),
-    ("nonsense-token", "unknown", "not valid"),
-    ("' OR 1=1 --", "unknown", "not valid"),
-    ("x" * 300, "unknown", "not valid"),
-])
+@pytest.mark.parametrize(
+    ("token", "reason", "words"),
+    [
+        ("expired", "expired", "has expired"),
+        ("nonsense-token", "unknown", "not valid"),
+        ("' OR 1=1 --", "unknown", "not valid"),
+        ("x" * 300, "unknown", "not valid"),
+    ],
+)
 async def test_expired_and_unknown_invitations_are_refused(app, fake_api, token, reason, words):
     if token == "expired":
         token = store_of(app).create_invite("CC-1001", NOW - timedelta(days=15), 14)
@@ -320,6 +356,7 @@ async def test_an_invitation_that_expires_during_identification_falls_back_to_th
 
 # ---------------------------------------------------------------------------- lender and support actions
 
+
 async def test_lender_commands_from_borrowers_are_refused_and_audited(app, fake_api):
     victim = BorrowerChat(app, fake_api, chat_id=VICTIM, user_id=VICTIM)
     await identify(victim)
@@ -339,12 +376,19 @@ async def test_lender_commands_from_borrowers_are_refused_and_audited(app, fake_
 
 
 async def _group_says(app, chat_id: int, user_id: int, text: str, reply_to: int | None, update_id: int) -> None:
-    data = make_command_update(update_id, chat_id, user_id, text) if text.startswith("/") else \
-        make_text_update(update_id, chat_id, user_id, text, language_code="en")
+    data = (
+        make_command_update(update_id, chat_id, user_id, text)
+        if text.startswith("/")
+        else make_text_update(update_id, chat_id, user_id, text, language_code="en")
+    )
     data["message"]["chat"] = {"id": chat_id, "type": "supergroup", "title": "Not support"}
     if reply_to is not None:
-        data["message"]["reply_to_message"] = {"message_id": reply_to, "date": 0, "chat": data["message"]["chat"],
-                                               "text": "card"}
+        data["message"]["reply_to_message"] = {
+            "message_id": reply_to,
+            "date": 0,
+            "chat": data["message"]["chat"],
+            "text": "card",
+        }
     await app.process_update(Update.de_json(data, app.bot))
 
 
@@ -406,13 +450,35 @@ def webhook_bot(tmp_path):
     port = _free_port()
     with BotApiStub() as stub:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") and not k.lower().endswith("_proxy")}
-        env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub.base_url,
-                   BOT_API_FILE_URL=stub.base_url.replace("/bot", "/file/bot"),
-                   BOT_DATABASE=str(tmp_path / "bot.db"), BOT_DEFAULT_LOCALE="en", NO_PROXY="127.0.0.1,localhost")
+        env.update(
+            BOT_TOKEN=TOKEN,
+            BOT_API_URL=stub.base_url,
+            BOT_API_FILE_URL=stub.base_url.replace("/bot", "/file/bot"),
+            BOT_DATABASE=str(tmp_path / "bot.db"),
+            BOT_DEFAULT_LOCALE="en",
+            NO_PROXY="127.0.0.1,localhost",
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--webhook-url", f"http://127.0.0.1:{port}/", "--listen", "127.0.0.1",
-             "--port", str(port), "--secret-token", SECRET],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                "--webhook-url",
+                f"http://127.0.0.1:{port}/",
+                "--listen",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--secret-token",
+                SECRET,
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             registered = stub.wait_for("setWebhook", timeout=60)
             deadline = time.monotonic() + 30

@@ -47,16 +47,13 @@ async def test_get_me_and_send_message_with_a_real_bot(stub):
     async with Bot(TOKEN, base_url=stub.base_url) as bot:  # initialize() calls getMe
         assert bot.username == BOT_USERNAME
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("Agree", callback_data="agree")]])
-        message = await bot.send_message(CHAT, "<b>Hi</b> 123", parse_mode="HTML",
-                                         reply_markup=markup)
+        message = await bot.send_message(CHAT, "<b>Hi</b> 123", parse_mode="HTML", reply_markup=markup)
         assert message.message_id == 1 and message.chat.id == CHAT
         assert message.text == "Hi 123"
     sent = stub.wait_for("sendMessage", timeout=2)
     assert sent["chat_id"] == CHAT  # form values are JSON-decoded ...
     assert sent["text"] == "<b>Hi</b> 123"  # ... except free text
-    assert sent["reply_markup"] == {
-        "inline_keyboard": [[{"text": "Agree", "callback_data": "agree"}]]
-    }
+    assert sent["reply_markup"] == {"inline_keyboard": [[{"text": "Agree", "callback_data": "agree"}]]}
     assert stub.last_buttons(CHAT) == [[("Agree", "agree")]]
     assert stub.methods()[0] == "getMe"
 
@@ -66,9 +63,7 @@ async def test_numeric_text_stays_a_string(stub):
         await bot.send_message(CHAT, "5000")
         await bot.answer_callback_query("12345", text="42")
     assert stub.wait_for("sendMessage", timeout=2)["text"] == "5000"
-    assert stub.wait_for("answerCallbackQuery", timeout=2) == {
-        "callback_query_id": "12345", "text": "42"
-    }
+    assert stub.wait_for("answerCallbackQuery", timeout=2) == {"callback_query_id": "12345", "text": "42"}
 
 
 async def test_get_updates_round_trip(stub):
@@ -91,6 +86,7 @@ async def test_get_updates_round_trip(stub):
 
 async def test_long_poll_returns_as_soon_as_an_update_arrives(stub):
     async with Bot(TOKEN, base_url=stub.base_url) as bot:
+
         async def push_later():
             await asyncio.sleep(0.1)
             stub.push_update(make_text_update(21, CHAT, CHAT, "late"))
@@ -124,8 +120,7 @@ def test_token_is_checked_when_given():
 
 async def test_multipart_upload(stub):
     async with Bot(TOKEN, base_url=stub.base_url) as bot:
-        message = await bot.send_document(CHAT, b"schedule,1\n", filename="plan.csv",
-                                          caption="Your plan")
+        message = await bot.send_document(CHAT, b"schedule,1\n", filename="plan.csv", caption="Your plan")
         assert message.document.file_name == "plan.csv"
     params = stub.wait_for("sendDocument", timeout=2)
     assert params["chat_id"] == CHAT and params["caption"] == "Your plan"
@@ -196,7 +191,10 @@ def test_polling_bot_in_a_subprocess(stub, tmp_path):
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     proc = subprocess.Popen(
         [sys.executable, str(script), TOKEN, stub.base_url],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         stub.push_update(make_command_update(1, CHAT, CHAT, "start", "TOKEN9"))

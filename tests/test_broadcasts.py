@@ -1,6 +1,7 @@
 """Lender broadcasts: segments, per-language rendering, Telegram's errors, the rate, an
 interrupted broadcast resumed without messaging anyone twice, and the CLI (dry run, send,
 resume) against an HTTP Bot API stub."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,8 +53,14 @@ async def bot(fake_api):
 
 def prepared(store, segment: str, template: str = "new_plans_available", **kw):
     content = kw.pop("content", None) or template_content(TRANSLATOR, template)
-    return prepare(store, parse_segment(segment), content, translator=TRANSLATOR, tz=kw.pop("tz", SHANGHAI),
-                   default_locale=kw.pop("default_locale", "zh_CN"))
+    return prepare(
+        store,
+        parse_segment(segment),
+        content,
+        translator=TRANSLATOR,
+        tz=kw.pop("tz", SHANGHAI),
+        default_locale=kw.pop("default_locale", "zh_CN"),
+    )
 
 
 def start(store, segment: str, template: str = "new_plans_available", **kw) -> int:
@@ -61,8 +68,9 @@ def start(store, segment: str, template: str = "new_plans_available", **kw) -> i
 
 
 async def send(store, bot, broadcast_id, **kw) -> Counts:
-    return await send_broadcast(store, bot, broadcast_id, translator=TRANSLATOR, tz=SHANGHAI,
-                                pacing=kw.pop("pacing", FAST), **kw)
+    return await send_broadcast(
+        store, bot, broadcast_id, translator=TRANSLATOR, tz=SHANGHAI, pacing=kw.pop("pacing", FAST), **kw
+    )
 
 
 def delivered(fake) -> Counter:
@@ -77,14 +85,17 @@ def statuses(store, broadcast_id) -> dict[int, str]:
 # ------------------------------------------------------------------ segments
 
 
-@pytest.mark.parametrize("segment, recipients, unreachable, no_chat", [
-    ("due-in:3", [1], [], []),
-    ("due-in:4", [], [], []),
-    ("overdue", [2, 3], [], []),
-    ("active", [1, 2, 3], [5], []),
-    ("all", [1, 2, 3, 4, 8], [5], [6, 7]),  # 6 opened the invitation, not identified: told nothing
-    ("invited-not-started", [6], [], [7]),
-])
+@pytest.mark.parametrize(
+    "segment, recipients, unreachable, no_chat",
+    [
+        ("due-in:3", [1], [], []),
+        ("due-in:4", [], [], []),
+        ("overdue", [2, 3], [], []),
+        ("active", [1, 2, 3], [5], []),
+        ("all", [1, 2, 3, 4, 8], [5], [6, 7]),  # 6 opened the invitation, not identified: told nothing
+        ("invited-not-started", [6], [], [7]),
+    ],
+)
 def test_segments(store, segment, recipients, unreachable, no_chat):
     p = prepared(store, segment)
     assert [r.borrower_id for r in p.recipients] == recipients
@@ -97,8 +108,10 @@ def test_the_counts_of_all_account_for_every_borrower(store):
     p = prepared(store, "all", "new_plans_available")
     total = store.db.execute("SELECT count(*) FROM borrowers").fetchone()[0]
     assert len(p.recipients) + len(p.unreachable) + len(p.no_chat) == total == 8
-    assert describe(p).startswith("segment all, template new_plans_available: 8 borrowers; 5 recipients will"
-                                  " receive it, 3 will not (1 blocked the bot; 2 never opened a chat")
+    assert describe(p).startswith(
+        "segment all, template new_plans_available: 8 borrowers; 5 recipients will"
+        " receive it, 3 will not (1 blocked the bot; 2 never opened a chat"
+    )
     assert "will not receive, no chat with the bot: 6 +86*******4000, 7 +86*******3000" in describe(p)
 
 
@@ -222,8 +235,12 @@ async def test_forbidden_marks_the_borrower_blocked_and_unreachable(store, bot, 
     broadcast_id = start(store, "due-in:3")
     assert await send(store, bot, broadcast_id) == Counts(blocked=1)
     assert store.get_borrower(1)["unreachable_at"] == NOW
-    assert store.db.execute("SELECT count(*) FROM audit WHERE event = 'borrower_unreachable' AND borrower_id = 1"
-                            ).fetchone()[0] == 1
+    assert (
+        store.db.execute(
+            "SELECT count(*) FROM audit WHERE event = 'borrower_unreachable' AND borrower_id = 1"
+        ).fetchone()[0]
+        == 1
+    )
     assert [r.borrower_id for r in prepared(store, "active").unreachable] == [1, 5]
 
 
@@ -333,9 +350,10 @@ def cli(*args):
 def test_dry_run_shows_masked_recipients_and_a_sample_per_language_and_records_nothing(env):
     result = cli("--segment", "all", "--template", "new_plans_available", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert ("segment all, template new_plans_available: 8 borrowers; 5 recipients will receive it, 3 will not"
-            " (1 blocked the bot; 2 never opened a chat with the bot (or have not identified in it yet))"
-            ) in result.output
+    assert (
+        "segment all, template new_plans_available: 8 borrowers; 5 recipients will receive it, 3 will not"
+        " (1 blocked the bot; 2 never opened a chat with the bot (or have not identified in it yet))"
+    ) in result.output
     assert "+86*******8000" in result.output and "+8613800138000" not in result.output
     assert "--- sample in en" in result.output and "--- sample in zh_CN" in result.output
     assert "New repayment options" in result.output and "新的还款方案" in result.output
@@ -346,16 +364,21 @@ def test_dry_run_shows_masked_recipients_and_a_sample_per_language_and_records_n
 def test_dry_run_of_invited_not_started_counts_who_never_opened_the_chat(env):
     result = cli("--segment", "invited-not-started", "--template", "finish_setting_up", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "2 borrowers; 1 recipients will receive it, 1 will not (0 blocked the bot; 1 never opened a chat" \
-           " with the bot (or have not identified in it yet))" in result.output
+    assert (
+        "2 borrowers; 1 recipients will receive it, 1 will not (0 blocked the bot; 1 never opened a chat"
+        " with the bot (or have not identified in it yet))" in result.output
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--segment", "all"], "either --template NAME or --message-file FILE"),
-    (["--segment", "all", "--template", "x", "--rate", "50"], "--rate must be between 1 and 30"),
-    (["--segment", "weekly", "--template", "new_plans_available"], "unknown segment 'weekly'"),
-    (["--segment", "all", "--template", "payment_due_soon"], "cannot be rendered"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--segment", "all"], "either --template NAME or --message-file FILE"),
+        (["--segment", "all", "--template", "x", "--rate", "50"], "--rate must be between 1 and 30"),
+        (["--segment", "weekly", "--template", "new_plans_available"], "unknown segment 'weekly'"),
+        (["--segment", "all", "--template", "payment_due_soon"], "cannot be rendered"),
+    ],
+)
 def test_cli_errors_are_one_line(env, args, message):
     result = cli(*args)
     assert result.exit_code != 0 and message in result.output
@@ -374,6 +397,8 @@ def test_cli_sends_then_resume_has_nothing_left(env, monkeypatch):
     shown = cli("show", "1")
     header, *rows = shown.output.splitlines()
     assert header.startswith("broadcast 1: overdue, overdue_contact_us, finished; sent 2")
-    assert [row.split()[:4] for row in rows] == [["2", "+86*******9000", "en", "sent"],
-                                                ["3", "+86*******7000", "en", "sent"]]
+    assert [row.split()[:4] for row in rows] == [
+        ["2", "+86*******9000", "en", "sent"],
+        ["3", "+86*******7000", "en", "sent"],
+    ]
     assert "overdue" in cli("list").output

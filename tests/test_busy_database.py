@@ -3,6 +3,7 @@ store's busy_timeout. The turn is tried again with back-off; an update whose tur
 commit is never confirmed to Telegram (polling fetches it again, the webhook answers 503 or
 keeps it in its inbox) and the borrower is not told to try again: once the lock is released,
 the update is handled, once, and answered."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,11 @@ def lock(database) -> sqlite3.Connection:
 
 def handled(blocker: sqlite3.Connection, update_id: int) -> tuple[int, int]:
     """(incoming messages logged for the update, replies recorded for it)"""
-    return blocker.execute("SELECT count(*) FILTER (WHERE direction = 'in' AND update_id = ?),"
-                           " count(*) FILTER (WHERE in_reply_to = ?) FROM messages", (update_id, update_id)).fetchone()
+    return blocker.execute(
+        "SELECT count(*) FILTER (WHERE direction = 'in' AND update_id = ?),"
+        " count(*) FILTER (WHERE in_reply_to = ?) FROM messages",
+        (update_id, update_id),
+    ).fetchone()
 
 
 def waiting(store: Store) -> int:
@@ -76,8 +80,10 @@ async def test_polling_never_confirms_an_update_whose_turn_did_not_commit(fake_a
 
         blocker.execute("ROLLBACK")
         await until(lambda: fake_api.sent_messages(CHAT), "the update answered after the lock went")
-        await until(lambda: any(call.get("offset") == UPDATE + 1 for call in fake_api.calls_to("getUpdates")),
-                    "the update confirmed")
+        await until(
+            lambda: any(call.get("offset") == UPDATE + 1 for call in fake_api.calls_to("getUpdates")),
+            "the update confirmed",
+        )
     finally:
         stop.set()
         await task
@@ -89,8 +95,7 @@ async def test_the_webhook_keeps_an_update_in_its_inbox_until_its_turn_commits(f
     database = tmp_path / "bot.db"
     app, store = await make_bot_app(fake_api, database, default_locale="en")
     quick_retries(monkeypatch, store)
-    store.add_to_inbox(json.dumps(make_command_update(UPDATE, CHAT, CHAT, "start", language_code="en")),
-                       store.clock())
+    store.add_to_inbox(json.dumps(make_command_update(UPDATE, CHAT, CHAT, "start", language_code="en")), store.clock())
     blocker = lock(database)
     stop, arrived = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(drain_inbox(app, arrived, stop))

@@ -1,4 +1,5 @@
 """Settings come from BOT_* variables and .env; every mistake is one line naming the variable."""
+
 from __future__ import annotations
 
 import os
@@ -85,10 +86,17 @@ def test_blank_token_in_dotenv_means_unset(tmp_path):
     [
         ("BOT_TIMEZONE", "Mars/Base", "BOT_TIMEZONE: unknown time zone 'Mars/Base'"),
         ("BOT_DEFAULT_LOCALE", "fr", "BOT_DEFAULT_LOCALE: Input should be 'zh_CN' or 'en' (got 'fr')"),
-        ("BOT_ADMIN_IDS", "12,alice", "BOT_ADMIN_IDS: Input should be a valid integer, unable to parse "
-                                      "string as an integer (got 'alice')"),
-        ("BOT_SUPPORT_CHAT_ID", "support", "BOT_SUPPORT_CHAT_ID: Input should be a valid integer, "
-                                           "unable to parse string as an integer (got 'support')"),
+        (
+            "BOT_ADMIN_IDS",
+            "12,alice",
+            "BOT_ADMIN_IDS: Input should be a valid integer, unable to parse string as an integer (got 'alice')",
+        ),
+        (
+            "BOT_SUPPORT_CHAT_ID",
+            "support",
+            "BOT_SUPPORT_CHAT_ID: Input should be a valid integer, "
+            "unable to parse string as an integer (got 'support')",
+        ),
         ("BOT_INVITE_TTL_DAYS", "0", "BOT_INVITE_TTL_DAYS: Input should be greater than or equal to 1 (got '0')"),
     ],
 )

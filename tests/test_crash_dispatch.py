@@ -1,6 +1,7 @@
 """SIGKILL during reminder dispatch (`restructure-bot reminders send`), then resume: every
 borrower gets their reminder, none twice beyond the messages in flight at each kill, and the
 outbox records say exactly who got what."""
+
 from __future__ import annotations
 
 import os
@@ -17,6 +18,8 @@ from botapi_stub import BotApiStub
 from fakebot import TOKEN
 
 BORROWERS = 400
+
+
 def _last_ten_oclock() -> datetime:
     """10:00 in Shanghai (the reminders' send time), at least 2.5 hours ago: every run's
     --as-of (up to 2 hours later) is in the past, as `reminders send` requires."""
@@ -33,20 +36,49 @@ def seed(path) -> None:
     store = Store(path, clock=lambda: AS_OF - timedelta(days=30))
     with store.transaction():
         for i in range(BORROWERS):
-            store.upsert_borrower_and_loan({
-                "loan_id": f"RD-{i:04d}", "borrower_name": f"B{i}", "phone": f"+86139{i:08d}", "id_last4": "1234",
-                "product": "credit_card", "outstanding_principal": "1000", "overdue_principal": "100",
-                "annual_rate": "0.1", "monthly_payment": "100", "remaining_term_months": 10, "days_past_due": 40,
-                "next_due_date": DUE.isoformat()})
+            store.upsert_borrower_and_loan(
+                {
+                    "loan_id": f"RD-{i:04d}",
+                    "borrower_name": f"B{i}",
+                    "phone": f"+86139{i:08d}",
+                    "id_last4": "1234",
+                    "product": "credit_card",
+                    "outstanding_principal": "1000",
+                    "overdue_principal": "100",
+                    "annual_rate": "0.1",
+                    "monthly_payment": "100",
+                    "remaining_term_months": 10,
+                    "days_past_due": 40,
+                    "next_due_date": DUE.isoformat(),
+                }
+            )
             borrower = store.get_loan(f"RD-{i:04d}")["borrower_id"]
             store.bind_telegram(borrower, CHAT + i, CHAT + i)
             plan = store.save_plan(
-                loan_id=f"RD-{i:04d}", borrower_id=borrower, consent_text="terms", consent_user_id=CHAT + i,
-                consent_update_id=i, accepted_at=AS_OF - timedelta(days=30),
-                option={"option_id": "level-1", "structure": "level", "currency": "CNY", "total_repayable": "1100",
-                        "apr": "0.1"},
-                installments=[{"number": 1, "due_date": DUE, "payment": "1100", "principal": "1000",
-                               "interest": "0", "fees": "100"}])
+                loan_id=f"RD-{i:04d}",
+                borrower_id=borrower,
+                consent_text="terms",
+                consent_user_id=CHAT + i,
+                consent_update_id=i,
+                accepted_at=AS_OF - timedelta(days=30),
+                option={
+                    "option_id": "level-1",
+                    "structure": "level",
+                    "currency": "CNY",
+                    "total_repayable": "1100",
+                    "apr": "0.1",
+                },
+                installments=[
+                    {
+                        "number": 1,
+                        "due_date": DUE,
+                        "payment": "1100",
+                        "principal": "1000",
+                        "interest": "0",
+                        "fees": "100",
+                    }
+                ],
+            )
             store.add_reminder(plan_id=plan, number=1, borrower_id=borrower, kind="before:3", send_at=AS_OF)
     store.close()
 
@@ -64,9 +96,14 @@ def test_reminder_dispatch_survives_sigkill(tmp_path):
             # Later runs look 11 minutes further on, when a dead run's `sending` rows are released.
             as_of = (moment + timedelta(minutes=11 * attempt)).strftime("%Y-%m-%d %H:%M:%S")
             env["BOT_TIMEZONE"] = "Asia/Shanghai"
-            process = subprocess.Popen([sys.executable, "-m", "bot", "reminders", "send", "--as-of", as_of],
-                                       cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "reminders", "send", "--as-of", as_of],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             if attempt < 3:
                 deadline = time.monotonic() + 30
                 target = len(stub.sent_messages()) + rng.randint(20, 120)

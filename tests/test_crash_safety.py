@@ -6,6 +6,7 @@ first option for the same answers), no plan may be recorded twice, no incoming m
 missing from the log, every reply must have been delivered, and the database must pass
 `PRAGMA integrity_check`. Set CRASH_KILLS (default 8) for a longer run by hand.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,19 +35,45 @@ STEP_TIMEOUT = 60
 
 def script(i: int) -> list[tuple[str, str]]:
     income = str(9000 + 100 * i)
-    return [("command", "/start"), ("press", "I agree"), ("text", f"CS-{i:04d}"), ("text", "1234"),
-            ("press", "Continue"), ("press", "Lost my job"), ("press", "Temporary"), ("text", "4"),
-            ("text", "12000"), ("text", income), ("press", "Salary"),
-            ("text", "5"), ("press", "One total"),
-            ("text", "5200"), ("text", "800"), ("text", "3000"), ("text", "1"), ("press", "All correct"),
-            ("press", "Show me the plans"), ("press", "Choose 1"), ("press", "I agree")]
+    return [
+        ("command", "/start"),
+        ("press", "I agree"),
+        ("text", f"CS-{i:04d}"),
+        ("text", "1234"),
+        ("press", "Continue"),
+        ("press", "Lost my job"),
+        ("press", "Temporary"),
+        ("text", "4"),
+        ("text", "12000"),
+        ("text", income),
+        ("press", "Salary"),
+        ("text", "5"),
+        ("press", "One total"),
+        ("text", "5200"),
+        ("text", "800"),
+        ("text", "3000"),
+        ("text", "1"),
+        ("press", "All correct"),
+        ("press", "Show me the plans"),
+        ("press", "Choose 1"),
+        ("press", "I agree"),
+    ]
 
 
 def expected_option(store: Store, i: int) -> str:
-    answers = Collected(reason=HardshipReason.job_loss, outlook=Outlook.temporary, recovery_months=4,
-                        income_after=Decimal("12000"), income=Decimal(9000 + 100 * i), income_kind=IncomeKind.salary,
-                        expenses_itemised=False, expenses_total=Decimal("5200"), other_debts=Decimal("800"),
-                        savings=Decimal("3000"), dependants=1)
+    answers = Collected(
+        reason=HardshipReason.job_loss,
+        outlook=Outlook.temporary,
+        recovery_months=4,
+        income_after=Decimal("12000"),
+        income=Decimal(9000 + 100 * i),
+        income_kind=IncomeKind.salary,
+        expenses_itemised=False,
+        expenses_total=Decimal("5200"),
+        other_debts=Decimal("800"),
+        savings=Decimal("3000"),
+        dependants=1,
+    )
     loan = loan_from_record(store.get_loan(f"CS-{i:04d}"))
     return quote(case_from(loan, answers, date.today()), default_policy()).options[0].option_id
 
@@ -55,11 +82,25 @@ def test_conversations_survive_random_sigkills(tmp_path):
     database = tmp_path / "crash.db"
     store = Store(database)
     for i in range(CONVERSATIONS):
-        store.upsert_borrower_and_loan({
-            "loan_id": f"CS-{i:04d}", "borrower_name": f"Borrower {i}", "phone": f"+86138{i:08d}", "id_last4": "1234",
-            "product": "credit_card", "currency": "CNY", "outstanding_principal": "42000", "overdue_principal": "6000",
-            "overdue_interest": "1450.30", "penalty_fees": "820", "annual_rate": "0.18", "monthly_payment": "3200",
-            "remaining_term_months": 18, "days_past_due": 75, "next_due_date": "2026-12-05"})
+        store.upsert_borrower_and_loan(
+            {
+                "loan_id": f"CS-{i:04d}",
+                "borrower_name": f"Borrower {i}",
+                "phone": f"+86138{i:08d}",
+                "id_last4": "1234",
+                "product": "credit_card",
+                "currency": "CNY",
+                "outstanding_principal": "42000",
+                "overdue_principal": "6000",
+                "overdue_interest": "1450.30",
+                "penalty_fees": "820",
+                "annual_rate": "0.18",
+                "monthly_payment": "3200",
+                "remaining_term_months": 18,
+                "days_past_due": 75,
+                "next_due_date": "2026-12-05",
+            }
+        )
     expected = {f"CS-{i:04d}": expected_option(store, i) for i in range(CONVERSATIONS)}
     store.close()
 
@@ -87,8 +128,9 @@ def test_conversations_survive_random_sigkills(tmp_path):
                     elif kind == "text":
                         update = make_text_update(uid, chat, chat, value, language_code="en")
                     else:
-                        update = make_callback_update(uid, chat, chat, _button(stub, chat, value), 1,
-                                                      language_code="en")
+                        update = make_callback_update(
+                            uid, chat, chat, _button(stub, chat, value), 1, language_code="en"
+                        )
                     waiting.append((chat, uid, len(stub.sent_messages(chat))))
                     stub.push_update(update)
                     pushed.append(uid)
@@ -109,13 +151,15 @@ def test_conversations_survive_random_sigkills(tmp_path):
         assert all(count == 1 for _, _, count in plans)
         logged = {row[0] for row in db.execute("SELECT update_id FROM messages WHERE direction = 'in'")}
         assert set(pushed) <= logged
-        undelivered = db.execute("SELECT count(*) FROM messages WHERE direction = 'out' AND in_reply_to IS NOT NULL"
-                                 " AND sent_at IS NULL").fetchone()[0]
+        undelivered = db.execute(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND in_reply_to IS NOT NULL AND sent_at IS NULL"
+        ).fetchone()[0]
         assert undelivered == 0
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         # A reply can only be sent twice if a kill fell between sending it and recording that.
-        recorded = db.execute("SELECT count(*) FROM messages WHERE direction = 'out' AND in_reply_to IS NOT NULL"
-                              ).fetchone()[0]
+        recorded = db.execute(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND in_reply_to IS NOT NULL"
+        ).fetchone()[0]
         delivered = sum(len(stub.sent_messages(700_000 + i)) for i in range(CONVERSATIONS))
         assert recorded <= delivered <= recorded + bot.kills
 
@@ -142,8 +186,10 @@ def _wait_handled(db: sqlite3.Connection, stub: BotApiStub, bot: BotProcess, cha
     deadline = time.monotonic() + STEP_TIMEOUT
     while time.monotonic() < deadline:
         bot.ensure_running()
-        replies, unsent = db.execute("SELECT count(*), count(*) - count(sent_at) FROM messages"
-                                     " WHERE in_reply_to = ? AND direction = 'out'", (uid,)).fetchone()
+        replies, unsent = db.execute(
+            "SELECT count(*), count(*) - count(sent_at) FROM messages WHERE in_reply_to = ? AND direction = 'out'",
+            (uid,),
+        ).fetchone()
         if replies and not unsent and len(stub.sent_messages(chat)) > before:
             return
         time.sleep(0.02)

@@ -7,6 +7,7 @@ recorded once and delivered, and the database intact. With PTB's `run_webhook` (
 an update was queued in memory) most updates answered just before a kill were lost.
 Set WEBHOOK_UPDATES (default 80) and WEBHOOK_KILLS (default 4) for a longer run by hand.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,11 @@ def updates() -> list[dict]:
     result = []
     for uid in range(1, UPDATES + 1):
         chat = 900_000 + uid % CHATS
-        result.append(make_command_update(uid, chat, chat, "start", language_code="en") if uid <= CHATS
-                      else make_text_update(uid, chat, chat, f"message {uid}", language_code="en"))
+        result.append(
+            make_command_update(uid, chat, chat, "start", language_code="en")
+            if uid <= CHATS
+            else make_text_update(uid, chat, chat, f"message {uid}", language_code="en")
+        )
     return result
 
 
@@ -57,8 +61,9 @@ def test_no_update_that_got_a_200_is_lost_across_sigkills(tmp_path):
     database = tmp_path / "webhook.db"
     port = free_port()
     with BotApiStub(token=TOKEN, max_poll_wait=0.2) as stub:
-        bot = BotProcess(bot_env(stub.base_url, database, BOT_WEBHOOK_SECRET=WEBHOOK_SECRET), tmp_path,
-                         webhook_args(port))
+        bot = BotProcess(
+            bot_env(stub.base_url, database, BOT_WEBHOOK_SECRET=WEBHOOK_SECRET), tmp_path, webhook_args(port)
+        )
         bot.ensure_running()
         stub.wait_for("setWebhook", timeout=30)
         rng = random.Random(20261129)
@@ -80,10 +85,20 @@ def test_no_update_that_got_a_200_is_lost_across_sigkills(tmp_path):
         try:
             with ThreadPoolExecutor(POSTERS) as pool:
                 # the /starts first, so each chat's texts find a conversation
-                got = dict(zip([u["update_id"] for u in first[:CHATS]],
-                               pool.map(lambda u: deliver(port, u, stop), first[:CHATS]), strict=True))
-                got.update(zip([u["update_id"] for u in first[CHATS:]],
-                               pool.map(lambda u: deliver(port, u, stop), first[CHATS:]), strict=True))
+                got = dict(
+                    zip(
+                        [u["update_id"] for u in first[:CHATS]],
+                        pool.map(lambda u: deliver(port, u, stop), first[:CHATS]),
+                        strict=True,
+                    )
+                )
+                got.update(
+                    zip(
+                        [u["update_id"] for u in first[CHATS:]],
+                        pool.map(lambda u: deliver(port, u, stop), first[CHATS:]),
+                        strict=True,
+                    )
+                )
             thread.join(timeout=DEADLINE)
         finally:
             done.set()
@@ -100,8 +115,11 @@ def test_no_update_that_got_a_200_is_lost_across_sigkills(tmp_path):
         logged = {row[0] for row in db.execute("SELECT update_id FROM messages WHERE direction = 'in'")}
         lost = sorted(set(answered) - logged)
         assert lost == []
-        replies = dict(db.execute("SELECT in_reply_to, count(*) FROM messages WHERE direction = 'out'"
-                                  " GROUP BY in_reply_to").fetchall())
+        replies = dict(
+            db.execute(
+                "SELECT in_reply_to, count(*) FROM messages WHERE direction = 'out' GROUP BY in_reply_to"
+            ).fetchall()
+        )
         assert sorted(uid for uid in answered if replies.get(uid) != 1) == []  # each handled once: one reply
         unsent = "SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL"
         assert db.execute(unsent).fetchone()[0] == 0
@@ -110,8 +128,10 @@ def test_no_update_that_got_a_200_is_lost_across_sigkills(tmp_path):
         # A reply goes out twice only if a kill fell between sending it and recording that.
         delivered = len(stub.sent_messages())
         assert UPDATES <= delivered <= UPDATES + bot.kills
-        print(f"\nwebhook: {UPDATES} updates answered 200, {bot.kills} SIGKILLs, {len(waiting_at_kills)} of them"
-              f" waiting in the inbox at a kill, lost {len(lost)}, replies delivered twice {delivered - UPDATES}")
+        print(
+            f"\nwebhook: {UPDATES} updates answered 200, {bot.kills} SIGKILLs, {len(waiting_at_kills)} of them"
+            f" waiting in the inbox at a kill, lost {len(lost)}, replies delivered twice {delivered - UPDATES}"
+        )
 
 
 def _waiting(database) -> list[int]:
@@ -122,8 +142,9 @@ def _waiting(database) -> list[int]:
 def _wait_until_handled(db: sqlite3.Connection, stub: BotApiStub, answered: list[int], stop: float) -> None:
     marks = ",".join("?" * len(answered))
     while time.monotonic() < stop + 30:
-        handled = db.execute(f"SELECT count(*) FROM messages WHERE direction = 'in' AND update_id IN ({marks})",
-                             answered).fetchone()[0]
+        handled = db.execute(
+            f"SELECT count(*) FROM messages WHERE direction = 'in' AND update_id IN ({marks})", answered
+        ).fetchone()[0]
         unsent = db.execute("SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL").fetchone()[0]
         if handled == len(answered) and not unsent and not db.execute("SELECT count(*) FROM inbox").fetchone()[0]:
             return

@@ -2,6 +2,7 @@
 matters, `Conversations.handle`) over an in-memory store with the demo loans, asserting the
 reply keys, the buttons, the rendered text and the saved state. Telegram's own side is in
 test_dialogue_telegram.py."""
+
 from __future__ import annotations
 
 import re
@@ -41,7 +42,7 @@ def to_review(talk: Talk, *, outlook: str = "temporary", kind: str = "salary", s
         talk.say("15000")
     talk.press_payload("pick:5")  # the payday: the loan's due day, as now
     talk.press_payload(f"pick:{spending}")
-    for answer in (["5200"] if spending == "total" else ["2500", "1500", "400", "300", "200", "300"]):
+    for answer in ["5200"] if spending == "total" else ["2500", "1500", "400", "300", "200", "300"]:
         talk.say(answer)
     for answer in ("800", "3000", "1"):
         talk.say(answer)
@@ -60,21 +61,24 @@ def to_options(talk: Talk, **answers: str) -> Talk:
 # ---------------------------------------------------------------------------- answers
 
 
-@pytest.mark.parametrize("step, bad, error", [
-    (Step.income, "abc", "error.amount_format"),
-    (Step.income, "-5", "error.amount_negative"),
-    (Step.income, "1e999", "error.amount_format"),
-    (Step.high_income, "0", "error.amount_zero"),
-    (Step.dependants, "two", "error.count_format"),
-    (Step.dependants, "31", "error.count_range"),
-    (Step.high_months, "13", "error.months_format"),
-    (Step.reason_text, "\x00", "error.text_empty"),
-    (Step.identify_loan, "???", "error.loan_number_format"),
-    (Step.identify_id, "12", "error.id_last4_format"),
-    (Step.custom_amount, "0", "error.amount_zero"),
-    (Step.paid_amount, "lots", "error.amount_format"),
-    (Step.paid_date, "2020-01-01", "error.date_range"),
-])
+@pytest.mark.parametrize(
+    "step, bad, error",
+    [
+        (Step.income, "abc", "error.amount_format"),
+        (Step.income, "-5", "error.amount_negative"),
+        (Step.income, "1e999", "error.amount_format"),
+        (Step.high_income, "0", "error.amount_zero"),
+        (Step.dependants, "two", "error.count_format"),
+        (Step.dependants, "31", "error.count_range"),
+        (Step.high_months, "13", "error.months_format"),
+        (Step.reason_text, "\x00", "error.text_empty"),
+        (Step.identify_loan, "???", "error.loan_number_format"),
+        (Step.identify_id, "12", "error.id_last4_format"),
+        (Step.custom_amount, "0", "error.amount_zero"),
+        (Step.paid_amount, "lots", "error.amount_format"),
+        (Step.paid_date, "2020-01-01", "error.date_range"),
+    ],
+)
 def test_a_wrong_answer_says_what_was_expected_and_asks_again(step, bad, error):
     talk = at(step)
     before = talk.state.model_dump()
@@ -175,26 +179,31 @@ def test_only_plans_that_fit_are_listed_and_each_can_be_chosen():
     [options] = [r for r in talk.replies if r.key == "options"]
     listed = options.data["options"]
     assert listed and all(option["affordable"] for option in listed)
-    assert talk.payloads[:2 * len(listed)] == [p for o in listed for p in (f"choose:{o['option_id']}",
-                                                                            f"details:{o['option_id']}")]
+    assert talk.payloads[: 2 * len(listed)] == [
+        p for o in listed for p in (f"choose:{o['option_id']}", f"details:{o['option_id']}")
+    ]
     assert talk.state.options == [o["option_id"] for o in listed]
 
 
 def moved_to_another_borrower(talk: Talk, loan_id: str = "CC-1001") -> None:
     """The lender imports the loan again under another borrower's phone (a corrected record)."""
     row = next(row for row in DEMO_LOANS if row["loan_id"] == loan_id)
-    talk.store.upsert_borrower_and_loan({**row, "borrower_name": "Zhao Lei", "phone": "+8613600136000",
-                                         "id_last4": "9876"})
+    talk.store.upsert_borrower_and_loan(
+        {**row, "borrower_name": "Zhao Lei", "phone": "+8613600136000", "id_last4": "9876"}
+    )
 
 
-@pytest.mark.parametrize("moment, act", [
-    ("review", lambda talk: talk.press_payload("next:")),  # the budget screen
-    ("budget", lambda talk: talk.press_payload("next:")),  # the options
-    ("options", lambda talk: talk.press_payload(f"choose:{talk.state.options[0]}")),
-    ("details", lambda talk: talk.press_payload("choose:" + talk.payloads[0].partition(":")[2])),
-    ("custom", lambda talk: talk.say("2000")),
-    ("confirm", lambda talk: talk.press_payload(f"agree:{talk.state.chosen}")),
-])
+@pytest.mark.parametrize(
+    "moment, act",
+    [
+        ("review", lambda talk: talk.press_payload("next:")),  # the budget screen
+        ("budget", lambda talk: talk.press_payload("next:")),  # the options
+        ("options", lambda talk: talk.press_payload(f"choose:{talk.state.options[0]}")),
+        ("details", lambda talk: talk.press_payload("choose:" + talk.payloads[0].partition(":")[2])),
+        ("custom", lambda talk: talk.say("2000")),
+        ("confirm", lambda talk: talk.press_payload(f"agree:{talk.state.chosen}")),
+    ],
+)
 def test_a_loan_moved_away_mid_conversation_takes_the_borrower_back_to_the_loan(moment, act):
     """No plan is quoted, shown or agreed for a loan that is no longer the borrower's: the
     next press says the menu is gone and shows the loans they have (here none)."""
@@ -233,9 +242,13 @@ def nothing_fits(talk: Talk) -> Talk:
     return talk
 
 
-@pytest.mark.parametrize("locale, why, advice", [
-    ("en", "beyond your budget, so they cannot be chosen", "12348"),
-    ("zh_CN", "超出了您的预算，所以不能在这里选择", "12348")])
+@pytest.mark.parametrize(
+    "locale, why, advice",
+    [
+        ("en", "beyond your budget, so they cannot be chosen", "12348"),
+        ("zh_CN", "超出了您的预算，所以不能在这里选择", "12348"),
+    ],
+)
 def test_when_nothing_fits_the_case_goes_to_a_person_with_the_reason_and_debt_advice(locale, why, advice):
     """The closest plans, without buttons; the engine's flags lead somewhere: the lender's free
     debt-advice text in the borrower's language, and a person whose card says why."""
@@ -247,8 +260,19 @@ def test_when_nothing_fits_the_case_goes_to_a_person_with_the_reason_and_debt_ad
     [card] = [r for r in talk.replies if r.key == "handoff.card"]
     assert card.data["reason"] == "hardship_review" and card.data["shortfall"] > 0
     assert {f["key"] for f in card.data["flags"]} >= {"hardship_review", "debt_advice"}
-    text = TRANSLATOR.render("en", "handoff.card", **card.data, ticket_id=1, chat_id=1, borrower=None, loan=None,
-                             answers=summary(talk.state.data, None), options=[], chosen=None, recent=[])
+    text = TRANSLATOR.render(
+        "en",
+        "handoff.card",
+        **card.data,
+        ticket_id=1,
+        chat_id=1,
+        borrower=None,
+        loan=None,
+        answers=summary(talk.state.data, None),
+        options=[],
+        chosen=None,
+        recent=[],
+    )
     assert "hardship review" in text and "debt advice" in text and "short by CN¥" in text
     talk.press_payload("leave:")  # back with the assistant: the borrower may still name an amount
     assert talk.step is Step.options and talk.payloads == ["custom:", "person:hardship_review"]
@@ -346,8 +370,13 @@ def test_while_with_a_person_text_goes_to_the_team_and_help_says_how_to_leave():
     assert "/cancel: Back to the assistant" in talk.text and "/start" not in talk.text
 
 
-@pytest.mark.parametrize("support, keys, step", [(-100777, ["replan_limit", "person_requested"], Step.with_person),
-                                                 (None, ["replan_limit", "person_unavailable"], Step.done)])
+@pytest.mark.parametrize(
+    "support, keys, step",
+    [
+        (-100777, ["replan_limit", "person_requested"], Step.with_person),
+        (None, ["replan_limit", "person_unavailable"], Step.done),
+    ],
+)
 def test_past_the_replan_limit_the_plan_ends_and_the_borrower_hears_who_can_help(support, keys, step):
     talk = at(Step.checkin, support_chat_id=support)
     talk.store.db.execute("UPDATE loans SET prior_restructures = 5 WHERE loan_id = 'CC-1001'")
@@ -373,21 +402,25 @@ def test_a_lockout_offers_a_person():
 
 def conversations(store=None, **options) -> Conversations:
     talk = Talk(store=store)
-    return Conversations(talk.store, default_policy(), TRANSLATOR, lambda: NOW, "en", SHANGHAI,
-                         support_chat_id=-100777, **options)
+    return Conversations(
+        talk.store, default_policy(), TRANSLATOR, lambda: NOW, "en", SHANGHAI, support_chat_id=-100777, **options
+    )
 
 
 def test_declining_consent_keeps_no_text_of_the_chat():
     turns = conversations()
-    said = [turns.handle(Event("command", 42, 42, text="/start", update_id=1)),
-            turns.handle(Event("text", 42, 42, text="My name is Li and I owe a lot", update_id=2))]
+    said = [
+        turns.handle(Event("command", 42, 42, text="/start", update_id=1)),
+        turns.handle(Event("text", 42, 42, text="My name is Li and I owe a lot", update_id=2)),
+    ]
     decline = said[-1][-1].buttons[0][1][1]
     replies = turns.handle(Event("button", 42, 42, text=decline, update_id=3))
     assert replies and replies[0].text  # the borrower is still told
     texts = [row[0] for row in turns.store.db.execute("SELECT text FROM messages WHERE chat_id = 42")]
     assert len(texts) >= 6 and set(texts) == {""}
-    assert [row["event"] for row in turns.store.db.query("SELECT event FROM audit WHERE chat_id = 42")] == \
-        ["consent_declined"]
+    assert [row["event"] for row in turns.store.db.query("SELECT event FROM audit WHERE chat_id = 42")] == [
+        "consent_declined"
+    ]
     turns.handle(Event("text", 42, 42, text="Why do you need my income?", update_id=4))
     assert {row[0] for row in turns.store.db.execute("SELECT text FROM messages WHERE chat_id = 42")} == {""}
     again = turns.handle(Event("command", 42, 42, text="/start", update_id=5))
@@ -413,8 +446,16 @@ def test_leaving_the_queue_closes_the_ticket_and_tells_the_team():
 def test_the_card_for_the_team_counts_itemised_spending():
     turns = conversations()
     talk = to_review(Talk(store=turns.store, user_id=43), spending="items")
-    turns.store.save_conversation(43, step=talk.step, data=talk.state.model_dump(mode="json"), version=0,
-                                  locale="en", borrower_id=1, loan_id="CC-1001", telegram_user_id=43)
+    turns.store.save_conversation(
+        43,
+        step=talk.step,
+        data=talk.state.model_dump(mode="json"),
+        version=0,
+        locale="en",
+        borrower_id=1,
+        loan_id="CC-1001",
+        telegram_user_id=43,
+    )
     card = next(m for m in turns.handle(Event("command", 43, 43, text="/human", update_id=1)) if m.is_card)
     assert "spending 5,200" in card.text and "Income 9,000" in card.text
 
@@ -520,13 +561,16 @@ def test_relaunching_the_terminal_resumes_a_paused_conversation():
 # ---------------------------------------------------------------------------- /help
 
 
-@pytest.mark.parametrize("step, shown, hidden", [
-    (Step.consent, {"/start", "/cancel", "/language", "/human"}, {"/back", "/plan", "/paid"}),
-    (Step.identify_id, {"/back"}, {"/plan"}),
-    (Step.options, {"/back", "/cancel"}, {"/schedule"}),
-    (Step.done, {"/plan", "/schedule", "/paid"}, {"/back"}),
-    (Step.paused, {"/start"}, {"/cancel"}),
-])
+@pytest.mark.parametrize(
+    "step, shown, hidden",
+    [
+        (Step.consent, {"/start", "/cancel", "/language", "/human"}, {"/back", "/plan", "/paid"}),
+        (Step.identify_id, {"/back"}, {"/plan"}),
+        (Step.options, {"/back", "/cancel"}, {"/schedule"}),
+        (Step.done, {"/plan", "/schedule", "/paid"}, {"/back"}),
+        (Step.paused, {"/start"}, {"/cancel"}),
+    ],
+)
 def test_help_lists_the_commands_that_make_sense_here(step, shown, hidden):
     talk = at(step)
     talk.say("/help")
@@ -540,8 +584,9 @@ def test_help_lists_the_commands_that_make_sense_here(step, shown, hidden):
 # ---------------------------------------------------------------------------- wording
 
 
-@pytest.mark.parametrize("count, en, zh", [(1, "1 attempt left.", "您还有 1 次机会。"),
-                                           (4, "4 attempts left.", "您还有 4 次机会。")])
+@pytest.mark.parametrize(
+    "count, en, zh", [(1, "1 attempt left.", "您还有 1 次机会。"), (4, "4 attempts left.", "您还有 4 次机会。")]
+)
 def test_counts_follow_the_languages_plural_rules(count, en, zh):
     assert TRANSLATOR.render("en", "identify_mismatch", attempts_left=count).endswith(en)
     assert TRANSLATOR.render("zh_CN", "identify_mismatch", attempts_left=count).endswith(zh)
@@ -571,12 +616,14 @@ REPEATED = re.compile(r"还款计划[^，。]{0,30}的还款计划表")  # "还�
 def _chinese_sources() -> list[tuple[str, str]]:
     path = TRANSLATOR.locales_dir / "zh_CN" / "messages.toml"
     import tomllib
+
     with path.open("rb") as file:
         flat = {}
 
         def walk(table, prefix=""):
             for name, value in table.items():
                 walk(value, f"{prefix}{name}.") if isinstance(value, dict) else flat.update({prefix + name: value})
+
         walk(tomllib.load(file))
     return sorted(flat.items())
 
@@ -616,12 +663,33 @@ def test_the_chat_and_the_stored_plan_agree_on_the_regular_payment():
 def test_the_stored_range_compares_amounts_as_numbers():
     store = Talk().store
     amounts = ("950.00", "1000.00", "1000.00")
-    rows = [{"number": n, "due_date": f"2027-0{n}-05", "amount": Decimal(amount), "principal": Decimal(amount),
-             "interest": Decimal(0), "fees": Decimal(0)} for n, amount in enumerate(amounts, 1)]
-    store.save_plan(loan_id="CC-1001", borrower_id=1, installments=rows, consent_text="ok", consent_user_id=1,
-                    consent_update_id=1, accepted_at=NOW,
-                    option={"option_id": "level-3", "structure": "level", "currency": "CNY",
-                            "total_repayable": Decimal("2950.00"), "apr": Decimal("0.1")})
+    rows = [
+        {
+            "number": n,
+            "due_date": f"2027-0{n}-05",
+            "amount": Decimal(amount),
+            "principal": Decimal(amount),
+            "interest": Decimal(0),
+            "fees": Decimal(0),
+        }
+        for n, amount in enumerate(amounts, 1)
+    ]
+    store.save_plan(
+        loan_id="CC-1001",
+        borrower_id=1,
+        installments=rows,
+        consent_text="ok",
+        consent_user_id=1,
+        consent_update_id=1,
+        accepted_at=NOW,
+        option={
+            "option_id": "level-3",
+            "structure": "level",
+            "currency": "CNY",
+            "total_repayable": Decimal("2950.00"),
+            "apr": Decimal("0.1"),
+        },
+    )
     plan = store.list_plans()[0]
     assert (plan["monthly_min"], plan["monthly_max"]) == (Decimal("950.00"), Decimal("1000.00"))
 

@@ -9,6 +9,7 @@ both languages, rendered by the real templates:
   is the same on both, and when nothing fits the shortfall is above zero and is what the
   closest plan asks in its tightest month less what that month has available.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -27,9 +28,10 @@ from plans.models import Case, Option, Outlook
 from plans.policy import Policy
 
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-KEPT_GOES = {"en": {"interest_free_payments": "spread over the payments, interest-free",
-                    "settlement": "paid in the settlement"},
-             "zh_CN": {"interest_free_payments": "分摊到各期偿还，不计利息", "settlement": "包含在一次性结清的金额中"}}
+KEPT_GOES = {
+    "en": {"interest_free_payments": "spread over the payments, interest-free", "settlement": "paid in the settlement"},
+    "zh_CN": {"interest_free_payments": "分摊到各期偿还，不计利息", "settlement": "包含在一次性结清的金额中"},
+}
 
 
 def texts_about(option: Option, case: Case, locale: str) -> dict[str, str]:
@@ -38,8 +40,9 @@ def texts_about(option: Option, case: Case, locale: str) -> dict[str, str]:
     one = option_view(option, 1)
     terms = {**data, "loan": loan_view(case.loan), "grace_days": 3, "misses": 2}
     return {
-        "options": TRANSLATOR.render(locale, "options", options=[one], recommended=None, because=None,
-                                     currency=option.currency),
+        "options": TRANSLATOR.render(
+            locale, "options", options=[one], recommended=None, because=None, currency=option.currency
+        ),
         "details": TRANSLATOR.render(locale, "option_details", **data),
         "terms": TRANSLATOR.render(locale, "confirm_terms", **terms),
         "confirmation": TRANSLATOR.render(locale, "plan_recorded", **terms, plan_id=1),
@@ -47,8 +50,10 @@ def texts_about(option: Option, case: Case, locale: str) -> dict[str, str]:
 
 
 def assert_discloses(option: Option, case: Case) -> None:
-    event(f"waived {bool(option.penalties_waived)}, kept {bool(option.penalties_kept)}, "
-          f"paused {bool(option.pauses)}, affordable {option.affordable}")
+    event(
+        f"waived {bool(option.penalties_waived)}, kept {bool(option.penalties_kept)}, "
+        f"paused {bool(option.pauses)}, affordable {option.affordable}"
+    )
     for locale in LOCALES:
         money = make_filters(locale)["money"]
         date = make_filters(locale)["date"]
@@ -72,7 +77,8 @@ def assert_discloses(option: Option, case: Case) -> None:
 @FEW
 @given(scenario=scenarios(), amount=st.integers(min_value=1, max_value=60))
 def test_every_text_about_a_plan_discloses_waived_and_kept_and_never_calls_an_unaffordable_one_fitting(
-        scenario: tuple[Case, Policy], amount: int):
+    scenario: tuple[Case, Policy], amount: int
+):
     case, policy = scenario
     result = quote(case, policy)
     for option in [*result.options, *result.for_approval]:
@@ -98,7 +104,6 @@ def situations(draw) -> dict:
         "dependants": draw(st.integers(min_value=0, max_value=4)),
         "outlook": draw(st.sampled_from([Outlook.lasting, Outlook.unsure])),
     }
-
 
 
 def at_review(locale: str) -> Talk:

@@ -3,6 +3,7 @@ over an in-memory store, in both languages: the payment day the borrower chooses
 on the budget and "nothing fits" screens, the engine's flags leading to a person and to free
 debt advice, "are you sure?" before a plan above the budget, a refused own amount in words,
 and what the options, the terms and the confirmation disclose."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -24,9 +25,20 @@ def money(locale: str, amount: Decimal) -> str:
     return make_filters(locale)["money"](amount, "CNY")
 
 
-def answer(talk: Talk, *, reason: str = "job_loss", outlook: str = "temporary", recovery: tuple = ("4", "12000"),
-           income: str = "9000", kind: str = "salary", payday: str = "pick:5", spending: str = "5200",
-           debts: str = "800", savings: str = "3000", dependants: str = "1") -> Talk:
+def answer(
+    talk: Talk,
+    *,
+    reason: str = "job_loss",
+    outlook: str = "temporary",
+    recovery: tuple = ("4", "12000"),
+    income: str = "9000",
+    kind: str = "salary",
+    payday: str = "pick:5",
+    spending: str = "5200",
+    debts: str = "800",
+    savings: str = "3000",
+    dependants: str = "1",
+) -> Talk:
     """From the loan overview to the review; `payday` is a button payload or a typed day."""
     talk.walk(list(routes()[Step.loan]))
     talk.press_payload("next:")
@@ -54,14 +66,16 @@ def to_options(talk: Talk, **answers) -> Talk:
 
 def case_of(talk: Talk) -> Case:
     from dialogs.answers import case_from
+
     return case_from(talk.dialogue.loan(talk.state), talk.state.data, talk.state.quote_as_of or talk.now.date())
 
 
 # ---------------------------------------------------------------------------- the payment day
 
 
-@pytest.mark.parametrize("locale, refused, typed", [("en", "from 1 to 28", "20th"),
-                                                      ("zh_CN", "1 日到 28 日", "每月20号")])
+@pytest.mark.parametrize(
+    "locale, refused, typed", [("en", "from 1 to 28", "20th"), ("zh_CN", "1 日到 28 日", "每月20号")]
+)
 def test_the_borrower_chooses_the_payment_day_within_the_policys_days(locale, refused, typed):
     talk = Talk(locale=locale)
     talk.walk(list(routes()[Step.payment_day]))
@@ -127,8 +141,15 @@ def test_with_nothing_left_the_budget_says_why_it_is_zero():
 
 @pytest.mark.parametrize("locale", ["en", "zh_CN"])
 def test_nothing_fits_shows_the_budget_screens_figures_and_the_closest_month(locale):
-    talk = answer(Talk(locale=locale, support_chat_id=None), outlook="lasting", income="6500", spending="5000",
-                  debts="0", savings="0", dependants="2")
+    talk = answer(
+        Talk(locale=locale, support_chat_id=None),
+        outlook="lasting",
+        income="6500",
+        spending="5000",
+        debts="0",
+        savings="0",
+        dependants="2",
+    )
     talk.press_payload("next:")
     budget_text = talk.text
     talk.press_payload("next:")
@@ -153,8 +174,19 @@ def test_heavy_debts_bring_free_debt_advice_and_a_person_who_is_told_why():
     assert "person:debt_advice" in talk.payloads
     talk.press_payload("person:debt_advice")
     [card] = [r for r in talk.replies if r.key == "handoff.card"]
-    text = TRANSLATOR.render("en", "handoff.card", **card.data, ticket_id=1, chat_id=1, borrower=None, loan=None,
-                             answers=summary(talk.state.data, None), options=[], chosen=None, recent=[])
+    text = TRANSLATOR.render(
+        "en",
+        "handoff.card",
+        **card.data,
+        ticket_id=1,
+        chat_id=1,
+        borrower=None,
+        loan=None,
+        answers=summary(talk.state.data, None),
+        options=[],
+        chosen=None,
+        recent=[],
+    )
     assert "debt advice was shown" in text
 
 
@@ -173,13 +205,25 @@ def test_plans_a_person_must_approve_reach_them_with_the_rules_that_block_them()
     assert talk.keys == ["needs_approval", "person_requested"] and "the APR cap" in talk.text
     [card] = [r for r in talk.replies if r.key == "handoff.card"]
     assert card.data["blocked_by"] == ["apr_cap"] and card.data["for_approval"]
-    text = TRANSLATOR.render("en", "handoff.card", **card.data, ticket_id=1, chat_id=1, borrower=None, loan=None,
-                             answers=summary(talk.state.data, None), options=[], chosen=None, recent=[])
+    text = TRANSLATOR.render(
+        "en",
+        "handoff.card",
+        **card.data,
+        ticket_id=1,
+        chat_id=1,
+        borrower=None,
+        loan=None,
+        answers=summary(talk.state.data, None),
+        options=[],
+        chosen=None,
+        recent=[],
+    )
     assert "Blocked by the lender's rules: the APR cap" in text and card.data["for_approval"][0] in text
 
 
-@pytest.mark.parametrize("locale, told", [("en", "please contact your lender at 95555"),
-                                          ("zh_CN", "请联系您的贷款机构（95555）")])
+@pytest.mark.parametrize(
+    "locale, told", [("en", "please contact your lender at 95555"), ("zh_CN", "请联系您的贷款机构（95555）")]
+)
 def test_with_nobody_to_approve_them_here_the_borrower_is_told_the_truth(locale, told):
     talk = answer(Talk(locale=locale, support_chat_id=None))
     talk.services.policy = strict_policy().model_copy(update={"contact": "95555"})
@@ -193,8 +237,10 @@ def test_with_nobody_to_approve_them_here_the_borrower_is_told_the_truth(locale,
 # ---------------------------------------------------------------------------- "I can pay X a month"
 
 
-@pytest.mark.parametrize("locale, sure, budget_words", [("en", "Yes, I am sure", "you told me you have left"),
-                                                         ("zh_CN", "我确定", "您告诉我们的")])
+@pytest.mark.parametrize(
+    "locale, sure, budget_words",
+    [("en", "Yes, I am sure", "you told me you have left"), ("zh_CN", "我确定", "您告诉我们的")],
+)
 def test_an_amount_above_the_budget_is_agreed_only_knowingly(locale, sure, budget_words):
     talk = to_options(Talk(locale=locale))
     talk.press_payload("custom:")
@@ -245,9 +291,13 @@ def keep_rate_policy(mode: str) -> Policy:
     return Policy.model_validate(data)
 
 
-@pytest.mark.parametrize("locale, words", [
-    ("en", ["its APR would be 30.02%, above the 24.00% allowed", "name another amount"]),
-    ("zh_CN", ["年化利率将为 30.02%，超过允许的 24.00%", "换一个金额"])])
+@pytest.mark.parametrize(
+    "locale, words",
+    [
+        ("en", ["its APR would be 30.02%, above the 24.00% allowed", "name another amount"]),
+        ("zh_CN", ["年化利率将为 30.02%，超过允许的 24.00%", "换一个金额"]),
+    ],
+)
 def test_an_own_amount_over_the_apr_cap_is_refused_in_words_with_a_way_on(locale, words):
     talk = Talk(locale=locale)
     talk.store.db.execute("UPDATE loans SET annual_rate = '0.30' WHERE loan_id = 'CC-1001'")
@@ -312,30 +362,50 @@ def test_every_broken_rule_is_said_with_its_value_and_limit(locale):
     from dialogs.offers import refusal
     from plans.errors import NoPlanPossible
     from plans.models import Reason
-    checks = [Reason("apr_cap", {"value": "0.30022308", "limit": "0.24"}),
-              Reason("span", {"value": "2031-12-05", "limit": "2031-11-28"}),
-              Reason("term", {"value": "61", "limit": "60"}),
-              Reason("min_installment", {"value": "80.00", "limit": "100"}),
-              Reason("replan_limit", {"value": "2", "limit": "2"}),
-              Reason("structure_allowed", {"value": "custom", "limit": "level,holiday"})]
+
+    checks = [
+        Reason("apr_cap", {"value": "0.30022308", "limit": "0.24"}),
+        Reason("span", {"value": "2031-12-05", "limit": "2031-11-28"}),
+        Reason("term", {"value": "61", "limit": "60"}),
+        Reason("min_installment", {"value": "80.00", "limit": "100"}),
+        Reason("replan_limit", {"value": "2", "limit": "2"}),
+        Reason("structure_allowed", {"value": "custom", "limit": "level,holiday"}),
+    ]
     reply = refusal(NoPlanPossible("no", key="custom_not_allowed", reasons=checks), "CNY")
     text = TRANSLATOR.render(locale, reply.key, **reply.data)
     filters = make_filters(locale)
     from datetime import date
-    for shown in ("30.02%", "24.00%", filters["date"](date(2031, 12, 5)), filters["date"](date(2031, 11, 28)),
-                  "61", "60", money(locale, Decimal("80")), money(locale, Decimal("100"))):
+
+    for shown in (
+        "30.02%",
+        "24.00%",
+        filters["date"](date(2031, 12, 5)),
+        filters["date"](date(2031, 11, 28)),
+        "61",
+        "60",
+        money(locale, Decimal("80")),
+        money(locale, Decimal("100")),
+    ):
         assert shown in text, (shown, text)
     assert text.count("•") == len(checks)
 
 
 @pytest.mark.parametrize("locale", ["en", "zh_CN"])
-@pytest.mark.parametrize("because", [
-    {"key": "recommended_only_fit", "params": {}},
-    {"key": "recommended_cheapest", "params": {"saves": "1847.92", "instead_of": "step_up-13",
-                                               "instead_of_structure": "step_up"}},
-    {"key": "recommended_best_value", "params": {}},
-    {"key": "recommended_by_lender", "params": {"saves": "12.00", "cheaper": "level-22",
-                                                "cheaper_structure": "level"}}])
+@pytest.mark.parametrize(
+    "because",
+    [
+        {"key": "recommended_only_fit", "params": {}},
+        {
+            "key": "recommended_cheapest",
+            "params": {"saves": "1847.92", "instead_of": "step_up-13", "instead_of_structure": "step_up"},
+        },
+        {"key": "recommended_best_value", "params": {}},
+        {
+            "key": "recommended_by_lender",
+            "params": {"saves": "12.00", "cheaper": "level-22", "cheaper_structure": "level"},
+        },
+    ],
+)
 def test_the_recommended_plan_says_why_in_one_line(locale, because):
     talk = to_options(Talk(locale=locale))
     shown = talk.replies[0].data

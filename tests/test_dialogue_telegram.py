@@ -2,6 +2,7 @@
 API, over a real SQLite file: what Telegram adds to the dialogue (its behaviour is tested
 without Telegram in test_dialogue.py). Full paths in both languages with a shared contact,
 a new process resuming, HTML escaping, edited messages, duplicate deliveries and double taps."""
+
 from __future__ import annotations
 
 import hashlib

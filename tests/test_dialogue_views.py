@@ -1,5 +1,6 @@
 """What the dialogue shows about an option must fit Telegram: a 480-month mortgage schedule is
 shortened (start, a gap marker, end) and renders as valid HTML under 4,096 characters."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,12 +15,25 @@ from plans.policy import default_policy
 MORTGAGE = {
     # (480 payments from 31 Dec 2026 end on 30 Nov 2066, within 480 months of 1 Dec 2026)
     "as_of": "2026-12-01",
-    "loan": {"loan_id": "M-1", "product": "mortgage", "outstanding_principal": "1500000",
-             "overdue_principal": "20000", "overdue_interest": "3000", "penalty_fees": "500",
-             "annual_rate": "0.045", "monthly_payment": "9000", "remaining_term_months": 300,
-             "days_past_due": 60, "next_due_date": "2026-12-31"},
-    "finances": {"monthly_income": "12000", "essential_expenses": "5000",
-                 "hardship_reason": "income_drop", "outlook": "lasting"},
+    "loan": {
+        "loan_id": "M-1",
+        "product": "mortgage",
+        "outstanding_principal": "1500000",
+        "overdue_principal": "20000",
+        "overdue_interest": "3000",
+        "penalty_fees": "500",
+        "annual_rate": "0.045",
+        "monthly_payment": "9000",
+        "remaining_term_months": 300,
+        "days_past_due": 60,
+        "next_due_date": "2026-12-31",
+    },
+    "finances": {
+        "monthly_income": "12000",
+        "essential_expenses": "5000",
+        "hardship_reason": "income_drop",
+        "outlook": "lasting",
+    },
 }
 
 
@@ -47,7 +61,7 @@ def test_long_schedule_message_fits_telegram(longest, locale, key):
 
 
 def test_a_plain_text_goes_out_with_the_message_after_it_unless_that_would_pass_the_limit():
-    """"That is not an amount" and the question again arrive as one message; a message with
+    """ "That is not an amount" and the question again arrive as one message; a message with
     buttons, a file or for the support team ends a group; nothing grows past 4,096 units."""
     error, question = Message("Not an amount."), Message("Your income?", [[("Person", "1:person")]])
     assert joined([error, question]) == [Message("Not an amount.\n\nYour income?", [[("Person", "1:person")]])]

@@ -41,16 +41,13 @@ async def echo_app(make_app):
 
     async def start(update, context):
         keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton("Yes", callback_data="yes"),
-              InlineKeyboardButton("No", callback_data="no")]]
+            [[InlineKeyboardButton("Yes", callback_data="yes"), InlineKeyboardButton("No", callback_data="no")]]
         )
         arg = " ".join(context.args)
         await update.message.reply_text(f"Welcome {arg}".strip(), reply_markup=keyboard)
 
     async def echo(update, context):
-        await update.message.reply_text(
-            f"You said: <b>{update.message.text_html}</b>", parse_mode=ParseMode.HTML
-        )
+        await update.message.reply_text(f"You said: <b>{update.message.text_html}</b>", parse_mode=ParseMode.HTML)
 
     async def pressed(update, context):
         query = update.callback_query
@@ -131,9 +128,7 @@ async def test_contact_update_and_reply_keyboard(make_app, fake_api):
 
 async def test_update_builders_carry_language_and_name(make_app):
     app = await make_app()
-    update = Update.de_json(
-        make_text_update(9, CHAT, USER, "hi", language_code="en-GB", first_name="Ann"), app.bot
-    )
+    update = Update.de_json(make_text_update(9, CHAT, USER, "hi", language_code="en-GB", first_name="Ann"), app.bot)
     assert update.effective_user.language_code == "en-GB"
     assert update.effective_user.first_name == "Ann"
     assert update.effective_chat.type == "private"
@@ -227,8 +222,7 @@ async def test_unknown_method_is_a_clear_failure(fake_api):
 async def test_get_updates_serves_pushed_updates_until_confirmed(make_app, fake_api):
     app = await make_app()
     first = fake_api.push_update(make_text_update(7, CHAT, USER, "a"))
-    second = fake_api.push_update({k: v for k, v in make_text_update(0, CHAT, USER, "b").items()
-                                   if k != "update_id"})
+    second = fake_api.push_update({k: v for k, v in make_text_update(0, CHAT, USER, "b").items() if k != "update_id"})
     assert first == 7 and second == 1  # an update without an id gets one
     updates = await app.bot.get_updates()
     assert [u.message.text for u in updates] == ["a", "b"]
@@ -257,9 +251,7 @@ async def test_polling_application_processes_pushed_updates(make_app, fake_api):
 
 async def test_forbidden_when_the_user_blocked_the_bot(make_app, fake_api):
     app = await make_app()
-    fake_api.fail_next(
-        "sendMessage", error_code=403, description="Forbidden: bot was blocked by the user"
-    )
+    fake_api.fail_next("sendMessage", error_code=403, description="Forbidden: bot was blocked by the user")
     with pytest.raises(Forbidden, match="bot was blocked by the user"):
         await app.bot.send_message(CHAT, "hello")
     assert (await app.bot.send_message(CHAT, "hello again")).text == "hello again"
@@ -282,9 +274,7 @@ async def test_flood_control_raises_retry_after(make_app, fake_api):
 
 async def test_other_injected_failures(make_app, fake_api):
     app = await make_app()
-    fake_api.fail_next(
-        "editMessageText", error_code=400, description="Bad Request: message to edit not found"
-    )
+    fake_api.fail_next("editMessageText", error_code=400, description="Bad Request: message to edit not found")
     with pytest.raises(BadRequest, match="(?i)message to edit not found"):
         await app.bot.edit_message_text("x", CHAT, 1)
     fake_api.fail_next("getUpdates", error_code=409)
@@ -323,7 +313,9 @@ def test_clear_forgets_the_record_but_not_the_messages():
     assert fake.message(CHAT, 1)["text"] == "hi"
     status, body = fake.handle("sendMessage", {"chat_id": CHAT, "text": "hi"})
     assert status == 403 and body == {
-        "ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"
+        "ok": False,
+        "error_code": 403,
+        "description": "Forbidden: bot was blocked by the user",
     }
 
 
@@ -369,9 +361,11 @@ def test_network_guard_fails_a_test_that_swallowed_the_error(tmp_path):
         "        pass\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-         str(tmp_path)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 passed, 1 error" in result.stdout

@@ -1,6 +1,7 @@
 """Hand-off to a person through the real Application and the fake Bot API: the card in the
 support group, the borrower's messages threaded under it, the agent's reply relayed back,
 /close returning the borrower to the step they left, and nothing relayed from other chats."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -25,8 +26,12 @@ async def group_message(chat, text, reply_to, *, group=SUPPORT, update_id):
     data = make_text_update(update_id, group, AGENT, text, language_code="en")
     data["message"]["chat"] = {"id": group, "type": "supergroup", "title": "Support"}
     if reply_to is not None:
-        data["message"]["reply_to_message"] = {"message_id": reply_to, "date": 0,
-                                               "chat": data["message"]["chat"], "text": "card"}
+        data["message"]["reply_to_message"] = {
+            "message_id": reply_to,
+            "date": 0,
+            "chat": data["message"]["chat"],
+            "text": "card",
+        }
     await chat.app.process_update(Update.de_json(data, chat.app.bot))
 
 
@@ -69,8 +74,9 @@ async def test_the_whole_handoff_loop(chat):
     assert "Do you expect this to be temporary" in chat.text  # back at the step they left
     assert "Ticket closed" in support_messages(chat)[-1]["text"]
     store = chat.app.bot_data["conversations"].store
-    transcript = [row["text"] for row in store.db.query("SELECT text FROM messages WHERE chat_id = ? ORDER BY id",
-                                                        [chat.chat_id])]
+    transcript = [
+        row["text"] for row in store.db.query("SELECT text FROM messages WHERE chat_id = ? ORDER BY id", [chat.chat_id])
+    ]
     assert any("Our team:" in text for text in transcript)
     assert any("I lost my job last month" in text for text in transcript)
     assert store.open_ticket_for_chat(chat.chat_id) is None
@@ -105,8 +111,9 @@ async def test_repeated_errors_offer_a_person(chat):
 
 async def test_outside_support_hours_the_borrower_is_told_when(fake_api, tmp_path):
     late = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
-    app, _ = await make_bot_app(fake_api, tmp_path / "late.db", support_chat_id=SUPPORT, now=lambda: late,
-                                default_locale="en")
+    app, _ = await make_bot_app(
+        fake_api, tmp_path / "late.db", support_chat_id=SUPPORT, now=lambda: late, default_locale="en"
+    )
     chat = BorrowerChat(app, fake_api)
     await chat.say("/start")
     text = await chat.say("/human")

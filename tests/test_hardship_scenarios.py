@@ -11,6 +11,7 @@ the fake Bot API, each ending in the plan the borrower should get, checked in th
 (d) an own amount over the APR cap (contract 30%, cap 24%, interest kept): refused in words
     where the policy wants a person's approval, brought down to the cap where it reduces the rate.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -44,9 +45,17 @@ async def open_chat(fake_api, tmp_path):
         await app.shutdown()
 
 
-async def answer(chat: BorrowerChat, *, reason: str, outlook: str, income: str, kind: str,
-                 before_kind: tuple[str, ...] = (), after_kind: tuple[str, ...] = (),
-                 rest: tuple[str, ...] = ("5200", "800", "0", "1")) -> str:
+async def answer(
+    chat: BorrowerChat,
+    *,
+    reason: str,
+    outlook: str,
+    income: str,
+    kind: str,
+    before_kind: tuple[str, ...] = (),
+    after_kind: tuple[str, ...] = (),
+    rest: tuple[str, ...] = ("5200", "800", "0", "1"),
+) -> str:
     """From /start to the plans, as a borrower types and presses; the plans' text."""
     await identify(chat)
     await chat.press("Continue")
@@ -78,16 +87,21 @@ async def agree_first(chat: BorrowerChat) -> dict:
 
 async def test_no_income_now_gets_a_holiday_then_a_plan_that_fits_the_recovered_income(open_chat):
     chat = await open_chat()
-    plans = await answer(chat, reason="Lost my job", outlook="Temporary", income="0", kind="No income now",
-                         before_kind=("4", "12000"))
+    plans = await answer(
+        chat, reason="Lost my job", outlook="Temporary", income="0", kind="No income now", before_kind=("4", "12000")
+    )
     assert "1. A break with nothing to pay, then equal payments</b> ⭐ recommended" in plans
     assert "Nothing to pay for 2 months, Jan 5, 2027 to Feb 5, 2027 (interest frozen)" in plans
     plan = await agree_first(chat)
     store = store_of(chat)
     assert plan["structure"] == "holiday" and plan["terms"]["affordable"] is True
     [pause] = store.plan_pauses(plan["id"])
-    assert (pause["first_date"], pause["last_date"], pause["months"], pause["interest"]) == \
-        (date(2027, 1, 5), date(2027, 2, 5), 2, "frozen")
+    assert (pause["first_date"], pause["last_date"], pause["months"], pause["interest"]) == (
+        date(2027, 1, 5),
+        date(2027, 2, 5),
+        2,
+        "frozen",
+    )
     instalments = store.plan_installments(plan["id"])
     assert instalments[0]["due_date"] == date(2027, 3, 5) and all(i["amount"] > 0 for i in instalments)
     assert instalments[0]["amount"] <= Decimal("4800.00")  # what the recovered income leaves for the loan
@@ -98,8 +112,9 @@ async def test_a_holiday_on_a_0_percent_loan_is_never_reminded_missed_or_breakin
     missed, breaking the plan in month two. Through time: the pause passes in silence, the
     first instalments are reminded and paid, the plan stays on track."""
     chat = await open_chat(annual_rate="0")
-    await answer(chat, reason="Lost my job", outlook="Temporary", income="0", kind="No income now",
-                 before_kind=("4", "12000"))
+    await answer(
+        chat, reason="Lost my job", outlook="Temporary", income="0", kind="No income now", before_kind=("4", "12000")
+    )
     plan = await agree_first(chat)
     store = store_of(chat)
     assert plan["structure"] == "holiday" and Decimal(plan["terms"]["plan_rate"]) == 0
@@ -107,8 +122,12 @@ async def test_a_holiday_on_a_0_percent_loan_is_never_reminded_missed_or_breakin
     paused = [pause["first_date"], pause["first_date"] + timedelta(days=31)]  # 5 January, 5 February
     instalments = store.plan_installments(plan["id"])
     assert not {i["due_date"] for i in instalments} & set(paused)
-    reminded = {i["due_date"] for i in instalments for r in store.reminders_for_plan(plan["id"])
-                if r["installment_number"] == i["number"]}
+    reminded = {
+        i["due_date"]
+        for i in instalments
+        for r in store.reminders_for_plan(plan["id"])
+        if r["installment_number"] == i["number"]
+    }
     assert not reminded & set(paused)
     dispatcher = dispatcher_for(chat)
     sent = len(chat.fake.sent_messages(chat.chat_id))
@@ -121,8 +140,13 @@ async def test_a_holiday_on_a_0_percent_loan_is_never_reminded_missed_or_breakin
         due = instalment["due_date"]
         await dispatcher.run_once(chat.app.bot, at(*_ymd(due - timedelta(days=3)), 10))
         assert f"payment {instalment['number']} of your plan" in chat.text
-        apply_payment(store, loan_id="CC-1001", amount=instalment["amount"], paid_at=at(*_ymd(due), 9),
-                      reference=f"pay-{instalment['number']}")
+        apply_payment(
+            store,
+            loan_id="CC-1001",
+            amount=instalment["amount"],
+            paid_at=at(*_ymd(due), 9),
+            reference=f"pay-{instalment['number']}",
+        )
         await dispatcher.run_once(chat.app.bot, at(*_after_grace(due), 11))
     assert store.missed_count(plan["id"]) == 0 and store.plan(plan["id"])["status"] == "active"
     assert [i["status"] for i in store.plan_installments(plan["id"])[:3]] == ["paid", "paid", "due"]
@@ -130,8 +154,9 @@ async def test_a_holiday_on_a_0_percent_loan_is_never_reminded_missed_or_breakin
 
 async def test_the_plan_and_schedule_show_the_pause(open_chat):
     chat = await open_chat()
-    await answer(chat, reason="Lost my job", outlook="Temporary", income="0", kind="No income now",
-                 before_kind=("4", "12000"))
+    await answer(
+        chat, reason="Lost my job", outlook="Temporary", income="0", kind="No income now", before_kind=("4", "12000")
+    )
     await agree_first(chat)
     summary = await chat.say("/plan")
     assert "Nothing to pay for 2 months, Jan 5, 2027 to Feb 5, 2027" in summary
@@ -154,8 +179,15 @@ def _after_grace(day: date) -> tuple[int, int, int]:
 
 async def test_a_seasonal_earner_gets_a_plan_that_follows_the_busy_months(open_chat):
     chat = await open_chat()
-    plans = await answer(chat, reason="Income fell", outlook="Lasting", income="5500", kind="Seasonal",
-                         after_kind=("6-8", "20000"), rest=("4500", "800", "0", "1"))
+    plans = await answer(
+        chat,
+        reason="Income fell",
+        outlook="Lasting",
+        income="5500",
+        kind="Seasonal",
+        after_kind=("6-8", "20000"),
+        rest=("4500", "800", "0", "1"),
+    )
     assert "1. Follows your seasonal income</b> ⭐ recommended" in plans
     assert "higher in your busy months (6, 7, 8)" in plans
     plan = await agree_first(chat)
@@ -203,8 +235,9 @@ def keep_rate(mode: str) -> Policy:
 
 async def over_the_cap(open_chat, mode: str) -> BorrowerChat:
     chat = await open_chat(keep_rate(mode), annual_rate="0.30")
-    await answer(chat, reason="Lost my job", outlook="Lasting", income="9000", kind="Salary",
-                 rest=("5200", "800", "3000", "1"))
+    await answer(
+        chat, reason="Lost my job", outlook="Lasting", income="9000", kind="Salary", rest=("5200", "800", "3000", "1")
+    )
     await chat.press("I can pay … a month")
     return chat
 

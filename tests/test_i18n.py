@@ -65,10 +65,7 @@ def test_problems_reports_bad_markup_and_syntax(tmp_path):
     write_catalogue(
         tmp_path,
         "zh_CN",
-        'a = "line<br>break"\n'
-        'b = "{{ oops"\n'
-        'btn.c = "<b>bold</b>"\n'
-        'd = "{% if x < 3 %}<i>ok</i>{% endif %}"\n',
+        'a = "line<br>break"\nb = "{{ oops"\nbtn.c = "<b>bold</b>"\nd = "{% if x < 3 %}<i>ok</i>{% endif %}"\n',
     )
     write_catalogue(tmp_path, "en", 'a = "x"\nb = "y"\nbtn.c = "z"\nd = "w"\n')
     problems = Translator(tmp_path).problems()
@@ -99,16 +96,31 @@ def test_every_reason_the_engine_gives_is_worded_in_every_language():
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_debt_that_grows_at_first_is_said_plainly_and_every_reason_renders(locale):
-    option = {"monthly_min": Decimal("100"), "monthly_max": Decimal("200"), "last_payment": Decimal("200"),
-              "currency": "CNY", "payments": 12,
-              "first_due": dtm.date(2027, 1, 5), "down_payment": Decimal("0"), "total": Decimal("2000"),
-              "interest": Decimal("100"), "penalties_waived": Decimal("0"), "waived": Decimal("0"),
-              "penalties_kept": Decimal("0"), "kept_paid": "none", "interest_waived": Decimal("0"),
-              "principal_waived": Decimal("0"), "pauses": [],
-              "apr": Decimal("0.06"), "ear": Decimal("0.0617"),
-              "reasons": [{"key": "balance_rises", "params": {"payments": "3"}},
-                          {"key": "rate_reduced", "params": {"from": "0.18", "to": "0.06"}},
-                          {"key": "settles_now", "params": {"discount": "500.00"}}]}
+    option = {
+        "monthly_min": Decimal("100"),
+        "monthly_max": Decimal("200"),
+        "last_payment": Decimal("200"),
+        "currency": "CNY",
+        "payments": 12,
+        "first_due": dtm.date(2027, 1, 5),
+        "down_payment": Decimal("0"),
+        "total": Decimal("2000"),
+        "interest": Decimal("100"),
+        "penalties_waived": Decimal("0"),
+        "waived": Decimal("0"),
+        "penalties_kept": Decimal("0"),
+        "kept_paid": "none",
+        "interest_waived": Decimal("0"),
+        "principal_waived": Decimal("0"),
+        "pauses": [],
+        "apr": Decimal("0.06"),
+        "ear": Decimal("0.0617"),
+        "reasons": [
+            {"key": "balance_rises", "params": {"payments": "3"}},
+            {"key": "rate_reduced", "params": {"from": "0.18", "to": "0.06"}},
+            {"key": "settles_now", "params": {"discount": "500.00"}},
+        ],
+    }
     summary = render(locale, "option_summary", o=option)
     assert summary.splitlines()[-1].startswith("⚠️ ") and " 3 " in summary.splitlines()[-1]
     why = render(locale, "option_why", o=option)
@@ -118,9 +130,7 @@ def test_a_debt_that_grows_at_first_is_said_plainly_and_every_reason_renders(loc
 
 def test_rendered_amount_line_exact():
     data = SAMPLES["amount_line"]
-    assert render("en", "amount_line", **data) == (
-        "Overdue: <b>CN¥1,234.50</b>\nDue date: Mar 5, 2024\nAPR: 12.68%"
-    )
+    assert render("en", "amount_line", **data) == ("Overdue: <b>CN¥1,234.50</b>\nDue date: Mar 5, 2024\nAPR: 12.68%")
     assert render("zh_CN", "amount_line", **data) == (
         "逾期金额：<b>¥1,234.50</b>\n到期日：2024年3月5日\n年化利率（单利）：12.68%"
     )
@@ -153,13 +163,18 @@ def test_plain_text_keys_are_not_escaped(tmp_path):
 def test_plain_texts_are_remembered_per_language_and_parameters(tmp_path, monkeypatch):
     """Labels are rendered once per (language, key, parameters): never another's text."""
     for locale in LOCALES:
-        write_catalogue(tmp_path, locale,
-                        f'btn.choose = "{locale} {{{{ n }}}}"\nbtn.all = \'{{{{ ns|join(",") }}}}\'\n')
+        write_catalogue(
+            tmp_path, locale, f'btn.choose = "{locale} {{{{ n }}}}"\nbtn.all = \'{{{{ ns|join(",") }}}}\'\n'
+        )
     translator = Translator(tmp_path)
     monkeypatch.setattr(i18n, "PLAIN_TEXT_MEMO", 3)
     for _ in range(2):
-        assert [translator.render(locale, "btn.choose", n=n) for locale in LOCALES for n in (1, 2)] == \
-            ["zh_CN 1", "zh_CN 2", "en 1", "en 2"]
+        assert [translator.render(locale, "btn.choose", n=n) for locale in LOCALES for n in (1, 2)] == [
+            "zh_CN 1",
+            "zh_CN 2",
+            "en 1",
+            "en 2",
+        ]
     assert len(translator._plain) <= 3
     assert translator.render("en", "btn.all", ns=[1, 2]) == "1,2"  # a list is no dict key: rendered, not kept
     assert translator.render("en", "btn.all", ns=[3]) == "3"
@@ -222,9 +237,7 @@ def test_money(locale, amount, currency, expected):
     assert fmt(locale, "{{ a|money(c) }}", a=amount, c=currency) == expected
 
 
-@pytest.mark.parametrize(
-    ("locale", "expected"), [("zh_CN", "2024年3月5日"), ("en", "Mar 5, 2024")]
-)
+@pytest.mark.parametrize(("locale", "expected"), [("zh_CN", "2024年3月5日"), ("en", "Mar 5, 2024")])
 def test_date(locale, expected):
     assert fmt(locale, "{{ d|date }}", d=dtm.date(2024, 3, 5)) == expected
 

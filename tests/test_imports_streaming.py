@@ -4,6 +4,7 @@ numbers, a term of 0 months, amounts that cannot go together, loan numbers a bor
 not type, JSON lists, oversized CSV cells, control characters), the database never locked
 while a file is checked nor for more than one batch at a time, and the same result whether
 rows are checked in this process or in worker processes."""
+
 from __future__ import annotations
 
 import json
@@ -28,15 +29,39 @@ from dialogs.parsing import InputError, parse_loan_number
 from fixtures import SHANGHAI, clock
 from plan_helpers import agree_a_plan, at, dispatcher_for
 
-HEADER = ("loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,overdue_principal,"
-          "overdue_interest,penalty_fees,annual_rate,monthly_payment,remaining_term_months,days_past_due,"
-          "next_due_date,locale")
+HEADER = (
+    "loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,overdue_principal,"
+    "overdue_interest,penalty_fees,annual_rate,monthly_payment,remaining_term_months,days_past_due,"
+    "next_due_date,locale"
+)
 COLUMNS = HEADER.split(",")
 
 
 def good(n: int, **changes: str) -> dict[str, str]:
-    row = dict(zip(COLUMNS, [f"CC-{n}", f"Borrower {n}", f"139{n:08d}", "1234", "credit_card", "CNY", "9000",
-                             "1000", "80", "50", "0.18", "900", "12", "40", "2027-01-05", "en"], strict=True))
+    row = dict(
+        zip(
+            COLUMNS,
+            [
+                f"CC-{n}",
+                f"Borrower {n}",
+                f"139{n:08d}",
+                "1234",
+                "credit_card",
+                "CNY",
+                "9000",
+                "1000",
+                "80",
+                "50",
+                "0.18",
+                "900",
+                "12",
+                "40",
+                "2027-01-05",
+                "en",
+            ],
+            strict=True,
+        )
+    )
     row.update(changes)
     return row
 
@@ -63,13 +88,19 @@ def problems_of(store, path, **kwargs) -> list[str]:
 
 
 def test_every_bad_cell_of_every_row_is_reported_in_one_run(store, tmp_path):
-    rows = [good(1, overdue_principal="-5", next_due_date="2027-02-30", annual_rate="18%"),
-            good(2),
-            good(3, phone="12345", remaining_term_months="0", days_past_due="many")]
+    rows = [
+        good(1, overdue_principal="-5", next_due_date="2027-02-30", annual_rate="18%"),
+        good(2),
+        good(3, phone="12345", remaining_term_months="0", days_past_due="many"),
+    ]
     listed = problems_of(store, write_csv(tmp_path, rows))
     assert [p.split(":")[0] for p in listed] == [
-        "row 1, column overdue_principal", "row 1, column annual_rate", "row 1, column next_due_date",
-        "row 3, column phone", "row 3, column days_past_due"]
+        "row 1, column overdue_principal",
+        "row 1, column annual_rate",
+        "row 1, column next_due_date",
+        "row 3, column phone",
+        "row 3, column days_past_due",
+    ]
     # the term of 0 is a sanity rule on an otherwise valid loan: it shows once days_past_due is fixed
     listed = problems_of(store, write_csv(tmp_path, [good(3, remaining_term_months="0")]))
     assert listed == ["row 1, column remaining_term_months: must be at least 1 (months left on the loan)"]
@@ -85,12 +116,18 @@ def test_the_listing_stops_at_100_and_counts_the_rest(store, tmp_path):
     assert lines[99].startswith("row 199, column locale")
     assert lines[100:] == [
         "... and 150 more problems",
-        "nothing imported: 250 bad rows (fix them, or use --skip-invalid to import the 250 good ones)"]
+        "nothing imported: 250 bad rows (fix them, or use --skip-invalid to import the 250 good ones)",
+    ]
 
 
 def test_clashes_between_rows_are_listed_in_row_order_with_the_others(store, tmp_path):
-    rows = [good(1), good(2, locale="fr"), good(1, borrower_name="Again"),
-            good(4, phone="13900000001", id_last4="9999"), good(5, annual_rate="x")]
+    rows = [
+        good(1),
+        good(2, locale="fr"),
+        good(1, borrower_name="Again"),
+        good(4, phone="13900000001", id_last4="9999"),
+        good(5, annual_rate="x"),
+    ]
     assert problems_of(store, write_csv(tmp_path, rows)) == [
         "row 2, column locale: must be one of zh_CN, en",
         "row 3, column loan_id: duplicate of row 1",
@@ -102,19 +139,27 @@ def test_clashes_between_rows_are_listed_in_row_order_with_the_others(store, tmp
 # ------------------------------------------------------------------ what is invalid
 
 
-@pytest.mark.parametrize(("phone", "region"), [("12345", "CN"), ("+8612345", "CN"), ("+86 100 0000 0000", "CN"),
-                                               ("(555) 010-9999", "US"), ("0000000000", "GB")])
+@pytest.mark.parametrize(
+    ("phone", "region"),
+    [("12345", "CN"), ("+8612345", "CN"), ("+86 100 0000 0000", "CN"), ("(555) 010-9999", "US"), ("0000000000", "GB")],
+)
 def test_a_phone_that_is_no_real_number_is_refused(phone, region):
     with pytest.raises(ValueError, match="not a valid phone number"):
         valid_phone(phone, region)
 
 
 _MOBILE_FORMS = st.builds(
-    lambda prefix, rest, style: {0: f"{prefix}{rest}", 1: f"+86 {prefix} {rest[:4]} {rest[4:]}",
-                                 2: f"{prefix}-{rest[:4]}-{rest[4:]}", 3: f"+86{prefix}{rest}",
-                                 4: f"+86-{prefix}-{rest}"}[style],
-    st.from_regex(r"1[0-9]{2}", fullmatch=True), st.from_regex(r"[0-9]{8}", fullmatch=True),
-    st.integers(0, 4))
+    lambda prefix, rest, style: {
+        0: f"{prefix}{rest}",
+        1: f"+86 {prefix} {rest[:4]} {rest[4:]}",
+        2: f"{prefix}-{rest[:4]}-{rest[4:]}",
+        3: f"+86{prefix}{rest}",
+        4: f"+86-{prefix}-{rest}",
+    }[style],
+    st.from_regex(r"1[0-9]{2}", fullmatch=True),
+    st.from_regex(r"[0-9]{8}", fullmatch=True),
+    st.integers(0, 4),
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -124,8 +169,11 @@ def test_the_fast_path_for_chinese_mobiles_agrees_with_phonenumbers(raw, region)
     the number and the --region, its answer is the general parser's."""
     try:
         number = phonenumbers.parse(raw, region)
-        expected = (phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-                    if phonenumbers.is_valid_number(number) else None)
+        expected = (
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(number)
+            else None
+        )
     except phonenumbers.NumberParseException:
         expected = None
     try:
@@ -135,14 +183,20 @@ def test_the_fast_path_for_chinese_mobiles_agrees_with_phonenumbers(raw, region)
     assert got == expected
 
 
-@pytest.mark.parametrize(("changes", "column", "reason"), [
-    ({"overdue_principal": "9500"}, "overdue_principal", "9500 is more than the outstanding principal 9000"),
-    ({"monthly_payment": "0"}, "monthly_payment", "must be more than 0"),
-    ({"days_past_due": "0"}, "days_past_due", "is 0, yet 1130 is overdue"),
-    ({"days_past_due": "40", "overdue_principal": "0", "overdue_interest": "0", "penalty_fees": "0"},
-     "days_past_due", "is 40, yet nothing is overdue"),
-    ({"remaining_term_months": "0"}, "remaining_term_months", "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("changes", "column", "reason"),
+    [
+        ({"overdue_principal": "9500"}, "overdue_principal", "9500 is more than the outstanding principal 9000"),
+        ({"monthly_payment": "0"}, "monthly_payment", "must be more than 0"),
+        ({"days_past_due": "0"}, "days_past_due", "is 0, yet 1130 is overdue"),
+        (
+            {"days_past_due": "40", "overdue_principal": "0", "overdue_interest": "0", "penalty_fees": "0"},
+            "days_past_due",
+            "is 40, yet nothing is overdue",
+        ),
+        ({"remaining_term_months": "0"}, "remaining_term_months", "must be at least 1"),
+    ],
+)
 def test_amounts_that_cannot_go_together_are_refused(store, tmp_path, changes, column, reason):
     [problem] = problems_of(store, write_csv(tmp_path, [good(1, **changes)]))
     assert problem.startswith(f"row 1, column {column}: {reason}")
@@ -238,8 +292,13 @@ def test_the_database_is_free_while_a_file_is_checked_and_between_batches(tmp_pa
     with Store(database) as store:
         report = import_loans(store, path, progress=progress)
     assert report.new == 10
-    assert writes == [("checking", path.stat().st_size), ("writing", 3), ("writing", 6), ("writing", 9),
-                      ("writing", 10)]
+    assert writes == [
+        ("checking", path.stat().st_size),
+        ("writing", 3),
+        ("writing", 6),
+        ("writing", 9),
+        ("writing", 10),
+    ]
 
 
 def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
@@ -253,8 +312,9 @@ def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
             with pytest.raises(FileImportError) as caught:
                 import_loans(s, path, workers=workers)
             report = import_loans(s, path, workers=workers, skip_invalid=True)
-            results.append((str(caught.value), report.summary,
-                            s.db.execute("SELECT * FROM loans ORDER BY loan_id").fetchall()))
+            results.append(
+                (str(caught.value), report.summary, s.db.execute("SELECT * FROM loans ORDER BY loan_id").fetchall())
+            )
     assert results[0] == results[1]
     assert "row 60, column loan_id: duplicate of row 3" in results[0][0]
 
@@ -269,9 +329,12 @@ async def test_payments_of_one_borrower_bring_one_thank_you_with_the_result_afte
         plan_id = await agree_a_plan(chat)
         first, second = store.plan_installments(plan_id)[:2]
         path = tmp_path / "payments.csv"
-        path.write_text("loan_id,amount,paid_at,reference\n"
-                        f"cc-1001,{second['amount']},2027-01-05,B-2\n"  # listed first, paid later
-                        f"CC-1001,{first['amount']},2027-01-04,B-1\n", encoding="utf-8")
+        path.write_text(
+            "loan_id,amount,paid_at,reference\n"
+            f"cc-1001,{second['amount']},2027-01-05,B-2\n"  # listed first, paid later
+            f"CC-1001,{first['amount']},2027-01-04,B-1\n",
+            encoding="utf-8",
+        )
         report = import_payments(store, path, SHANGHAI)
         assert (report.applied, report.thanked) == (2, 1)
         thanks = [r for r in store.reminders_for_plan(plan_id) if r["kind"].startswith("thanks:")]
@@ -289,12 +352,18 @@ def test_every_payment_problem_is_reported_in_one_run(tmp_path):
     with Store(tmp_path / "p.db") as s:
         load_demo(s)
         path = tmp_path / "payments.jsonl"
-        path.write_text("\n".join([
-            '{"loan_id": "CC-1001", "amount": "100.005", "paid_at": "2027-01-04", "reference": "R1"}',
-            '{"loan_id": "NOPE", "amount": [1], "paid_at": "soon", "reference": "R2"}',
-            '{"loan_id": "CC-1001", "amount": "50", "paid_at": "2027-01-05", "reference": "R3"}',
-            '{"loan_id": "CL-2002", "amount": "50", "paid_at": "2027-01-05", "reference": "R3"}',
-        ]) + "\n", encoding="utf-8")
+        path.write_text(
+            "\n".join(
+                [
+                    '{"loan_id": "CC-1001", "amount": "100.005", "paid_at": "2027-01-04", "reference": "R1"}',
+                    '{"loan_id": "NOPE", "amount": [1], "paid_at": "soon", "reference": "R2"}',
+                    '{"loan_id": "CC-1001", "amount": "50", "paid_at": "2027-01-05", "reference": "R3"}',
+                    '{"loan_id": "CL-2002", "amount": "50", "paid_at": "2027-01-05", "reference": "R3"}',
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         with pytest.raises(FileImportError) as caught:
             import_payments(s, path, SHANGHAI)
         assert [str(p) for p in caught.value.problems] == [
@@ -322,9 +391,11 @@ def test_rows_are_numbered_alike_whatever_the_chunks(tmp_path, monkeypatch):
             csv_lines.append("")
     csv_path = tmp_path / "loans.csv"
     csv_path.write_text("\n".join(csv_lines) + "\n", encoding="utf-8")
-    jsonl_path = _jsonl(tmp_path, [good(n, borrower_name="A\u2028B", locale="fr" if n % 10 == 0 else "en")
-                                   for n in range(1, 31)])
+    jsonl_path = _jsonl(
+        tmp_path, [good(n, borrower_name="A\u2028B", locale="fr" if n % 10 == 0 else "en") for n in range(1, 31)]
+    )
     jsonl_path.write_text(jsonl_path.read_text(encoding="utf-8").replace("\n", "\n\n", 3), encoding="utf-8")
+
     def expected(row_of, name_refused) -> tuple:
         problems = []
         for n in range(1, 31):
@@ -333,8 +404,10 @@ def test_rows_are_numbered_alike_whatever_the_chunks(tmp_path, monkeypatch):
         return tuple(problems)
 
     line_of = {1: 1, 2: 3, 3: 5}  # a blank line after each of the first three rows
-    cases = ((csv_path, expected(lambda n: n, lambda n: n % 3 != 1)),  # a line break in a name is refused
-             (jsonl_path, expected(lambda n: line_of.get(n, n + 3), lambda n: True)))  # so is U+2028
+    cases = (
+        (csv_path, expected(lambda n: n, lambda n: n % 3 != 1)),  # a line break in a name is refused
+        (jsonl_path, expected(lambda n: line_of.get(n, n + 3), lambda n: True)),
+    )  # so is U+2028
     for path, wanted in cases:
         seen = set()
         for chunk, workers in ((1000, 1), (2, 1), (3, 2), (5, 2)):

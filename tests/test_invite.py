@@ -1,4 +1,5 @@
 """Invitations: single-use, expiring deep-link tokens, and the `invite` command."""
+
 from __future__ import annotations
 
 import json
@@ -20,14 +21,25 @@ DEEP_LINK_PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def add_loan(store: Store, loan_id: str = "CC-1") -> None:
-    store.upsert_borrower_and_loan({
-        "loan_id": loan_id, "borrower_name": "Li Wei", "phone": "+8613800138000", "id_last4": "1234",
-        "product": "credit_card", "currency": "CNY", "outstanding_principal": Decimal("9000.00"),
-        "overdue_principal": Decimal("1000.00"), "overdue_interest": Decimal("80.00"),
-        "penalty_fees": Decimal("50.00"), "annual_rate": Decimal("0.18"),
-        "monthly_payment": Decimal("900.00"), "remaining_term_months": 12, "days_past_due": 40,
-        "next_due_date": date(2024, 6, 1),
-    })
+    store.upsert_borrower_and_loan(
+        {
+            "loan_id": loan_id,
+            "borrower_name": "Li Wei",
+            "phone": "+8613800138000",
+            "id_last4": "1234",
+            "product": "credit_card",
+            "currency": "CNY",
+            "outstanding_principal": Decimal("9000.00"),
+            "overdue_principal": Decimal("1000.00"),
+            "overdue_interest": Decimal("80.00"),
+            "penalty_fees": Decimal("50.00"),
+            "annual_rate": Decimal("0.18"),
+            "monthly_payment": Decimal("900.00"),
+            "remaining_term_months": 12,
+            "days_past_due": 40,
+            "next_due_date": date(2024, 6, 1),
+        }
+    )
 
 
 @pytest.fixture
@@ -72,8 +84,10 @@ def test_invite_expires_after_its_ttl(store):
 
 
 def test_unknown_token(store):
-    for check in (lambda: store.peek_invite("no-such-token", NOW),
-                  lambda: store.redeem_invite("no-such-token", NOW, chat_id=1)):
+    for check in (
+        lambda: store.peek_invite("no-such-token", NOW),
+        lambda: store.redeem_invite("no-such-token", NOW, chat_id=1),
+    ):
         with pytest.raises(InviteError) as caught:
             check()
         assert caught.value.reason == "unknown"
@@ -134,10 +148,21 @@ class FakeTelegram(BaseHTTPRequestHandler):
         if "bad" in self.path:
             status, body = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         elif self.path.endswith("/getMe"):
-            status, body = 200, {"ok": True, "result": {
-                "id": 4242, "is_bot": True, "first_name": "Plans", "username": "plans_test_bot",
-                "can_join_groups": False, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}}
+            status, body = (
+                200,
+                {
+                    "ok": True,
+                    "result": {
+                        "id": 4242,
+                        "is_bot": True,
+                        "first_name": "Plans",
+                        "username": "plans_test_bot",
+                        "can_join_groups": False,
+                        "can_read_all_group_messages": False,
+                        "supports_inline_queries": False,
+                    },
+                },
+            )
         else:
             status, body = 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         data = json.dumps(body).encode()

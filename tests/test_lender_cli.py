@@ -1,6 +1,7 @@
 """Small promises of the lender's commands (issue 14 section 3, issue 12 section 4): the demo
 says where its database is, `conversations` shows the loan of a borrower back at the start,
 and nothing a borrower typed reaches the terminal as an escape sequence."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -43,10 +44,20 @@ def test_conversations_show_the_plans_loan_for_a_borrower_back_at_the_start(cli_
 def test_nothing_a_borrower_typed_reaches_the_terminal_as_an_escape_sequence(cli_env):
     with book(cli_env) as store:
         store.db.execute("UPDATE borrowers SET name = 'Eve\x1b]0;owned\x07' WHERE id = 3")
-        store.log_message(direction="in", chat_id=903, text="hi \x1b[2J\x1b[31mred\u202e", at=datetime.now(UTC),
-                          borrower_id=3, update_id=77)
-    for args in (["transcript", "--chat", "903"], ["transcript", "--chat", "903", "--format", "json"],
-                 ["conversations"], ["transcript", "--borrower", "3", "--format", "html"]):
+        store.log_message(
+            direction="in",
+            chat_id=903,
+            text="hi \x1b[2J\x1b[31mred\u202e",
+            at=datetime.now(UTC),
+            borrower_id=3,
+            update_id=77,
+        )
+    for args in (
+        ["transcript", "--chat", "903"],
+        ["transcript", "--chat", "903", "--format", "json"],
+        ["conversations"],
+        ["transcript", "--borrower", "3", "--format", "html"],
+    ):
         result = cli(*args)
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\x07" not in result.output and "\u202e" not in result.output

@@ -1,5 +1,6 @@
 """`loans import` (CSV and JSONL, every error with row and column, all or nothing) and
 `plans list`."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,11 @@ from bot.lender.loans_import import import_loans
 from bot.phones import normalise_phone
 from bot.store import Store
 
-HEADER = ("loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,"
-          "overdue_principal,overdue_interest,penalty_fees,annual_rate,monthly_payment,"
-          "remaining_term_months,days_past_due,next_due_date,locale")
+HEADER = (
+    "loan_id,borrower_name,phone,id_last4,product,currency,outstanding_principal,"
+    "overdue_principal,overdue_interest,penalty_fees,annual_rate,monthly_payment,"
+    "remaining_term_months,days_past_due,next_due_date,locale"
+)
 ROWS = [
     "CC-1,王芳,138 0013 8000,123x,credit_card,CNY,12345678.91,0.10,0,35.50,0.18,1200.00,24,45,2024-06-01,zh_CN",
     "CL-2,王芳,+86 138-0013-8000,123X,consumer_loan,,5000,500,20.5,10,0.12,300,18,30,2024-06-05,",
@@ -80,8 +83,11 @@ def test_good_jsonl_keeps_decimals_exact(store, tmp_path):
 
 def test_reimport_updates_by_loan_id(store, tmp_path):
     import_loans(store, write_csv(tmp_path))
-    changed = [replace_cell(ROWS[0], "days_past_due", "75"), *ROWS[1:],
-               "NEW-4,Zhao,13700137000,9999,credit_card,CNY,100,100,0,0,0.2,50,6,5,2024-07-01,"]
+    changed = [
+        replace_cell(ROWS[0], "days_past_due", "75"),
+        *ROWS[1:],
+        "NEW-4,Zhao,13700137000,9999,credit_card,CNY,100,100,0,0,0.2,50,6,5,2024-07-01,",
+    ]
     report = import_loans(store, write_csv(tmp_path, changed))
     assert report.summary == "imported 4 loans (1 new, 3 updated) for 3 borrowers"
     assert store.get_loan("CC-1")["days_past_due"] == 75
@@ -107,7 +113,8 @@ def test_an_unknown_time_zone_is_refused_with_row_and_column(store, tmp_path, zo
     with pytest.raises(FileImportError) as caught:
         import_loans(store, write_csv(tmp_path, rows, header=HEADER + ",timezone"))
     assert [str(p) for p in caught.value.problems] == [
-        f"row 2, column timezone: must be an IANA time zone such as Asia/Shanghai, not {zone!r}"]
+        f"row 2, column timezone: must be an IANA time zone such as Asia/Shanghai, not {zone!r}"
+    ]
     assert count(store, "borrowers") == 0
 
 
@@ -146,8 +153,11 @@ def test_phone_that_is_not_a_number(raw):
         ("borrower_name", " ", "row 2, column borrower_name: is required"),
         ("locale", "fr", "row 2, column locale: must be one of zh_CN, en"),
         ("next_due_date", "01/06/2024", "row 2, column next_due_date: must be a date as YYYY-MM-DD"),
-        ("next_due_date", "2024-02-30",
-         "row 2, column next_due_date: Input should be a valid date or datetime, day value"),
+        (
+            "next_due_date",
+            "2024-02-30",
+            "row 2, column next_due_date: Input should be a valid date or datetime, day value",
+        ),
         ("product", "boat", "row 2, column product: Input should be 'credit_card'"),
         ("currency", "yuan", "row 2, column currency: String should match pattern"),
         ("overdue_principal", "-5", "row 2, column overdue_principal: must not be negative (got '-5')"),
@@ -183,17 +193,33 @@ def test_row_level_problems(store, tmp_path):
         "row 5: more cells than the header has columns",
     ]
     assert caught.value.summary == (
-        "nothing imported: 4 bad rows (fix them, or use --skip-invalid to import the 1 good ones)")
+        "nothing imported: 4 bad rows (fix them, or use --skip-invalid to import the 1 good ones)"
+    )
     assert count(store, "loans") == 0
 
 
 def test_jsonl_problems_use_line_numbers(store, tmp_path):
-    good = {"loan_id": "A-1", "borrower_name": "A", "phone": "13800138000", "id_last4": "1234",
-            "product": "credit_card", "outstanding_principal": "1", "overdue_principal": "1",
-            "annual_rate": "0.1", "monthly_payment": "1", "remaining_term_months": 1,
-            "days_past_due": 1, "next_due_date": "2024-06-01"}
-    lines = [json.dumps(good), "", "{not json", "[1, 2]",
-             json.dumps({**good, "loan_id": "A-5", "overdue_interst": "3"})]
+    good = {
+        "loan_id": "A-1",
+        "borrower_name": "A",
+        "phone": "13800138000",
+        "id_last4": "1234",
+        "product": "credit_card",
+        "outstanding_principal": "1",
+        "overdue_principal": "1",
+        "annual_rate": "0.1",
+        "monthly_payment": "1",
+        "remaining_term_months": 1,
+        "days_past_due": 1,
+        "next_due_date": "2024-06-01",
+    }
+    lines = [
+        json.dumps(good),
+        "",
+        "{not json",
+        "[1, 2]",
+        json.dumps({**good, "loan_id": "A-5", "overdue_interst": "3"}),
+    ]
     path = tmp_path / "loans.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(FileImportError) as caught:
@@ -216,10 +242,13 @@ def test_header_problems_stop_before_any_row(store, tmp_path):
     ]
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("loans.xlsx", b"PK", "expected a .csv or .jsonl file"),
-    ("loans.csv", "loan_id,borrower_name\n王".encode("gbk"), "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("loans.xlsx", b"PK", "expected a .csv or .jsonl file"),
+        ("loans.csv", "loan_id,borrower_name\n王".encode("gbk"), "not UTF-8 text"),
+    ],
+)
 def test_file_problems(store, tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
@@ -297,13 +326,29 @@ def save_plan(database, loan_id="CC-1", update_id=1, monthly=("800.00", "800.00"
     with Store(database) as s:
         loan = s.get_loan(loan_id)
         return s.save_plan(
-            loan_id=loan_id, borrower_id=loan["borrower_id"],
-            option={"option_id": "level-12", "structure": "level", "currency": "CNY",
-                    "total_repayable": Decimal("9650.40"), "apr": Decimal("0.1350")},
-            installments=[{"number": n, "due_date": date(2024, 6 + n, 15), "amount": Decimal(amount),
-                           "principal": Decimal(amount), "interest": Decimal("0"), "fees": Decimal("0")}
-                          for n, amount in enumerate(monthly, start=1)],
-            consent_text="I agree", consent_user_id=7, consent_update_id=update_id,
+            loan_id=loan_id,
+            borrower_id=loan["borrower_id"],
+            option={
+                "option_id": "level-12",
+                "structure": "level",
+                "currency": "CNY",
+                "total_repayable": Decimal("9650.40"),
+                "apr": Decimal("0.1350"),
+            },
+            installments=[
+                {
+                    "number": n,
+                    "due_date": date(2024, 6 + n, 15),
+                    "amount": Decimal(amount),
+                    "principal": Decimal(amount),
+                    "interest": Decimal("0"),
+                    "fees": Decimal("0"),
+                }
+                for n, amount in enumerate(monthly, start=1)
+            ],
+            consent_text="I agree",
+            consent_user_id=7,
+            consent_update_id=update_id,
             accepted_at=datetime(2024, 5, 2, 4, 5, tzinfo=UTC),
         )
 
@@ -314,16 +359,44 @@ def test_plans_list_table_and_json(cli_env, tmp_path):
     save_plan(cli_env, "CC-1", monthly=("800.00", "800.00"))
     save_plan(cli_env, "AL-3", update_id=2, monthly=("700.50", "950.00"))
     table = run("plans", "list").output.splitlines()
-    assert table[0].split() == ["loan_id", "structure", "payments", "first_due_date", "currency",
-                                "monthly", "total_repayable", "APR", "%", "accepted_at", "status"]
-    assert table[1].split() == ["AL-3", "level", "2", "2024-07-15", "CNY", "700.50-950.00",
-                                "9650.40", "13.50", "2024-05-02T12:05:00+08:00", "active"]
+    assert table[0].split() == [
+        "loan_id",
+        "structure",
+        "payments",
+        "first_due_date",
+        "currency",
+        "monthly",
+        "total_repayable",
+        "APR",
+        "%",
+        "accepted_at",
+        "status",
+    ]
+    assert table[1].split() == [
+        "AL-3",
+        "level",
+        "2",
+        "2024-07-15",
+        "CNY",
+        "700.50-950.00",
+        "9650.40",
+        "13.50",
+        "2024-05-02T12:05:00+08:00",
+        "active",
+    ]
     assert table[2].split()[5] == "800.00"
     [first, second] = json.loads(run("plans", "list", "--json").output)
     assert second == {
-        "id": 1, "loan_id": "CC-1", "structure": "level", "payments": 2,
-        "first_due_date": "2024-07-15", "currency": "CNY", "monthly": "800.00",
-        "total_repayable": "9650.40", "apr_percent": "13.50",
-        "accepted_at": "2024-05-02T12:05:00+08:00", "status": "active",
+        "id": 1,
+        "loan_id": "CC-1",
+        "structure": "level",
+        "payments": 2,
+        "first_due_date": "2024-07-15",
+        "currency": "CNY",
+        "monthly": "800.00",
+        "total_repayable": "9650.40",
+        "apr_percent": "13.50",
+        "accepted_at": "2024-05-02T12:05:00+08:00",
+        "status": "active",
     }
     assert first["monthly"] == "700.50-950.00"

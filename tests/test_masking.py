@@ -1,5 +1,6 @@
 """bot.support.masking: ID, card and phone numbers keep only their last 4 characters; names keep their
 first letter per word; amounts, dates and loan numbers are left alone."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -49,8 +50,7 @@ from bot.support.masking import mask_name, mask_phone, mask_text
         ("4222222222222", "*********2222"),
         ("card 6222021234567890123 ok", "card ***************0123 ok"),
         # several in one text
-        ("phone 13800138000, id 11010119900307123X",
-         "phone *******8000, id **************123X"),
+        ("phone 13800138000, id 11010119900307123X", "phone *******8000, id **************123X"),
     ],
 )
 def test_personal_numbers_keep_only_the_last_four(text, expected):
@@ -60,14 +60,39 @@ def test_personal_numbers_keep_only_the_last_four(text, expected):
 @pytest.mark.parametrize(
     "text",
     [
-        "5000", "12,345.50", "¥1,234.50", "CN¥8,270.30", "−CN¥5,200.00", "1,234,567,890.00",
-        "12345678.90", "I paid 1500.50", "on 2026-11-28 500",
-        "I can pay 3000 a month", "pay 3000 2000 1500", "500 250 1000",
-        "2026-11-28", "2026/11/28", "2026.11.28", "20261128", "2026年11月28日", "Jan 5, 2027",
-        "2026-11-28 09:30", "2026-11-28T09:30:00.000000+00:00", "09:30:15",
-        "CC-1001", "AL-3003", "[button 18:choose:step_up-13]", "[contact ***8000]",
-        "Reference: #1", "13 payments", "APR 6.00%", "12345678", "+86", "+3 months",
-        "", "no digits at all",
+        "5000",
+        "12,345.50",
+        "¥1,234.50",
+        "CN¥8,270.30",
+        "−CN¥5,200.00",
+        "1,234,567,890.00",
+        "12345678.90",
+        "I paid 1500.50",
+        "on 2026-11-28 500",
+        "I can pay 3000 a month",
+        "pay 3000 2000 1500",
+        "500 250 1000",
+        "2026-11-28",
+        "2026/11/28",
+        "2026.11.28",
+        "20261128",
+        "2026年11月28日",
+        "Jan 5, 2027",
+        "2026-11-28 09:30",
+        "2026-11-28T09:30:00.000000+00:00",
+        "09:30:15",
+        "CC-1001",
+        "AL-3003",
+        "[button 18:choose:step_up-13]",
+        "[contact ***8000]",
+        "Reference: #1",
+        "13 payments",
+        "APR 6.00%",
+        "12345678",
+        "+86",
+        "+3 months",
+        "",
+        "no digits at all",
     ],
 )
 def test_amounts_dates_and_references_are_not_masked(text):
@@ -89,8 +114,15 @@ def test_a_date_next_to_a_phone_number():
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("王小明", "王**"), ("Emma Li", "E*** L*"), ("张伟", "张*"), ("A", "A"), ("  Emma   Li ", "E*** L*"),
-     ("", ""), (None, "")],
+    [
+        ("王小明", "王**"),
+        ("Emma Li", "E*** L*"),
+        ("张伟", "张*"),
+        ("A", "A"),
+        ("  Emma   Li ", "E*** L*"),
+        ("", ""),
+        (None, ""),
+    ],
 )
 def test_mask_name(name, expected):
     assert mask_name(name) == expected
@@ -115,17 +147,25 @@ amounts = st.decimals(min_value=0, max_value=Decimal("99999999.99"), places=2, a
 
 @given(amounts, st.sampled_from(["en", "zh_CN"]))
 def test_formatted_amounts_are_never_masked(amount, locale):
-    for text in (format_currency(amount, "CNY", locale=locale), format_decimal(amount, locale=locale),
-                 f"{amount:.2f}", str(int(amount))):
+    for text in (
+        format_currency(amount, "CNY", locale=locale),
+        format_decimal(amount, locale=locale),
+        f"{amount:.2f}",
+        str(int(amount)),
+    ):
         assert mask_text(text) == text
 
 
-@given(st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31)),
-       st.integers(min_value=0, max_value=86399))
+@given(st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31)), st.integers(min_value=0, max_value=86399))
 def test_dates_and_times_are_never_masked(day, seconds):
     moment = datetime.combine(day, datetime.min.time(), UTC) + timedelta(seconds=seconds)
-    for text in (day.isoformat(), day.strftime("%Y/%m/%d"), day.strftime("%Y%m%d"),
-                 moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M:%S")):
+    for text in (
+        day.isoformat(),
+        day.strftime("%Y/%m/%d"),
+        day.strftime("%Y%m%d"),
+        moment.isoformat(),
+        moment.strftime("%Y-%m-%d %H:%M:%S"),
+    ):
         assert mask_text(text) == text
 
 
@@ -181,12 +221,17 @@ def test_email_addresses_are_masked(text, expected):
 
 #: What people put between the groups of a number (full-width forms from Chinese keyboards).
 SEPARATORS = [" ", "  ", "-", ".", "/", "_", "·", "－", "．", "／", "\u3000", " - ", " / ", "–"]
-CONTEXT = st.tuples(st.sampled_from(["", "call ", "电话：", "ID ", "卡号", "my card is "]),
-                    st.sampled_from(["", ".", "。", " thanks", "，谢谢", ", ok"]))
+CONTEXT = st.tuples(
+    st.sampled_from(["", "call ", "电话：", "ID ", "卡号", "my card is "]),
+    st.sampled_from(["", ".", "。", " thanks", "，谢谢", ", ok"]),
+)
 PHONES = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
 #: Resident ID numbers: a real province code, a birth date, a sequence, a check digit or X.
-IDS = st.from_regex(r"(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5])[0-9]{4}(19|20)[0-9]{2}(0[1-9]|1[0-2])"
-                    r"(0[1-9]|[12][0-9])[0-9]{3}[0-9X]", fullmatch=True)
+IDS = st.from_regex(
+    r"(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5])[0-9]{4}(19|20)[0-9]{2}(0[1-9]|1[0-2])"
+    r"(0[1-9]|[12][0-9])[0-9]{3}[0-9X]",
+    fullmatch=True,
+)
 #: Card numbers with real issuer prefixes: Visa, Mastercard, UnionPay, American Express.
 CARDS = st.from_regex(r"4[0-9]{12}([0-9]{3}){0,2}|5[1-5][0-9]{14}|62[0-9]{14,17}|3[47][0-9]{13}", fullmatch=True)
 
@@ -207,7 +252,7 @@ def test_any_separator_pattern_of_a_phone_id_or_card_number_is_masked(case):
     number, before, text, after = case
     masked = mask_text(before + text + after)
     assert len(masked) == len(before + text + after)
-    shown = masked[len(before):len(before) + len(text)]
+    shown = masked[len(before) : len(before) + len(text)]
     assert [ch for ch in shown if ch.isdigit() or ch in "Xx"] == list(number[-4:]), (text, shown)
     assert masked.startswith(before) and masked.endswith(after)
 

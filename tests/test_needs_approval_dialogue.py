@@ -1,6 +1,7 @@
 """When plans fit the borrower's budget but the lender's rules bar them all (here the APR cap,
 with a policy that wants a person to approve rather than cut the rate), the borrower is told
 so and handed to a person with the reason: never "nothing fits your budget, 0.00 short"."""
+
 from __future__ import annotations
 
 from decimal import Decimal

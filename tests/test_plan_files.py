@@ -2,6 +2,7 @@
 every glyph drawn (matplotlib's "Glyph ... missing" warning is an error here), months on the
 axis, statuses in distinct colours with a legend, amounts as the messages write them, the next
 payment marked; and the terminal's /schedule never overwrites an earlier file."""
+
 from __future__ import annotations
 
 import io
@@ -21,15 +22,27 @@ from plans.policy import default_policy
 
 PLAN = {"id": 7, "loan_id": "CC-1001", "currency": "CNY"}
 #: paid, paid (interest only), partly paid, missed, paused (interest only, to pay), then due
-STATES = [("paid", "interest_only", "300.00"), ("paid", "instalment", "1200.50"), ("partly_paid", "instalment", "400"),
-          ("missed", "instalment", "0"), ("due", "interest_only", "0")] + [("due", "instalment", "0")] * 7
+STATES = [
+    ("paid", "interest_only", "300.00"),
+    ("paid", "instalment", "1200.50"),
+    ("partly_paid", "instalment", "400"),
+    ("missed", "instalment", "0"),
+    ("due", "interest_only", "0"),
+] + [("due", "instalment", "0")] * 7
 
 
 def rows() -> list[dict]:
-    return [{"number": n, "due_date": date(2026 + (n + 10) // 12, (n + 10) % 12 + 1, 5),
-             "amount": Decimal("300.00") if kind == "interest_only" else Decimal("1200.50"),
-             "paid": Decimal(paid), "status": status, "kind": kind}
-            for n, (status, kind, paid) in enumerate(STATES, start=1)]
+    return [
+        {
+            "number": n,
+            "due_date": date(2026 + (n + 10) // 12, (n + 10) % 12 + 1, 5),
+            "amount": Decimal("300.00") if kind == "interest_only" else Decimal("1200.50"),
+            "paid": Decimal(paid),
+            "status": status,
+            "kind": kind,
+        }
+        for n, (status, kind, paid) in enumerate(STATES, start=1)
+    ]
 
 
 def texts(figure) -> list[str]:
@@ -43,13 +56,31 @@ def strict_glyphs():
         yield
 
 
-@pytest.mark.parametrize(("locale", "words", "month", "next_"), [
-    ("zh_CN", ["CC-1001 还款计划表", "已还", "待还", "逾期未还", "暂缓期：只还利息", "每期还款后剩余应还", "应还月份"],
-     "2026年12月", "下一期：2027年2月5日应还 ¥800.50"),
-    ("en", ["Your repayment plan for CC-1001", "Paid", "To pay", "Missed", "Paused: interest only",
-            "Still to pay after each payment", "Month the payment is due"],
-     "Dec 2026", "Next: CN¥800.50 on Feb 5, 2027"),
-])
+@pytest.mark.parametrize(
+    ("locale", "words", "month", "next_"),
+    [
+        (
+            "zh_CN",
+            ["CC-1001 还款计划表", "已还", "待还", "逾期未还", "暂缓期：只还利息", "每期还款后剩余应还", "应还月份"],
+            "2026年12月",
+            "下一期：2027年2月5日应还 ¥800.50",
+        ),
+        (
+            "en",
+            [
+                "Your repayment plan for CC-1001",
+                "Paid",
+                "To pay",
+                "Missed",
+                "Paused: interest only",
+                "Still to pay after each payment",
+                "Month the payment is due",
+            ],
+            "Dec 2026",
+            "Next: CN¥800.50 on Feb 5, 2027",
+        ),
+    ],
+)
 def test_the_chart_speaks_the_borrowers_language_with_every_glyph_drawn(strict_glyphs, locale, words, month, next_):
     figure = plan_chart(PLAN, rows(), Translator(), locale)
     png = io.BytesIO()
@@ -73,7 +104,7 @@ def test_each_status_has_its_own_colour_on_the_picture():
     colours = {tuple(round(float(c) * 255) for c in pixel[:3]) for row in pixels[::2] for pixel in row[::2]}
     assert len(set(STATUS_COLOURS.values())) == 4
     for hex_colour in STATUS_COLOURS.values():
-        rgb = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+        rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in colours, hex_colour
 
 
@@ -98,8 +129,32 @@ def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkey
     store = Store(tmp_path / "demo.db")
     load_demo(store)
     conversations = Conversations(store, default_policy(), Translator(), store.clock, "en")
-    answers = iter(["1", "CC-1001", "1234", "1", "1", "1", "4", "12000", "9000", "1", "1", "1", "5200", "800",
-                    "3000", "1", "8", "1", "1", "1", "/schedule", "/schedule"])
+    answers = iter(
+        [
+            "1",
+            "CC-1001",
+            "1234",
+            "1",
+            "1",
+            "1",
+            "4",
+            "12000",
+            "9000",
+            "1",
+            "1",
+            "1",
+            "5200",
+            "800",
+            "3000",
+            "1",
+            "8",
+            "1",
+            "1",
+            "1",
+            "/schedule",
+            "/schedule",
+        ]
+    )
     lines: list[str] = []
 
     def read(prompt: str) -> str:
@@ -110,10 +165,12 @@ def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkey
 
     Console(conversations, read=read, write=lines.append, language_code="en").run()
     saved = [line.strip() for line in lines if "saved to" in line]
-    assert saved == [f"Chart saved to {tmp_path / 'plan-1.png'}",
-                     f"Calendar saved to {tmp_path / 'plan-1.ics'} (open it to add the due dates to your calendar)",
-                     f"Chart saved to {tmp_path / 'plan-1-2.png'}",
-                     f"Calendar saved to {tmp_path / 'plan-1-2.ics'} (open it to add the due dates to your calendar)"]
+    assert saved == [
+        f"Chart saved to {tmp_path / 'plan-1.png'}",
+        f"Calendar saved to {tmp_path / 'plan-1.ics'} (open it to add the due dates to your calendar)",
+        f"Chart saved to {tmp_path / 'plan-1-2.png'}",
+        f"Calendar saved to {tmp_path / 'plan-1-2.ics'} (open it to add the due dates to your calendar)",
+    ]
     store.close()
 
 
@@ -121,10 +178,26 @@ def test_schedule_in_the_terminal_says_where_it_saved_each_file(tmp_path, monkey
 def test_a_pause_has_its_months_on_the_chart_and_no_bar(strict_glyphs, locale, legend):
     """Two months with nothing to pay between the first payment and the rest: they keep their
     place on the month axis, shaded, with a legend; no bar (nothing is due)."""
-    due = [{"number": n, "due_date": date(2027, month, 5), "amount": Decimal("800.00"), "paid": Decimal(0),
-            "status": "due", "kind": "instalment"} for n, month in enumerate((1, 4, 5, 6), start=1)]
-    pauses = [{"first_date": date(2027, 2, 5), "last_date": date(2027, 3, 5), "months": 2, "interest": "frozen",
-               "capitalised": Decimal("0.00")}]
+    due = [
+        {
+            "number": n,
+            "due_date": date(2027, month, 5),
+            "amount": Decimal("800.00"),
+            "paid": Decimal(0),
+            "status": "due",
+            "kind": "instalment",
+        }
+        for n, month in enumerate((1, 4, 5, 6), start=1)
+    ]
+    pauses = [
+        {
+            "first_date": date(2027, 2, 5),
+            "last_date": date(2027, 3, 5),
+            "months": 2,
+            "interest": "frozen",
+            "capitalised": Decimal("0.00"),
+        }
+    ]
     figure = plan_chart(PLAN, due, Translator(), locale, pauses)
     figure.savefig(io.BytesIO(), format="png")
     assert legend in texts(figure)

@@ -2,6 +2,7 @@
 reminders in the outbox, the dispatcher's handling of Telegram errors, payments imported and
 allocated, the missed-payment check-in leading to a superseding plan, the re-plan limit,
 and the borrower's /plan, /schedule and /paid."""
+
 from __future__ import annotations
 
 from datetime import UTC, timedelta
@@ -88,15 +89,19 @@ async def test_quiet_hours_postpone_a_catch_up_reminder(chat):
     late_evening = at(*_ymd(first["due_date"] - timedelta(days=3)), 22)
     outcome = await dispatcher_for(chat).run_once(chat.app.bot, late_evening)
     assert outcome["postponed"] == 1 and outcome["sent"] == 0
-    reminder = next(r for r in store.reminders_for_plan(plan_id)
-                    if r["kind"] == "before:3" and r["installment_number"] == 1)
+    reminder = next(
+        r for r in store.reminders_for_plan(plan_id) if r["kind"] == "before:3" and r["installment_number"] == 1
+    )
     assert reminder["status"] == "pending" and reminder["send_at"].astimezone(SHANGHAI).hour == 9
 
 
-@pytest.mark.parametrize(("code", "description", "status"), [
-    (403, "Forbidden: bot was blocked by the user", "blocked"),
-    (400, "Bad Request: chat not found", "failed"),
-])
+@pytest.mark.parametrize(
+    ("code", "description", "status"),
+    [
+        (403, "Forbidden: bot was blocked by the user", "blocked"),
+        (400, "Bad Request: chat not found", "failed"),
+    ],
+)
 async def test_dispatcher_records_telegram_refusals(chat, code, description, status):
     plan_id = await agree_a_plan(chat)
     store = store_of(chat)
@@ -105,8 +110,9 @@ async def test_dispatcher_records_telegram_refusals(chat, code, description, sta
     three_days_before = at(*_ymd(first["due_date"] - timedelta(days=3)), 10)
     outcome = await dispatcher_for(chat).run_once(chat.app.bot, three_days_before)
     assert outcome[status] == 1
-    reminder = next(r for r in store.reminders_for_plan(plan_id)
-                    if r["kind"] == "before:3" and r["installment_number"] == 1)
+    reminder = next(
+        r for r in store.reminders_for_plan(plan_id) if r["kind"] == "before:3" and r["installment_number"] == 1
+    )
     assert reminder["status"] == status and description.split(":")[1].strip().lower() in reminder["last_error"].lower()
     assert bool(store.get_borrower(1)["unreachable_at"]) == (status == "blocked")
 
@@ -118,8 +124,9 @@ async def test_retry_after_and_network_errors_keep_the_reminder_pending(chat):
     moment = at(*_ymd(due - timedelta(days=3)), 10)
     chat.fake.fail_next("sendMessage", error_code=429, retry_after=30)
     outcome = await dispatcher_for(chat).run_once(chat.app.bot, moment)
-    reminder = next(r for r in store.reminders_for_plan(plan_id)
-                    if r["kind"] == "before:3" and r["installment_number"] == 1)
+    reminder = next(
+        r for r in store.reminders_for_plan(plan_id) if r["kind"] == "before:3" and r["installment_number"] == 1
+    )
     assert outcome["pending"] == 1 and reminder["status"] == "pending"
     assert reminder["next_attempt_at"] == moment + timedelta(seconds=30)
     chat.fake.fail_next("sendMessage", error_code=502, description="Bad Gateway")
@@ -138,8 +145,9 @@ async def test_payments_import_allocates_oldest_first_and_is_idempotent(chat, tm
     rows = store.plan_installments(plan_id)
     first, second = rows[0]["amount"], rows[1]["amount"]
     payments = tmp_path / "payments.csv"
-    payments.write_text("loan_id,amount,paid_at,reference\n"
-                        f"CC-1001,{first + Decimal('100.00')},2027-01-04,BANK-1\n", encoding="utf-8")
+    payments.write_text(
+        f"loan_id,amount,paid_at,reference\nCC-1001,{first + Decimal('100.00')},2027-01-04,BANK-1\n", encoding="utf-8"
+    )
     report = import_payments(store, payments, SHANGHAI)
     assert report.applied == 1
     rows = store.plan_installments(plan_id)
@@ -158,12 +166,15 @@ async def test_overpayment_completes_the_plan_and_keeps_the_rest(chat):
     plan_id = await agree_a_plan(chat)
     store = store_of(chat)
     total = sum(r["amount"] for r in store.plan_installments(plan_id))
-    result = apply_payment(store, loan_id="CC-1001", amount=total + Decimal("50"), paid_at=at(2027, 1, 2),
-                           reference="LUMP-1")
+    result = apply_payment(
+        store, loan_id="CC-1001", amount=total + Decimal("50"), paid_at=at(2027, 1, 2), reference="LUMP-1"
+    )
     assert result.completed and result.unapplied == Decimal("50")
     assert store.plan(plan_id)["status"] == "completed"
-    assert all(r["status"] in ("cancelled", "sent") or r["kind"].startswith("thanks")
-               for r in store.reminders_for_plan(plan_id))
+    assert all(
+        r["status"] in ("cancelled", "sent") or r["kind"].startswith("thanks")
+        for r in store.reminders_for_plan(plan_id)
+    )
 
 
 def test_bad_payment_rows_are_reported_and_nothing_applied(tmp_path):
@@ -173,8 +184,9 @@ def test_bad_payment_rows_are_reported_and_nothing_applied(tmp_path):
     store = Store(tmp_path / "p.db")
     load_demo(store)
     bad = tmp_path / "bad.csv"
-    bad.write_text("loan_id,amount,paid_at,reference\nCC-1001,100,2027-01-04,R1\nNOPE,-5,yesterday,R2\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "loan_id,amount,paid_at,reference\nCC-1001,100,2027-01-04,R1\nNOPE,-5,yesterday,R2\n", encoding="utf-8"
+    )
     with pytest.raises(FileImportError) as caught:
         import_payments(store, bad, SHANGHAI)
     message = str(caught.value)

@@ -3,6 +3,7 @@
 error, confirmed to Telegram, and the bot goes on serving: the real `restructure-bot run`
 process in polling and in webhook mode against the HTTP Bot API stub, and generated malformed
 variants through the real Application and the polling loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,6 +41,7 @@ GOOD = (801, 802, 803)
 
 def poisons(first_id: int) -> list[dict]:
     """The issue's four, and two more PTB accepts but the bot cannot use."""
+
     def text(update_id: int, chat: int) -> dict:
         return make_text_update(update_id, chat, chat, "hello", language_code="en")
 
@@ -69,8 +71,10 @@ def _wait(condition, what: str, timeout: float = 30) -> None:
 
 def _dead_letters(database) -> dict[int, tuple[dict, str]]:
     with sqlite3.connect(database, timeout=30) as db:
-        return {update_id: (json.loads(raw), error)
-                for update_id, raw, error in db.execute("SELECT update_id, raw, error FROM dead_letters")}
+        return {
+            update_id: (json.loads(raw), error)
+            for update_id, raw, error in db.execute("SELECT update_id, raw, error FROM dead_letters")
+        }
 
 
 def test_polling_skips_poison_updates_and_goes_on_serving(tmp_path):
@@ -85,8 +89,10 @@ def test_polling_skips_poison_updates_and_goes_on_serving(tmp_path):
         later = make_command_update(300, 804, 804, "start", language_code="en")
         stub.push_update(later)
         _wait(lambda: stub.sent_messages(804), "a later update answered")
-        _wait(lambda: any(name == "getUpdates" and (params.get("offset") or 0) > 300 for name, params in stub.calls),
-              "every update confirmed")
+        _wait(
+            lambda: any(name == "getUpdates" and (params.get("offset") or 0) > 300 for name, params in stub.calls),
+            "every update confirmed",
+        )
         assert bot.alive()
         assert bot.stop() == 0
     letters = _dead_letters(database)
@@ -101,8 +107,9 @@ def test_webhook_skips_poison_updates_and_goes_on_serving(tmp_path):
     updates, bad = batch()
     port = free_port()
     with BotApiStub(token=TOKEN) as stub:
-        bot = BotProcess(bot_env(stub.base_url, database, BOT_WEBHOOK_SECRET=WEBHOOK_SECRET), tmp_path,
-                         webhook_args(port))
+        bot = BotProcess(
+            bot_env(stub.base_url, database, BOT_WEBHOOK_SECRET=WEBHOOK_SECRET), tmp_path, webhook_args(port)
+        )
         bot.ensure_running()
         stub.wait_for("setWebhook", timeout=30)
         assert [post_update(port, update) for update in updates] == [200] * len(updates)
@@ -118,10 +125,16 @@ def test_webhook_skips_poison_updates_and_goes_on_serving(tmp_path):
 
 # ---------------------------------------------------------------- generated malformed variants
 
-JUNK = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
-                 st.text(max_size=4), st.sampled_from(["\ud800", "x\udfff"]),  # lone surrogates: JSON allows them
-                 st.lists(st.integers(0, 9), max_size=2),
-                 st.dictionaries(st.sampled_from(["id", "x"]), st.integers(0, 9), max_size=2))
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=4),
+    st.sampled_from(["\ud800", "x\udfff"]),  # lone surrogates: JSON allows them
+    st.lists(st.integers(0, 9), max_size=2),
+    st.dictionaries(st.sampled_from(["id", "x"]), st.integers(0, 9), max_size=2),
+)
 REMOVE = object()
 
 
@@ -136,9 +149,15 @@ def _paths(value, prefix=()):
 def malformed(draw) -> dict:
     """A valid update (text, command or button press in chat 700) with one field anywhere in it
     replaced by a value of another kind, or removed; update_id stays (Telegram always has one)."""
-    base = draw(st.sampled_from([make_text_update(0, 700, 700, "12000", language_code="en"),
-                                 make_command_update(0, 700, 700, "start", language_code="en"),
-                                 make_callback_update(0, 700, 700, "1:consent:yes", 5, language_code="en")]))
+    base = draw(
+        st.sampled_from(
+            [
+                make_text_update(0, 700, 700, "12000", language_code="en"),
+                make_command_update(0, 700, 700, "start", language_code="en"),
+                make_callback_update(0, 700, 700, "1:consent:yes", 5, language_code="en"),
+            ]
+        )
+    )
     update = copy.deepcopy(base)
     path = draw(st.sampled_from([p for p in _paths(update) if p != ("update_id",)]))
     junk = draw(st.one_of(st.just(REMOVE), JUNK))
@@ -160,8 +179,9 @@ def test_no_malformed_update_stops_the_polling_loop(tmp_path_factory, poison):
     """Whatever field of an update is wrong: the updates around it are answered, it is confirmed,
     and if PTB cannot read it at all it is kept as a dead letter."""
     database = tmp_path_factory.mktemp("poison") / "bot.db"
-    before, after = (make_command_update(uid, chat, chat, "start", language_code="en")
-                     for uid, chat in ((1, 901), (3, 903)))
+    before, after = (
+        make_command_update(uid, chat, chat, "start", language_code="en") for uid, chat in ((1, 901), (3, 903))
+    )
     poison = {**poison, "update_id": 2}
 
     async def scenario() -> None:

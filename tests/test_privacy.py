@@ -3,6 +3,7 @@ keeps from their Telegram account, and leaves nothing readable in the database f
 write-ahead log; it keeps the financial record (plan terms, consent hash, instalments).
 The database and its backups are readable by their owner only. `backup` makes a consistent
 copy while another connection keeps writing."""
+
 from __future__ import annotations
 
 import json
@@ -47,11 +48,22 @@ async def agreed(fake_api, tmp_path):
     now = datetime.now(UTC)
     store.add_support_note(USER, agent, f"{TOLD} (agent's note)", now)
     ticket = store.open_ticket_for_chat(USER)
-    store.queue_support_action(ticket["id"], kind="reply", text=f"About {TOLD}: we will call you", source="console",
-                               agent="alice", agent_id=agent, at=now)
+    store.queue_support_action(
+        ticket["id"],
+        kind="reply",
+        text=f"About {TOLD}: we will call you",
+        source="console",
+        agent="alice",
+        agent_id=agent,
+        at=now,
+    )
     store.audit("pii_revealed", at=now, chat_id=USER, borrower_id=1, agent="alice", reason=REVEAL_REASON)
-    store.record_dead_letter(json.dumps({"update_id": 9, "message": {"date": "x", "chat": {"id": USER},
-                                                                     "text": TOLD}}), "TypeError", "polling", now)
+    store.record_dead_letter(
+        json.dumps({"update_id": 9, "message": {"date": "x", "chat": {"id": USER}, "text": TOLD}}),
+        "TypeError",
+        "polling",
+        now,
+    )
     yield db, plan_id, store
     store.close()
 
@@ -61,9 +73,14 @@ def _raw_bytes(db: Path) -> bytes:
 
 
 def _secrets() -> dict[str, bytes]:
-    return {"name": NAME.encode(), "phone": PHONE.encode(), "what they typed": TOLD.encode(),
-            "reveal reason": REVEAL_REASON.encode(), "user id as text": str(USER).encode(),
-            "user id as a SQLite integer": USER.to_bytes(6, "big")}
+    return {
+        "name": NAME.encode(),
+        "phone": PHONE.encode(),
+        "what they typed": TOLD.encode(),
+        "reveal reason": REVEAL_REASON.encode(),
+        "user id as text": str(USER).encode(),
+        "user id as a SQLite integer": USER.to_bytes(6, "big"),
+    }
 
 
 def _cells_holding(store: Store, value: int) -> list[str]:
@@ -72,8 +89,9 @@ def _cells_holding(store: Store, value: int) -> list[str]:
     tables = [row[0] for row in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     for table in tables:
         for column in [row[1] for row in store.db.execute(f"PRAGMA table_info({table})")]:
-            hits = store.db.execute(f"SELECT count(*) FROM {table} WHERE {column} = ? OR instr({column}, ?) > 0",
-                                    (value, str(value))).fetchone()[0]
+            hits = store.db.execute(
+                f"SELECT count(*) FROM {table} WHERE {column} = ? OR instr({column}, ?) > 0", (value, str(value))
+            ).fetchone()[0]
             if hits:
                 found.append(f"{table}.{column}")
     return found
@@ -82,9 +100,12 @@ def _cells_holding(store: Store, value: int) -> list[str]:
 def test_forget_leaves_nothing_that_leads_to_the_borrower(agreed, cli_env, monkeypatch):
     db, plan_id, store = agreed
     monkeypatch.setenv("BOT_DATABASE", str(db))
-    before = {"plan": store.plan(plan_id), "installments": store.plan_installments(plan_id),
-              "loan": store.get_loan("CC-1001"), "messages": store.db.execute("SELECT count(*) FROM messages")
-              .fetchone()[0]}
+    before = {
+        "plan": store.plan(plan_id),
+        "installments": store.plan_installments(plan_id),
+        "loan": store.get_loan("CC-1001"),
+        "messages": store.db.execute("SELECT count(*) FROM messages").fetchone()[0],
+    }
     assert _cells_holding(store, USER)  # the id was everywhere before
     assert all(secret in _raw_bytes(db) for secret in _secrets().values())
 
@@ -170,8 +191,9 @@ def test_backup_is_consistent_while_another_connection_writes(agreed, tmp_path, 
         n = 0
         while not stop.is_set():
             with connection:
-                connection.execute("INSERT INTO audit (at, event, details) VALUES ('2026-11-28T00:00:00', ?, '{}')",
-                                   (f"load-{n}",))
+                connection.execute(
+                    "INSERT INTO audit (at, event, details) VALUES ('2026-11-28T00:00:00', ?, '{}')", (f"load-{n}",)
+                )
             n += 1
             time.sleep(0.001)  # a busy bot, not a tight loop
         connection.close()

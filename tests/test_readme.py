@@ -1,5 +1,6 @@
 """The README is the front door: every CLI command is documented there, and the set-up, check
 and test commands it shows are the ones CI runs (the checks before the tests)."""
+
 from __future__ import annotations
 
 import click
@@ -40,8 +41,11 @@ def test_every_module_command_is_reachable():
 def test_every_command_is_in_the_readme():
     # `restructure-bot NAME` for a command; a sub-command may drop the program name
     # (`broadcast resume ID`) but not its group
-    missing = [path for path in commands(main)
-               if path not in README and (path.count(" ") < 2 or path.split(" ", 1)[1] not in README)]
+    missing = [
+        path
+        for path in commands(main)
+        if path not in README and (path.count(" ") < 2 or path.split(" ", 1)[1] not in README)
+    ]
     assert missing == []
 
 

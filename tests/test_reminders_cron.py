@@ -2,6 +2,7 @@
 run sends and changes nothing yet says what would happen, a reminder that would no longer be
 true is skipped (and recorded so) or says what is true on the day it goes out, and the
 command fails in one line without the network."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -26,8 +27,9 @@ def add_reminders(store: Store) -> None:
     """Plan 1 (borrower 1, chat 901): payment 1 due 12-01, its "3 days before" due now.
     Plan 2 (borrower 2): payment 1 was due 11-20 and is unpaid: past the grace days today."""
     store.add_reminder(plan_id=1, number=1, borrower_id=1, kind="before:3", send_at=TEN_AM)
-    store.add_reminder(plan_id=2, number=1, borrower_id=2, kind="after:1",
-                       send_at=datetime(2026, 11, 21, 2, 0, tzinfo=UTC))
+    store.add_reminder(
+        plan_id=2, number=1, borrower_id=2, kind="after:1", send_at=datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    )
 
 
 def dump(path) -> list[str]:
@@ -50,7 +52,8 @@ def test_a_future_moment_is_refused_in_one_line(cli_env, monkeypatch):
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
         assert result.output.splitlines() == [
             f"Error: --as-of {two_years[:16]} is in the future (Asia/Shanghai); a pass only catches up on"
-            " what is already due"]
+            " what is already due"
+        ]
     assert dump(cli_env) == before
     soon = (datetime.now(SHANGHAI) + timedelta(minutes=3)).strftime("%Y-%m-%d %H:%M:%S")
     assert cli("reminders", "send", "--as-of", soon, "--dry-run").exit_code == 0  # clocks differ a little
@@ -77,11 +80,14 @@ async def test_a_dry_run_of_a_pass_that_breaks_a_plan_leaves_it_active(tmp_path,
     """Plan 3 already has a missed payment; a pass on 12-19 would miss its third one (due
     12-15), break the plan and tell the borrower: the dry run reports all of it, does none."""
     store = book(tmp_path / "bot.db")
-    dispatcher = Dispatcher(Conversations(store, default_policy(), Translator(), lambda: NOW, "en"),
-                            default_policy(), SHANGHAI, lambda: NOW)
+    dispatcher = Dispatcher(
+        Conversations(store, default_policy(), Translator(), lambda: NOW, "en"), default_policy(), SHANGHAI, lambda: NOW
+    )
     result = await dry_run(dispatcher, datetime(2026, 12, 19, 3, 0, tzinfo=UTC))
     assert [e["event"] for e in result.events if e["details"].get("plan_id") == 3] == [
-        "instalment_missed", "plan_broken"]
+        "instalment_missed",
+        "plan_broken",
+    ]
     assert any(row["kind"] == "broken" and row["status"] == "sent" for row, _ in result.reminders)
     assert store.plan(3)["status"] == "active" and store.reminders_for_plan(3) == []
     app = await make_app()
@@ -93,11 +99,13 @@ async def test_a_dry_run_of_a_pass_that_breaks_a_plan_leaves_it_active(tmp_path,
 async def test_a_reminder_past_its_moment_is_skipped_and_a_late_one_says_what_is_true(tmp_path, make_app, fake_api):
     store = book(tmp_path / "bot.db")
     store.add_reminder(plan_id=1, number=1, borrower_id=1, kind="before:3", send_at=TEN_AM)
-    store.add_reminder(plan_id=1, number=1, borrower_id=1, kind="before:0",
-                       send_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+    store.add_reminder(
+        plan_id=1, number=1, borrower_id=1, kind="before:0", send_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    )
     app = await make_app()
-    dispatcher = Dispatcher(Conversations(store, default_policy(), Translator(), lambda: NOW, "en"),
-                            default_policy(), SHANGHAI, lambda: NOW)
+    dispatcher = Dispatcher(
+        Conversations(store, default_policy(), Translator(), lambda: NOW, "en"), default_policy(), SHANGHAI, lambda: NOW
+    )
     # the bot was down: the catch-up pass runs on 11-30, one day before the due date
     await dispatcher.run_once(app.bot, datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
     [sent] = fake_api.sent_messages(901)
@@ -111,9 +119,13 @@ async def test_a_reminder_past_its_moment_is_skipped_and_a_late_one_says_what_is
     store.close()
 
 
-@given(due=st.dates(date(2026, 1, 1), date(2028, 12, 31)), offset=st.integers(-40, 40),
-       kind=st.sampled_from(["before:0", "before:1", "before:3", "before:7", "after:1", "after:2", "checkin",
-                             "thanks:5", "broken"]))
+@given(
+    due=st.dates(date(2026, 1, 1), date(2028, 12, 31)),
+    offset=st.integers(-40, 40),
+    kind=st.sampled_from(
+        ["before:0", "before:1", "before:3", "before:7", "after:1", "after:2", "checkin", "thanks:5", "broken"]
+    ),
+)
 def test_no_reminder_goes_out_when_it_would_be_false(due, offset, kind):
     """The rule: a "today is the due date" only on the due date, a "due in N days" only before
     it (and then N = the days really left), a "has not arrived" only within the grace days."""

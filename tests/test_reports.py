@@ -1,5 +1,6 @@
 """The lender's report on the known book of `lender_data` (today 2026-11-28, Shanghai):
 every figure checked, in each format."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,16 @@ from lender_data import book
 EXPECTED = {
     "as_of": "2026-11-28",
     "since": None,
-    "funnel": {"invited": 2, "started": 2, "identified": 4, "finances_given": 2, "options_shown": 2,
-               "accepted": 6, "declined": 1, "no_affordable_plan": 1},
+    "funnel": {
+        "invited": 2,
+        "started": 2,
+        "identified": 4,
+        "finances_given": 2,
+        "options_shown": 2,
+        "accepted": 6,
+        "declined": 1,
+        "no_affordable_plan": 1,
+    },
     "structures": {"level": 4, "interest_freeze": 1, "settlement": 1, "step_up": 1},
     "average_term": "2.00",  # (2 + 2 + 3 + 1 + 1 + 3 + 2) / 7
     # each plan's own average payment, then their mean: the step-up plan 2 counts at (500 + 700) / 2,
@@ -39,32 +48,74 @@ EXPECTED = {
     # by month, from the first due date (10-01) to next month: October 900 (plan 6) + 800 (plan 3);
     # November 3000 + 900 + 400 + 800 + 500, and every payment arrived in November; December (to
     # come) 1000 + 600 + 800 + 700 (plans 6 and 7 ended before their December instalments)
-    "months": {"CNY": {"2026-10": {"scheduled": "1700.00", "collected": "0.00"},
-                       "2026-11": {"scheduled": "5600.00", "collected": "4900.00"},
-                       "2026-12": {"scheduled": "3100.00", "collected": "0.00"}}},
+    "months": {
+        "CNY": {
+            "2026-10": {"scheduled": "1700.00", "collected": "0.00"},
+            "2026-11": {"scheduled": "5600.00", "collected": "4900.00"},
+            "2026-12": {"scheduled": "3100.00", "collected": "0.00"},
+        }
+    },
     # plan 3 has missed a payment, plan 2 has one past due; plans 1 and 5 show no sign of trouble
-    "at_risk": {"count": 2, "plans": [
-        {"plan_id": 3, "loan_id": "AL-3003", "borrower_id": 3, "missed": 1, "late": 0, "reported": "0",
-         "currency": "CNY", "likelihood": None, "next_due": "2026-12-15"},
-        {"plan_id": 2, "loan_id": "CL-2002", "borrower_id": 2, "missed": 0, "late": 1, "reported": "0",
-         "currency": "CNY", "likelihood": None, "next_due": "2026-12-20"}]},
+    "at_risk": {
+        "count": 2,
+        "plans": [
+            {
+                "plan_id": 3,
+                "loan_id": "AL-3003",
+                "borrower_id": 3,
+                "missed": 1,
+                "late": 0,
+                "reported": "0",
+                "currency": "CNY",
+                "likelihood": None,
+                "next_due": "2026-12-15",
+            },
+            {
+                "plan_id": 2,
+                "loan_id": "CL-2002",
+                "borrower_id": 2,
+                "missed": 0,
+                "late": 1,
+                "reported": "0",
+                "currency": "CNY",
+                "likelihood": None,
+                "next_due": "2026-12-20",
+            },
+        ],
+    },
     "unreachable": {"count": 1, "borrowers": [{"id": 5, "phone": "+86*******5000"}]},
 }
 
 
 def add_activity(store) -> None:
     """Audit events of the dialogue and the payments received."""
-    events = [("identified", 1), ("identified", 1), ("identified", 2), ("identified", 3),
-              ("finances_given", 1), ("finances_given", 2), ("options_shown", 1), ("options_shown", 2),
-              ("no_affordable_plan", 2)]
+    events = [
+        ("identified", 1),
+        ("identified", 1),
+        ("identified", 2),
+        ("identified", 3),
+        ("finances_given", 1),
+        ("finances_given", 2),
+        ("options_shown", 1),
+        ("options_shown", 2),
+        ("no_affordable_plan", 2),
+    ]
     for event, borrower_id in events:
         store.audit(event, at=NOW, borrower_id=borrower_id)
     store.audit("identified", at=datetime(2026, 11, 1, tzinfo=UTC), borrower_id=4)
     store.audit("consent_declined", at=NOW, chat_id=950)
-    for n, (loan_id, amount) in enumerate((("CL-4004", "3000.00"), ("AL-3003", "800.00"), ("CL-8008", "900.00"),
-                                           ("CL-2002", "200.00"))):
-        store.record_payment(loan_id=loan_id, plan_id=None, amount=Decimal(amount), unapplied=Decimal(0),
-                             paid_at=datetime(2026, 11, 10 + n, tzinfo=UTC), reference=f"P{n}", source="test")
+    for n, (loan_id, amount) in enumerate(
+        (("CL-4004", "3000.00"), ("AL-3003", "800.00"), ("CL-8008", "900.00"), ("CL-2002", "200.00"))
+    ):
+        store.record_payment(
+            loan_id=loan_id,
+            plan_id=None,
+            amount=Decimal(amount),
+            unapplied=Decimal(0),
+            paid_at=datetime(2026, 11, 10 + n, tzinfo=UTC),
+            reference=f"P{n}",
+            source="test",
+        )
 
 
 @pytest.fixture
@@ -151,17 +202,38 @@ def test_the_html_names_structures_in_words_and_says_what_the_figures_are(store)
     assert "      2026-12         3100.00           0.00  (to come)" in text
 
 
-def _plan(store, loan_id: str, borrower_id: int, dues: list[tuple[date, str, str]], likelihood: str | None,
-          accepted: datetime = NOW) -> int:
+def _plan(
+    store,
+    loan_id: str,
+    borrower_id: int,
+    dues: list[tuple[date, str, str]],
+    likelihood: str | None,
+    accepted: datetime = NOW,
+) -> int:
     terms = {"option_id": "o", "structure": "level", "currency": "CNY", "total_repayable": "0", "apr": "0.1"}
     if likelihood is not None:
         terms["completion_likelihood"] = likelihood
     return store.save_plan(
-        loan_id=loan_id, borrower_id=borrower_id, option=terms, consent_text="ok", consent_user_id=None,
-        consent_update_id=None, accepted_at=accepted,
-        installments=[{"number": n, "due_date": due, "amount": Decimal(amount), "principal": Decimal(amount),
-                       "interest": Decimal(0), "fees": Decimal(0), "kind": kind}
-                      for n, (due, amount, kind) in enumerate(dues, start=1)])
+        loan_id=loan_id,
+        borrower_id=borrower_id,
+        option=terms,
+        consent_text="ok",
+        consent_user_id=None,
+        consent_update_id=None,
+        accepted_at=accepted,
+        installments=[
+            {
+                "number": n,
+                "due_date": due,
+                "amount": Decimal(amount),
+                "principal": Decimal(amount),
+                "interest": Decimal(0),
+                "fees": Decimal(0),
+                "kind": kind,
+            }
+            for n, (due, amount, kind) in enumerate(dues, start=1)
+        ],
+    )
 
 
 def test_a_fresh_plan_paid_early_shows_each_amount_in_its_own_month():
@@ -169,13 +241,29 @@ def test_a_fresh_plan_paid_early_shows_each_amount_in_its_own_month():
     December is when it was due; nothing was due yet, so no rate."""
     with Store(":memory:", clock=lambda: NOW) as s:
         s.upsert_borrower_and_loan(lender_data.loan("CC-1", "+8613800138000", "en"))
-        _plan(s, "CC-1", 1, [(date(2026, 12, 28), "2246.43", "instalment"),
-                             (date(2027, 1, 28), "2246.43", "instalment")], "0.72")
-        s.record_payment(loan_id="CC-1", plan_id=1, amount=Decimal("2246.43"), unapplied=Decimal(0),
-                         paid_at=NOW, reference="EARLY", source="test")
+        _plan(
+            s,
+            "CC-1",
+            1,
+            [(date(2026, 12, 28), "2246.43", "instalment"), (date(2027, 1, 28), "2246.43", "instalment")],
+            "0.72",
+        )
+        s.record_payment(
+            loan_id="CC-1",
+            plan_id=1,
+            amount=Decimal("2246.43"),
+            unapplied=Decimal(0),
+            paid_at=NOW,
+            reference="EARLY",
+            source="test",
+        )
         figures = build_report(s, tz=SHANGHAI)
-    assert figures.months == {"CNY": {"2026-11": {"scheduled": Decimal("0.00"), "collected": Decimal("2246.43")},
-                                      "2026-12": {"scheduled": Decimal("2246.43"), "collected": Decimal("0.00")}}}
+    assert figures.months == {
+        "CNY": {
+            "2026-11": {"scheduled": Decimal("0.00"), "collected": Decimal("2246.43")},
+            "2026-12": {"scheduled": Decimal("2246.43"), "collected": Decimal("0.00")},
+        }
+    }
     assert figures.collections == {"CNY": {"scheduled": Decimal("0.00"), "collected": Decimal("2246.43"), "rate": None}}
 
 

@@ -2,6 +2,7 @@
 /start, shows in every language, and a typed step has what the hostile-input tests need;
 the answers model and the limits come from the table and the engine, one definition each;
 and adding a plain question really is a row and two locale keys."""
+
 from __future__ import annotations
 
 import json
@@ -115,11 +116,11 @@ def test_limits_come_from_the_engine_model():
 # ---------------------------------------------------------------------------- a new question
 
 
-NEW_STEP = '''    pets = "pets"
-'''
-NEW_ROW = '''    Row(Step.pets, "ask_pets", group="dependants", saves="pets",
+NEW_STEP = """    pets = "pets"
+"""
+NEW_ROW = """    Row(Step.pets, "ask_pets", group="dependants", saves="pets",
         answer=Typed(lambda text, _: parse_count(text, low=0, high=9), int, "2")),
-'''
+"""
 SCRIPT = """
 import json, sys
 from pathlib import Path
@@ -163,7 +164,14 @@ def test_a_new_plain_question_is_a_row_and_two_locale_keys(tmp_path):
             file.write(f'\nask_pets = "{text}"\n')
     route = json.dumps(routes()[Step.dependants])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(ROOT / "tests")])}
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "locales"), str(tmp_path), route],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "locales"), str(tmp_path), route],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "asked"

@@ -1,4 +1,5 @@
 """The store: migrations, exact money, optimistic concurrency, duplicate updates, plans."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,13 +19,24 @@ from fixtures import NOW
 
 def loan_row(**changes) -> dict:
     row = {
-        "loan_id": "CC-1", "borrower_name": "王芳", "phone": "+8613800138000", "id_last4": "123X",
-        "locale": "zh_CN", "product": "credit_card", "currency": "CNY",
-        "outstanding_principal": Decimal("12345678.91"), "overdue_principal": Decimal("0.10"),
-        "overdue_interest": Decimal("0"), "penalty_fees": Decimal("35.50"),
-        "annual_rate": Decimal("0.1825"), "monthly_payment": Decimal("1200.00"),
-        "remaining_term_months": 24, "days_past_due": 45, "next_due_date": date(2024, 6, 1),
-        "prior_restructures": 0, "on_time_payments_last_12": 9,
+        "loan_id": "CC-1",
+        "borrower_name": "王芳",
+        "phone": "+8613800138000",
+        "id_last4": "123X",
+        "locale": "zh_CN",
+        "product": "credit_card",
+        "currency": "CNY",
+        "outstanding_principal": Decimal("12345678.91"),
+        "overdue_principal": Decimal("0.10"),
+        "overdue_interest": Decimal("0"),
+        "penalty_fees": Decimal("35.50"),
+        "annual_rate": Decimal("0.1825"),
+        "monthly_payment": Decimal("1200.00"),
+        "remaining_term_months": 24,
+        "days_past_due": 45,
+        "next_due_date": date(2024, 6, 1),
+        "prior_restructures": 0,
+        "on_time_payments_last_12": 9,
     }
     row.update(changes)
     return row
@@ -47,8 +59,17 @@ def test_file_database_uses_wal_and_foreign_keys(tmp_path):
 
 def test_fresh_database_is_at_the_latest_schema(store):
     assert store.schema_version == len(MIGRATIONS)
-    assert {"borrowers", "loans", "invites", "conversations", "messages", "plans",
-            "installments", "audit", "identification_attempts"} <= set(store.db.table_names())
+    assert {
+        "borrowers",
+        "loans",
+        "invites",
+        "conversations",
+        "messages",
+        "plans",
+        "installments",
+        "audit",
+        "identification_attempts",
+    } <= set(store.db.table_names())
 
 
 def test_migrations_run_once(tmp_path):
@@ -125,9 +146,7 @@ def test_amounts_round_trip_exactly(loaded):
     assert str(loan["annual_rate"]) == "0.1825"
     assert isinstance(loan["penalty_fees"], Decimal)
     assert loan["next_due_date"] == date(2024, 6, 1)
-    stored = loaded.db.execute(
-        "SELECT typeof(overdue_principal), overdue_principal FROM loans"
-    ).fetchone()
+    stored = loaded.db.execute("SELECT typeof(overdue_principal), overdue_principal FROM loans").fetchone()
     assert stored == ("text", "0.10")
 
 
@@ -251,9 +270,15 @@ def test_one_telegram_account_cannot_be_two_borrowers(loaded):
 
 
 def save(store, version, step="income", **changes):
-    values = dict(step=step, data={"income": Decimal("8000.50"), "due": date(2024, 6, 1)},
-                  version=version, locale="zh_CN", borrower_id=None, loan_id=None,
-                  telegram_user_id=1001)
+    values = dict(
+        step=step,
+        data={"income": Decimal("8000.50"), "due": date(2024, 6, 1)},
+        version=version,
+        locale="zh_CN",
+        borrower_id=None,
+        loan_id=None,
+        telegram_user_id=1001,
+    )
     values.update(changes)
     return store.save_conversation(77, **values)
 
@@ -262,8 +287,13 @@ def test_conversation_round_trip(store):
     assert save(store, 0) == 1
     assert save(store, 1, step="expenses", needs_person=True) == 2
     assert store.load_conversation(77) == {
-        "step": "expenses", "data": {"income": "8000.50", "due": "2024-06-01"}, "version": 2,
-        "locale": "zh_CN", "borrower_id": None, "loan_id": None, "telegram_user_id": 1001,
+        "step": "expenses",
+        "data": {"income": "8000.50", "due": "2024-06-01"},
+        "version": 2,
+        "locale": "zh_CN",
+        "borrower_id": None,
+        "loan_id": None,
+        "telegram_user_id": 1001,
         "needs_person": True,
     }
     assert store.load_conversation(78) is None
@@ -292,14 +322,20 @@ def test_duplicate_update_is_detected(store):
     assert store.log_message(direction="in", chat_id=77, text="hi", update_id=500, at=NOW) is True
     assert store.log_message(direction="in", chat_id=77, text="hi", update_id=500, at=NOW) is False
     # replies may cite the update they answer, as often as needed
-    assert store.log_message(direction="out", chat_id=77, text="a", update_id=500, at=NOW,
-                             buttons=[["Yes", "No"]]) is True
+    assert (
+        store.log_message(direction="out", chat_id=77, text="a", update_id=500, at=NOW, buttons=[["Yes", "No"]]) is True
+    )
     assert store.log_message(direction="out", chat_id=77, text="b", update_id=500, at=NOW) is True
     assert store.log_message(direction="in", chat_id=77, text="typed", at=NOW) is True
     assert store.log_message(direction="in", chat_id=77, text="typed", at=NOW) is True
     rows = list(store.db.query("SELECT direction, text, buttons FROM messages ORDER BY id"))
     assert [(r["direction"], r["text"]) for r in rows] == [
-        ("in", "hi"), ("out", "a"), ("out", "b"), ("in", "typed"), ("in", "typed")]
+        ("in", "hi"),
+        ("out", "a"),
+        ("out", "b"),
+        ("in", "typed"),
+        ("in", "typed"),
+    ]
     assert rows[1]["buttons"] == '[["Yes", "No"]]'
 
 
@@ -327,29 +363,57 @@ def test_audit_keeps_details_as_json(store):
 # ------------------------------------------------------------------ plans
 
 OPTION = {
-    "option_id": "level-24", "structure": "level", "currency": "CNY",
-    "total_repayable": Decimal("15000.40"), "apr": Decimal("0.1200"),
+    "option_id": "level-24",
+    "structure": "level",
+    "currency": "CNY",
+    "total_repayable": Decimal("15000.40"),
+    "apr": Decimal("0.1200"),
     "parameters": {"months": "24"},
 }
 
 
 def schedule() -> list[dict]:
     return [
-        {"number": 1, "due_date": date(2024, 6, 15), "payment": Decimal("1000.00"),
-         "principal": Decimal("1000.00"), "interest": Decimal("0"), "fees": Decimal("0"),
-         "kind": "down_payment"},
-        {"number": 2, "due_date": date(2024, 7, 15), "payment": Decimal("600.10"),
-         "principal": Decimal("500.00"), "interest": Decimal("90.10"), "fees": Decimal("10.00")},
-        {"number": 3, "due_date": date(2024, 8, 15), "payment": Decimal("650.30"),
-         "principal": Decimal("560.20"), "interest": Decimal("80.10"), "fees": Decimal("10.00")},
+        {
+            "number": 1,
+            "due_date": date(2024, 6, 15),
+            "payment": Decimal("1000.00"),
+            "principal": Decimal("1000.00"),
+            "interest": Decimal("0"),
+            "fees": Decimal("0"),
+            "kind": "down_payment",
+        },
+        {
+            "number": 2,
+            "due_date": date(2024, 7, 15),
+            "payment": Decimal("600.10"),
+            "principal": Decimal("500.00"),
+            "interest": Decimal("90.10"),
+            "fees": Decimal("10.00"),
+        },
+        {
+            "number": 3,
+            "due_date": date(2024, 8, 15),
+            "payment": Decimal("650.30"),
+            "principal": Decimal("560.20"),
+            "interest": Decimal("80.10"),
+            "fees": Decimal("10.00"),
+        },
     ]
 
 
 def accept(store, update_id=900, consent="我同意以上还款计划。"):
     borrower_id = store.get_loan("CC-1")["borrower_id"]
-    return store.save_plan(loan_id="CC-1", borrower_id=borrower_id, option=OPTION,
-                           installments=schedule(), consent_text=consent,
-                           consent_user_id=1001, consent_update_id=update_id, accepted_at=NOW)
+    return store.save_plan(
+        loan_id="CC-1",
+        borrower_id=borrower_id,
+        option=OPTION,
+        installments=schedule(),
+        consent_text=consent,
+        consent_user_id=1001,
+        consent_update_id=update_id,
+        accepted_at=NOW,
+    )
 
 
 def test_save_plan_records_terms_schedule_and_consent_hash(loaded):
@@ -385,8 +449,16 @@ def test_save_plan_is_all_or_nothing(loaded):
     broken[2]["number"] = 2  # duplicate installment number: fails after the plan row is written
     borrower_id = loaded.get_loan("CC-1")["borrower_id"]
     with pytest.raises(sqlite3.IntegrityError):
-        loaded.save_plan(loan_id="CC-1", borrower_id=borrower_id, option=OPTION, installments=broken,
-                         consent_text="ok", consent_user_id=1, consent_update_id=5, accepted_at=NOW)
+        loaded.save_plan(
+            loan_id="CC-1",
+            borrower_id=borrower_id,
+            option=OPTION,
+            installments=broken,
+            consent_text="ok",
+            consent_user_id=1,
+            consent_update_id=5,
+            accepted_at=NOW,
+        )
     assert loaded.list_plans() == []
     assert loaded.db.execute("SELECT count(*) FROM installments").fetchone()[0] == 0
 
@@ -395,5 +467,13 @@ def test_save_plan_names_a_missing_option_field(loaded):
     option = {k: v for k, v in OPTION.items() if k != "apr"}
     borrower_id = loaded.get_loan("CC-1")["borrower_id"]
     with pytest.raises(StoreError, match="the option has no 'apr'"):
-        loaded.save_plan(loan_id="CC-1", borrower_id=borrower_id, option=option, installments=schedule(),
-                         consent_text="ok", consent_user_id=1, consent_update_id=5, accepted_at=NOW)
+        loaded.save_plan(
+            loan_id="CC-1",
+            borrower_id=borrower_id,
+            option=option,
+            installments=schedule(),
+            consent_text="ok",
+            consent_user_id=1,
+            consent_update_id=5,
+            accepted_at=NOW,
+        )

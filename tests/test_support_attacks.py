@@ -2,6 +2,7 @@
 bodies, empty reveal reasons, name guessing, parameters that used to give 500s, 500s without
 the security headers, a 404 page linking to another host, and serving to the network over
 plain HTTP."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,13 @@ from bot.support.web import create_app
 from support_console import console_env, csrf_of, login, served
 from support_seed import PASSWORD, SEED, seed
 
-SECURITY_HEADERS = ("cache-control", "x-frame-options", "x-content-type-options", "referrer-policy",
-                    "content-security-policy")
+SECURITY_HEADERS = (
+    "cache-control",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+    "content-security-policy",
+)
 
 
 @pytest.fixture
@@ -106,8 +112,10 @@ def test_password_checks_are_bounded_and_the_excess_is_refused_at_once(live, mon
     def attempt(i: int) -> None:
         statuses.append(http_login(live, f"guess{i}", "wrong password").status_code)
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(support_auth.HASHES_AT_ONCE
-                                                                            + support_auth.HASHES_WAITING + 4)]
+    threads = [
+        threading.Thread(target=attempt, args=(i,))
+        for i in range(support_auth.HASHES_AT_ONCE + support_auth.HASHES_WAITING + 4)
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 15
@@ -153,8 +161,10 @@ def test_the_right_password_from_a_known_address_passes_a_name_that_is_backing_o
     with caplog.at_level("INFO", logger="bot.support.auth"):
         assert login(client_at(app, "203.0.113.10"), "alice", PASSWORD).status_code == 303
     assert any("passes the name's back-off" in r.message and "203.0.113.10" in r.message for r in caplog.records)
-    assert any("refused unchecked" in r.message and "198.51.100.66" in r.message for r in caplog.records) or \
-        store.db.execute("SELECT count(*) FROM support_login_attempts WHERE refused = 1").fetchone()[0] == 2
+    assert (
+        any("refused unchecked" in r.message and "198.51.100.66" in r.message for r in caplog.records)
+        or store.db.execute("SELECT count(*) FROM support_login_attempts WHERE refused = 1").fetchone()[0] == 2
+    )
 
 
 def test_a_known_browser_passes_from_a_new_address(env):
@@ -170,8 +180,9 @@ def test_a_known_browser_passes_from_a_new_address(env):
         login(attacker, "alice", "guess")
     travelling = client_at(app, "192.0.2.50")  # a new address (a hotel)...
     assert login(travelling, "alice", PASSWORD).status_code == 429
-    travelling.cookies.set(support_auth.KNOWN_BROWSER_COOKIE, laptop.cookies[support_auth.KNOWN_BROWSER_COOKIE],
-                           path="/login")
+    travelling.cookies.set(
+        support_auth.KNOWN_BROWSER_COOKIE, laptop.cookies[support_auth.KNOWN_BROWSER_COOKIE], path="/login"
+    )
     assert login(travelling, "alice", PASSWORD).status_code == 303  # ... but the laptop's browser
 
 
@@ -190,15 +201,23 @@ def test_knocking_while_backing_off_does_not_extend_it(env):
     clock.advance(seconds=2)
     # the real alice, from an address never seen, gets in with the right password
     assert login(client_at(app, "192.0.2.99"), "alice", PASSWORD).status_code == 303
-    failures = store.db.execute(
-        "SELECT count(*) FROM support_login_attempts WHERE ok = 0 AND refused = 0").fetchone()[0]
+    failures = store.db.execute("SELECT count(*) FROM support_login_attempts WHERE ok = 0 AND refused = 0").fetchone()[
+        0
+    ]
     assert failures == support_auth.NAME_FREE_FAILURES + 1
 
 
 def test_back_off_grows_and_is_capped():
     assert [support_auth.backoff(n, 5) for n in (0, 4)] == [None, None]
-    assert [support_auth.backoff(n, 5).total_seconds() / 60 for n in (5, 6, 7, 8, 9, 10, 50)] == \
-        [1, 2, 4, 8, 15, 15, 15]
+    assert [support_auth.backoff(n, 5).total_seconds() / 60 for n in (5, 6, 7, 8, 9, 10, 50)] == [
+        1,
+        2,
+        4,
+        8,
+        15,
+        15,
+        15,
+    ]
 
 
 # ------------------------------------------------------------------ body size
@@ -222,10 +241,21 @@ def asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], chunks: list[b
         if message["type"] == "http.response.start":
             started.update(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
-                         *headers], "client": ("192.0.2.1", 1234), "server": ("testserver", 80), "state": {}}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"), *headers],
+        "client": ("192.0.2.1", 1234),
+        "server": ("testserver", 80),
+        "state": {},
+    }
 
     async def run():
         await asyncio.wait_for(app(scope, receive, send), 20)
@@ -237,8 +267,9 @@ def asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], chunks: list[b
 def test_a_declared_huge_body_is_refused_before_reading_it(env):
     app = env[0]
     for path in ("/login", "/conversations/502/notes", "/logout"):
-        status, read, headers = asgi_post(app, path, [(b"content-length", str(350 * 2**20).encode())],
-                                          [b"x" * 65536] * 10)
+        status, read, headers = asgi_post(
+            app, path, [(b"content-length", str(350 * 2**20).encode())], [b"x" * 65536] * 10
+        )
         assert (status, read) == (413, 0), path
         assert headers["cache-control"] == "no-store"
 
@@ -254,8 +285,20 @@ def test_a_streamed_body_is_cut_off_at_the_limit(env):
 # ------------------------------------------------------------------ reveal reasons
 
 
-@pytest.mark.parametrize("reason", ["\u200b" * 5, "\u200b\u200c\u200d\u2060\ufeff" * 3, "!!!!!", ". . . . .",
-                                    "12345678", "a a a a a", "\u202e\u202d----", "🙂🙂🙂🙂🙂", "x" + "\u200b" * 9])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "\u200b" * 5,
+        "\u200b\u200c\u200d\u2060\ufeff" * 3,
+        "!!!!!",
+        ". . . . .",
+        "12345678",
+        "a a a a a",
+        "\u202e\u202d----",
+        "🙂🙂🙂🙂🙂",
+        "x" + "\u200b" * 9,
+    ],
+)
 def test_a_reveal_reason_without_words_is_refused(env, reason):
     _, client, store, _ = env
     login(client)
@@ -268,15 +311,20 @@ def test_a_reveal_reason_without_words_is_refused(env, reason):
 def test_a_reveal_reason_in_words_is_accepted(env, reason):
     _, client, store, _ = env
     login(client)
-    response = client.post("/conversations/502/reveal",
-                           data={"reason": f"\u200b{reason}\u200b", "csrf": csrf_of(client)})
+    response = client.post(
+        "/conversations/502/reveal", data={"reason": f"\u200b{reason}\u200b", "csrf": csrf_of(client)}
+    )
     assert response.status_code == 200 and "Emma Li" in response.text
     details = json.loads(store.db.execute("SELECT details FROM audit WHERE event = 'pii_revealed'").fetchone()[0])
     assert details["reason"] == reason  # invisible characters are not written to the audit log
 
 
-NO_LETTERS = st.text(st.characters(categories=["Zs", "Zl", "Cf", "Cc", "Pc", "Pd", "Ps", "Pe", "Po", "Sm", "Sc",
-                                               "Sk", "So", "Nd", "No", "Mn"]), max_size=60)
+NO_LETTERS = st.text(
+    st.characters(
+        categories=["Zs", "Zl", "Cf", "Cc", "Pc", "Pd", "Ps", "Pe", "Po", "Sm", "Sc", "Sk", "So", "Nd", "No", "Mn"]
+    ),
+    max_size=60,
+)
 
 
 @given(NO_LETTERS)
@@ -293,9 +341,20 @@ def result_chats(response) -> list[int]:
     return [int(chat) for chat in re.findall(r'href="/conversations/(\d+)" class="open-conversation"', response.text)]
 
 
-@pytest.mark.parametrize("name, chats", [("Emma Li", [502]), ("  emma   LI ", [502]), ("王小明", [501]),
-                                         ("emma", []), ("Emm", []), ("王", []), ("小明", []), ("E%", []),
-                                         ("Emma Li Wang", [])])
+@pytest.mark.parametrize(
+    "name, chats",
+    [
+        ("Emma Li", [502]),
+        ("  emma   LI ", [502]),
+        ("王小明", [501]),
+        ("emma", []),
+        ("Emm", []),
+        ("王", []),
+        ("小明", []),
+        ("E%", []),
+        ("Emma Li Wang", []),
+    ],
+)
 def test_a_name_search_matches_whole_names_only(env, name, chats):
     _, client, _, _ = env
     login(client)
@@ -320,8 +379,18 @@ def test_no_part_of_a_name_finds_it(env, data):
 # ------------------------------------------------------------------ parameters and errors
 
 
-@pytest.mark.parametrize("query", ["?to=9999-12-31", "?from=9999-12-31", "?from=0001-01-01&to=0001-01-01",
-                                   "?to=2026-02-30", "?from=%00", "?to=%2B2026-11-28", "?to=20261128"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?to=9999-12-31",
+        "?from=9999-12-31",
+        "?from=0001-01-01&to=0001-01-01",
+        "?to=2026-02-30",
+        "?from=%00",
+        "?to=%2B2026-11-28",
+        "?to=20261128",
+    ],
+)
 def test_dates_out_of_range_are_a_bad_request(env, query):
     _, client, _, _ = env
     login(client)
@@ -330,8 +399,13 @@ def test_dates_out_of_range_are_a_bad_request(env, query):
     assert_security_headers(response)
 
 
-@given(st.dictionaries(st.sampled_from(["loan", "name", "phone", "step", "from", "to", "person", "lang"]),
-                       st.text(max_size=30), max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["loan", "name", "phone", "step", "from", "to", "person", "lang"]),
+        st.text(max_size=30),
+        max_size=4,
+    )
+)
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 def test_any_search_parameters_give_an_answer_never_an_error(env, params):
     _, client, _, _ = env
@@ -347,10 +421,12 @@ def test_a_conversation_id_no_database_can_hold_is_not_found(env):
     login(client)
     csrf = csrf_of(client)
     for chat in ("1" * 23, str(2**63), "9" * 400):
-        for response in (client.get(f"/conversations/{chat}"), client.get(f"/conversations/{chat}/transcript.json"),
-                         client.post(f"/conversations/{chat}/notes", data={"text": "x", "csrf": csrf}),
-                         client.post(f"/conversations/{chat}/reveal", data={"reason": "checking a payment",
-                                                                             "csrf": csrf})):
+        for response in (
+            client.get(f"/conversations/{chat}"),
+            client.get(f"/conversations/{chat}/transcript.json"),
+            client.post(f"/conversations/{chat}/notes", data={"text": "x", "csrf": csrf}),
+            client.post(f"/conversations/{chat}/reveal", data={"reason": "checking a payment", "csrf": csrf}),
+        ):
             assert response.status_code == 404, (chat, response.request.url)
             assert_security_headers(response)
 
@@ -372,8 +448,10 @@ def test_a_server_error_still_carries_the_security_headers(tmp_path):
     store.close()
 
 
-@pytest.mark.parametrize("path", ["//evil.example/x", "///evil.example/x", "/\\evil.example/x", "/%5Cevil.example/x",
-                                  "//evil.example/%2e%2e/x"])
+@pytest.mark.parametrize(
+    "path",
+    ["//evil.example/x", "///evil.example/x", "/\\evil.example/x", "/%5Cevil.example/x", "//evil.example/%2e%2e/x"],
+)
 def test_the_404_page_links_only_to_this_site(env, path):
     _, client, _, _ = env
     login(client)
@@ -413,9 +491,17 @@ def test_serving_to_the_network_over_plain_http_is_refused(served_with, host):
     assert "--allow-plain-http" in message and "--secure-cookie" in message and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args", [[], ["--host", "127.0.0.1"], ["--host", "::1"], ["--host", "localhost"],
-                                  ["--host", "0.0.0.0", "--secure-cookie"],
-                                  ["--host", "0.0.0.0", "--allow-plain-http"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--host", "127.0.0.1"],
+        ["--host", "::1"],
+        ["--host", "localhost"],
+        ["--host", "0.0.0.0", "--secure-cookie"],
+        ["--host", "0.0.0.0", "--allow-plain-http"],
+    ],
+)
 def test_serving_locally_or_with_https_or_the_flag_starts(served_with, args):
     result, calls = served_with(*args)
     assert result.exit_code == 0, result.output

@@ -10,6 +10,7 @@ hand-off returns the borrower to the step they left.
 Needs the Debian packages `chromium` and `chromium-driver` (see .ci/run); skipped, saying so,
 when /usr/bin/chromium is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-
 @pytest.fixture
 def console_url(tmp_path):
     """The console served by uvicorn in a thread on an ephemeral loopback port."""
@@ -60,9 +60,18 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+    ):
         options.add_argument(flag)
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
     driver = webdriver.Chrome(service=service, options=options)
@@ -181,10 +190,15 @@ class Borrower:
         push()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            texts = [m.get("text", "") + "".join(f" [{button['text']}]" for row in
-                                                 (m.get("reply_markup") or {}).get("inline_keyboard", [])
-                                                 for button in row)
-                     for m in self.stub.sent_messages(chat)[before:]]
+            texts = [
+                m.get("text", "")
+                + "".join(
+                    f" [{button['text']}]"
+                    for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                    for button in row
+                )
+                for m in self.stub.sent_messages(chat)[before:]
+            ]
             if any(expect in text for text in texts):
                 return "\n".join(texts)
             time.sleep(0.05)
@@ -211,8 +225,12 @@ class Borrower:
         update = make_text_update(next(self.update_ids), SUPPORT, GROUP_AGENT, text, language_code="en")
         update["message"]["chat"] = {"id": SUPPORT, "type": "supergroup", "title": "Support"}
         update["message"]["from"]["first_name"] = "Wei"
-        update["message"]["reply_to_message"] = {"message_id": to_message, "date": 0,
-                                                 "chat": update["message"]["chat"], "text": "card"}
+        update["message"]["reply_to_message"] = {
+            "message_id": to_message,
+            "date": 0,
+            "chat": update["message"]["chat"],
+            "text": "card",
+        }
         return self.after(lambda: self.stub.push_update(update), expect)
 
 
@@ -225,12 +243,20 @@ def desk(tmp_path):
     add_user(store, "alice", PASSWORD, **FAST)
     with BotApiStub(token=TOKEN, max_poll_wait=0.2) as stub:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-        env.update(BOT_TOKEN=TOKEN, BOT_API_URL=stub.base_url, BOT_DATABASE=str(database), BOT_DEFAULT_LOCALE="en",
-                   BOT_SUPPORT_CHAT_ID=str(SUPPORT), BOT_SUPPORT_HOURS="00:00-23:59", NO_PROXY="127.0.0.1")
+        env.update(
+            BOT_TOKEN=TOKEN,
+            BOT_API_URL=stub.base_url,
+            BOT_DATABASE=str(database),
+            BOT_DEFAULT_LOCALE="en",
+            BOT_SUPPORT_CHAT_ID=str(SUPPORT),
+            BOT_SUPPORT_HOURS="00:00-23:59",
+            NO_PROXY="127.0.0.1",
+        )
         settings = Settings(_env_file=None, database=str(database), default_locale="en")
         with open(tmp_path / "bot.log", "w") as log:
-            bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+            bot = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
             try:
                 with served(create_app(store, settings, Translator())) as url:
                     yield url, Borrower(stub), database
@@ -283,8 +309,9 @@ def test_an_agent_answers_a_borrower_from_the_browser_and_hands_back_to_the_assi
     row.find_element(By.CSS_SELECTOR, "a.open-conversation").click()
     wait.until(ec.presence_of_element_located((By.ID, "reply-text")))
     by_id("reply-text").send_keys("We can pause your payments for 3 months. Would that help?")
-    borrower.after(by_id("send-reply").click,
-                   "<b>Our team:</b> We can pause your payments for 3 months. Would that help?")
+    borrower.after(
+        by_id("send-reply").click, "<b>Our team:</b> We can pause your payments for 3 months. Would that help?"
+    )
     borrower.wait("alice replied from the web console", chat=SUPPORT)  # the group sees it
     browser.switch_to.frame("live")
     wait.until(ec.text_to_be_present_in_element((By.ID, "actions"), "delivered at"))

@@ -2,6 +2,7 @@
 delivered by the bot (the real Application, the fake Bot API) through the support outbox, the
 support group seeing it and answering too, closing the hand-off, and every way delivery can
 fail - each shown to the agent."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,13 @@ async def desk(fake_api, tmp_path, request):
     """A borrower waiting for a person at "temporary or lasting?", the bot, and the console
     (with the support group SUPPORT, unless the test asks for another with `indirect`)."""
     clock = Clock(START)
-    app, store = await make_bot_app(fake_api, tmp_path / "bot.db", support_chat_id=getattr(request, "param", SUPPORT),
-                                    now=clock, default_locale="en")
+    app, store = await make_bot_app(
+        fake_api,
+        tmp_path / "bot.db",
+        support_chat_id=getattr(request, "param", SUPPORT),
+        now=clock,
+        default_locale="en",
+    )
     add_user(store, "alice", PASSWORD, n=2**10)
     chat = BorrowerChat(app, fake_api)
     await identify(chat)
@@ -81,8 +87,12 @@ class Desk:
         data = make_text_update(update_id, SUPPORT, AGENT, text, language_code="en")
         data["message"]["chat"] = {"id": SUPPORT, "type": "supergroup", "title": "Support"}
         data["message"]["from"]["first_name"] = "Wei"
-        data["message"]["reply_to_message"] = {"message_id": reply_to, "date": 0, "chat": data["message"]["chat"],
-                                               "text": "card"}
+        data["message"]["reply_to_message"] = {
+            "message_id": reply_to,
+            "date": 0,
+            "chat": data["message"]["chat"],
+            "text": "card",
+        }
         await self.app.process_update(Update.de_json(data, self.app.bot))
 
 
@@ -108,8 +118,10 @@ async def test_a_reply_from_the_console_reaches_the_borrower_and_the_group_sees_
     assert "waiting to be sent" in desk.live()
     before = len(desk.fake.sent_messages(CHAT))
     assert await desk.deliver() == {"done": 1}
-    assert desk.fake.sent_messages(CHAT)[before:][0]["text"] == \
-        "<b>Our team:</b> We can pause your payments for 3 months &lt;b&gt;if&lt;/b&gt; you agree."
+    assert (
+        desk.fake.sent_messages(CHAT)[before:][0]["text"]
+        == "<b>Our team:</b> We can pause your payments for 3 months &lt;b&gt;if&lt;/b&gt; you agree."
+    )
     mirrored = desk.group()[-1]
     assert "alice replied from the web console: We can pause your payments" in mirrored["text"]
     assert mirrored["reply_parameters"]["message_id"] == card

@@ -1,5 +1,6 @@
 """Support accounts: scrypt password hashes, `support-user add|disable|list`, login limits and
 session lifetimes (bot.support.auth over bot.store.support)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,17 @@ def test_verify_uses_the_cost_stored_with_the_hash():
     assert verify_password(PASSWORD, cheap)
 
 
-@pytest.mark.parametrize("stored", ["", "plain", "bcrypt$x$y$z", "scrypt$n=1024,r=8,p=1$!!$AAAA",
-                                    "scrypt$n=1024$AAAA$AAAA", "scrypt$n=1024,r=8,p=1$AAAA$"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "plain",
+        "bcrypt$x$y$z",
+        "scrypt$n=1024,r=8,p=1$!!$AAAA",
+        "scrypt$n=1024$AAAA$AAAA",
+        "scrypt$n=1024,r=8,p=1$AAAA$",
+    ],
+)
 def test_a_malformed_stored_hash_never_matches(stored):
     assert verify_password(PASSWORD, stored) is False
 

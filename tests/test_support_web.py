@@ -1,6 +1,7 @@
 """The support console through Starlette's TestClient: nothing without login (every route is
 walked), logins and their limits, sessions that expire, CSRF, search, the conversation page,
 notes, revealing personal data (with a reason, audited), and both languages."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,21 @@ from support_console import console_env, csrf_of, login
 from support_seed import PASSWORD, SEED, seed
 
 #: Strings that would mean borrower data leaked (names, phones, loan numbers, typed text).
-BORROWER_DATA = ["王小明", "Emma", "E*** L*", "王**", "CC-1001", "CL-2002", "13800138000", "8000", "9000",
-                 "567X", "Please call", "step_up", "transcript"]
+BORROWER_DATA = [
+    "王小明",
+    "Emma",
+    "E*** L*",
+    "王**",
+    "CC-1001",
+    "CL-2002",
+    "13800138000",
+    "8000",
+    "9000",
+    "567X",
+    "Please call",
+    "step_up",
+    "transcript",
+]
 
 
 @pytest.fixture
@@ -184,13 +198,15 @@ def test_posts_without_the_sessions_csrf_token_are_refused(env):
         assert client.post("/conversations/502/notes", data=data).status_code == 403
         revealing = {**data, "reason": "checking a payment"}
         assert client.post("/conversations/502/reveal", data=revealing).status_code == 403
-    cross_site = client.post("/conversations/502/notes", data={"text": "note", "csrf": own},
-                             headers={"origin": "https://evil.example"})
+    cross_site = client.post(
+        "/conversations/502/notes", data={"text": "note", "csrf": own}, headers={"origin": "https://evil.example"}
+    )
     assert cross_site.status_code == 403
     assert store.db.execute("SELECT count(*) FROM support_notes").fetchone()[0] == 0
     assert store.db.execute("SELECT count(*) FROM audit WHERE event = 'pii_revealed'").fetchone()[0] == 0
-    same_site = client.post("/conversations/502/notes", data={"text": "note", "csrf": own},
-                            headers={"origin": "http://testserver"})
+    same_site = client.post(
+        "/conversations/502/notes", data={"text": "note", "csrf": own}, headers={"origin": "http://testserver"}
+    )
     assert same_site.status_code == 303
 
 
@@ -239,8 +255,10 @@ def test_search_results_are_masked(env):
     assert "Emma Li" not in results and "+8613900139000" not in page
 
 
-@pytest.mark.parametrize("query, message", [("?phone=12", "last 4 digits"), ("?phone=abcd", "last 4 digits"),
-                                            ("?from=28/11/2026", "YYYY-MM-DD")])
+@pytest.mark.parametrize(
+    "query, message",
+    [("?phone=12", "last 4 digits"), ("?phone=abcd", "last 4 digits"), ("?from=28/11/2026", "YYYY-MM-DD")],
+)
 def test_bad_search_input_is_explained(env, query, message):
     _, client, _, _ = env
     login(client)
@@ -262,8 +280,16 @@ def test_conversation_page_shows_transcript_finances_options_plan_and_reminders(
     assert '<span class="step" title="Step">reason</span>' in page
     assert "王**" in page and "王小明" not in page and "+86*******8000" in page
     finances = page.split('id="finances"')[1].split("</section>")[0]
-    for expected in ("lost my job", "temporary", "CN¥9,000.00", "salary", "CN¥5,200.00", "CN¥800.00",
-                     "CN¥3,000.00", "CN¥3,000.00"):
+    for expected in (
+        "lost my job",
+        "temporary",
+        "CN¥9,000.00",
+        "salary",
+        "CN¥5,200.00",
+        "CN¥800.00",
+        "CN¥3,000.00",
+        "CN¥3,000.00",
+    ):
         assert expected in finances, expected
     options = page.split('id="options"')[1].split("</section>")[0]
     assert len(data["options"]) >= 2 and data["chosen"] == data["options"][0]
@@ -273,8 +299,12 @@ def test_conversation_page_shows_transcript_finances_options_plan_and_reminders(
     plan = page.split('id="plans"')[1].split("</section>")[0]
     assert f"Plan #{data['plan_id']} for loan CC-1001" in plan
     assert plan.count('class="status-due"') == len(installments) > 1
-    assert Translator().render("en", "support.plan.summary", status="active", payments=len(installments),
-                               accepted="2026-11-20 09:")[:30] in plan
+    assert (
+        Translator().render(
+            "en", "support.plan.summary", status="active", payments=len(installments), accepted="2026-11-20 09:"
+        )[:30]
+        in plan
+    )
     first, last = installments[0], installments[-1]
     due = first["due_date"]
     assert f"<td>{first['number']}</td><td>{due:%b} {due.day}, {due.year}</td>" in plan
@@ -287,10 +317,21 @@ def test_a_plans_pauses_and_an_amount_chosen_above_the_budget_are_shown(env):
     plan_id = store.load_conversation(SEED["accepted_chat"])["data"]["plan_id"]
     first = store.installments_for_support(plan_id)[0]["due_date"]
     with store.transaction():
-        store.save_plan_pauses(plan_id, [{"first_date": first.replace(day=1), "last_date": first.replace(day=2),
-                                          "months": 2, "interest": "capitalised", "capitalised": Decimal("12.50")}])
-        store.db.execute("UPDATE plans SET terms = json_set(terms, '$.chosen_over_budget', json('true'))"
-                         " WHERE id = ?", [plan_id])
+        store.save_plan_pauses(
+            plan_id,
+            [
+                {
+                    "first_date": first.replace(day=1),
+                    "last_date": first.replace(day=2),
+                    "months": 2,
+                    "interest": "capitalised",
+                    "capitalised": Decimal("12.50"),
+                }
+            ],
+        )
+        store.db.execute(
+            "UPDATE plans SET terms = json_set(terms, '$.chosen_over_budget', json('true')) WHERE id = ?", [plan_id]
+        )
     login(client)
     plan = client.get(f"/conversations/{SEED['accepted_chat']}").text.split('id="plans"')[1].split("</section>")[0]
     assert 'class="status-paused"' in plan and "paused: nothing to pay for 2 months (interest added: CN¥12.50)" in plan
@@ -328,9 +369,13 @@ def test_transcript_json_for_a_logged_in_agent(env):
 def test_an_agent_adds_a_note(env):
     _, client, store, _ = env
     login(client)
-    response = client.post("/conversations/502/notes",
-                           data={"text": "Called back <b>today</b>; she asks for a plan in March.",
-                                 "csrf": csrf_of(client, "/conversations/502")})
+    response = client.post(
+        "/conversations/502/notes",
+        data={
+            "text": "Called back <b>today</b>; she asks for a plan in March.",
+            "csrf": csrf_of(client, "/conversations/502"),
+        },
+    )
     assert response.status_code == 303 and response.headers["location"] == "/conversations/502#notes"
     page = client.get("/conversations/502").text
     notes = page.split('id="note-list"')[1].split("</ol>")[0]
@@ -341,8 +386,10 @@ def test_an_agent_adds_a_note(env):
 def test_notes_are_masked_like_the_transcript_until_revealed(env):
     _, client, store, _ = env
     login(client)
-    client.post("/conversations/502/notes", data={"text": "Emma Li asked us to call 13900139000",
-                                                  "csrf": csrf_of(client, "/conversations/502")})
+    client.post(
+        "/conversations/502/notes",
+        data={"text": "Emma Li asked us to call 13900139000", "csrf": csrf_of(client, "/conversations/502")},
+    )
     notes = client.get("/conversations/502").text.split('id="note-list"')[1].split("</ol>")[0]
     assert "E*** L* asked us to call *******9000" in notes
     revealed = client.post("/conversations/502/reveal", data={"reason": "calling her back", "csrf": csrf_of(client)})
@@ -374,8 +421,9 @@ def test_reveal_needs_a_reason(env):
 def test_reveal_shows_the_data_once_and_is_audited(env):
     _, client, store, clock = env
     login(client)
-    response = client.post("/conversations/502/reveal",
-                           data={"reason": "Borrower called, verifying identity", "csrf": csrf_of(client)})
+    response = client.post(
+        "/conversations/502/reveal", data={"reason": "Borrower called, verifying identity", "csrf": csrf_of(client)}
+    )
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     page = response.text
@@ -440,8 +488,13 @@ def test_support_command_serves_the_console(tmp_path):
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_DATABASE=str(tmp_path / "bot.db"), BOT_DEFAULT_LOCALE="en")
-    process = subprocess.Popen([sys.executable, "-m", "bot", "support", "--port", str(port)], cwd=tmp_path,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "support", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

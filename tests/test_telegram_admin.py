@@ -1,6 +1,7 @@
 """/broadcast from Telegram, through the real Application and the fake Bot API: refused (and
 audited) for anyone not in BOT_ADMIN_IDS; for an admin, segment -> template -> count and
 sample -> Send -> a recorded broadcast sent in the background and its counts reported."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,9 +24,15 @@ ADMIN = 777
 async def app(fake_api, tmp_path):
     store = book(tmp_path / "bot.db")
     conversations = Conversations(store, default_policy(), Translator(), clock, "zh_CN", SHANGHAI)
-    application = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
-                                     base_file_url="http://fake/file/bot", request=fake_api, rate_limit=False,
-                                     admin_ids={ADMIN})
+    application = build_application(
+        conversations,
+        token=TOKEN,
+        base_url="http://fake/bot",
+        base_file_url="http://fake/file/bot",
+        request=fake_api,
+        rate_limit=False,
+        admin_ids={ADMIN},
+    )
     await application.initialize()
     await application.start()
     yield application
@@ -54,8 +61,13 @@ async def test_an_admin_confirms_and_the_broadcast_is_sent(app, fake_api):
     assert "Who should receive it?" in await admin.say("/broadcast")
     assert admin.labels == ["Payment due in 3 days", "Overdue", "All active plans", "Everyone"]
     assert "Which message?" in await admin.press("Overdue")
-    assert admin.labels == ["Finish setting up", "New plans available", "Overdue: contact us", "Payment due soon",
-                            "Cancel"]
+    assert admin.labels == [
+        "Finish setting up",
+        "New plans available",
+        "Overdue: contact us",
+        "Payment due soon",
+        "Cancel",
+    ]
     confirm = await admin.press("Overdue: contact us")
     assert "Recipients: <b>2</b>" in confirm
     assert "<blockquote><b>A payment on your plan is overdue</b>\nCN¥300.00 of your repayment plan" in confirm
@@ -67,11 +79,17 @@ async def test_an_admin_confirms_and_the_broadcast_is_sent(app, fake_api):
     assert [len(fake_api.sent_messages(chat)) for chat in (902, 903)] == [1, 1]
     assert "overdue" in fake_api.last_text(903)
     row = store_of(app).get_broadcast(1)
-    assert (row["segment"], row["template"], row["rate"], row["status"]) == \
-        ("overdue", "overdue_contact_us", 30, "finished")
+    assert (row["segment"], row["template"], row["rate"], row["status"]) == (
+        "overdue",
+        "overdue_contact_us",
+        30,
+        "finished",
+    )
 
-    assert await admin.press_data("adm:send:overdue:overdue_contact_us") == \
-        "Broadcast #1 was already started from this message."  # a double tap sends nothing more
+    assert (
+        await admin.press_data("adm:send:overdue:overdue_contact_us")
+        == "Broadcast #1 was already started from this message."
+    )  # a double tap sends nothing more
     assert store_of(app).db.execute("SELECT count(*) FROM broadcasts").fetchone()[0] == 1
     assert refusals(app) == []
 
@@ -90,8 +108,10 @@ async def test_nobody_to_message_and_cancel(app, fake_api):
     admin = BorrowerChat(app, fake_api, chat_id=ADMIN, user_id=ADMIN, language="zh-hans")
     await admin.say("/broadcast")
     await admin.press("3 天后到期")
-    assert await admin.press("新的还款方案") == \
-        "客户群 <b>due-in:3</b> 中目前没有可以联系的客户（1 位屏蔽了机器人，0 位从未打开对话或尚未完成身份验证）。"
+    assert (
+        await admin.press("新的还款方案")
+        == "客户群 <b>due-in:3</b> 中目前没有可以联系的客户（1 位屏蔽了机器人，0 位从未打开对话或尚未完成身份验证）。"
+    )
     await admin.say("/broadcast")
     await admin.press("所有客户")
     assert await admin.press("取消") == "已取消，没有发送任何消息。"

@@ -11,6 +11,7 @@ Application keeps serving another chat, and doing the same thing again afterward
 With the rate limiter `restructure-bot run` uses (AIORateLimiter), a RetryAfter is waited
 out and retried: nothing is lost or logged as an error.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,10 +42,21 @@ FAULTS = {
     "bad_gateway": ({"error_code": 502, "description": "Bad Gateway"}, NetworkError),
     "timeout": ({"exception": "TimedOut"}, TimedOut),
     "forbidden": ({"error_code": 403, "description": "Forbidden: bot was blocked by the user"}, Forbidden),
-    "not_modified": ({"error_code": 400, "description": "Bad Request: message is not modified: specified new "
-                      "message content and reply markup are exactly the same"}, BadRequest),
-    "cant_parse": ({"error_code": 400, "description": "Bad Request: can't parse entities: Unsupported start tag "
-                    "\"x\" at byte offset 0"}, BadRequest),
+    "not_modified": (
+        {
+            "error_code": 400,
+            "description": "Bad Request: message is not modified: specified new "
+            "message content and reply markup are exactly the same",
+        },
+        BadRequest,
+    ),
+    "cant_parse": (
+        {
+            "error_code": 400,
+            "description": 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 0',
+        },
+        BadRequest,
+    ),
     "edit_not_found": ({"error_code": 400, "description": "Bad Request: message to edit not found"}, BadRequest),
 }
 
@@ -62,8 +74,14 @@ async def open_app(fake, db_path, *, rate_limit: bool = False, initialize: bool 
     store = Store(db_path, clock=clock)
     load_demo(store)
     conversations = Conversations(store, default_policy(), Translator(), clock, "en")
-    app = build_application(conversations, token=TOKEN, base_url="http://fake/bot",
-                            base_file_url="http://fake/file/bot", request=fake, rate_limit=rate_limit)
+    app = build_application(
+        conversations,
+        token=TOKEN,
+        base_url="http://fake/bot",
+        base_file_url="http://fake/file/bot",
+        request=fake,
+        rate_limit=rate_limit,
+    )
     if initialize:
         await app.initialize()
     return app, store
@@ -144,9 +162,10 @@ async def borrower(fake_api, tmp_path):
 
 # ---------------------------------------------------------------------------- a button press
 
+
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_a_fault_sending_the_options(borrower, fake_api, caplog, fault):
-    """"Show me the plans" commits the turn, then sending the options fails: the error is logged
+    """ "Show me the plans" commits the turn, then sending the options fails: the error is logged
     once, the borrower is told their answers are saved and, where Telegram lets us, gets the
     options again; pressing again shows them."""
     await to_budget(borrower)
@@ -186,8 +205,11 @@ async def test_a_failed_callback_answer_does_not_drop_the_press(borrower, fake_a
     show = borrower.button_data("Show me the plans")
     caplog.clear()
     if fault == "query_too_old":  # Telegram's answer to a press handled too late
-        fake_api.fail_next(method, error_code=400, description="Bad Request: query is too old and response "
-                                                               "timeout expired or query id is invalid")
+        fake_api.fail_next(
+            method,
+            error_code=400,
+            description="Bad Request: query is too old and response timeout expired or query id is invalid",
+        )
     else:
         inject(fake_api, method, fault)
     await borrower.press_data(show)
@@ -207,6 +229,7 @@ async def test_a_failed_callback_answer_does_not_drop_the_press(borrower, fake_a
 
 
 # ---------------------------------------------------------------------------- a typed answer
+
 
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_a_fault_sending_the_next_question_after_a_typed_answer(borrower, fake_api, caplog, fault):
@@ -240,6 +263,7 @@ async def test_a_fault_sending_the_next_question_after_a_typed_answer(borrower, 
 
 # ---------------------------------------------------------------------------- files
 
+
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("method", ["sendPhoto", "sendDocument"])
 async def test_a_fault_sending_the_schedule_files(borrower, fake_api, caplog, method, fault):
@@ -266,9 +290,9 @@ async def test_a_fault_sending_the_schedule_files(borrower, fake_api, caplog, me
 
 # ---------------------------------------------------------------------------- the command menu at start-up
 
+
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_a_fault_setting_the_command_menu_does_not_stop_the_bot(fake_api, tmp_path, caplog, monkeypatch,
-                                                                      fault):
+async def test_a_fault_setting_the_command_menu_does_not_stop_the_bot(fake_api, tmp_path, caplog, monkeypatch, fault):
     """`run` (long polling) with AIORateLimiter, as in production: the bot must come up and
     answer whatever setMyCommands does."""
     app, store = await open_app(fake_api, tmp_path / "bot.db", rate_limit=True, initialize=False)

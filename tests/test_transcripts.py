@@ -1,6 +1,7 @@
 """bot.support.transcripts and the `transcript` / `conversations` commands: every message in order,
 with time, direction, step, the buttons offered and the label of the one pressed; personal
 data masked; text, JSON and a self-contained HTML page."""
+
 from __future__ import annotations
 
 import json
@@ -86,11 +87,24 @@ def test_personal_data_typed_by_the_borrower_is_masked(store):
 
 def test_the_borrowers_name_is_masked_wherever_it_appears(tmp_path):
     with Store(tmp_path / "n.db") as store:
-        store.upsert_borrower_and_loan({
-            "loan_id": "L-1", "borrower_name": "Emma Li", "phone": "+8613900139000", "id_last4": "567X",
-            "product": "consumer_loan", "outstanding_principal": "1000", "overdue_principal": "100",
-            "overdue_interest": "0", "penalty_fees": "0", "annual_rate": "0.1", "monthly_payment": "100",
-            "remaining_term_months": 10, "days_past_due": 30, "next_due_date": "2026-12-01"})
+        store.upsert_borrower_and_loan(
+            {
+                "loan_id": "L-1",
+                "borrower_name": "Emma Li",
+                "phone": "+8613900139000",
+                "id_last4": "567X",
+                "product": "consumer_loan",
+                "outstanding_principal": "1000",
+                "overdue_principal": "100",
+                "overdue_interest": "0",
+                "penalty_fees": "0",
+                "annual_rate": "0.1",
+                "monthly_payment": "100",
+                "remaining_term_months": 10,
+                "days_past_due": 30,
+                "next_due_date": "2026-12-01",
+            }
+        )
         at = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
         store.log_message(direction="out", chat_id=5, text="Hello, <b>Emma Li</b>! Emma, hi.", at=at, borrower_id=1)
         store.log_message(direction="in", chat_id=5, text="Tom & <i>Jerry</i> 13900139000", at=at, update_id=1)
@@ -106,8 +120,10 @@ def test_by_loan_and_by_borrower_and_since(store):
     assert {e.chat_id for e in by_borrower} == {SEED["person_chat"]}
     assert by_borrower[0].text == "/start"  # messages from before identification are included
     from datetime import date
-    since = build_transcript(store, SHANGHAI, borrower_id=SEED["person_borrower"],
-                             since=day_start(date(2026, 11, 26), SHANGHAI))
+
+    since = build_transcript(
+        store, SHANGHAI, borrower_id=SEED["person_borrower"], since=day_start(date(2026, 11, 26), SHANGHAI)
+    )
     assert since == []
     assert build_transcript(store, SHANGHAI, loan_id="NO-SUCH") == []
     with pytest.raises(TranscriptError):
@@ -141,10 +157,12 @@ def test_text_format(store):
 def test_html_format_is_one_self_contained_escaped_page(tmp_path):
     with Store(tmp_path / "h.db") as store:
         at = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
-        store.log_message(direction="out", chat_id=5, text="Pick <b>one</b>", at=at, step="s",
-                          buttons=[[["A & B", "1:x:a"]]])
-        store.log_message(direction="in", chat_id=5, text="<script>alert(1)</script> 13900139000", at=at,
-                          step="s", update_id=1)
+        store.log_message(
+            direction="out", chat_id=5, text="Pick <b>one</b>", at=at, step="s", buttons=[[["A & B", "1:x:a"]]]
+        )
+        store.log_message(
+            direction="in", chat_id=5, text="<script>alert(1)</script> 13900139000", at=at, step="s", update_id=1
+        )
         store.log_message(direction="in", chat_id=5, text="[button 1:x:a]", at=at, step="s", update_id=2)
         page = as_html(build_transcript(store, SHANGHAI, chat_id=5), Translator(), "en", "Transcript: chat 5")
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
@@ -170,8 +188,11 @@ def test_list_conversations(store):
     assert [r.chat_id for r in list_conversations(store, SHANGHAI, needs_person=True)] == [502]
     assert [r.chat_id for r in list_conversations(store, SHANGHAI, step="done")] == [501]
     from datetime import date
-    assert [r.chat_id for r in list_conversations(store, SHANGHAI, since=day_start(date(2026, 11, 24), SHANGHAI))] \
-        == [503, 502]
+
+    assert [r.chat_id for r in list_conversations(store, SHANGHAI, since=day_start(date(2026, 11, 24), SHANGHAI))] == [
+        503,
+        502,
+    ]
 
 
 # ------------------------------------------------------------------ the commands
@@ -202,8 +223,10 @@ def test_transcript_command_formats(run):
 
 
 def test_transcript_command_since_and_errors(run):
-    assert run("transcript", "--chat", "501", "--since", "2026-11-21").output.strip() == \
-        "Error: no messages found for that selection"
+    assert (
+        run("transcript", "--chat", "501", "--since", "2026-11-21").output.strip()
+        == "Error: no messages found for that selection"
+    )
     later = run("transcript", "--loan", "CL-2002", "--since", "2026-11-25")
     assert later.exit_code == 0 and later.output.startswith("2026-11-25 09:")
     both = run("transcript", "--chat", "501", "--loan", "CC-1001")

@@ -1,6 +1,7 @@
 """The webhook endpoint of the real `restructure-bot run --webhook-url`, over real HTTP: only
 Telegram (the secret token) may post; a body over 1 MiB is refused before it is read whole,
 whether its length is declared or it streams without end; and nothing refused is stored."""
+
 from __future__ import annotations
 
 import socket
@@ -29,8 +30,9 @@ def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("webhook")
     port = free_port()
     with BotApiStub(token=TOKEN) as stub:
-        bot = BotProcess(bot_env(stub.base_url, tmp / "bot.db", BOT_WEBHOOK_SECRET=WEBHOOK_SECRET), tmp,
-                         webhook_args(port))
+        bot = BotProcess(
+            bot_env(stub.base_url, tmp / "bot.db", BOT_WEBHOOK_SECRET=WEBHOOK_SECRET), tmp, webhook_args(port)
+        )
         bot.ensure_running()
         stub.wait_for("setWebhook", timeout=30)
         yield port, tmp / "bot.db", stub, bot
@@ -59,8 +61,9 @@ def test_a_post_without_the_secret_token_is_refused(served, secret):
 def test_a_declared_length_over_1_mib_is_refused_before_the_body_is_sent(served):
     port, *_ = served
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(f"{HEAD}X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}\r\n"
-                           f"Content-Length: {2**31}\r\n\r\n{{".encode())
+        connection.sendall(
+            f"{HEAD}X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}\r\nContent-Length: {2**31}\r\n\r\n{{".encode()
+        )
         assert status_of(connection.recv(1024)) == 413  # answered with 2 GiB announced and 1 byte sent
 
 
@@ -69,8 +72,9 @@ def test_a_streamed_body_is_cut_off_after_1_mib(served):
     chunk = b"x" * 65536
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(f"{HEAD}X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}\r\n"
-                           "Transfer-Encoding: chunked\r\n\r\n".encode())
+        connection.sendall(
+            f"{HEAD}X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
         connection.settimeout(0.05)
         reply = b""
         deadline = time.monotonic() + 20
@@ -92,8 +96,10 @@ def test_a_streamed_body_is_cut_off_after_1_mib(served):
 def test_only_post_is_served(served):
     port, *_ = served
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(f"GET /telegram/hook HTTP/1.1\r\nHost: bot\r\nX-Telegram-Bot-Api-Secret-Token: "
-                           f"{WEBHOOK_SECRET}\r\n\r\n".encode())
+        connection.sendall(
+            f"GET /telegram/hook HTTP/1.1\r\nHost: bot\r\nX-Telegram-Bot-Api-Secret-Token: "
+            f"{WEBHOOK_SECRET}\r\n\r\n".encode()
+        )
         assert status_of(connection.recv(1024)) == 405
 
 

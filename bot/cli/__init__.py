@@ -5,6 +5,7 @@ Commands live in small modules beside this one, each listing its own in `COMMAND
 is imported only when one of its commands runs (or `--help` lists them), so `quote` does not
 pay for python-telegram-bot, the web console or plotting.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -15,14 +16,23 @@ from bot.cli.common import cli_errors
 
 #: command name -> the module (in bot/cli/) that defines it
 COMMAND_MODULES = {
-    "chat": "bot_cmd", "run": "bot_cmd", "reminders": "bot_cmd",
-    "quote": "plans_cmd", "policy": "plans_cmd",
-    "loans": "loans_cmd", "invite": "loans_cmd", "plans": "loans_cmd",
+    "chat": "bot_cmd",
+    "run": "bot_cmd",
+    "reminders": "bot_cmd",
+    "quote": "plans_cmd",
+    "policy": "plans_cmd",
+    "loans": "loans_cmd",
+    "invite": "loans_cmd",
+    "plans": "loans_cmd",
     "payments": "payments_cmd",
-    "broadcast": "broadcast_cmd", "report": "report_cmd",
-    "transcript": "support_cmd", "conversations": "support_cmd", "support-user": "support_cmd",
+    "broadcast": "broadcast_cmd",
+    "report": "report_cmd",
+    "transcript": "support_cmd",
+    "conversations": "support_cmd",
+    "support-user": "support_cmd",
     "support": "support_cmd",
-    "forget": "privacy_cmd", "backup": "privacy_cmd",
+    "forget": "privacy_cmd",
+    "backup": "privacy_cmd",
 }
 
 

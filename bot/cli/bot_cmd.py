@@ -1,4 +1,5 @@
 """`restructure-bot chat` (the dialogue in a terminal) and `restructure-bot run` (Telegram)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,10 +33,13 @@ DEMO_INTRO = {
     "zh_CN": "演示数据库，内含示例贷款。按提示输入贷款编号，再输入身份证号后 4 位：",
 }
 DEMO_DATABASE = {
-    "en": ("The demo's database is {path}; try the lender's commands on it,"
-           " e.g. BOT_DATABASE={path} restructure-bot report"),
-    "zh_CN": ("演示数据库位于 {path}。可以用贷款机构的命令查看其中的数据，"
-              "例如：BOT_DATABASE={path} restructure-bot report"),
+    "en": (
+        "The demo's database is {path}; try the lender's commands on it,"
+        " e.g. BOT_DATABASE={path} restructure-bot report"
+    ),
+    "zh_CN": (
+        "演示数据库位于 {path}。可以用贷款机构的命令查看其中的数据，例如：BOT_DATABASE={path} restructure-bot report"
+    ),
 }
 
 
@@ -47,8 +51,12 @@ def _demo_intro(locale: str) -> str:
 
 @click.command("chat")
 @click.option("--demo", is_flag=True, help="Use a demo database with sample loans (a new one, or --database).")
-@click.option("--database", type=click.Path(dir_okay=False), default=None,
-              help="The database to talk on [default: BOT_DATABASE; with --demo a new temporary file].")
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The database to talk on [default: BOT_DATABASE; with --demo a new temporary file].",
+)
 @click.option("--lang", type=click.Choice(["zh_CN", "en"]), default=None, help="Language of the conversation.")
 @cli_errors
 def chat(demo: bool, database: str | None, lang: str | None) -> None:
@@ -68,8 +76,9 @@ def chat(demo: bool, database: str | None, lang: str | None) -> None:
         where = DEMO_DATABASE[locale].format(path=path.resolve())
         click.echo(_demo_intro(locale))
         click.echo(where)
-    conversations = make_conversations(settings.model_copy(update={"default_locale": locale}), store,
-                                       binds_accounts=False)
+    conversations = make_conversations(
+        settings.model_copy(update={"default_locale": locale}), store, binds_accounts=False
+    )
     Console(conversations, language_code=lang).run()
     if demo:
         click.echo(where)
@@ -79,16 +88,24 @@ def chat(demo: bool, database: str | None, lang: str | None) -> None:
 @click.option("--webhook-url", default=None, help="Receive updates by webhook at this public URL.")
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook listen address.")
 @click.option("--port", default=8443, show_default=True, help="Webhook listen port.")
-@click.option("--secret-token", envvar="BOT_WEBHOOK_SECRET", default=None,
-              help="Webhook secret token (env BOT_WEBHOOK_SECRET); required with --webhook-url.")
+@click.option(
+    "--secret-token",
+    envvar="BOT_WEBHOOK_SECRET",
+    default=None,
+    help="Webhook secret token (env BOT_WEBHOOK_SECRET); required with --webhook-url.",
+)
 @cli_errors
 def run(webhook_url: str | None, listen: str, port: int, secret_token: str | None) -> None:
     """Run the Telegram bot (long polling, or a webhook with --webhook-url)."""
     settings = load_settings()
     conversations = make_conversations(settings)
-    application = build_application(conversations, token=settings.require_token(),
-                                    base_url=settings.api_url, base_file_url=settings.api_file_url,
-                                    admin_ids=settings.admin_ids)
+    application = build_application(
+        conversations,
+        token=settings.require_token(),
+        base_url=settings.api_url,
+        base_file_url=settings.api_file_url,
+        admin_ids=settings.admin_ids,
+    )
     dispatcher = make_dispatcher(settings, conversations)
 
     async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -101,8 +118,16 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
             raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
         from bot.tg.webhook import run_webhook
 
-        asyncio.run(run_webhook(application, listen=listen, port=port, webhook_url=webhook_url,
-                                path=urlsplit(webhook_url).path.strip("/"), secret_token=secret_token))
+        asyncio.run(
+            run_webhook(
+                application,
+                listen=listen,
+                port=port,
+                webhook_url=webhook_url,
+                path=urlsplit(webhook_url).path.strip("/"),
+                secret_token=secret_token,
+            )
+        )
     else:
         asyncio.run(run_polling(application))
 
@@ -113,8 +138,12 @@ def reminders_group() -> None:
 
 
 @reminders_group.command("send")
-@click.option("--as-of", type=click.DateTime(), default=None,
-              help="Treat this past moment (in BOT_TIMEZONE) as now: send what was due by then.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(),
+    default=None,
+    help="Treat this past moment (in BOT_TIMEZONE) as now: send what was due by then.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be sent and changed; send and change nothing.")
 @cli_errors
 def reminders_send(as_of: datetime | None, dry_run: bool) -> None:
@@ -122,8 +151,10 @@ def reminders_send(as_of: datetime | None, dry_run: bool) -> None:
     settings = load_settings()
     moment = as_of.replace(tzinfo=settings.tz) if as_of else None
     if moment and moment > datetime.now(settings.tz) + FUTURE_SLACK:
-        raise CliError(f"--as-of {as_of:%Y-%m-%d %H:%M} is in the future ({settings.timezone}); a pass only"
-                       " catches up on what is already due")
+        raise CliError(
+            f"--as-of {as_of:%Y-%m-%d %H:%M} is in the future ({settings.timezone}); a pass only"
+            " catches up on what is already due"
+        )
     dispatcher = make_dispatcher(settings, make_conversations(settings))
     if dry_run:
         click.echo(asyncio.run(dry_run_pass(dispatcher, moment)).describe(settings.tz))

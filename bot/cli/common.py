@@ -1,5 +1,6 @@
 """What every CLI command shares: turning errors into one clear line (never a traceback), and
 progress bars for long jobs."""
+
 from __future__ import annotations
 
 import functools

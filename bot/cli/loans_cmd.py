@@ -3,6 +3,7 @@
 Each command reads the settings, opens the store and calls one core function; errors become
 one line (see `bot.cli.common.cli_errors`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,10 +40,19 @@ def loans_group() -> None:
 @loans_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows even if some are bad.")
-@click.option("--region", default="CN", show_default=True, callback=_region,
-              help="Country (ISO code) of phone numbers written without a country code.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Processes checking the rows of a big file [default: one per CPU if they are idle, else 1].")
+@click.option(
+    "--region",
+    default="CN",
+    show_default=True,
+    callback=_region,
+    help="Country (ISO code) of phone numbers written without a country code.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes checking the rows of a big file [default: one per CPU if they are idle, else 1].",
+)
 @cli_errors
 def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None) -> None:
     """Import or update loans from FILE (.csv with a header row, or .jsonl).
@@ -53,8 +63,7 @@ def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None
     (the bot is never blocked); a progress bar shows on a terminal for big files.
     """
     with open_store(load_settings()) as store, ProgressBars(IMPORT_PHASES) as progress:
-        report = import_loans(store, file, skip_invalid=skip_invalid, region=region, progress=progress,
-                              workers=workers)
+        report = import_loans(store, file, skip_invalid=skip_invalid, region=region, progress=progress, workers=workers)
     for problem in report.skipped.shown:
         click.echo(f"skipped {problem}", err=True)
     if report.skipped.hidden:
@@ -64,8 +73,9 @@ def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None
 
 @click.command("invite")
 @click.argument("loan_id")
-@click.option("--ttl-days", type=click.IntRange(1, 365),
-              help="Days the link stays valid [default: BOT_INVITE_TTL_DAYS].")
+@click.option(
+    "--ttl-days", type=click.IntRange(1, 365), help="Days the link stays valid [default: BOT_INVITE_TTL_DAYS]."
+)
 @cli_errors
 def invite(loan_id: str, ttl_days: int | None) -> None:
     """Create a single-use deep link inviting LOAN_ID's borrower; the last line is the token."""
@@ -79,8 +89,10 @@ def invite(loan_id: str, ttl_days: int | None) -> None:
     with open_store(settings) as store:
         token = store.create_invite(loan_id, now, days)
     expires = now + timedelta(days=days)
-    click.echo(f"invitation for loan {loan_id}, single use, valid until "
-               f"{expires.astimezone(settings.tz):%Y-%m-%d %H:%M} ({settings.timezone})")
+    click.echo(
+        f"invitation for loan {loan_id}, single use, valid until "
+        f"{expires.astimezone(settings.tz):%Y-%m-%d %H:%M} ({settings.timezone})"
+    )
     if username is None:
         click.echo(f"the link needs BOT_TOKEN to learn the bot's username; replace {USERNAME_PLACEHOLDER}")
     click.echo(create_deep_linked_url(username or USERNAME_PLACEHOLDER, token))
@@ -110,9 +122,18 @@ def plan_summary(plan: dict, tz: tzinfo) -> dict[str, str | int]:
     }
 
 
-_COLUMNS = [("loan_id", "<"), ("structure", "<"), ("payments", ">"), ("first_due_date", "<"),
-            ("currency", "<"), ("monthly", ">"), ("total_repayable", ">"), ("apr_percent", ">"),
-            ("accepted_at", "<"), ("status", "<")]
+_COLUMNS = [
+    ("loan_id", "<"),
+    ("structure", "<"),
+    ("payments", ">"),
+    ("first_due_date", "<"),
+    ("currency", "<"),
+    ("monthly", ">"),
+    ("total_repayable", ">"),
+    ("apr_percent", ">"),
+    ("accepted_at", "<"),
+    ("status", "<"),
+]
 
 
 def plans_table(rows: list[dict]) -> str:
@@ -120,8 +141,7 @@ def plans_table(rows: list[dict]) -> str:
     header = {name: "APR %" if name == "apr_percent" else name for name, _ in _COLUMNS}
     widths = {name: max(len(str(r[name])) for r in [header, *rows]) for name, _ in _COLUMNS}
     return "\n".join(
-        "  ".join(f"{str(r[name]):{align}{widths[name]}}" for name, align in _COLUMNS).rstrip()
-        for r in [header, *rows]
+        "  ".join(f"{str(r[name]):{align}{widths[name]}}" for name, align in _COLUMNS).rstrip() for r in [header, *rows]
     )
 
 

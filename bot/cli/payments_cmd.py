@@ -1,4 +1,5 @@
 """`restructure-bot payments import FILE`: confirmed payments from the lender's books."""
+
 from __future__ import annotations
 
 import click

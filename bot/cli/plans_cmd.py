@@ -1,4 +1,5 @@
 """`restructure-bot quote` and `restructure-bot policy check`: the plan engine from the shell."""
+
 from __future__ import annotations
 
 import json
@@ -47,10 +48,12 @@ def _monthly(option: Option) -> str:
 def quote_as_table(result: Quote) -> str:
     header = f"{'option':<22} {'payments':>8} {'monthly':>19} {'total':>12} {'APR':>7}  affordable"
     budget = result.budget
-    lines = [f"loan {result.loan_id} as of {result.as_of}: disposable income {result.disposable_income} "
-             f"{result.currency}/month, affordable payment {result.affordable_payment} (at most "
-             f"{budget.share * 100:.0f}% of it, leaving {budget.reserve}), payments on day {result.payment_day}",
-             header]
+    lines = [
+        f"loan {result.loan_id} as of {result.as_of}: disposable income {result.disposable_income} "
+        f"{result.currency}/month, affordable payment {result.affordable_payment} (at most "
+        f"{budget.share * 100:.0f}% of it, leaving {budget.reserve}), payments on day {result.payment_day}",
+        header,
+    ]
     for option in result.options:
         mark = "*" if option.option_id == result.recommended else " "
         lines.append(
@@ -60,14 +63,18 @@ def quote_as_table(result: Quote) -> str:
     if result.recommended:
         lines.append(f"* recommended: {result.recommended} ({', '.join(r.key for r in result.recommended_reasons)})")
     elif result.status == "needs_approval":
-        lines.append(f"needs approval: plans fit the budget but break {', '.join(result.blocked_by)}; "
-                     f"for approval: {', '.join(o.option_id for o in result.for_approval) or '-'}; "
-                     f"flags: {', '.join(result.flags)}")
+        lines.append(
+            f"needs approval: plans fit the budget but break {', '.join(result.blocked_by)}; "
+            f"for approval: {', '.join(o.option_id for o in result.for_approval) or '-'}; "
+            f"flags: {', '.join(result.flags)}"
+        )
     else:
         closest = result.closest
         where = f" ({closest.month}: {closest.to_pay} to pay, {closest.available} available)" if closest else ""
-        lines.append(f"no affordable plan: monthly shortfall {result.monthly_shortfall} {result.currency}{where}; "
-                     f"flags: {', '.join(result.flags)}")
+        lines.append(
+            f"no affordable plan: monthly shortfall {result.monthly_shortfall} {result.currency}{where}; "
+            f"flags: {', '.join(result.flags)}"
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """`restructure-bot forget BORROWER_ID` and `restructure-bot backup PATH`."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -31,14 +32,20 @@ def forget(borrower_id: int, yes: bool) -> None:
         click.echo(f"Nothing more to erase: borrower {borrower_id} was already forgotten.")
     else:
         parts = ["name, phone, ID digits and Telegram link"] if erasure.counts["borrower"] else []
-        parts += [f"{count} {what.replace('_', ' ')}" for what, count in erasure.counts.items()
-                  if count and what != "borrower"]
+        parts += [
+            f"{count} {what.replace('_', ' ')}"
+            for what, count in erasure.counts.items()
+            if count and what != "borrower"
+        ]
         click.echo("Erased: " + ", ".join(parts) + ".")
         click.echo(KEPT)
     if not erasure.file_clean:
-        click.echo("Warning: another process kept the write-ahead log from being emptied; erased texts may remain"
-                   f" in {store.path}-wal until its next checkpoint. Run `forget {borrower_id}` again when the bot"
-                   " is idle.", err=True)
+        click.echo(
+            "Warning: another process kept the write-ahead log from being emptied; erased texts may remain"
+            f" in {store.path}-wal until its next checkpoint. Run `forget {borrower_id}` again when the bot"
+            " is idle.",
+            err=True,
+        )
 
 
 @click.command("backup")

@@ -1,4 +1,5 @@
 """`restructure-bot report`: the funnel, plan outcomes, collections and unreachable borrowers."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,8 +14,12 @@ from bot.wiring import open_store
 
 @click.command("report")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Only what happened from this day (YYYY-MM-DD, BOT_TIMEZONE) on.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Only what happened from this day (YYYY-MM-DD, BOT_TIMEZONE) on.",
+)
 @cli_errors
 def report(fmt: str, since: datetime | None) -> None:
     """How borrowers are doing: funnel, plans chosen, outcomes and cure rate, collections."""

@@ -1,5 +1,6 @@
 """Support tools: `transcript`, `conversations`, `support-user add|disable|list`, and `support`
 (the web console). Personal data is masked in everything they print."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -48,21 +49,36 @@ def _since(value: datetime | None, settings: Settings) -> datetime | None:
 @click.option("--since", type=DAY, help="Only messages from this day on (YYYY-MM-DD, BOT_TIMEZONE).")
 @click.option("--lang", type=click.Choice(LOCALES), help="Language of the HTML page (default BOT_DEFAULT_LOCALE).")
 @cli_errors
-def transcript_command(chat_id: int | None, loan_id: str | None, borrower_id: int | None, fmt: str,
-                       since: datetime | None, lang: str | None) -> None:
+def transcript_command(
+    chat_id: int | None,
+    loan_id: str | None,
+    borrower_id: int | None,
+    fmt: str,
+    since: datetime | None,
+    lang: str | None,
+) -> None:
     """Every message of a chat, loan or borrower, in order, personal data masked."""
     settings = load_settings()
     with open_store(settings) as store:
-        entries = build_transcript(store, settings.tz, chat_id=chat_id, loan_id=loan_id, borrower_id=borrower_id,
-                                   since=_since(since, settings))
+        entries = build_transcript(
+            store, settings.tz, chat_id=chat_id, loan_id=loan_id, borrower_id=borrower_id, since=_since(since, settings)
+        )
     if not entries:
         raise TranscriptError("no messages found for that selection")
     what = f"chat {chat_id}" if chat_id is not None else f"loan {loan_id}" if loan_id else f"borrower {borrower_id}"
     locale = lang or settings.default_locale
     translator = Translator()
-    click.echo(printable(as_json(entries) if fmt == "json" else as_text(entries) if fmt == "text"
-               else as_html(entries, translator, locale, translator.render(locale, "support.transcript.export_title",
-                                                                          what=what))))
+    click.echo(
+        printable(
+            as_json(entries)
+            if fmt == "json"
+            else as_text(entries)
+            if fmt == "text"
+            else as_html(
+                entries, translator, locale, translator.render(locale, "support.transcript.export_title", what=what)
+            )
+        )
+    )
 
 
 @click.command("conversations")
@@ -74,8 +90,9 @@ def conversations_command(step: str | None, needs_person: bool, since: datetime 
     """List conversations: chat, borrower, masked name, loan, step, last activity."""
     settings = load_settings()
     with open_store(settings) as store:
-        rows = list_conversations(store, settings.tz, step=step, needs_person=needs_person,
-                                  since=_since(since, settings))
+        rows = list_conversations(
+            store, settings.tz, step=step, needs_person=needs_person, since=_since(since, settings)
+        )
     click.echo(printable(conversations_as_text(rows)))
 
 
@@ -93,8 +110,7 @@ def support_user_add(name: str, password_stdin: bool) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
-                                value_proc=_strong_password)
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, value_proc=_strong_password)
     with open_store() as store:
         user_id = add_user(store, name, password)
     click.echo(f"support user {name} created (id {user_id})")
@@ -135,8 +151,11 @@ def _loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--secure-cookie", is_flag=True, help="Mark cookies Secure (when served over HTTPS).")
-@click.option("--allow-plain-http", is_flag=True,
-              help="Serve a non-loopback --host without --secure-cookie (passwords travel unencrypted).")
+@click.option(
+    "--allow-plain-http",
+    is_flag=True,
+    help="Serve a non-loopback --host without --secure-cookie (passwords travel unencrypted).",
+)
 @cli_errors
 def support_command(host: str, port: int, secure_cookie: bool, allow_plain_http: bool) -> None:
     """The support web console (login required; see `support-user add`)."""
@@ -148,9 +167,13 @@ def support_command(host: str, port: int, secure_cookie: bool, allow_plain_http:
         if not allow_plain_http:
             raise click.UsageError(
                 f"--host {host} would send passwords and session cookies over plain HTTP to the network: "
-                "serve it behind HTTPS with --secure-cookie, or pass --allow-plain-http to accept that")
-        click.echo(f"WARNING: serving the support console on {host} over plain HTTP: passwords and session "
-                   "cookies can be read on the network (--allow-plain-http)", err=True)
+                "serve it behind HTTPS with --secure-cookie, or pass --allow-plain-http to accept that"
+            )
+        click.echo(
+            f"WARNING: serving the support console on {host} over plain HTTP: passwords and session "
+            "cookies can be read on the network (--allow-plain-http)",
+            err=True,
+        )
     settings = load_settings()
     with open_store(settings) as store:
         app = create_app(store, settings, Translator(), secure_cookies=secure_cookie)

@@ -53,6 +53,7 @@ been delivered: this is the one place a duplicate is possible). Forbidden -> `bl
 the borrower is marked unreachable. BadRequest (and any other refusal) -> `failed` with
 Telegram's text. InvalidToken stops the broadcast: every other message would fail the same way.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -87,9 +88,26 @@ from bot.store.statuses import BroadcastStatus, InstalmentStatus, RecipientStatu
 from bot.support.masking import mask_phone
 
 __all__ = [
-    "DEFAULT_RATE", "MAX_PAID_RATE", "MAX_RATE", "BroadcastError", "Content", "Counts", "Pacing",
-    "Prepared", "RateLimiter", "Recipient", "Segment", "check_rate", "create_broadcast", "describe",
-    "load_message_file", "parse_segment", "plan_facts", "prepare", "send_broadcast", "template_content",
+    "DEFAULT_RATE",
+    "MAX_PAID_RATE",
+    "MAX_RATE",
+    "BroadcastError",
+    "Content",
+    "Counts",
+    "Pacing",
+    "Prepared",
+    "RateLimiter",
+    "Recipient",
+    "Segment",
+    "check_rate",
+    "create_broadcast",
+    "describe",
+    "load_message_file",
+    "parse_segment",
+    "plan_facts",
+    "prepare",
+    "send_broadcast",
+    "template_content",
     "template_names",
 ]
 
@@ -180,8 +198,9 @@ class Content:
             assert self.template is not None  # one or the other (`__post_init__`)
             missing = sorted(_variables(translator, locale, TEMPLATE_PREFIX + self.template) - set(facts))
             if missing:
-                raise BroadcastError(f"template {self.template} needs {', '.join(missing)},"
-                                     " which this recipient does not have")
+                raise BroadcastError(
+                    f"template {self.template} needs {', '.join(missing)}, which this recipient does not have"
+                )
             text = translator.render(locale, TEMPLATE_PREFIX + self.template, **facts)
         if not text.strip():
             raise BroadcastError("the message is empty")
@@ -198,8 +217,9 @@ def _variables(translator: Translator, locale: str, key: str) -> frozenset[str]:
 
 def template_names(translator: Translator) -> list[str]:
     """The broadcast templates of the catalogue (``broadcast.NAME`` keys)."""
-    return sorted(key.removeprefix(TEMPLATE_PREFIX) for key in translator.keys(LOCALES[0])
-                  if key.startswith(TEMPLATE_PREFIX))
+    return sorted(
+        key.removeprefix(TEMPLATE_PREFIX) for key in translator.keys(LOCALES[0]) if key.startswith(TEMPLATE_PREFIX)
+    )
 
 
 def template_content(translator: Translator, name: str) -> Content:
@@ -249,8 +269,11 @@ def plan_facts(store: Store, borrower_ids: list[int], today: date) -> dict[int, 
         plan_id = (upcoming or overdue[0])["plan_id"]
         data: dict = {"currency": (upcoming or overdue[0])["currency"]}
         if upcoming is not None:
-            data.update(due_date=upcoming["due_date"], days_left=(upcoming["due_date"] - today).days,
-                        amount_due=upcoming["amount"] - upcoming["paid"])
+            data.update(
+                due_date=upcoming["due_date"],
+                days_left=(upcoming["due_date"] - today).days,
+                amount_due=upcoming["amount"] - upcoming["paid"],
+            )
         behind = [r["amount"] - r["paid"] for r in overdue if r["plan_id"] == plan_id]
         if behind:
             data["overdue_amount"] = sum(behind, Decimal(0))
@@ -286,8 +309,9 @@ class Prepared:
         return found
 
 
-def prepare(store: Store, segment: Segment, content: Content, *, translator: Translator, tz: tzinfo,
-            default_locale: str) -> Prepared:
+def prepare(
+    store: Store, segment: Segment, content: Content, *, translator: Translator, tz: tzinfo, default_locale: str
+) -> Prepared:
     """Select the segment's recipients and render every message (nothing is recorded)."""
     today = today_in(store, tz)
     day = today + timedelta(days=segment.days) if segment.days is not None else None
@@ -305,8 +329,9 @@ def prepare(store: Store, segment: Segment, content: Content, *, translator: Tra
     return Prepared(segment, content, reachable, texts, unreachable, no_chat, problems)
 
 
-def render_all(store: Store, content: Content, recipients: list[Recipient], *, translator: Translator,
-               today: date) -> tuple[dict[int, str], dict[int, str]]:
+def render_all(
+    store: Store, content: Content, recipients: list[Recipient], *, translator: Translator, today: date
+) -> tuple[dict[int, str], dict[int, str]]:
     """Each recipient's message, and why for those it cannot be rendered for (by borrower id)."""
     facts = plan_facts(store, [r.borrower_id for r in recipients], today) if content.template else {}
     texts: dict[int, str] = {}
@@ -336,15 +361,21 @@ def describe(prepared: Prepared, *, plain: Callable[[str], str] = lambda text: t
     p = prepared
     total = len(p.recipients) + len(p.unreachable) + len(p.no_chat)
     receiving = 0 if p.problems else len(p.recipients)
-    why_not = [f"{len(p.unreachable)} blocked the bot",
-               f"{len(p.no_chat)} never opened a chat with the bot (or have not identified in it yet)"]
+    why_not = [
+        f"{len(p.unreachable)} blocked the bot",
+        f"{len(p.no_chat)} never opened a chat with the bot (or have not identified in it yet)",
+    ]
     if p.problems:
         why_not.append(f"{len(p.recipients)} not sent because {len(p.problems)} messages cannot be rendered")
-    lines = [f"segment {p.segment}, {p.content.label}: {total} borrowers; {receiving} recipients will receive it,"
-             f" {total - receiving} will not ({'; '.join(why_not)})"]
+    lines = [
+        f"segment {p.segment}, {p.content.label}: {total} borrowers; {receiving} recipients will receive it,"
+        f" {total - receiving} will not ({'; '.join(why_not)})"
+    ]
     lines += [f"  {r.borrower_id:>8}  {r.masked_phone:<16}  {r.locale}" for r in p.recipients]
-    for title, group in (("will not receive, blocked the bot", p.unreachable),
-                         ("will not receive, no chat with the bot", p.no_chat)):
+    for title, group in (
+        ("will not receive, blocked the bot", p.unreachable),
+        ("will not receive, no chat with the bot", p.no_chat),
+    ):
         if group:
             lines.append(f"{title}: " + ", ".join(f"{r.borrower_id} {r.masked_phone}" for r in group))
     if p.problems:
@@ -362,8 +393,9 @@ def check_rate(rate: int, paid: bool) -> None:
         raise BroadcastError(f"--rate must be between 1 and {limit} messages per second{hint}")
 
 
-def create_broadcast(store: Store, prepared: Prepared, *, rate: int = DEFAULT_RATE, paid: bool = False,
-                     created_by: str | None = None) -> int:
+def create_broadcast(
+    store: Store, prepared: Prepared, *, rate: int = DEFAULT_RATE, paid: bool = False, created_by: str | None = None
+) -> int:
     """Record the broadcast and its pending recipients; refuse if any message cannot be
     rendered or nobody would receive it."""
     check_rate(rate, paid)
@@ -374,10 +406,15 @@ def create_broadcast(store: Store, prepared: Prepared, *, rate: int = DEFAULT_RA
         raise BroadcastError(f"segment {prepared.segment} has no reachable recipients")
     template, message_text = prepared.content.record()
     return store.create_broadcast(
-        segment=str(prepared.segment), template=template, message_text=message_text, rate=rate, paid=paid,
+        segment=str(prepared.segment),
+        template=template,
+        message_text=message_text,
+        rate=rate,
+        paid=paid,
         created_by=created_by,
-        recipients=[{"borrower_id": r.borrower_id, "chat_id": r.chat_id, "locale": r.locale}
-                    for r in prepared.recipients],
+        recipients=[
+            {"borrower_id": r.borrower_id, "chat_id": r.chat_id, "locale": r.locale} for r in prepared.recipients
+        ],
     )
 
 
@@ -395,8 +432,13 @@ class Counts:
     @classmethod
     def of(cls, store: Store, broadcast_id: int) -> Counts:
         c = store.broadcast_counts(broadcast_id)
-        return cls(c[RecipientStatus.SENT], c[RecipientStatus.BLOCKED], c[RecipientStatus.FAILED],
-                   c[RecipientStatus.SENDING], c[RecipientStatus.PENDING])
+        return cls(
+            c[RecipientStatus.SENT],
+            c[RecipientStatus.BLOCKED],
+            c[RecipientStatus.FAILED],
+            c[RecipientStatus.SENDING],
+            c[RecipientStatus.PENDING],
+        )
 
     @property
     def total(self) -> int:
@@ -428,8 +470,9 @@ class RateLimiter:
     ``1/rate`` apart (a late start may catch up by ``burst`` seconds' worth, never beyond the
     window's cap). `pause` stops everyone for a while and lowers the rate."""
 
-    def __init__(self, rate: float, *, margin: float = 0.02, burst: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, *, margin: float = 0.02, burst: float = 0.05, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = float(rate)
         self.window = 1.0 + margin
         self.burst = burst
@@ -472,8 +515,17 @@ class _Sender:
     """A pool of workers, each taking the next claimed recipient and delivering its message.
     Claims and outcomes are written in batches by whichever worker finds nothing claimed."""
 
-    def __init__(self, store: Store, bot, broadcast: dict, recipients: list[dict], texts: dict[int, str],
-                 problems: dict[int, str], pacing: Pacing, progress: Callable[[int], object] | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bot,
+        broadcast: dict,
+        recipients: list[dict],
+        texts: dict[int, str],
+        problems: dict[int, str],
+        pacing: Pacing,
+        progress: Callable[[int], object] | None,
+    ) -> None:
         self.store, self.bot, self.pacing, self.progress = store, bot, pacing, progress
         self.broadcast_id = broadcast["id"]
         self.paid = bool(broadcast["paid"])
@@ -526,8 +578,15 @@ class _Sender:
     def _finish(self, recipient: dict, status: RecipientStatus, error: str | None, attempts: int) -> None:
         self.claimed.discard(recipient["borrower_id"])
         self.maybe_sent.discard(recipient["borrower_id"])
-        self.results.append({"borrower_id": recipient["borrower_id"], "status": status, "error": error,
-                             "attempts": attempts, "at": self.store.clock()})
+        self.results.append(
+            {
+                "borrower_id": recipient["borrower_id"],
+                "status": status,
+                "error": error,
+                "attempts": attempts,
+                "at": self.store.clock(),
+            }
+        )
         if self.progress is not None:
             self.progress(1)
 
@@ -543,7 +602,9 @@ class _Sender:
             attempts += 1
             try:
                 await self.bot.send_message(
-                    recipient["chat_id"], self.texts[borrower_id], parse_mode=ParseMode.HTML,
+                    recipient["chat_id"],
+                    self.texts[borrower_id],
+                    parse_mode=ParseMode.HTML,
                     link_preview_options=NO_PREVIEW,
                     allow_paid_broadcast=True if self.paid else None,
                 )
@@ -571,9 +632,17 @@ class _Sender:
                 return self._finish(recipient, RecipientStatus.SENT, None, attempts)
 
 
-async def send_broadcast(store: Store, bot, broadcast_id: int, *, progress: Callable[[int], object] | None = None,
-                         translator: Translator | None = None, tz: tzinfo = UTC,
-                         retry_in_doubt: bool = False, pacing: Pacing = Pacing()) -> Counts:
+async def send_broadcast(
+    store: Store,
+    bot,
+    broadcast_id: int,
+    *,
+    progress: Callable[[int], object] | None = None,
+    translator: Translator | None = None,
+    tz: tzinfo = UTC,
+    retry_in_doubt: bool = False,
+    pacing: Pacing = Pacing(),
+) -> Counts:
     """Send broadcast `broadcast_id` to its pending recipients (a new one, or the rest of an
     interrupted one) and return the counts. `progress(n)` is called as recipients finish.
     `tz` is BOT_TIMEZONE (templates speak of "today"). `bot` must be initialized."""
@@ -585,8 +654,9 @@ async def send_broadcast(store: Store, bot, broadcast_id: int, *, progress: Call
     rows = store.broadcast_recipients(broadcast_id, RecipientStatus.PENDING)
     content = Content.from_record(broadcast)
     recipients = [Recipient(r["borrower_id"], r["chat_id"], r["locale"], r["phone"]) for r in rows]
-    texts, problems = render_all(store, content, recipients, translator=translator or Translator(),
-                                 today=today_in(store, tz))
+    texts, problems = render_all(
+        store, content, recipients, translator=translator or Translator(), today=today_in(store, tz)
+    )
     store.set_broadcast_status(broadcast_id, BroadcastStatus.SENDING)
     try:
         await _Sender(store, bot, broadcast, rows, texts, problems, pacing, progress).run()

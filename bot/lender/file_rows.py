@@ -11,6 +11,7 @@ reports it with the others. JSONL numbers are parsed as Decimal, never float.
 `Problems` collects what is wrong in a file: every problem is counted, the first `LIMIT` (in
 row order) are kept to be shown, so a file with a million bad rows still fits in memory.
 """
+
 from __future__ import annotations
 
 import csv
@@ -139,7 +140,8 @@ class RowFile:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise FileImportError(
-                    [], f"{self.path}: line {number} is not UTF-8 text (save the file as UTF-8)") from None
+                    [], f"{self.path}: line {number} is not UTF-8 text (save the file as UTF-8)"
+                ) from None
             yield line.removeprefix("\ufeff") if number == 1 else line
 
     def _header(self, lines: Iterator[str]) -> tuple[str, ...]:
@@ -196,8 +198,10 @@ def _jsonl_rows(chunk: Chunk) -> Generator[tuple[int, Row], None, int]:
         except RecursionError:
             yield number, "not valid JSON: nested too deeply"
             continue
-        yield number, {key.strip(): value for key, value in row.items()} if isinstance(row, dict) \
-            else "must be a JSON object"
+        yield (
+            number,
+            {key.strip(): value for key, value in row.items()} if isinstance(row, dict) else "must be a JSON object",
+        )
     return number
 
 

@@ -21,6 +21,7 @@ Amounts never pass through float: CSV cells are strings and JSONL is parsed with
 loan number is stored as the bot reads it when a borrower types it (`cc-5005` -> `CC-5005`);
 one the bot could never accept (`XS-<b>4`) is refused.
 """
+
 from __future__ import annotations
 
 import functools
@@ -82,8 +83,10 @@ class ImportReport:
 
     @property
     def summary(self) -> str:
-        return (f"imported {self.new + self.updated} loans ({self.new} new, {self.updated} updated)"
-                f" for {self.borrowers} borrowers")
+        return (
+            f"imported {self.new + self.updated} loans ({self.new} new, {self.updated} updated)"
+            f" for {self.borrowers} borrowers"
+        )
 
 
 # --------------------------------------------------------------------------- one row
@@ -116,8 +119,13 @@ def _sanity(loan: Loan, number: int) -> list[Problem]:
     if loan.monthly_payment <= 0:
         problems.append(Problem(number, "monthly_payment", "must be more than 0 (the contractual monthly payment)"))
     if loan.overdue_principal > loan.outstanding_principal:
-        problems.append(Problem(number, "overdue_principal", f"{loan.overdue_principal} is more than the"
-                                                             f" outstanding principal {loan.outstanding_principal}"))
+        problems.append(
+            Problem(
+                number,
+                "overdue_principal",
+                f"{loan.overdue_principal} is more than the outstanding principal {loan.outstanding_principal}",
+            )
+        )
     overdue = loan.overdue_principal + loan.overdue_interest + loan.penalty_fees
     if loan.days_past_due == 0 and overdue > 0:
         problems.append(Problem(number, "days_past_due", f"is 0, yet {overdue} is overdue"))
@@ -142,8 +150,14 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
             try:
                 loan_id = parse_loan_number(loan_id)
             except InputError:
-                problems.append(Problem(number, "loan_id", f"{shown(loan_id)} cannot be typed by a borrower:"
-                                                           " use letters A-Z, digits, '-' and '_' (64 at most)"))
+                problems.append(
+                    Problem(
+                        number,
+                        "loan_id",
+                        f"{shown(loan_id)} cannot be typed by a borrower:"
+                        " use letters A-Z, digits, '-' and '_' (64 at most)",
+                    )
+                )
                 loan_id = "-"  # reported: the loan's other columns are still checked
         data["loan_id"] = loan_id
     due = data.get("next_due_date")
@@ -153,8 +167,11 @@ def validate_row(raw: dict[str, Any], number: int, region: str = "CN") -> tuple[
     try:
         loan = Loan.model_validate({k: v for k, v in data.items() if k in LOAN_COLUMNS} if unknown else data)
     except ValidationError as exc:
-        problems += [p for p in _loan_problems(exc, data, number) if p.column != "next_due_date" or due is None
-                     or "next_due_date" in data]
+        problems += [
+            p
+            for p in _loan_problems(exc, data, number)
+            if p.column != "next_due_date" or due is None or "next_due_date" in data
+        ]
         return {}, first_per_column(problems)
     problems += _sanity(loan, number)
     return {**loan.__dict__, **borrower}, first_per_column(problems) if problems else problems
@@ -181,16 +198,28 @@ def _borrower_problems(borrower: dict[str, str], number: int, region: str) -> li
     if "locale" in borrower and borrower["locale"] not in LOCALES:
         problems.append(Problem(number, "locale", f"must be one of {', '.join(LOCALES)}"))
     if "timezone" in borrower and _time_zone(borrower["timezone"]) is None:
-        problems.append(Problem(number, "timezone", f"must be an IANA time zone such as Asia/Shanghai,"
-                                                    f" not {shown(borrower['timezone'])}"))
+        problems.append(
+            Problem(
+                number,
+                "timezone",
+                f"must be an IANA time zone such as Asia/Shanghai, not {shown(borrower['timezone'])}",
+            )
+        )
     return problems
 
 
 # --------------------------------------------------------------------------- the file
 
 
-def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, region: str = "CN",
-                 progress: Progress | None = None, workers: int | None = None) -> ImportReport:
+def import_loans(
+    store: Store,
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    region: str = "CN",
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> ImportReport:
     """Check every row, then write the good ones in batches (see the module docstring).
     `workers`: processes that check the rows of a big file in parallel (default:
     `default_workers()`; 1 checks in this process)."""
@@ -213,8 +242,10 @@ def import_loans(store: Store, path: str | Path, *, skip_invalid: bool = False, 
         problems.merge((Problem(*clash) for clash in clashes), count, count)
         last, good, borrowers = store.staged_loan_totals()
         if problems and not skip_invalid:
-            raise problems.error(f"nothing imported: {problems.rows} bad rows"
-                                 f" (fix them, or use --skip-invalid to import the {good} good ones)")
+            raise problems.error(
+                f"nothing imported: {problems.rows} bad rows"
+                f" (fix them, or use --skip-invalid to import the {good} good ones)"
+            )
         report = ImportReport(borrowers=borrowers, skipped=problems, workers=workers)
         for first in range(1, last + 1, BATCH):
             new, updated = store.write_staged_loans(first, first + BATCH - 1)
@@ -281,7 +312,8 @@ def _checked_chunks(source: RowFile, region: str, workers: int) -> Iterator[Chec
         while pending:
             yield pending.popleft().result()
     except BrokenProcessPool:
-        raise BotError("a process checking rows stopped (out of memory?); nothing imported;"
-                       " try again with --workers 1") from None
+        raise BotError(
+            "a process checking rows stopped (out of memory?); nothing imported; try again with --workers 1"
+        ) from None
     finally:
         pool.shutdown(cancel_futures=True)

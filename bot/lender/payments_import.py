@@ -11,6 +11,7 @@ one that was stopped half-way).
 Each borrower paid in the file is thanked once, after all their payments are applied: the
 message (rendered when it is sent) gives the plan's state after the last of them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,10 @@ class PaymentReport:
 
     @property
     def summary(self) -> str:
-        return (f"applied {self.applied} payments ({self.duplicates} already imported, {self.without_plan} without "
-                f"an active plan); {self.completed_plans} plans completed; overpaid {self.unapplied}")
+        return (
+            f"applied {self.applied} payments ({self.duplicates} already imported, {self.without_plan} without "
+            f"an active plan); {self.completed_plans} plans completed; overpaid {self.unapplied}"
+        )
 
 
 def _validate(raw: dict[str, Any], number: int, store: Store, zone: ZoneInfo) -> tuple[tuple, list[Problem]]:
@@ -77,15 +80,19 @@ def _validate(raw: dict[str, Any], number: int, store: Store, zone: ZoneInfo) ->
         else:
             exponent = amount.normalize().as_tuple().exponent  # an int: the amount is finite
             if currency and isinstance(exponent, int) and -exponent > get_currency_precision(currency):
-                problems.append(Problem(number, "amount", f"has more decimal places than {currency} allows:"
-                                                          f" {shown(cells['amount'])}"))
+                problems.append(
+                    Problem(
+                        number, "amount", f"has more decimal places than {currency} allows: {shown(cells['amount'])}"
+                    )
+                )
             cells["amount"] = to_money_text(amount)
     if "paid_at" in cells:
         try:
             moment = datetime.fromisoformat(cells["paid_at"])
         except ValueError:
-            problems.append(Problem(number, "paid_at", f"not a date (YYYY-MM-DD) or date-time:"
-                                                       f" {shown(cells['paid_at'])}"))
+            problems.append(
+                Problem(number, "paid_at", f"not a date (YYYY-MM-DD) or date-time: {shown(cells['paid_at'])}")
+            )
         else:  # a bare date or time is the lender's local time
             cells["paid_at"] = to_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=zone))
     if "reference" in cells and len(cells["reference"]) > MAX_REFERENCE:
@@ -95,8 +102,9 @@ def _validate(raw: dict[str, Any], number: int, store: Store, zone: ZoneInfo) ->
     return (cells["loan_id"], cells["amount"], cells["paid_at"], cells["reference"]), []
 
 
-def import_payments(store: Store, path: str | Path, zone: ZoneInfo, *,
-                    progress: Progress | None = None) -> PaymentReport:
+def import_payments(
+    store: Store, path: str | Path, zone: ZoneInfo, *, progress: Progress | None = None
+) -> PaymentReport:
     source = RowFile(path, known=COLUMNS, required=COLUMNS)
     problems = Problems()
     store.start_payment_staging()
@@ -123,8 +131,14 @@ def import_payments(store: Store, path: str | Path, zone: ZoneInfo, *,
 
 
 def _apply(store: Store, row: dict, report: PaymentReport) -> None:
-    result = apply_payment(store, loan_id=row["loan_id"], amount=Decimal(row["amount"]),
-                           paid_at=datetime.fromisoformat(row["paid_at"]), reference=row["reference"], source="import")
+    result = apply_payment(
+        store,
+        loan_id=row["loan_id"],
+        amount=Decimal(row["amount"]),
+        paid_at=datetime.fromisoformat(row["paid_at"]),
+        reference=row["reference"],
+        source="import",
+    )
     store.note_staged_payment(row["n"], result.payment_id, result.plan_id)
     report.duplicates += result.duplicate
     report.applied += not result.duplicate

@@ -10,6 +10,7 @@ for what is still to pay after each payment, the next payment marked, amounts wr
 messages write them. Chinese is drawn with Noto Sans CJK SC, shipped by the pinned
 `noto-cjk-sans-otc` package, so no server font is needed and no glyph is missing.
 """
+
 from __future__ import annotations
 
 import functools
@@ -76,10 +77,16 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
     with matplotlib.rc_context({"font.family": FAMILIES[locale], "axes.spines.top": False}):
         figure = Figure(figsize=(9, 4.8), dpi=100, layout="constrained")
         axes = figure.add_subplot()
-        paused = sorted(day for pause in pauses for day in paused_dates(
-            {"first": pause["first_date"], "last": pause["last_date"], "months": pause["months"]}))
-        slots = sorted([(r["due_date"], 1, r) for r in rows] + [(day, 0, None) for day in paused],
-                       key=lambda slot: slot[:2])
+        paused = sorted(
+            day
+            for pause in pauses
+            for day in paused_dates(
+                {"first": pause["first_date"], "last": pause["last_date"], "months": pause["months"]}
+            )
+        )
+        slots = sorted(
+            [(r["due_date"], 1, r) for r in rows] + [(day, 0, None) for day in paused], key=lambda slot: slot[:2]
+        )
         places = [n for n, (_, _, row) in enumerate(slots) if row is not None]
         for n, (_, _, row) in enumerate(slots):
             if row is None:
@@ -88,32 +95,49 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
         left = [float(r["amount"] - min(r["paid"], r["amount"])) for r in rows]
         statuses = [status_of(r) for r in rows]
         axes.bar(places, paid, color=STATUS_COLOURS["paid"], width=0.7)
-        axes.bar(places, left, bottom=paid, width=0.7,
-                 color=[STATUS_COLOURS["due" if s == "paid" else s] for s in statuses])
+        axes.bar(
+            places, left, bottom=paid, width=0.7, color=[STATUS_COLOURS["due" if s == "paid" else s] for s in statuses]
+        )
         axes.yaxis.set_major_formatter(FuncFormatter(amount))
         axes.set_ylim(0, max((float(r["amount"]) for r in rows), default=1) * 1.25)
         step = -(-len(slots) // MAX_MONTH_LABELS)
         labelled = list(range(len(slots)))[::step]
-        axes.set_xticks(labelled, [format_skeleton("yMMM", day, locale=locale) for day, _, _ in slots[::step]],
-                        rotation=30 if len(labelled) > 6 else 0, ha="right" if len(labelled) > 6 else "center")
+        axes.set_xticks(
+            labelled,
+            [format_skeleton("yMMM", day, locale=locale) for day, _, _ in slots[::step]],
+            rotation=30 if len(labelled) > 6 else 0,
+            ha="right" if len(labelled) > 6 else "center",
+        )
         axes.set_xlabel(text("month"))
         axes.set_title(text("title", loan_id=plan["loan_id"]), loc="left")
 
         upcoming = next((i for i, r in enumerate(rows) if r["status"] != "paid"), None)
         still = [float(left) for left in still_to_pay(rows, upcoming)]
         balance = axes.twinx()
-        balance.plot(places, still, color=REMAINING_COLOUR, marker="o", markersize=3, linewidth=1.5,
-                     drawstyle="steps-post" if paused else "default")
+        balance.plot(
+            places,
+            still,
+            color=REMAINING_COLOUR,
+            marker="o",
+            markersize=3,
+            linewidth=1.5,
+            drawstyle="steps-post" if paused else "default",
+        )
         balance.yaxis.set_major_formatter(FuncFormatter(amount))
         balance.set_ylim(0, max([*still, 1.0]) * 1.1)
         balance.spines["top"].set_visible(False)
 
         if upcoming is not None:
             row, place = rows[upcoming], places[upcoming]
-            axes.annotate(text("next", amount=row["amount"] - row["paid"], currency=currency, due=row["due_date"]),
-                          xy=(place, float(row["amount"])), xytext=(0, 18), textcoords="offset points",
-                          ha="left" if place < len(slots) / 2 else "right",
-                          arrowprops={"arrowstyle": "->", "color": REMAINING_COLOUR}, fontsize=9)
+            axes.annotate(
+                text("next", amount=row["amount"] - row["paid"], currency=currency, due=row["due_date"]),
+                xy=(place, float(row["amount"])),
+                xytext=(0, 18),
+                textcoords="offset points",
+                ha="left" if place < len(slots) / 2 else "right",
+                arrowprops={"arrowstyle": "->", "color": REMAINING_COLOUR},
+                fontsize=9,
+            )
         else:
             axes.text(0.99, 0.95, text("done"), transform=axes.transAxes, ha="right", va="top")
         shown = [s for s in STATUS_COLOURS if s in statuses or (s == "due" and any(left))]
@@ -122,8 +146,9 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
             handles.append(Patch(facecolor=STATUS_COLOURS["paused"], alpha=0.25, hatch="//", label=text("pause")))
         line = balance.get_lines()[0]
         line.set_label(text("remaining"))
-        figure.legend(handles=[*handles, line], loc="outside lower center", fontsize=9, frameon=False,
-                      ncols=len(handles) + 1)
+        figure.legend(
+            handles=[*handles, line], loc="outside lower center", fontsize=9, frameon=False, ncols=len(handles) + 1
+        )
     return figure
 
 
@@ -140,8 +165,9 @@ def still_to_pay(rows: list[dict], upcoming: int | None) -> list[Decimal]:
 
 def chart_png(store: Store, plan_id: int, translator: Translator, locale: str) -> tuple[str, bytes]:
     """The plan chart (see the module docstring) as a PNG."""
-    figure = plan_chart(store.plan(plan_id), store.plan_installments(plan_id), translator, locale,
-                        store.plan_pauses(plan_id))
+    figure = plan_chart(
+        store.plan(plan_id), store.plan_installments(plan_id), translator, locale, store.plan_pauses(plan_id)
+    )
     buffer = io.BytesIO()
     with _matplotlib().rc_context({"font.family": FAMILIES[locale]}):
         figure.savefig(buffer, format="png")
@@ -163,9 +189,17 @@ def calendar_ics(store: Store, plan_id: int, translator: Translator, locale: str
         event.add("dtstamp", datetime.combine(plan["accepted_at"].date(), time(0), plan["accepted_at"].tzinfo))
         event.add("dtstart", row["due_date"])
         event.add("dtend", row["due_date"] + timedelta(days=1))
-        event.add("summary", translator.render(locale, "file.calendar_event", number=row["number"],
-                                               amount=row["amount"], currency=plan["currency"],
-                                               payments=plan["payments"]))
+        event.add(
+            "summary",
+            translator.render(
+                locale,
+                "file.calendar_event",
+                number=row["number"],
+                amount=row["amount"],
+                currency=plan["currency"],
+                payments=plan["payments"],
+            ),
+        )
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", event["summary"])

@@ -10,6 +10,7 @@
   for a person.
 - `remaining_loan`: what a plan still leaves owed, as a `Loan` the engine can re-plan.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,8 +54,9 @@ def schedule_reminders(store: Store, policy: Policy, plan_id: int, zone: ZoneInf
     for row in store.plan_installments(plan_id):
         days = [(f"before:{d}", row["due_date"] - timedelta(days=d)) for d in rules.days_before]
         days += [(f"after:{d}", row["due_date"] + timedelta(days=d)) for d in rules.days_after]
-        due += [(row["number"], kind, send_at) for kind, day in days
-                if (send_at := local_send_time(day, zone, rules)) > now]
+        due += [
+            (row["number"], kind, send_at) for kind, day in days if (send_at := local_send_time(day, zone, rules)) > now
+        ]
     return store.add_reminders(plan_id=plan_id, borrower_id=plan["borrower_id"], due=due)
 
 
@@ -68,28 +70,47 @@ class PaymentResult:
     payment_id: int | None = None
 
 
-def apply_payment(store: Store, *, loan_id: str, amount: Decimal, paid_at: datetime, reference: str,
-                  source: str = "import") -> PaymentResult:
+def apply_payment(
+    store: Store, *, loan_id: str, amount: Decimal, paid_at: datetime, reference: str, source: str = "import"
+) -> PaymentResult:
     """Record and apply one payment, idempotent on `reference`, all in one transaction."""
     with store.transaction():
         plan = store.active_plan_for_loan(loan_id)
-        items = [Instalment(r["number"], r["amount"], r["paid"], r["status"])
-                 for r in store.plan_installments(plan["id"])] if plan else []
+        items = (
+            [Instalment(r["number"], r["amount"], r["paid"], r["status"]) for r in store.plan_installments(plan["id"])]
+            if plan
+            else []
+        )
         allocation = allocate(amount, items) if items else None
         unapplied = allocation.unapplied if allocation else amount
-        payment_id = store.record_payment(loan_id=loan_id, plan_id=plan["id"] if plan else None, amount=amount,
-                                          unapplied=unapplied, paid_at=paid_at, reference=reference,
-                                          source=source)
+        payment_id = store.record_payment(
+            loan_id=loan_id,
+            plan_id=plan["id"] if plan else None,
+            amount=amount,
+            unapplied=unapplied,
+            paid_at=paid_at,
+            reference=reference,
+            source=source,
+        )
         if payment_id is None:
             return PaymentResult(duplicate=True)
         if plan is None or allocation is None:
             store.audit("payment_without_plan", at=store.clock(), loan_id=loan_id, reference=reference)
             return PaymentResult(False, None, Decimal(0), unapplied, payment_id=payment_id)
         for item in allocation.updated:
-            store.set_instalment_payment(plan["id"], item.number, paid=item.paid,
-                                         status=InstalmentStatus(item.status), at=paid_at)
-        store.audit("payment_applied", at=store.clock(), borrower_id=plan["borrower_id"], loan_id=loan_id,
-                    plan_id=plan["id"], amount=amount, unapplied=unapplied, reference=reference)
+            store.set_instalment_payment(
+                plan["id"], item.number, paid=item.paid, status=InstalmentStatus(item.status), at=paid_at
+            )
+        store.audit(
+            "payment_applied",
+            at=store.clock(),
+            borrower_id=plan["borrower_id"],
+            loan_id=loan_id,
+            plan_id=plan["id"],
+            amount=amount,
+            unapplied=unapplied,
+            reference=reference,
+        )
         completed = all(r["status"] == InstalmentStatus.PAID for r in store.plan_installments(plan["id"]))
         if completed:
             store.end_plan(plan["id"], PlanStatus.COMPLETED, store.clock())
@@ -105,9 +126,13 @@ def thank_for_payments(store: Store, payers: list[dict]) -> int:
     for payer in payers:
         instalments = store.plan_installments(payer["plan_id"])
         unpaid = [r["number"] for r in instalments if r["status"] in UNPAID]
-        queued += store.add_reminder(plan_id=payer["plan_id"], number=(unpaid or [instalments[-1]["number"]])[0],
-                                     borrower_id=payer["borrower_id"], kind=f"thanks:{payer['payment_id']}",
-                                     send_at=store.clock())
+        queued += store.add_reminder(
+            plan_id=payer["plan_id"],
+            number=(unpaid or [instalments[-1]["number"]])[0],
+            borrower_id=payer["borrower_id"],
+            kind=f"thanks:{payer['payment_id']}",
+            send_at=store.clock(),
+        )
     return queued
 
 
@@ -128,8 +153,13 @@ def notice_misses(store: Store, policy: Policy, now: datetime, default_zone: Zon
             if store.missed_count(row["plan_id"]) >= rules.misses_before_broken:
                 break_plan(store, row["plan_id"], now, "too_many_misses")
             else:
-                store.add_reminder(plan_id=row["plan_id"], number=row["number"], borrower_id=row["borrower_id"],
-                                   kind="checkin", send_at=next_allowed(now, zone, rules))
+                store.add_reminder(
+                    plan_id=row["plan_id"],
+                    number=row["number"],
+                    borrower_id=row["borrower_id"],
+                    kind="checkin",
+                    send_at=next_allowed(now, zone, rules),
+                )
     return newly
 
 
@@ -142,14 +172,14 @@ def break_plan(store: Store, plan_id: int, now: datetime, reason: str) -> None:
     if borrower["telegram_chat_id"]:
         store.flag_needs_person(borrower["telegram_chat_id"], now, reason)
     number = max(r["number"] for r in store.plan_installments(plan_id))
-    store.add_reminder(plan_id=plan_id, number=number, borrower_id=plan["borrower_id"], kind="broken",
-                       send_at=now)
+    store.add_reminder(plan_id=plan_id, number=number, borrower_id=plan["borrower_id"], kind="broken", send_at=now)
 
 
-def remaining_loan(loan: Loan, plan: dict, instalments: list[dict], today: date,
-                   prior_restructures: int) -> Loan:
+def remaining_loan(loan: Loan, plan: dict, instalments: list[dict], today: date, prior_restructures: int) -> Loan:
     """What the plan still leaves owed, for a new plan (`plans.payments.loan_left_by_plan`:
     unpaid fees stay interest-free carried fees, never overdue interest)."""
-    rows = [ScheduledPart(row["due_date"], row["principal"], row["interest"], row["fees"], row["paid"],
-                          row["status"]) for row in instalments]
+    rows = [
+        ScheduledPart(row["due_date"], row["principal"], row["interest"], row["fees"], row["paid"], row["status"])
+        for row in instalments
+    ]
     return loan_left_by_plan(loan, rows, today, prior_restructures)

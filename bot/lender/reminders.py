@@ -22,6 +22,7 @@ stand-in bot inside a transaction it then rolls back: it reports what would be s
 would change (reminder states, audit events such as an instalment missed or a plan broken),
 and nothing is sent or changed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,8 +76,9 @@ def too_late(kind: str, due: date, today: date, grace_days: int) -> str | None:
 
 
 class Dispatcher:
-    def __init__(self, conversations: Conversations, policy: Policy, zone: ZoneInfo,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, conversations: Conversations, policy: Policy, zone: ZoneInfo, clock: Callable[[], datetime]
+    ) -> None:
         self.conversations = conversations
         self.store = conversations.store
         self.policy = policy
@@ -97,8 +99,9 @@ class Dispatcher:
             except RetryAfter as error:
                 after = error.retry_after
                 delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
-                self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=str(error),
-                                           retry_at=now + delay)
+                self.store.finish_reminder(
+                    reminder["id"], ReminderStatus.PENDING, error=str(error), retry_at=now + delay
+                )
                 status, flood = ReminderStatus.PENDING, True
             outcome[status] += 1
             if observe:
@@ -113,8 +116,13 @@ class Dispatcher:
         today = now.astimezone(zone).date()
         reason = self._irrelevant(reminder, borrower, today)
         if reason:
-            status = (ReminderStatus.BLOCKED if reason == "blocked" else ReminderStatus.SKIPPED
-                      if reason.startswith("too late") else ReminderStatus.CANCELLED)
+            status = (
+                ReminderStatus.BLOCKED
+                if reason == "blocked"
+                else ReminderStatus.SKIPPED
+                if reason.startswith("too late")
+                else ReminderStatus.CANCELLED
+            )
             self.store.finish_reminder(reminder["id"], status, error=reason)
             return status
         allowed = next_allowed(now, zone, self.policy.reminders)
@@ -142,8 +150,9 @@ class Dispatcher:
                 self.store.finish_reminder(reminder["id"], ReminderStatus.FAILED, error=f"network: {error}")
                 return ReminderStatus.FAILED
             backoff = timedelta(minutes=2 ** reminder["attempts"])
-            self.store.finish_reminder(reminder["id"], ReminderStatus.PENDING, error=f"network: {error}",
-                                       retry_at=now + backoff)
+            self.store.finish_reminder(
+                reminder["id"], ReminderStatus.PENDING, error=f"network: {error}", retry_at=now + backoff
+            )
             return ReminderStatus.PENDING
         except Exception as error:  # never let one reminder stop the others
             log.exception("reminder %s could not be sent", reminder["id"])
@@ -178,7 +187,8 @@ class Dispatcher:
         kind, number = reminder["kind"], reminder["installment_number"]
         if kind == "checkin":
             return self.conversations.push(
-                chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number))
+                chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number)
+            )
         plan = self.store.plan(reminder["plan_id"])
         instalments = self.store.plan_installments(plan["id"])
         view = plan_view(plan, instalments, today)
@@ -187,10 +197,17 @@ class Dispatcher:
         key = "reminder.due_today" if kind == "before:0" else f"reminder.{name}"
         locale = self.conversations.locale_for(chat_id, None)
         due = next(r["due_date"] for r in instalments if r["number"] == number)
-        text = self.conversations.translator.render(locale, key, plan=view, instalment=instalment,
-                                                    days=(due - today).days)
-        self.store.log_message(direction="out", chat_id=chat_id, text=text, at=self.clock(),
-                               step=f"reminder:{kind}", borrower_id=plan["borrower_id"])
+        text = self.conversations.translator.render(
+            locale, key, plan=view, instalment=instalment, days=(due - today).days
+        )
+        self.store.log_message(
+            direction="out",
+            chat_id=chat_id,
+            text=text,
+            at=self.clock(),
+            step=f"reminder:{kind}",
+            borrower_id=plan["borrower_id"],
+        )
         return [Message(text)]
 
 
@@ -226,8 +243,13 @@ class DryRun:
 
     def describe(self, zone: ZoneInfo) -> str:
         counts = ", ".join(f"{status} {count}" for status, count in sorted(self.outcome.items())) or "nothing due"
-        lines = [(f"dry run of a pass at {self.now.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key}):"
-                  " nothing was sent or changed"), f"would end: {counts}"]
+        lines = [
+            (
+                f"dry run of a pass at {self.now.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key}):"
+                " nothing was sent or changed"
+            ),
+            f"would end: {counts}",
+        ]
         for row, messages in self.reminders:
             what = f"reminder {row['id']} (plan {row['plan_id']}, payment {row['installment_number']}, {row['kind']})"
             if row["status"] == ReminderStatus.SENT:
@@ -238,8 +260,10 @@ class DryRun:
                 lines.append(f"  {what}: would be {row['status']}{reason}")
         if self.events:
             lines.append("would also record:")
-            lines += [f"  {event['event']}: " + ", ".join(f"{key} {value}" for key, value in event["details"].items())
-                      for event in self.events]
+            lines += [
+                f"  {event['event']}: " + ", ".join(f"{key} {value}" for key, value in event["details"].items())
+                for event in self.events
+            ]
         return "\n".join(lines)
 
 

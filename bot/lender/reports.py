@@ -34,6 +34,7 @@ Definitions (all "since DATE" filters start at 00:00 of DATE in BOT_TIMEZONE):
   with none of these signs are left out; the first `AT_RISK_SHOWN`;
 * unreachable borrowers: those who blocked the bot (phones masked).
 """
+
 from __future__ import annotations
 
 import csv
@@ -59,11 +60,15 @@ MONTHS_BACK = 24
 AT_RISK_SHOWN = 20
 
 AVERAGE_MONTHLY = "mean of each plan's average payment, down payments left out"
-MONTHS_EXPLAINED = ("scheduled: instalments falling due in the month (a superseded or broken plan's only until it"
-                    " ended); collected: payments received in the month, whichever instalment they paid (an early"
-                    " payment counts in the month it arrived)")
-AT_RISK_EXPLAINED = ("ranked by missed instalments, then instalments past due, then payments reported but not yet"
-                     " confirmed, then the lowest completion likelihood the engine gave when the plan was agreed")
+MONTHS_EXPLAINED = (
+    "scheduled: instalments falling due in the month (a superseded or broken plan's only until it"
+    " ended); collected: payments received in the month, whichever instalment they paid (an early"
+    " payment counts in the month it arrived)"
+)
+AT_RISK_EXPLAINED = (
+    "ranked by missed instalments, then instalments past due, then payments reported but not yet"
+    " confirmed, then the lowest completion likelihood the engine gave when the plan was agreed"
+)
 
 
 def _label(name: str) -> str:
@@ -85,7 +90,7 @@ def _percent(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | 
 
 
 def _months(first: date, last: date) -> list[str]:
-    """"YYYY-MM" from the month of `first` to the month of `last`."""
+    """ "YYYY-MM" from the month of `first` to the month of `last`."""
     months, year, month = [], first.year, first.month
     while (year, month) <= (last.year, last.month):
         months.append(f"{year:04d}-{month:02d}")
@@ -118,22 +123,31 @@ class Report:
 
     def to_dict(self) -> dict:
         """Plain JSON data: counts as numbers, amounts, percentages and dates as strings."""
+
         def text(value: object) -> str | None:
             return None if value is None else str(value)
 
         return {
-            "as_of": self.as_of.isoformat(), "since": text(self.since),
-            "funnel": self.funnel, "structures": self.structures,
+            "as_of": self.as_of.isoformat(),
+            "since": text(self.since),
+            "funnel": self.funnel,
+            "structures": self.structures,
             "average_term": text(self.average_term),
             "average_monthly": {c: str(v) for c, v in self.average_monthly.items()},
             "outcomes": self.outcomes,
             "cure_rate": {"percent": text(self.cure_rate), "numerator": self.cured, "denominator": self.cure_base},
             "collections": {c: {k: text(v) for k, v in row.items()} for c, row in self.collections.items()},
-            "months": {c: {m: {k: str(v) for k, v in row.items()} for m, row in months.items()}
-                       for c, months in self.months.items()},
-            "at_risk": {"count": len(self.at_risk),
-                        "plans": [{k: v if isinstance(v, int) or v is None else str(v) for k, v in plan.items()}
-                                  for plan in self.at_risk]},
+            "months": {
+                c: {m: {k: str(v) for k, v in row.items()} for m, row in months.items()}
+                for c, months in self.months.items()
+            },
+            "at_risk": {
+                "count": len(self.at_risk),
+                "plans": [
+                    {k: v if isinstance(v, int) or v is None else str(v) for k, v in plan.items()}
+                    for plan in self.at_risk
+                ],
+            },
             "unreachable": {"count": len(self.unreachable), "borrowers": self.unreachable},
         }
 
@@ -152,12 +166,26 @@ def _risk(plan: dict) -> tuple:
 
 def at_risk(plans: list[dict]) -> list[dict]:
     """The active plans showing a sign of trouble, most at risk first (module docstring)."""
-    risky = [p for p in plans if p["status"] == PlanStatus.ACTIVE
-             and (p["missed"] or p["late"] or p["reported"] or p["likelihood"] is not None)]
-    return [{"plan_id": p["id"], "loan_id": p["loan_id"], "borrower_id": p["borrower_id"], "missed": p["missed"],
-             "late": p["late"], "reported": p["reported"], "currency": p["currency"],
-             "likelihood": p["likelihood"], "next_due": p["next_due"]}
-            for p in sorted(risky, key=_risk)[:AT_RISK_SHOWN]]
+    risky = [
+        p
+        for p in plans
+        if p["status"] == PlanStatus.ACTIVE
+        and (p["missed"] or p["late"] or p["reported"] or p["likelihood"] is not None)
+    ]
+    return [
+        {
+            "plan_id": p["id"],
+            "loan_id": p["loan_id"],
+            "borrower_id": p["borrower_id"],
+            "missed": p["missed"],
+            "late": p["late"],
+            "reported": p["reported"],
+            "currency": p["currency"],
+            "likelihood": p["likelihood"],
+            "next_due": p["next_due"],
+        }
+        for p in sorted(risky, key=_risk)[:AT_RISK_SHOWN]
+    ]
 
 
 def build_report(store: Store, *, tz: tzinfo, since: date | None = None) -> Report:
@@ -178,18 +206,26 @@ def build_report(store: Store, *, tz: tzinfo, since: date | None = None) -> Repo
 
     collections, months = _collections(store, tz, since, since_at, today, now)
     return Report(
-        as_of=today, since=since, funnel=store.report_funnel(since_at),
+        as_of=today,
+        since=since,
+        funnel=store.report_funnel(since_at),
         structures=dict(sorted(structures.items(), key=lambda item: (-item[1], item[0]))),
         average_term=round_places(Decimal(sum(p["payments"] for p in plans)) / len(plans), 2) if plans else None,
         average_monthly={c: quantize(sum(v, Decimal(0)) / len(v), c) for c, v in sorted(monthly.items())},
-        outcomes=outcomes, cured=cured, cure_base=cure_base, cure_rate=_percent(cured, cure_base),
-        collections=collections, months=months, at_risk=at_risk(plans),
+        outcomes=outcomes,
+        cured=cured,
+        cure_base=cure_base,
+        cure_rate=_percent(cured, cure_base),
+        collections=collections,
+        months=months,
+        at_risk=at_risk(plans),
         unreachable=[{"id": row["id"], "phone": mask_phone(row["phone"])} for row in store.unreachable_borrowers()],
     )
 
 
-def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetime | None, today: date,
-                 now: datetime) -> tuple[dict, dict]:
+def _collections(
+    store: Store, tz: tzinfo, since: date | None, since_at: datetime | None, today: date, now: datetime
+) -> tuple[dict, dict]:
     """Scheduled vs collected: to date (totals) and by month (module docstring)."""
     start = since or max(store.report_first_activity() or today, _add_months(today, 1 - MONTHS_BACK))
     next_month_end = _add_months(today, 2) - timedelta(days=1)
@@ -201,13 +237,19 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
         if to_date:
             totals.setdefault(currency, {"scheduled": Decimal(0), "collected": Decimal(0)})[what] += amount
         if month in keys:
-            row = by_month.setdefault(currency, {}).setdefault(month, {"scheduled": Decimal(0),
-                                                                       "collected": Decimal(0)})
+            row = by_month.setdefault(currency, {}).setdefault(
+                month, {"scheduled": Decimal(0), "collected": Decimal(0)}
+            )
             row[what] += amount
 
     for row in store.report_instalments_due(since or date.min, next_month_end):
-        add(row["currency"], row["due_date"].isoformat()[:7], "scheduled", row["amount"],
-            (since is None or row["due_date"] >= since) and row["due_date"] <= today)
+        add(
+            row["currency"],
+            row["due_date"].isoformat()[:7],
+            "scheduled",
+            row["amount"],
+            (since is None or row["due_date"] >= since) and row["due_date"] <= today,
+        )
     for row in store.report_payments(since_at, now):
         add(row["currency"], row["paid_at"].astimezone(tz).date().isoformat()[:7], "collected", row["amount"], True)
 
@@ -215,9 +257,16 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
     for currency in sorted(totals):
         due, paid = (quantize(totals[currency][what], currency) for what in ("scheduled", "collected"))
         collections[currency] = {"scheduled": due, "collected": paid, "rate": _percent(paid, due)}
-    months = {currency: {month: {what: quantize(by_month[currency].get(month, {}).get(what, Decimal(0)), currency)
-                                 for what in ("scheduled", "collected")} for month in keys}
-              for currency in sorted(by_month)}
+    months = {
+        currency: {
+            month: {
+                what: quantize(by_month[currency].get(month, {}).get(what, Decimal(0)), currency)
+                for what in ("scheduled", "collected")
+            }
+            for month in keys
+        }
+        for currency in sorted(by_month)
+    }
     return collections, months
 
 
@@ -227,6 +276,7 @@ def _collections(store: Store, tz: tzinfo, since: date | None, since_at: datetim
 def metrics(report: Report) -> list[tuple[str, str]]:
     """Every figure as (metric, value) - the csv rows. A list of records is keyed by each
     record's first field (`unreachable.borrowers.5`, `at_risk.plans.3.missed`)."""
+
     def flat(prefix: str, value) -> list[tuple[str, str]]:
         if isinstance(value, dict):
             return [row for key, inner in value.items() for row in flat(f"{prefix}.{key}" if prefix else key, inner)]
@@ -277,8 +327,7 @@ def as_text(report: Report) -> str:
     lines += ["", "Scheduled vs collected", _wrapped(f"({MONTHS_EXPLAINED})")]
     for currency, row in r.collections.items():
         rate = f"{row['rate']}%" if row["rate"] is not None else "-"
-        lines.append(f"  {currency}: scheduled {row['scheduled']}, collected {row['collected']}, rate {rate}"
-                     " (to date)")
+        lines.append(f"  {currency}: scheduled {row['scheduled']}, collected {row['collected']}, rate {rate} (to date)")
     if not r.collections:
         lines.append("  (nothing due yet)")
     for currency, months in r.months.items():
@@ -286,14 +335,21 @@ def as_text(report: Report) -> str:
         for month, figures in months.items():
             to_come = "  (to come)" if month > r.as_of.isoformat()[:7] else ""
             lines.append(f"      {month:<8} {figures['scheduled']:>14} {figures['collected']:>14}{to_come}")
-    lines += ["", f"At risk: {len(r.at_risk)} active plans most likely to fail next",
-              _wrapped(f"({AT_RISK_EXPLAINED})")]
+    lines += [
+        "",
+        f"At risk: {len(r.at_risk)} active plans most likely to fail next",
+        _wrapped(f"({AT_RISK_EXPLAINED})"),
+    ]
     if r.at_risk:
-        lines.append(f"  {'plan':>6}  {'loan':<12} {'borrower':>8} {'missed':>6} {'late':>5} {'reported':>10}"
-                     f"  {'likelihood':>10}  next due")
+        lines.append(
+            f"  {'plan':>6}  {'loan':<12} {'borrower':>8} {'missed':>6} {'late':>5} {'reported':>10}"
+            f"  {'likelihood':>10}  next due"
+        )
     for p in r.at_risk:
-        lines.append(f"  {p['plan_id']:>6}  {p['loan_id']:<12} {p['borrower_id']:>8} {p['missed']:>6} {p['late']:>5}"
-                     f" {p['reported']:>10}  {_likelihood(p['likelihood']):>10}  {p['next_due'] or '-'}")
+        lines.append(
+            f"  {p['plan_id']:>6}  {p['loan_id']:<12} {p['borrower_id']:>8} {p['missed']:>6} {p['late']:>5}"
+            f" {p['reported']:>10}  {_likelihood(p['likelihood']):>10}  {p['next_due'] or '-'}"
+        )
     lines += ["", f"Unreachable borrowers: {len(r.unreachable)}"]
     lines += [f"  {item['id']:>8}  {item['phone']}" for item in r.unreachable]
     return "\n".join(lines)
@@ -303,15 +359,28 @@ BAR_WIDTH = 360
 MONTH_CHART_HEIGHT = 160
 MONTH_STEP = 64  # pixels per month: two bars and the month's label
 SCHEDULED_COLOUR, COLLECTED_COLOUR = "#8a96a3", "#2f8f5b"
-OUTCOME_COLOURS = {"on_track": "#2f8f5b", "late": "#d39b1f", "missed": "#d0622b", "broken": "#a62b2b",
-                   "completed": "#3b6fb6", "superseded": "#8a96a3"}
+OUTCOME_COLOURS = {
+    "on_track": "#2f8f5b",
+    "late": "#d39b1f",
+    "missed": "#d0622b",
+    "broken": "#a62b2b",
+    "completed": "#3b6fb6",
+    "superseded": "#8a96a3",
+}
 
 
 def _bars(values: dict[str, int], colours: dict[str, str] | None = None) -> list[dict]:
     """Rows of a horizontal bar chart: label, value, bar width in pixels (0-BAR_WIDTH), colour."""
     top = max(values.values(), default=0)
-    return [{"label": _label(k), "value": v, "width": round(BAR_WIDTH * v / top) if top else 0,
-             "colour": (colours or {}).get(k, "#3b6fb6")} for k, v in values.items()]
+    return [
+        {
+            "label": _label(k),
+            "value": v,
+            "width": round(BAR_WIDTH * v / top) if top else 0,
+            "colour": (colours or {}).get(k, "#3b6fb6"),
+        }
+        for k, v in values.items()
+    ]
 
 
 def _month_bars(months: dict[str, dict[str, Decimal]], as_of: date) -> dict:
@@ -322,11 +391,20 @@ def _month_bars(months: dict[str, dict[str, Decimal]], as_of: date) -> dict:
     def height(value: Decimal) -> int:
         return round(MONTH_CHART_HEIGHT * value / top) if top else 0
 
-    return {"width": 60 + MONTH_STEP * len(months), "rows": [
-        {"month": month, "to_come": month > as_of.isoformat()[:7],
-         "scheduled": row["scheduled"], "collected": row["collected"],
-         "scheduled_height": height(row["scheduled"]), "collected_height": height(row["collected"])}
-        for month, row in months.items()]}
+    return {
+        "width": 60 + MONTH_STEP * len(months),
+        "rows": [
+            {
+                "month": month,
+                "to_come": month > as_of.isoformat()[:7],
+                "scheduled": row["scheduled"],
+                "collected": row["collected"],
+                "scheduled_height": height(row["scheduled"]),
+                "collected_height": height(row["collected"]),
+            }
+            for month, row in months.items()
+        ],
+    }
 
 
 _HTML = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string("""\
@@ -420,12 +498,22 @@ svg text { font: 12px system-ui, sans-serif; fill: #1d2733; }
 
 
 def as_html(report: Report) -> str:
-    return _HTML.render(r=report, funnel=_bars(report.funnel), outcomes=_bars(report.outcomes, OUTCOME_COLOURS),
-                        width=BAR_WIDTH, label=structure_label, likelihood=_likelihood,
-                        average_monthly=AVERAGE_MONTHLY, months_explained=MONTHS_EXPLAINED,
-                        at_risk_explained=AT_RISK_EXPLAINED, chart_height=MONTH_CHART_HEIGHT,
-                        scheduled_colour=SCHEDULED_COLOUR, collected_colour=COLLECTED_COLOUR, step=MONTH_STEP,
-                        month_charts={c: _month_bars(m, report.as_of) for c, m in report.months.items()})
+    return _HTML.render(
+        r=report,
+        funnel=_bars(report.funnel),
+        outcomes=_bars(report.outcomes, OUTCOME_COLOURS),
+        width=BAR_WIDTH,
+        label=structure_label,
+        likelihood=_likelihood,
+        average_monthly=AVERAGE_MONTHLY,
+        months_explained=MONTHS_EXPLAINED,
+        at_risk_explained=AT_RISK_EXPLAINED,
+        chart_height=MONTH_CHART_HEIGHT,
+        scheduled_colour=SCHEDULED_COLOUR,
+        collected_colour=COLLECTED_COLOUR,
+        step=MONTH_STEP,
+        month_charts={c: _month_bars(m, report.as_of) for c, m in report.months.items()},
+    )
 
 
 def render(report: Report, fmt: str) -> str:

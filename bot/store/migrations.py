@@ -13,6 +13,7 @@ constant that lives on (`bot.store.codec.TABLES` may grow; the history must not)
 table's constraints means rebuilding it (`_rebuild`): `Store.migrate` runs migrations with
 foreign keys off, as SQLite's procedure for that asks, and checks them before each commit.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,12 @@ def _rebuild(db: sqlite_utils.Database, table: str, change: Callable[[str], str]
     one dropped and the new one renamed in its place, and its indexes made again. Tables that
     refer to it keep referring to it by name. Foreign keys must be off (`Store.migrate`)."""
     sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
-    indexes = [row[0] for row in db.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table])]
+    indexes = [
+        row[0]
+        for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table]
+        )
+    ]
     changed = change(sql)
     if changed == sql:
         raise RuntimeError(f"rebuilding {table}: the change found nothing to change")
@@ -48,8 +53,14 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     def money(*columns: str) -> str:
         return ", ".join(f"{column} TEXT NOT NULL" for column in columns)
 
-    loan_money = money("outstanding_principal", "overdue_principal", "overdue_interest", "penalty_fees",
-                       "annual_rate", "monthly_payment")
+    loan_money = money(
+        "outstanding_principal",
+        "overdue_principal",
+        "overdue_interest",
+        "penalty_fees",
+        "annual_rate",
+        "monthly_payment",
+    )
     plan_money = money("monthly_min", "monthly_max", "total_repayable", "apr")
     inst_money = money("amount", "principal", "interest", "fees")
     statements = [
@@ -382,12 +393,17 @@ def _v12_status_checks(db: sqlite_utils.Database) -> None:
         "broadcasts": ("pending", ("pending", "sending", "interrupted", "finished")),
     }
     for table, (default, values) in statuses.items():
-        unknown = db.execute(f"SELECT rowid, status FROM {table} WHERE status NOT IN ({', '.join('?' * len(values))})"
-                             " ORDER BY rowid LIMIT 5", values).fetchall()
+        unknown = db.execute(
+            f"SELECT rowid, status FROM {table} WHERE status NOT IN ({', '.join('?' * len(values))})"
+            " ORDER BY rowid LIMIT 5",
+            values,
+        ).fetchall()
         if unknown:
             found = ", ".join(f"row {rowid}: {status!r}" for rowid, status in unknown)
-            raise StoreError(f"{table} holds a status this release does not know ({found}; allowed: "
-                             f"{', '.join(values)}): correct it, then open the database again")
+            raise StoreError(
+                f"{table} holds a status this release does not know ({found}; allowed: "
+                f"{', '.join(values)}): correct it, then open the database again"
+            )
         _rebuild(db, table, _status_check(default, values))
 
 
@@ -406,9 +422,18 @@ def _v13_plan_pauses(db: sqlite_utils.Database) -> None:
 
 
 #: The schema, in order. Append new functions; never edit or reorder released ones.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_after_agreement, _v3_support,
-                                                             _v4_support_idle, _v5_reply_delivery,
-                                                             _v6_attempts_by_loan, _v7_inbox_and_dead_letters,
-                                                             _v8_support_login_backoff, _v9_support_outbox,
-                                                             _v10_reminders_skipped, _v11_attempts_by_account,
-                                                             _v12_status_checks, _v13_plan_pauses]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_initial,
+    _v2_after_agreement,
+    _v3_support,
+    _v4_support_idle,
+    _v5_reply_delivery,
+    _v6_attempts_by_loan,
+    _v7_inbox_and_dead_letters,
+    _v8_support_login_backoff,
+    _v9_support_outbox,
+    _v10_reminders_skipped,
+    _v11_attempts_by_account,
+    _v12_status_checks,
+    _v13_plan_pauses,
+]

@@ -12,6 +12,7 @@ Erased text must leave the file, not only the table: every connection runs with
 `secure_delete` (freed content is zeroed, see `Store`), and after erasing, the write-ahead log
 is checkpointed and truncated, so neither the database file nor its -wal still holds it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,7 @@ from bot.store.base import StoreBase
 ERASED = "[erased]"
 #: Telegram user and chat ids have at most 52 significant bits, so no real account has an id
 #: at or below this; a forgotten borrower's ids become `ERASED_ID_BASE - borrower_id`.
-ERASED_ID_BASE = -(2 ** 53)
+ERASED_ID_BASE = -(2**53)
 CHECKPOINT_TRIES = 10  # a reader in another process (the running bot) can delay a truncating checkpoint
 
 
@@ -101,8 +102,13 @@ class PrivacyQueries(StoreBase):
         """Erase the borrower's personal data and message texts and unlink their Telegram ids
         (see the module's docstring). Forgetting again changes nothing and counts nothing."""
         with self.transaction():
-            params = {"b": borrower_id, "alias": erased_id(borrower_id), "erased": ERASED,
-                      "phone": f"erased:{borrower_id}", "ids": json.dumps(self._telegram_ids_of(borrower_id))}
+            params = {
+                "b": borrower_id,
+                "alias": erased_id(borrower_id),
+                "erased": ERASED,
+                "phone": f"erased:{borrower_id}",
+                "ids": json.dumps(self._telegram_ids_of(borrower_id)),
+            }
             counts = {kind: self.db.execute(sql, params).rowcount for kind, sql in _FORGET.items()}
             if any(counts.values()):
                 self.audit("borrower_forgotten", at=at, borrower_id=borrower_id, erased=counts)
@@ -122,7 +128,8 @@ class PrivacyQueries(StoreBase):
                UNION SELECT chat_id FROM broadcast_recipients WHERE borrower_id = :b
                UNION SELECT used_by_chat FROM invites WHERE loan_id IN (SELECT loan_id FROM loans
                                                                           WHERE borrower_id = :b)""",
-            {"b": borrower_id})
+            {"b": borrower_id},
+        )
         return sorted(row[0] for row in rows if row[0] is not None and row[0] > ERASED_ID_BASE)
 
     def truncate_wal(self) -> bool:

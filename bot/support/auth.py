@@ -25,6 +25,7 @@
 Errors (all `bot.errors.BotError`, so the CLI shows one line): `AccountError` for bad names or
 passwords at creation, `LoginFailed`, `LoginLocked` and `LoginBusy` for logins.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -93,8 +94,9 @@ def _b64(data: bytes) -> str:
 def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
     """``scrypt$n=..,r=..,p=..$salt$hash`` for `password` with a fresh random salt."""
     salt = secrets.token_bytes(SALT_BYTES)
-    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                         maxmem=256 * n * r + 1024 * 1024, dklen=KEY_BYTES)
+    key = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 1024 * 1024, dklen=KEY_BYTES
+    )
     return f"scrypt$n={n},r={r},p={p}${_b64(salt)}${_b64(key)}"
 
 
@@ -109,8 +111,9 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if scheme != "scrypt" or not expected:
         return False
-    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                         maxmem=256 * n * r + 1024 * 1024, dklen=len(expected))
+    key = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 1024 * 1024, dklen=len(expected)
+    )
     return hmac.compare_digest(key, expected)
 
 
@@ -170,8 +173,11 @@ def backoff(failures: int, free: int) -> timedelta | None:
 
 def known_browser(store: Store, name: str, browser: str | None, now: datetime) -> bool:
     """Did `name` sign in from the browser holding the known-browser token `browser`?"""
-    return browser is not None and 0 < len(browser) <= 128 and \
-        store.support_browser_known(name.strip()[:64], token_hash(browser), now - KNOWN_BROWSER_FOR)
+    return (
+        browser is not None
+        and 0 < len(browser) <= 128
+        and store.support_browser_known(name.strip()[:64], token_hash(browser), now - KNOWN_BROWSER_FOR)
+    )
 
 
 def _admit(store: Store, name: str, client: str | None, browser: str | None, now: datetime) -> None:
@@ -180,8 +186,7 @@ def _admit(store: Store, name: str, client: str | None, browser: str | None, now
     from_address = client is not None and store.support_login_succeeded(name, client, now - KNOWN_ADDRESS_FOR)
     known = from_browser or from_address
     waits: list[datetime] = []
-    count, last = store.support_login_failures(since=now - FAILURE_MEMORY, name=name,
-                                               client=client if known else None)
+    count, last = store.support_login_failures(since=now - FAILURE_MEMORY, name=name, client=client if known else None)
     if last is not None and (delay := backoff(count, NAME_FREE_FAILURES)) is not None:
         waits.append(last + delay)
     if client is not None and not from_browser:
@@ -191,13 +196,24 @@ def _admit(store: Store, name: str, client: str | None, browser: str | None, now
     until = max(waits, default=None)
     if until is not None and now < until:
         store.record_support_login(name, client, False, now, refused=True)
-        log.warning("support login for %r from %s refused unchecked: backing off until %s", name, client,
-                    until.isoformat(timespec="seconds"))
+        log.warning(
+            "support login for %r from %s refused unchecked: backing off until %s",
+            name,
+            client,
+            until.isoformat(timespec="seconds"),
+        )
         raise LoginLocked(f"too many failed logins for {name!r} or from {client}", until)
-    if known and backoff(store.support_login_failures(since=now - FAILURE_MEMORY, name=name)[0],
-                         NAME_FREE_FAILURES) is not None:
-        log.info("support login for %r from %s passes the name's back-off: known %s", name, client,
-                 "browser" if from_browser else "address")
+    if (
+        known
+        and backoff(store.support_login_failures(since=now - FAILURE_MEMORY, name=name)[0], NAME_FREE_FAILURES)
+        is not None
+    ):
+        log.info(
+            "support login for %r from %s passes the name's back-off: known %s",
+            name,
+            client,
+            "browser" if from_browser else "address",
+        )
 
 
 def _finish(store: Store, name: str, user: dict | None, ok: bool, client: str | None, now: datetime) -> str:
@@ -215,8 +231,9 @@ def _stored_hash(user: dict | None) -> str:
     return user["password_hash"] if user else _DUMMY_HASH
 
 
-def login(store: Store, name: str, password: str, *, client: str | None, now: datetime,
-          browser: str | None = None) -> str:
+def login(
+    store: Store, name: str, password: str, *, client: str | None, now: datetime, browser: str | None = None
+) -> str:
     """A new session token for `name`, or LoginFailed / LoginLocked. Every attempt is recorded.
     `browser` is the client's known-browser token, if it has one."""
     name = name.strip()[:64]
@@ -225,8 +242,9 @@ def login(store: Store, name: str, password: str, *, client: str | None, now: da
     return _finish(store, name, user, verify_password(password, _stored_hash(user)), client, now)
 
 
-async def login_in_worker(store: Store, name: str, password: str, *, client: str | None, now: datetime,
-                          browser: str | None, hashing: Hashing) -> str:
+async def login_in_worker(
+    store: Store, name: str, password: str, *, client: str | None, now: datetime, browser: str | None, hashing: Hashing
+) -> str:
     """`login`, with the password hashed by `hashing` off the event loop (LoginBusy if full)."""
     name = name.strip()[:64]
     _admit(store, name, client, browser, now)
@@ -261,7 +279,8 @@ class Hashing:
             self._in_flight += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, lambda: verify_password(password, stored))
+                self._executor, lambda: verify_password(password, stored)
+            )
         finally:
             with self._lock:
                 self._in_flight -= 1

@@ -34,6 +34,7 @@ amount.  The price, erring on the side of hiding: a list of amounts with 13 or m
 all (``3000 2000 1500 8000``), or amounts joined by dashes or slashes (``3000/2000/1500``), is
 masked like a card number.
 """
+
 from __future__ import annotations
 
 import re
@@ -173,8 +174,12 @@ def _mask_names(text: str, names: Iterable[str | None]) -> str:
     def replace(match: re.Match[str]) -> str:
         found = match.group(0)
         # a Chinese given name alone keeps nothing: its first character is not the surname's
-        if not found.isascii() and " " not in found and found.casefold() in full and \
-                any(len(v) > len(found) and v.endswith(found) for v in variants):
+        if (
+            not found.isascii()
+            and " " not in found
+            and found.casefold() in full
+            and any(len(v) > len(found) and v.endswith(found) for v in variants)
+        ):
             return MASK * len(found)
         return mask_name(found)
 

@@ -14,6 +14,7 @@ Which chats: ``chat_id`` is one chat; ``borrower_id`` every chat that spoke as t
 Three renderings for the CLI and downloads: `as_text`, `as_json`, `as_html` (one
 self-contained, escaped page of chat bubbles; the web console reuses its bubbles).
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,9 @@ def day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
-def chats_for(store: Store, *, chat_id: int | None = None, loan_id: str | None = None,
-              borrower_id: int | None = None) -> list[int]:
+def chats_for(
+    store: Store, *, chat_id: int | None = None, loan_id: str | None = None, borrower_id: int | None = None
+) -> list[int]:
     chosen = [value is not None for value in (chat_id, loan_id, borrower_id)]
     if sum(chosen) != 1:
         raise TranscriptError("choose exactly one of a chat, a loan or a borrower")
@@ -79,9 +81,16 @@ def chats_for(store: Store, *, chat_id: int | None = None, loan_id: str | None =
     return store.chats_of_borrower(borrower_id)
 
 
-def build_transcript(store: Store, tz: ZoneInfo, *, chat_id: int | None = None, loan_id: str | None = None,
-                     borrower_id: int | None = None, since: datetime | None = None,
-                     reveal: bool = False) -> list[Entry]:
+def build_transcript(
+    store: Store,
+    tz: ZoneInfo,
+    *,
+    chat_id: int | None = None,
+    loan_id: str | None = None,
+    borrower_id: int | None = None,
+    since: datetime | None = None,
+    reveal: bool = False,
+) -> list[Entry]:
     """The entries of the chosen chats, oldest first (see the module docstring)."""
     chats = chats_for(store, chat_id=chat_id, loan_id=loan_id, borrower_id=borrower_id)
     names = store.borrower_names_of_chats(chats)
@@ -101,9 +110,11 @@ def build_transcript(store: Store, tz: ZoneInfo, *, chat_id: int | None = None, 
             continue
         press = _PRESS.fullmatch(message["text"]) if message["direction"] == "in" else None
         entry = Entry(
-            at=message["at"].astimezone(tz), chat_id=message["chat_id"], direction=message["direction"],
-            step=message["step"], text=clean(plain_text(message["text"]) if message["direction"] == "out"
-                                             else message["text"]),
+            at=message["at"].astimezone(tz),
+            chat_id=message["chat_id"],
+            direction=message["direction"],
+            step=message["step"],
+            text=clean(plain_text(message["text"]) if message["direction"] == "out" else message["text"]),
             buttons=[[clean(label) for label, _ in row] for row in buttons],
             agent=message["meta"].get("agent"),
         )
@@ -143,8 +154,13 @@ def page_environment(translator: Translator) -> Environment:
     """The Jinja2 environment of the console pages and the HTML export (autoescaped)."""
     from bot.i18n import make_filters  # Babel formatting exactly as the bot's messages
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["mask_name"] = mask_name
     env.globals["mask_phone"] = mask_phone
     env.globals["filters_for"] = make_filters
@@ -162,7 +178,11 @@ def as_html(entries: list[Entry], translator: Translator, locale: str, title: st
         return Markup(translator.render(locale, key, **data))
 
     return env.get_template("export.html").render(
-        entries=entries, title=title, t=t, locale=locale, multi_chat=len({e.chat_id for e in entries}) > 1,
+        entries=entries,
+        title=title,
+        t=t,
+        locale=locale,
+        multi_chat=len({e.chat_id for e in entries}) > 1,
         css=Markup((STATIC / "console.css").read_text(encoding="utf-8")),
     )
 
@@ -188,12 +208,20 @@ def conversation_steps() -> list[str]:
     return [step.value for step in Step]
 
 
-def list_conversations(store: Store, tz: ZoneInfo, *, step: str | None = None, needs_person: bool = False,
-                       since: datetime | None = None, reveal: bool = False) -> list[ConversationRow]:
+def list_conversations(
+    store: Store,
+    tz: ZoneInfo,
+    *,
+    step: str | None = None,
+    needs_person: bool = False,
+    since: datetime | None = None,
+    reveal: bool = False,
+) -> list[ConversationRow]:
     if step is not None and step not in (steps := conversation_steps()):
         raise TranscriptError(f"unknown --state {step!r}; the states are: {', '.join(steps)}")
-    rows = store.search_conversations(step=step, needs_person=True if needs_person else None,
-                                      active_from=since, limit=10_000)
+    rows = store.search_conversations(
+        step=step, needs_person=True if needs_person else None, active_from=since, limit=10_000
+    )
     loans: dict[int, str | None] = {}  # a borrower back at /start after a plan: the plan's loan
 
     def loan_of(row: dict) -> str | None:
@@ -205,10 +233,18 @@ def list_conversations(store: Store, tz: ZoneInfo, *, step: str | None = None, n
             loans[row["borrower_id"]] = plan["loan_id"] if plan else own[0] if len(own) == 1 else None
         return loans[row["borrower_id"]]
 
-    return [ConversationRow(row["chat_id"], row["borrower_id"],
-                            (row["name"] or "") if reveal else mask_name(row["name"]),
-                            loan_of(row), row["step"], row["updated_at"].astimezone(tz), row["needs_person"])
-            for row in rows]
+    return [
+        ConversationRow(
+            row["chat_id"],
+            row["borrower_id"],
+            (row["name"] or "") if reveal else mask_name(row["name"]),
+            loan_of(row),
+            row["step"],
+            row["updated_at"].astimezone(tz),
+            row["needs_person"],
+        )
+        for row in rows
+    ]
 
 
 def conversations_as_text(rows: list[ConversationRow]) -> str:

@@ -14,6 +14,7 @@ the confirmation message it came from (``created_by``). Anyone not in BOT_ADMIN_
 The handlers are in group -1 and stop the update there, so the borrower dialogue's catch-all
 handlers (group 0) never see it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,13 +51,25 @@ log = logging.getLogger(__name__)
 
 PREFIX = "adm:"
 #: The segments offered as buttons, with their label keys (btn.admin.<key>).
-SEGMENTS = {"due-in:3": "segment_due_in_3", "overdue": "segment_overdue", "active": "segment_active",
-            "all": "segment_all"}
+SEGMENTS = {
+    "due-in:3": "segment_due_in_3",
+    "overdue": "segment_overdue",
+    "active": "segment_active",
+    "all": "segment_all",
+}
 
 
 class AdminBroadcasts:
-    def __init__(self, *, store: Store, admin_ids: Collection[int], translator: Translator, tz: tzinfo,
-                 default_locale: str, pacing: Pacing) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        admin_ids: Collection[int],
+        translator: Translator,
+        tz: tzinfo,
+        default_locale: str,
+        pacing: Pacing,
+    ) -> None:
         self.store, self.translator, self.tz, self.pacing = store, translator, tz, pacing
         self.admin_ids = frozenset(admin_ids)
         self.default_locale = default_locale
@@ -74,20 +87,29 @@ class AdminBroadcasts:
     def _button(self, update: Update, key: str, data: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(self._text(update, f"btn.{key}"), callback_data=PREFIX + data)
 
-    async def _say(self, update: Update, key: str, rows: list[list[InlineKeyboardButton]] | None = None,
-                   **data) -> None:
+    async def _say(
+        self, update: Update, key: str, rows: list[list[InlineKeyboardButton]] | None = None, **data
+    ) -> None:
         if update.effective_chat is None:
             return  # (every update these handlers take comes from a chat)
-        await update.effective_chat.send_message(self._text(update, key, **data), parse_mode=ParseMode.HTML,
-                                                 reply_markup=InlineKeyboardMarkup(rows) if rows else None)
+        await update.effective_chat.send_message(
+            self._text(update, key, **data),
+            parse_mode=ParseMode.HTML,
+            reply_markup=InlineKeyboardMarkup(rows) if rows else None,
+        )
 
     async def _allowed(self, update: Update, what: str) -> bool:
         user = update.effective_user
         if user is not None and user.id in self.admin_ids:
             return True
         chat = update.effective_chat
-        self.store.audit("admin_command_refused", at=self.store.clock(), chat_id=chat.id if chat else None,
-                         user_id=user.id if user else None, command=what)
+        self.store.audit(
+            "admin_command_refused",
+            at=self.store.clock(),
+            chat_id=chat.id if chat else None,
+            user_id=user.id if user else None,
+            command=what,
+        )
         if chat is not None:
             await self._say(update, "admin.refused")
         return False
@@ -124,29 +146,60 @@ class AdminBroadcasts:
 
     async def _choose_template(self, update: Update, segment: str) -> None:
         labels = self.translator.keys(self._locale(update))
-        rows = [[self._button(update, f"broadcast.{name}", f"tpl:{segment}:{name}")]
-                for name in template_names(self.translator) if f"btn.broadcast.{name}" in labels]
+        rows = [
+            [self._button(update, f"broadcast.{name}", f"tpl:{segment}:{name}")]
+            for name in template_names(self.translator)
+            if f"btn.broadcast.{name}" in labels
+        ]
         rows.append([self._button(update, "admin.cancel", "cancel")])
         await self._say(update, "admin.choose_template", rows, segment=segment)
 
     async def _confirm(self, update: Update, segment: str, template: str) -> None:
-        prepared = prepare(self.store, parse_segment(segment), Content(template=template), translator=self.translator,
-                           tz=self.tz, default_locale=self.default_locale)
+        prepared = prepare(
+            self.store,
+            parse_segment(segment),
+            Content(template=template),
+            translator=self.translator,
+            tz=self.tz,
+            default_locale=self.default_locale,
+        )
         if prepared.problems:
-            await self._say(update, "admin.cannot_render", segment=segment, count=len(prepared.problems),
-                            reason=next(iter(prepared.problems.values())))
+            await self._say(
+                update,
+                "admin.cannot_render",
+                segment=segment,
+                count=len(prepared.problems),
+                reason=next(iter(prepared.problems.values())),
+            )
             return
         samples = prepared.samples()
         if not samples:
-            await self._say(update, "admin.no_recipients", segment=segment, unreachable=len(prepared.unreachable),
-                            no_chat=len(prepared.no_chat))
+            await self._say(
+                update,
+                "admin.no_recipients",
+                segment=segment,
+                unreachable=len(prepared.unreachable),
+                no_chat=len(prepared.no_chat),
+            )
             return
         locale = self._locale(update) if self._locale(update) in samples else next(iter(samples))
-        rows = [[self._button(update, "admin.send", f"send:{segment}:{template}"),
-                 self._button(update, "admin.cancel", "cancel")]]
-        await self._say(update, "admin.confirm", rows, segment=segment, template=template,
-                        count=len(prepared.recipients), unreachable=len(prepared.unreachable),
-                        sample_locale=locale, sample=Markup(samples[locale][1]))  # our own rendered HTML
+        rows = [
+            [
+                self._button(update, "admin.send", f"send:{segment}:{template}"),
+                self._button(update, "admin.cancel", "cancel"),
+            ]
+        ]
+        await self._say(
+            update,
+            "admin.confirm",
+            rows,
+            segment=segment,
+            template=template,
+            count=len(prepared.recipients),
+            unreachable=len(prepared.unreachable),
+            sample_locale=locale,
+            sample=Markup(samples[locale][1]),
+        )  # our own rendered HTML
 
     async def _send(self, update: Update, context: ContextTypes.DEFAULT_TYPE, segment: str, template: str) -> None:
         user, query, chat = update.effective_user, update.callback_query, update.effective_chat
@@ -157,8 +210,14 @@ class AdminBroadcasts:
         if earlier is not None:
             await self._say(update, "admin.already_started", id=earlier["id"])
             return
-        prepared = prepare(self.store, parse_segment(segment), Content(template=template), translator=self.translator,
-                           tz=self.tz, default_locale=self.default_locale)
+        prepared = prepare(
+            self.store,
+            parse_segment(segment),
+            Content(template=template),
+            translator=self.translator,
+            tz=self.tz,
+            default_locale=self.default_locale,
+        )
         try:
             broadcast_id = create_broadcast(self.store, prepared, created_by=origin)
         except BroadcastError as exc:
@@ -166,34 +225,55 @@ class AdminBroadcasts:
             return
         await self._say(update, "admin.started", id=broadcast_id, count=len(prepared.recipients))
         task = context.application.create_task(
-            self._run(context.bot, chat.id, self._locale(update), broadcast_id),
-            name=f"broadcast-{broadcast_id}")
+            self._run(context.bot, chat.id, self._locale(update), broadcast_id), name=f"broadcast-{broadcast_id}"
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _run(self, bot, chat_id: int, locale: str, broadcast_id: int) -> Counts | None:
         counts = None
         try:
-            counts = await send_broadcast(self.store, bot, broadcast_id, translator=self.translator, tz=self.tz,
-                                          pacing=self.pacing)
-            text = self.translator.render(locale, "admin.done", id=broadcast_id, sent=counts.sent,
-                                          blocked=counts.blocked, failed=counts.failed, in_doubt=counts.in_doubt)
+            counts = await send_broadcast(
+                self.store, bot, broadcast_id, translator=self.translator, tz=self.tz, pacing=self.pacing
+            )
+            text = self.translator.render(
+                locale,
+                "admin.done",
+                id=broadcast_id,
+                sent=counts.sent,
+                blocked=counts.blocked,
+                failed=counts.failed,
+                in_doubt=counts.in_doubt,
+            )
         except Exception as exc:  # reported to the admin; the broadcast can be resumed from the CLI
             log.exception("broadcast %s stopped", broadcast_id)
-            text = self.translator.render(locale, "admin.stopped", id=broadcast_id,
-                                          reason=str(exc) or type(exc).__name__)
+            text = self.translator.render(
+                locale, "admin.stopped", id=broadcast_id, reason=str(exc) or type(exc).__name__
+            )
         await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         return counts
 
 
-def add_admin_handlers(application: Application, *, store: Store, admin_ids: Collection[int],
-                       translator: Translator, tz: tzinfo = UTC, default_locale: str | None = None,
-                       pacing: Pacing = Pacing()) -> AdminBroadcasts:
+def add_admin_handlers(
+    application: Application,
+    *,
+    store: Store,
+    admin_ids: Collection[int],
+    translator: Translator,
+    tz: tzinfo = UTC,
+    default_locale: str | None = None,
+    pacing: Pacing = Pacing(),
+) -> AdminBroadcasts:
     """Register /broadcast and its buttons (group -1); returns the handler object, also kept
     in ``application.bot_data["admin_broadcasts"]`` (its `tasks` are the running broadcasts)."""
-    admin = AdminBroadcasts(store=store, admin_ids=admin_ids, translator=translator, tz=tz,
-                            default_locale=default_locale or application.bot_data.get("default_locale", "zh_CN"),
-                            pacing=pacing)
+    admin = AdminBroadcasts(
+        store=store,
+        admin_ids=admin_ids,
+        translator=translator,
+        tz=tz,
+        default_locale=default_locale or application.bot_data.get("default_locale", "zh_CN"),
+        pacing=pacing,
+    )
     application.bot_data["admin_broadcasts"] = admin
     application.add_handler(CommandHandler("broadcast", admin.on_command), group=-1)
     application.add_handler(CallbackQueryHandler(admin.on_button, pattern=f"^{PREFIX}"), group=-1)

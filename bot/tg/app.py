@@ -11,6 +11,7 @@ could not commit is left for Telegram to deliver again, and an update a handler 
 kept as a dead letter (`bot.tg.intake`). `build_application` assembles it all; services are
 handed in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,12 @@ def _event(update: Update) -> Event | None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return None
-    common: dict[str, Any] = {"chat_id": chat.id, "user_id": user.id, "update_id": update.update_id,
-                              "language_code": user.language_code}
+    common: dict[str, Any] = {
+        "chat_id": chat.id,
+        "user_id": user.id,
+        "update_id": update.update_id,
+        "language_code": user.language_code,
+    }
     if update.callback_query is not None:
         return Event("button", text=update.callback_query.data or "", **common)
     if update.edited_message is not None:
@@ -58,8 +63,9 @@ def _event(update: Update) -> Event | None:
     if message is None:
         return None
     if message.contact is not None:
-        return Event("contact", contact_phone=message.contact.phone_number,
-                     contact_user_id=message.contact.user_id, **common)
+        return Event(
+            "contact", contact_phone=message.contact.phone_number, contact_user_id=message.contact.user_id, **common
+        )
     text = message.text or ""
     return Event("command" if text.startswith("/") else "text", text=text, **common)
 
@@ -90,16 +96,18 @@ async def _private_only(update: Update, context: ContextTypes.DEFAULT_TYPE, conv
         return
     locale = resolve_locale(None, user.language_code if user else None, conversations.default_locale)
     text = conversations.translator.render(locale, "private_only", bot=context.bot.username or "")
-    await _cosmetic(context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML),
-                    "ask to talk privately")
+    await _cosmetic(context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML), "ask to talk privately")
 
 
 def _addressed_to_bot(message, bot) -> bool:
     text = message.text or ""
     replied = message.reply_to_message
-    return (text.startswith("/") or message.contact is not None
-            or (replied is not None and replied.from_user is not None and replied.from_user.id == bot.id)
-            or (bool(bot.username) and f"@{bot.username}".lower() in text.lower()))
+    return (
+        text.startswith("/")
+        or message.contact is not None
+        or (replied is not None and replied.from_user is not None and replied.from_user.id == bot.id)
+        or (bool(bot.username) and f"@{bot.username}".lower() in text.lower())
+    )
 
 
 async def _cosmetic(call: Awaitable[object], what: str) -> None:
@@ -115,8 +123,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     update that did not go out (the turn itself is committed), so they see where they are."""
     conversations: Conversations = context.application.bot_data["conversations"]
     handled = update if isinstance(update, Update) else None  # None: an error outside an update (a job)
-    if (handled is not None and context.error is not None and not isinstance(context.error, TelegramError)
-            and note_failure(context.application, handled, context.error) is Outcome.HELD):
+    if (
+        handled is not None
+        and context.error is not None
+        and not isinstance(context.error, TelegramError)
+        and note_failure(context.application, handled, context.error) is Outcome.HELD
+    ):
         # Nothing of the turn was saved; Telegram delivers the update again and it is answered then.
         log.warning("update %s not handled, the database is busy: %s", handled.update_id, context.error)
         return
@@ -153,13 +165,22 @@ async def set_commands(application: Application) -> None:
         commands = [BotCommand(name, translator.render(locale, f"cmd.{name}")) for name in COMMANDS]
         await _cosmetic(bot.set_my_commands(commands, language_code=locale.split("_")[0]), f"set the {locale} menu")
     default = application.bot_data["default_locale"]
-    await _cosmetic(bot.set_my_commands([BotCommand(name, translator.render(default, f"cmd.{name}"))
-                                         for name in COMMANDS]), "set the default menu")
+    await _cosmetic(
+        bot.set_my_commands([BotCommand(name, translator.render(default, f"cmd.{name}")) for name in COMMANDS]),
+        "set the default menu",
+    )
 
 
-def build_application(conversations: Conversations, *, token: str, base_url: str, base_file_url: str,
-                      request: BaseRequest | None = None, rate_limit: bool = True,
-                      admin_ids: Collection[int] = ()) -> Application:
+def build_application(
+    conversations: Conversations,
+    *,
+    token: str,
+    base_url: str,
+    base_file_url: str,
+    request: BaseRequest | None = None,
+    rate_limit: bool = True,
+    admin_ids: Collection[int] = (),
+) -> Application:
     builder = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
@@ -175,8 +196,12 @@ def build_application(conversations: Conversations, *, token: str, base_url: str
     application.add_handler(CallbackQueryHandler(on_update))
     application.add_error_handler(on_error)
     add_support_handlers(application, conversations.support_chat_id)
-    add_admin_handlers(application, store=conversations.store, admin_ids=admin_ids,
-                       translator=conversations.translator, tz=conversations.services.zone,
-                       default_locale=conversations.default_locale)
+    add_admin_handlers(
+        application,
+        store=conversations.store,
+        admin_ids=admin_ids,
+        translator=conversations.translator,
+        tz=conversations.services.zone,
+        default_locale=conversations.default_locale,
+    )
     return application
-

@@ -15,6 +15,7 @@ kept with its raw JSON and the error (`dead_letters`), and the bot goes on servi
 A handler's failure reaches PTB's error handler, not the caller of `process_update`; the
 error handler reports it here (`note_failure`), per Application, and `handle_raw` collects it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -62,8 +63,11 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, TurnNotCommitted | ConflictError):
         return True
     code = getattr(error, "sqlite_errorcode", None)
-    return isinstance(error, sqlite3.OperationalError) and code is not None and code & 0xFF in (
-        sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return (
+        isinstance(error, sqlite3.OperationalError)
+        and code is not None
+        and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    )
 
 
 async def committed_turn(turn: Callable[[], T], what: str) -> T:
@@ -108,8 +112,12 @@ def _is_int(value: object) -> bool:
 def _inconsistency(update: Update) -> str | None:
     """What PTB accepted but the handlers rely on: integer ids, a chat and a time for each
     message, text where text belongs."""
-    message, chat, user, query = (update.effective_message, update.effective_chat, update.effective_user,
-                                  update.callback_query)
+    message, chat, user, query = (
+        update.effective_message,
+        update.effective_chat,
+        update.effective_user,
+        update.callback_query,
+    )
     if chat is not None and not _is_int(chat.id):
         return "chat.id is not an integer"
     if user is not None and not _is_int(user.id):
@@ -166,11 +174,13 @@ def _dead_letter(application: Application, raw: Any, error: str, source: Source)
         store.record_dead_letter(text, error, source, utc_now())
     except sqlite3.Error as failure:
         if is_transient(failure):
-            log.warning("update %s could not be kept as a dead letter yet (%s); it stays unconfirmed",
-                        update_id, failure)
+            log.warning(
+                "update %s could not be kept as a dead letter yet (%s); it stays unconfirmed", update_id, failure
+            )
             return Outcome.HELD
-        log.error("update %s could not be kept as a dead letter (%s): %s; its JSON: %s",
-                  update_id, failure, error, text)
+        log.error(
+            "update %s could not be kept as a dead letter (%s): %s; its JSON: %s", update_id, failure, error, text
+        )
         return Outcome.DEAD_LETTER
     log.error("update %s skipped and kept as a dead letter: %s", update_id, error)
     return Outcome.DEAD_LETTER

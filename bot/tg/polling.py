@@ -13,6 +13,7 @@ The batch is fetched as raw JSON and parsed one update at a time: PTB's `get_upd
 the whole batch at once, so one malformed update would make every update in it unreadable,
 and the bot would fetch the same batch and fail on it forever.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -75,8 +76,10 @@ async def _fetch(bot: Bot, offset: int | None) -> list:
     with warnings.catch_warnings():  # PTB suggests Bot.get_updates, which parses the batch whole
         warnings.simplefilter("ignore", PTBUserWarning)
         batch = await bot.do_api_request(
-            "getUpdates", api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": Update.ALL_TYPES},
-            read_timeout=POLL_TIMEOUT + READ_MARGIN)
+            "getUpdates",
+            api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": Update.ALL_TYPES},
+            read_timeout=POLL_TIMEOUT + READ_MARGIN,
+        )
     return batch if isinstance(batch, list) else []
 
 

@@ -1,6 +1,7 @@
 """Sending what the conversation rendered to Telegram: the keyboard each message needs, its
 files, and messages for the support team (posted in BOT_SUPPORT_CHAT_ID, threaded under the
 ticket's card). Shared by the update handlers, the reminder dispatcher and the support relay."""
+
 from __future__ import annotations
 
 from telegram import (
@@ -23,28 +24,42 @@ from bot.turn import Conversations, Message
 
 def markup_for(message: Message, after_contact: bool = False):
     if message.request_contact:
-        return ReplyKeyboardMarkup([[KeyboardButton(message.request_contact, request_contact=True)]],
-                                   resize_keyboard=True, one_time_keyboard=True)
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(message.request_contact, request_contact=True)]],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
     if message.buttons:
-        return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-                                     for row in message.buttons])
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in message.buttons]
+        )
     return ReplyKeyboardRemove() if after_contact else None
 
 
-async def send_messages(bot: Bot, conversations: Conversations, chat_id: int, messages: list[Message], *,
-                        after_contact: bool = False) -> None:
+async def send_messages(
+    bot: Bot, conversations: Conversations, chat_id: int, messages: list[Message], *, after_contact: bool = False
+) -> None:
     """Send rendered messages, with their files (chart, calendar) after the text."""
     for message in messages:
         if message.to_support:
             await send_to_support(bot, conversations, message)
             continue
-        await bot.send_message(chat_id, message.text, parse_mode=ParseMode.HTML,
-                               reply_markup=markup_for(message, after_contact),
-                               link_preview_options=LinkPreviewOptions(is_disabled=True))
+        await bot.send_message(
+            chat_id,
+            message.text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup_for(message, after_contact),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
         for name in message.attachments:
             assert message.plan_id is not None  # a file is made of a plan
-            filename, content = make_file(conversations.store, name, message.plan_id, conversations.translator,
-                                          conversations.locale_for(chat_id, None))
+            filename, content = make_file(
+                conversations.store,
+                name,
+                message.plan_id,
+                conversations.translator,
+                conversations.locale_for(chat_id, None),
+            )
             sender = bot.send_photo if filename.endswith(".png") else bot.send_document
             await sender(chat_id, InputFile(content, filename=filename))
         conversations.mark_sent(message)
@@ -56,11 +71,18 @@ async def send_to_support(bot: Bot, conversations: Conversations, message: Messa
         return  # no support group configured: the ticket is in the store for the console
     store = conversations.store
     ticket = found(store.ticket(message.ticket_id), f"ticket {message.ticket_id}")
-    thread = None if message.is_card or not ticket["card_message_id"] else ReplyParameters(
-        ticket["card_message_id"], allow_sending_without_reply=True)
-    sent = await bot.send_message(conversations.support_chat_id, message.text, parse_mode=ParseMode.HTML,
-                                  reply_parameters=thread,
-                                  link_preview_options=LinkPreviewOptions(is_disabled=True))
+    thread = (
+        None
+        if message.is_card or not ticket["card_message_id"]
+        else ReplyParameters(ticket["card_message_id"], allow_sending_without_reply=True)
+    )
+    sent = await bot.send_message(
+        conversations.support_chat_id,
+        message.text,
+        parse_mode=ParseMode.HTML,
+        reply_parameters=thread,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
     if message.is_card:
         store.set_ticket_card(message.ticket_id, sent.message_id)
     else:

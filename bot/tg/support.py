@@ -7,6 +7,7 @@ resumes at the step they left. Both go through the support outbox (`bot.tg.suppo
 done at once, so the web console shows them like its own agents' actions. Messages in the
 support group never reach the borrower dialogue; replies in any other chat are not relayed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,9 +44,16 @@ async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
         try:
             if ticket is None:
                 raise HandoffClosed("no ticket")
-            action = store.queue_support_action(ticket["id"], kind=OutboxKind.CLOSE if closing else OutboxKind.REPLY,
-                                                text=None if closing else message.text, source="telegram",
-                                                agent=agent.full_name, agent_id=agent.id, at=now, claimed=True)
+            action = store.queue_support_action(
+                ticket["id"],
+                kind=OutboxKind.CLOSE if closing else OutboxKind.REPLY,
+                text=None if closing else message.text,
+                source="telegram",
+                agent=agent.full_name,
+                agent_id=agent.id,
+                at=now,
+                claimed=True,
+            )
         except HandoffClosed:
             await message.reply_text(translator.render(team_locale, "handoff.no_ticket"))
             return
@@ -54,8 +62,10 @@ async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
             await message.reply_text(translator.render(team_locale, "handoff.closed_ack"))
         elif status == OutboxStatus.FAILED:
             error = found(store.support_action(action["id"]), f"support action {action['id']}")["error"]
-            await context.bot.send_message(message.chat_id, translator.render(
-                team_locale, "handoff.not_delivered", ticket_id=ticket["id"], error=error))
+            await context.bot.send_message(
+                message.chat_id,
+                translator.render(team_locale, "handoff.not_delivered", ticket_id=ticket["id"], error=error),
+            )
     except Exception:  # logged here: the stop below would otherwise hide it
         log.exception("support message %s could not be handled", message.message_id if message else None)
     finally:
@@ -66,6 +76,5 @@ def add_support_handlers(application: Application, support_chat_id: int | None) 
     """The support group's handler (when there is a group) and the support outbox's job (always:
     the web console needs it with or without a group)."""
     if support_chat_id is not None:
-        application.add_handler(MessageHandler(filters.Chat(support_chat_id), on_support_message),
-                                group=SUPPORT_GROUP)
+        application.add_handler(MessageHandler(filters.Chat(support_chat_id), on_support_message), group=SUPPORT_GROUP)
     add_outbox_job(application)

@@ -26,6 +26,7 @@ shown to the agent in the console:
 `run_outbox` makes one pass; `add_outbox_job` runs it every OUTBOX_INTERVAL seconds in PTB's
 JobQueue. Nothing raises out of a pass.
 """
+
 from __future__ import annotations
 
 import logging
@@ -97,8 +98,9 @@ async def perform(bot: Bot, conversations: Conversations, action: dict) -> str:
         status, error = OutboxStatus.FAILED, refused.reason
     except RetryAfter as exc:
         delay = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
-        store.finish_support_action(action["id"], OutboxStatus.PENDING, at=now, error=f"RetryAfter: {exc}",
-                                    retry_at=now + delay)
+        store.finish_support_action(
+            action["id"], OutboxStatus.PENDING, at=now, error=f"RetryAfter: {exc}", retry_at=now + delay
+        )
         return SLOWED
     except Forbidden as exc:
         status, error = OutboxStatus.FAILED, f"blocked: {exc}"
@@ -108,8 +110,13 @@ async def perform(bot: Bot, conversations: Conversations, action: dict) -> str:
         status, error = OutboxStatus.FAILED, f"refused: {exc}"
     except NetworkError as exc:
         if action["attempts"] + 1 < MAX_ATTEMPTS:
-            store.finish_support_action(action["id"], OutboxStatus.PENDING, at=now, error=f"network: {exc}",
-                                        retry_at=now + FIRST_RETRY * 2 ** action["attempts"])
+            store.finish_support_action(
+                action["id"],
+                OutboxStatus.PENDING,
+                at=now,
+                error=f"network: {exc}",
+                retry_at=now + FIRST_RETRY * 2 ** action["attempts"],
+            )
             return OutboxStatus.PENDING
         status, error = OutboxStatus.FAILED, f"network: {exc}"
     except Exception as exc:  # never let one action stop the others
@@ -119,8 +126,9 @@ async def perform(bot: Bot, conversations: Conversations, action: dict) -> str:
         status, error = OutboxStatus.DONE, note
     store.finish_support_action(action["id"], status, at=conversations.services.now(), error=error)
     if status == OutboxStatus.FAILED:
-        log.warning("support action %s (%s) for chat %s failed: %s", action["id"], action["kind"], action["chat_id"],
-                    error)
+        log.warning(
+            "support action %s (%s) for chat %s failed: %s", action["id"], action["kind"], action["chat_id"], error
+        )
     return status
 
 
@@ -144,17 +152,36 @@ async def _reply(bot: Bot, conversations: Conversations, action: dict, ticket: d
         await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
         now = conversations.services.now()
         with store.transaction():  # only what went out is in the transcript, with who wrote it
-            logged = store.log_reply(chat_id=chat_id, text=text, at=now, step="with_person",
-                                     borrower_id=ticket["borrower_id"], buttons=None, in_reply_to=None,
-                                     meta={"agent": action["agent"], "source": action["source"]})
+            logged = store.log_reply(
+                chat_id=chat_id,
+                text=text,
+                at=now,
+                step="with_person",
+                borrower_id=ticket["borrower_id"],
+                buttons=None,
+                in_reply_to=None,
+                meta={"agent": action["agent"], "source": action["source"]},
+            )
             store.mark_sent(logged, now)
             store.support_action_piece_sent(action["id"])
-            store.audit("agent_replied", at=now, chat_id=chat_id, ticket_id=ticket["id"], agent=action["agent"],
-                        source=action["source"])
+            store.audit(
+                "agent_replied",
+                at=now,
+                chat_id=chat_id,
+                ticket_id=ticket["id"],
+                agent=action["agent"],
+                source=action["source"],
+            )
     if action["source"] == "console":
         names = store.borrower_names_of_chats([chat_id])
-        await _tell_team(bot, conversations, ticket, "support.group.console_reply", agent=action["agent"],
-                         text=mask_text(action["text"], names)[:3000])
+        await _tell_team(
+            bot,
+            conversations,
+            ticket,
+            "support.group.console_reply",
+            agent=action["agent"],
+            text=mask_text(action["text"], names)[:3000],
+        )
 
 
 async def _close(bot: Bot, conversations: Conversations, action: dict, ticket: dict) -> str | None:
@@ -163,8 +190,13 @@ async def _close(bot: Bot, conversations: Conversations, action: dict, ticket: d
         raise _Refused(CLOSED)
     store, chat_id = conversations.store, ticket["chat_id"]
     with store.transaction():
-        store.close_ticket(ticket["id"], by=action["agent_id"] if action["source"] == "telegram" else None,
-                           at=conversations.services.now(), agent=action["agent"], source=action["source"])
+        store.close_ticket(
+            ticket["id"],
+            by=action["agent_id"] if action["source"] == "telegram" else None,
+            at=conversations.services.now(),
+            agent=action["agent"],
+            source=action["source"],
+        )
         resumed = conversations.push(chat_id, lambda dialogue, state: dialogue.back_from_person(state))
     note = None
     try:
@@ -183,12 +215,19 @@ async def _tell_team(bot: Bot, conversations: Conversations, ticket: dict, key: 
     if conversations.support_chat_id is None:
         return
     text = conversations.translator.render(conversations.default_locale, key, ticket_id=ticket["id"], **data)
-    thread = ReplyParameters(ticket["card_message_id"], allow_sending_without_reply=True) \
-        if ticket["card_message_id"] else None
+    thread = (
+        ReplyParameters(ticket["card_message_id"], allow_sending_without_reply=True)
+        if ticket["card_message_id"]
+        else None
+    )
     try:
-        sent = await bot.send_message(conversations.support_chat_id, text, parse_mode=ParseMode.HTML,
-                                      reply_parameters=thread,
-                                      link_preview_options=LinkPreviewOptions(is_disabled=True))
+        sent = await bot.send_message(
+            conversations.support_chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=thread,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
     except TelegramError as error:
         log.warning("could not tell the support group about ticket %s: %s", ticket["id"], error)
         return
@@ -202,5 +241,6 @@ async def _outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 def add_outbox_job(application: Application) -> None:
     """Deliver the support outbox every OUTBOX_INTERVAL seconds while the application runs."""
     if application.job_queue is not None:
-        application.job_queue.run_repeating(_outbox_job, interval=OUTBOX_INTERVAL, first=OUTBOX_INTERVAL,
-                                            name="support outbox")
+        application.job_queue.run_repeating(
+            _outbox_job, interval=OUTBOX_INTERVAL, first=OUTBOX_INTERVAL, name="support outbox"
+        )

@@ -15,6 +15,7 @@ turn recognises it and only re-sends replies not yet delivered, as after a crash
 The secret token is compared in constant time; a body over 1 MiB is refused by its declared
 length before any of it is read, or as soon as more than that arrived.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -148,8 +149,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def run_webhook(application: Application, *, listen: str, port: int, webhook_url: str, path: str,
-                      secret_token: str) -> None:
+async def run_webhook(
+    application: Application, *, listen: str, port: int, webhook_url: str, path: str, secret_token: str
+) -> None:
     """Initialise and start the Application (JobQueue included), handle what the inbox holds,
     serve the webhook, tell Telegram its URL, and run until SIGINT/SIGTERM."""
     stop, arrived = asyncio.Event(), asyncio.Event()
@@ -157,8 +159,17 @@ async def run_webhook(application: Application, *, listen: str, port: int, webho
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     store: Store = application.bot_data["conversations"].store
-    server = _Server(uvicorn.Config(webhook_app(store, secret_token, path, arrived), host=listen, port=port,
-                                    lifespan="off", access_log=False, server_header=False, log_level="warning"))
+    server = _Server(
+        uvicorn.Config(
+            webhook_app(store, secret_token, path, arrived),
+            host=listen,
+            port=port,
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            log_level="warning",
+        )
+    )
     async with application:
         if application.post_init:
             await application.post_init(application)
@@ -169,8 +180,9 @@ async def run_webhook(application: Application, *, listen: str, port: int, webho
             while not server.started and not serving.done():
                 await asyncio.sleep(0.05)
             if server.started:
-                await application.bot.set_webhook(webhook_url, secret_token=secret_token,
-                                                  allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+                await application.bot.set_webhook(
+                    webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
+                )
             await _first(stop.wait(), asyncio.shield(worker), asyncio.shield(serving))
         finally:
             server.should_exit = True

@@ -29,6 +29,7 @@ Security, in the order a request meets it:
 
 Handlers are ``async`` and short, so uvicorn serves them all from its event-loop thread.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
@@ -97,8 +98,14 @@ class _ConsoleApp(Starlette):
         return Shield(super().build_middleware_stack())
 
 
-def create_app(store: Store, settings: Settings, translator: Translator, *,
-               clock: Callable[[], datetime] | None = None, secure_cookies: bool = False) -> Starlette:
+def create_app(
+    store: Store,
+    settings: Settings,
+    translator: Translator,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    secure_cookies: bool = False,
+) -> Starlette:
     """The support console over `store` (see the module docstring)."""
     console = Console(store, settings, translator, clock or store.clock, secure_cookies)
 
@@ -108,8 +115,11 @@ def create_app(store: Store, settings: Settings, translator: Translator, *,
         console.stores.close()
         console.hashing.close()
 
-    app = _ConsoleApp(routes=ROUTES, middleware=[Middleware(Gate, console=console)],
-                      exception_handlers={HTTPException: on_http_error, Exception: on_server_error},
-                      lifespan=lifespan)
+    app = _ConsoleApp(
+        routes=ROUTES,
+        middleware=[Middleware(Gate, console=console)],
+        exception_handlers={HTTPException: on_http_error, Exception: on_server_error},
+        lifespan=lifespan,
+    )
     app.state.console = console
     return app

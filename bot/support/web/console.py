@@ -9,6 +9,7 @@ thread than the one that opened the store (Starlette's TestClient always does): 
 uses the store it is given in the thread that made it, and opens its own Store on the same
 file in any other thread (WAL lets them share it).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,6 +37,7 @@ from bot.support.transcripts import page_environment
 #: SQLite's INTEGER is 64-bit: a chat id outside it cannot be stored, so it names nothing (404).
 MAX_CHAT_ID = 2**63 - 1
 
+
 class _Stores:
     """The given store in its own thread, a Store on the same file in any other (see above)."""
 
@@ -52,8 +54,9 @@ class _Stores:
         store = getattr(self.local, "store", None)
         if store is None:
             if self.first.path == ":memory:":
-                raise RuntimeError("the support console needs a database file, not :memory:, "
-                                   "when it serves from another thread")
+                raise RuntimeError(
+                    "the support console needs a database file, not :memory:, when it serves from another thread"
+                )
             store = Store(self.first.path, clock=self.first.clock)
             self.local.store = store
             with self.lock:
@@ -71,8 +74,14 @@ class _Stores:
 class Console:
     """The console's services, one per application."""
 
-    def __init__(self, store: Store, settings: Settings, translator: Translator,
-                 clock: Callable[[], datetime], secure_cookies: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        translator: Translator,
+        clock: Callable[[], datetime],
+        secure_cookies: bool,
+    ) -> None:
         self.stores = _Stores(store)
         self.settings = settings
         self.translator = translator
@@ -93,8 +102,9 @@ class Console:
         return scope.get("support", {}).get("locale", self.settings.default_locale)
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int | None) -> None:
-        response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="strict",
-                            secure=self.secure_cookies)
+        response.set_cookie(
+            name, value, max_age=max_age, path="/", httponly=True, samesite="strict", secure=self.secure_cookies
+        )
 
     def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         locale = self.locale_of(request.scope)
@@ -115,10 +125,17 @@ class Console:
 
         agent = request.scope.get("support", {}).get("agent")
         html = self.env.get_template(template).render(
-            t=t, label=label, tr_or=tr_or, locale=locale, locales=LOCALES, agent=agent,
+            t=t,
+            label=label,
+            tr_or=tr_or,
+            locale=locale,
+            locales=LOCALES,
+            agent=agent,
             waiting=lambda: len(self.store.waiting_for_person()),  # asked by the pages that show it
             path=link_path(context.pop("page_path", None) or request.url.path),
-            f=make_filters(locale), tz=self.settings.tz, **context,
+            f=make_filters(locale),
+            tz=self.settings.tz,
+            **context,
         )
         return HTMLResponse(html, status_code=status_code)
 

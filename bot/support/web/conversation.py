@@ -5,6 +5,7 @@ Personal data is masked on this page; ``POST /conversations/<chat>/reveal`` with
 shows it unmasked in that one response (never a URL one could bookmark or share) and writes the
 audit event ``pii_revealed`` (agent, chat, reason).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,17 +61,36 @@ def _options(data: dict) -> list[dict[str, Any]]:
     return shown
 
 
-def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, problem: str | None = None,
-                      reason: str = "", reply_text: str = "", status_code: int = 200) -> Response:
+def conversation_page(
+    request: Request,
+    chat_id: int,
+    *,
+    reveal: bool = False,
+    problem: str | None = None,
+    reason: str = "",
+    reply_text: str = "",
+    status_code: int = 200,
+) -> Response:
     console = console_of(request)
     store, tz = console.store, console.tz
     conversation = store.support_conversation(chat_id)
     entries = build_transcript(store, tz, chat_id=chat_id, reveal=reveal)
     if conversation is None and not entries:
         raise HTTPException(404)
-    conversation = conversation or {"chat_id": chat_id, "borrower_id": None, "loan_id": None, "step": "-",
-                                    "data": {}, "needs_person": False, "name": None, "phone": None,
-                                    "id_last4": None, "currency": None, "updated_at": None, "locale": None}
+    conversation = conversation or {
+        "chat_id": chat_id,
+        "borrower_id": None,
+        "loan_id": None,
+        "step": "-",
+        "data": {},
+        "needs_person": False,
+        "name": None,
+        "phone": None,
+        "id_last4": None,
+        "currency": None,
+        "updated_at": None,
+        "locale": None,
+    }
     names = [conversation["name"]] + store.borrower_names_of_chats([chat_id])
 
     def clean(text: str | None) -> str:
@@ -81,17 +101,35 @@ def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, p
     finances["reason_text"] = clean(finances["reason_text"]) or None
     plans = []
     for plan in store.plans_for_support(borrower_id=conversation["borrower_id"], loan_id=conversation["loan_id"]):
-        pauses = [{"first": p["first_date"], "last": p["last_date"], "months": p["months"], "interest": p["interest"],
-                   "capitalised": p["capitalised"]} for p in store.plan_pauses(plan["id"])]
-        plans.append({**plan, "installments": with_pauses(store.installments_for_support(plan["id"]), pauses,
-                                                          key="due_date"),
-                      "chosen_over_budget": bool(store.plan(plan["id"])["terms"].get("chosen_over_budget")),
-                      "reminders": [{**r, "send_at": r["send_at"].astimezone(tz),
-                                     "sent_at": r["sent_at"].astimezone(tz) if r["sent_at"] else None}
-                                    for r in store.reminders_for_support(plan["id"])],
-                      "accepted_at": plan["accepted_at"].astimezone(tz)})
-    notes = [{**note, "text": clean(note["text"]), "at": note["at"].astimezone(tz)}
-             for note in store.support_notes(chat_id)]
+        pauses = [
+            {
+                "first": p["first_date"],
+                "last": p["last_date"],
+                "months": p["months"],
+                "interest": p["interest"],
+                "capitalised": p["capitalised"],
+            }
+            for p in store.plan_pauses(plan["id"])
+        ]
+        plans.append(
+            {
+                **plan,
+                "installments": with_pauses(store.installments_for_support(plan["id"]), pauses, key="due_date"),
+                "chosen_over_budget": bool(store.plan(plan["id"])["terms"].get("chosen_over_budget")),
+                "reminders": [
+                    {
+                        **r,
+                        "send_at": r["send_at"].astimezone(tz),
+                        "sent_at": r["sent_at"].astimezone(tz) if r["sent_at"] else None,
+                    }
+                    for r in store.reminders_for_support(plan["id"])
+                ],
+                "accepted_at": plan["accepted_at"].astimezone(tz),
+            }
+        )
+    notes = [
+        {**note, "text": clean(note["text"]), "at": note["at"].astimezone(tz)} for note in store.support_notes(chat_id)
+    ]
     person = {
         "name": (conversation["name"] or "") if reveal else mask_name(conversation["name"]),
         "phone": (conversation["phone"] or "") if reveal else mask_phone(conversation["phone"]),
@@ -99,10 +137,24 @@ def conversation_page(request: Request, chat_id: int, *, reveal: bool = False, p
     }
     updated = conversation["updated_at"].astimezone(tz) if conversation["updated_at"] else None
     return console.render(
-        request, "conversation.html", status_code, conversation=conversation, person=person, updated=updated,
-        entries=entries, finances=finances, options=_options(conversation["data"]), plans=plans, notes=notes,
-        reveal=reveal, problem=problem, reason=reason, csrf=agent_of(request).csrf, max_note=MAX_NOTE,
-        handoff=handoff_view(console, request, chat_id, names), reply_text=reply_text,
+        request,
+        "conversation.html",
+        status_code,
+        conversation=conversation,
+        person=person,
+        updated=updated,
+        entries=entries,
+        finances=finances,
+        options=_options(conversation["data"]),
+        plans=plans,
+        notes=notes,
+        reveal=reveal,
+        problem=problem,
+        reason=reason,
+        csrf=agent_of(request).csrf,
+        max_note=MAX_NOTE,
+        handoff=handoff_view(console, request, chat_id, names),
+        reply_text=reply_text,
         page_path=f"/conversations/{chat_id}",  # language links after a POST go back to the page
     )
 
@@ -134,21 +186,28 @@ async def reveal(request: Request) -> Response:
     form = await checked_form(request)
     reason = clean_reason(str(form.get("reason", "")))
     if not reason_has_words(reason) or len(reason) > MAX_REASON:
-        return conversation_page(request, chat_id, problem="support.reveal.need_reason", reason=reason,
-                                 status_code=400)
+        return conversation_page(request, chat_id, problem="support.reveal.need_reason", reason=reason, status_code=400)
     store = console.store
     found = store.support_conversation(chat_id)
     if found is None and not store.chat_messages([chat_id]):
         raise HTTPException(404)
     agent = agent_of(request)
-    store.audit("pii_revealed", at=console.clock(), chat_id=chat_id,
-                borrower_id=found["borrower_id"] if found else None, loan_id=found["loan_id"] if found else None,
-                agent=agent.name, agent_id=agent.id, reason=reason)
+    store.audit(
+        "pii_revealed",
+        at=console.clock(),
+        chat_id=chat_id,
+        borrower_id=found["borrower_id"] if found else None,
+        loan_id=found["loan_id"] if found else None,
+        agent=agent.name,
+        agent_id=agent.id,
+        reason=reason,
+    )
     return conversation_page(request, chat_id, reveal=True)
 
 
 async def transcript_json(request: Request) -> Response:
     console = console_of(request)
     entries = build_transcript(console.store, console.tz, chat_id=chat_id_param(request))
-    return Response(json.dumps([entry.as_dict() for entry in entries], ensure_ascii=False),
-                    media_type="application/json")
+    return Response(
+        json.dumps([entry.as_dict() for entry in entries], ensure_ascii=False), media_type="application/json"
+    )

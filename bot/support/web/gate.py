@@ -15,6 +15,7 @@
   ``Accept: application/json``) gets 401.  A route added later is protected without a thought.
 * The language: ``?lang=`` (remembered in a cookie), else the cookie, else BOT_DEFAULT_LOCALE.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,10 @@ PUBLIC_PATHS = ("/login",)
 PUBLIC_PREFIXES = ("/static/",)
 MAX_BODY = 64 * 1024  # the largest form (a 4,000-character note in Chinese, percent-encoded) is ~36 KiB
 
-_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; form-action 'self'; "
-        "frame-ancestors {ancestors}; base-uri 'none'")
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; form-action 'self'; "
+    "frame-ancestors {ancestors}; base-uri 'none'"
+)
 SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"x-frame-options", b"DENY"),
@@ -54,9 +57,15 @@ SECURITY_HEADERS = [
 #: The live frame of a conversation (`bot.support.web.handoff`) may be framed by the console
 #: itself, and by nothing else.
 FRAME = re.compile(r"/conversations/\d+/live")
-FRAMED_HEADERS = [(name, {b"x-frame-options": b"SAMEORIGIN",
-                          b"content-security-policy": _CSP.format(ancestors="'self'").encode()}.get(name, value))
-                  for name, value in SECURITY_HEADERS]
+FRAMED_HEADERS = [
+    (
+        name,
+        {b"x-frame-options": b"SAMEORIGIN", b"content-security-policy": _CSP.format(ancestors="'self'").encode()}.get(
+            name, value
+        ),
+    )
+    for name, value in SECURITY_HEADERS
+]
 
 
 def cookies_of(scope: Scope) -> dict[str, str]:
@@ -128,8 +137,9 @@ class Shield(_HttpMiddleware):
 
         declared = header_of(scope, b"content-length")
         if declared and (not declared.isdigit() or int(declared) > self.max_body):
-            refused = PlainTextResponse(f"Request body too large (at most {self.max_body // 1024} KiB).", 413,
-                                        headers={"connection": "close"})
+            refused = PlainTextResponse(
+                f"Request body too large (at most {self.max_body // 1024} KiB).", 413, headers={"connection": "close"}
+            )
             await refused(scope, receive, send_secured)
             return
         received = 0
@@ -156,13 +166,22 @@ class Gate(_HttpMiddleware):
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookies = cookies_of(scope)
         chosen = _query_language(scope)
-        locale = chosen or (cookies.get(LANGUAGE_COOKIE) if cookies.get(LANGUAGE_COOKIE) in LOCALES else None) \
+        locale = (
+            chosen
+            or (cookies.get(LANGUAGE_COOKIE) if cookies.get(LANGUAGE_COOKIE) in LOCALES else None)
             or self.console.settings.default_locale
+        )
         extra_headers = []
         if chosen:
-            extra_headers.append((b"set-cookie", (
-                f"{LANGUAGE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly"
-                + ("; Secure" if self.console.secure_cookies else "")).encode("latin-1")))
+            extra_headers.append(
+                (
+                    b"set-cookie",
+                    (
+                        f"{LANGUAGE_COOKIE}={chosen}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly"
+                        + ("; Secure" if self.console.secure_cookies else "")
+                    ).encode("latin-1"),
+                )
+            )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -172,8 +191,9 @@ class Gate(_HttpMiddleware):
         path = scope["path"]
         agent = None
         if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES):
-            agent = support_auth.session_agent(self.console.store, cookies.get(SESSION_COOKIE),
-                                               now=self.console.clock())
+            agent = support_auth.session_agent(
+                self.console.store, cookies.get(SESSION_COOKIE), now=self.console.clock()
+            )
             if agent is None:
                 response: Response
                 if wants_json(scope):
@@ -189,7 +209,8 @@ class Gate(_HttpMiddleware):
                 await response(scope, receive, send_with_headers)
                 return
         elif path in PUBLIC_PATHS:
-            agent = support_auth.session_agent(self.console.store, cookies.get(SESSION_COOKIE),
-                                               now=self.console.clock())
+            agent = support_auth.session_agent(
+                self.console.store, cookies.get(SESSION_COOKIE), now=self.console.clock()
+            )
         scope["support"] = {"agent": agent, "locale": locale, "cookies": cookies}
         await self.app(scope, receive, send_with_headers)

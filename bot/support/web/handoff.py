@@ -13,6 +13,7 @@ the latest messages and the actions' states in a small frame (``/conversations/<
 that reloads itself every `LIVE_REFRESH` seconds, so what the agent is typing is never lost.
 Each reload counts as activity: a console left open stays signed in (8 hours at most).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -52,25 +53,39 @@ def handoff_view(console: Console, request: Request, chat_id: int, names: Sequen
     ticket = store.open_ticket_for_chat(chat_id)
     actions = []
     for action in store.support_actions(chat_id):
-        actions.append({**action, "text": mask_text(action["text"], names) if action["text"] else None,
-                        "created_at": action["created_at"].astimezone(tz),
-                        "done_at": action["done_at"].astimezone(tz) if action["done_at"] else None})
-    closing = any(a["kind"] == OutboxKind.CLOSE and a["status"] in (OutboxStatus.PENDING, OutboxStatus.SENDING)
-                  for a in actions)
+        actions.append(
+            {
+                **action,
+                "text": mask_text(action["text"], names) if action["text"] else None,
+                "created_at": action["created_at"].astimezone(tz),
+                "done_at": action["done_at"].astimezone(tz) if action["done_at"] else None,
+            }
+        )
+    closing = any(
+        a["kind"] == OutboxKind.CLOSE and a["status"] in (OutboxStatus.PENDING, OutboxStatus.SENDING) for a in actions
+    )
     if ticket is not None:
-        ticket = {**ticket, "opened_at": ticket["opened_at"].astimezone(tz),
-                  "waited": _waited(console, request, ticket["opened_at"])}
-    return {"ticket": ticket, "actions": actions, "closing": closing, "max_reply": MAX_REPLY,
-            "refresh": LIVE_REFRESH}
+        ticket = {
+            **ticket,
+            "opened_at": ticket["opened_at"].astimezone(tz),
+            "waited": _waited(console, request, ticket["opened_at"]),
+        }
+    return {"ticket": ticket, "actions": actions, "closing": closing, "max_reply": MAX_REPLY, "refresh": LIVE_REFRESH}
 
 
 async def queue(request: Request) -> Response:
     console = console_of(request)
-    rows = [{**row, "name": mask_name(row["name"]), "opened_at": row["opened_at"].astimezone(console.tz),
-             "waited": _waited(console, request, row["opened_at"]),
-             "last_in_at": row["last_in_at"].astimezone(console.tz) if row["last_in_at"] else None,
-             "last_reply_at": row["last_reply_at"].astimezone(console.tz) if row["last_reply_at"] else None}
-            for row in console.store.waiting_for_person()]
+    rows = [
+        {
+            **row,
+            "name": mask_name(row["name"]),
+            "opened_at": row["opened_at"].astimezone(console.tz),
+            "waited": _waited(console, request, row["opened_at"]),
+            "last_in_at": row["last_in_at"].astimezone(console.tz) if row["last_in_at"] else None,
+            "last_reply_at": row["last_reply_at"].astimezone(console.tz) if row["last_reply_at"] else None,
+        }
+        for row in console.store.waiting_for_person()
+    ]
     return console.render(request, "queue.html", rows=rows, refresh=QUEUE_REFRESH)
 
 
@@ -113,16 +128,25 @@ async def _act(request: Request, kind: OutboxKind) -> Response:
     if kind == OutboxKind.REPLY:
         text = str(form.get("text", "")).strip()
         if not text or len(text) > MAX_REPLY:
-            return conversation_page(request, chat_id, problem="support.handoff.bad_text", reply_text=text[:MAX_REPLY],
-                                     status_code=400)
+            return conversation_page(
+                request, chat_id, problem="support.handoff.bad_text", reply_text=text[:MAX_REPLY], status_code=400
+            )
     ticket = store.open_ticket_for_chat(chat_id)
     agent = agent_of(request)
     try:
         if ticket is None:
             raise HandoffClosed("no open ticket")
-        store.queue_support_action(ticket["id"], kind=kind, text=text, source="console", agent=agent.name,
-                                   agent_id=agent.id, at=console.clock())
+        store.queue_support_action(
+            ticket["id"],
+            kind=kind,
+            text=text,
+            source="console",
+            agent=agent.name,
+            agent_id=agent.id,
+            at=console.clock(),
+        )
     except HandoffClosed:
-        return conversation_page(request, chat_id, problem="support.handoff.not_open", reply_text=text or "",
-                                 status_code=409)
+        return conversation_page(
+            request, chat_id, problem="support.handoff.not_open", reply_text=text or "", status_code=409
+        )
     return RedirectResponse(f"/conversations/{chat_id}#handoff", status_code=303)

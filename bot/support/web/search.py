@@ -1,5 +1,6 @@
 """The front page: find a conversation by loan, name, phone digits, step, activity dates or
 "needs a person". Results are masked like everything else."""
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,9 @@ async def search(request: Request) -> Response:
     console = console_of(request)
     tz = console.tz
     query = request.query_params
-    fields: dict[str, Any] = {key: query.get(key, "").strip()
-                              for key in ("loan", "name", "phone", "step", "from", "to")}
+    fields: dict[str, Any] = {
+        key: query.get(key, "").strip() for key in ("loan", "name", "phone", "step", "from", "to")
+    }
     fields["person"] = query.get("person", "") == "1"
     problems = []
     if fields["phone"] and not re.fullmatch(r"\d{4}", fields["phone"]):
@@ -48,15 +50,33 @@ async def search(request: Request) -> Response:
     rows: list[dict] = []
     if not problems:
         rows = console.store.search_conversations(
-            loan_id=fields["loan"] or None, name=fields["name"] or None, phone_last4=fields["phone"] or None,
-            step=fields["step"] or None, needs_person=True if fields["person"] else None,
+            loan_id=fields["loan"] or None,
+            name=fields["name"] or None,
+            phone_last4=fields["phone"] or None,
+            step=fields["step"] or None,
+            needs_person=True if fields["person"] else None,
             active_from=day_start(day_from, tz) if day_from else None,
             active_to=day_start(day_to + timedelta(days=1), tz) if day_to else None,
             limit=SEARCH_LIMIT,
         )
-    results = [{**row, "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]),
-                "updated_at": row["updated_at"].astimezone(tz)} for row in rows]
+    results = [
+        {
+            **row,
+            "name": mask_name(row["name"]),
+            "phone": mask_phone(row["phone"]),
+            "updated_at": row["updated_at"].astimezone(tz),
+        }
+        for row in rows
+    ]
     searched = any(value for value in fields.values())
-    return console.render(request, "search.html", 400 if problems else 200, fields=fields, results=results,
-                          problems=problems, steps=console.store.conversation_steps(), searched=searched,
-                          limit=SEARCH_LIMIT)
+    return console.render(
+        request,
+        "search.html",
+        400 if problems else 200,
+        fields=fields,
+        results=results,
+        problems=problems,
+        steps=console.store.conversation_steps(),
+        searched=searched,
+        limit=SEARCH_LIMIT,
+    )
