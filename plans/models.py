@@ -17,13 +17,14 @@ from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -41,13 +42,19 @@ def _no_float(value: Any) -> Any:
     return value
 
 
-def _not_negative(value: Decimal) -> Decimal:
-    if value < 0:
+def _amount(value: Any, parse: ValidatorFunctionWrapHandler) -> Decimal:
+    """An amount: never a float (binary rounding), parsed as a Decimal, not negative. One
+    wrapping validator rather than a before and an after one: a loan file validates six
+    amounts a row, a million rows at a time."""
+    if isinstance(value, float):
+        raise ValueError("give amounts as strings or integers, not floats")
+    amount: Decimal = parse(value)
+    if amount < 0:
         raise ValueError("must not be negative")
-    return value
+    return amount
 
 
-Amount = Annotated[Decimal, BeforeValidator(_no_float), AfterValidator(_not_negative)]
+Amount = Annotated[Decimal, WrapValidator(_amount)]
 Rate = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, le=10)]
 
 

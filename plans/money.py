@@ -48,11 +48,21 @@ def minor_unit(currency: str) -> Decimal:
 
 
 def in_minor_units(amount: Decimal, currency: str) -> bool:
-    """Whether a finite amount is payable as it stands: no finer than the currency's minor unit."""
+    """Whether a finite amount is payable as it stands: no finer than the currency's minor unit.
+    (Only an amount written with more places than its currency has, such as 1.500 yuan or 2.0
+    yen, needs normalising to tell; an exponent is a letter only for NaN and infinities, which
+    are never amounts.)"""
+    unit_exponent = _unit_exponent(currency)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= unit_exponent:
+        return True
     exponent = amount.normalize().as_tuple().exponent
-    unit_exponent = minor_unit(currency).as_tuple().exponent
-    # (an exponent is a letter only for NaN and infinities, which are never amounts)
-    return isinstance(exponent, int) and isinstance(unit_exponent, int) and exponent >= unit_exponent
+    return isinstance(exponent, int) and exponent >= unit_exponent
+
+
+@lru_cache(maxsize=64)
+def _unit_exponent(currency: str) -> int:
+    return -get_currency_precision(currency)
 
 
 def round_to_unit(amount: Decimal, unit: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:

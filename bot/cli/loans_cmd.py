@@ -51,7 +51,7 @@ def loans_group() -> None:
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Processes checking the rows of a big file [default: one per CPU if they are idle, else 1].",
+    help="Processes checking the rows of a big file [default: one per CPU; 1 checks in this process].",
 )
 @cli_errors
 def loans_import(file: str, skip_invalid: bool, region: str, workers: int | None) -> None:

@@ -259,11 +259,10 @@ def import_loans(
 
 
 def default_workers() -> int:
-    """One process per CPU while the CPUs are idle (1-minute load average at most CPUs - 1);
-    else 1, checking in this process: on busy cores the extra processes only add the cost of
-    handing rows over (bench/imports.py, BENCHMARKS.md)."""
-    cpus = len(os.sched_getaffinity(0))
-    return cpus if os.getloadavg()[0] <= cpus - 1 else 1
+    """One process per CPU this process may use: a big file's rows are checked in parallel
+    while this process stages and writes them (bench/imports.py, BENCHMARKS.md). `--workers 1`
+    checks in this process, for a machine whose cores are busy with other work."""
+    return len(os.sched_getaffinity(0))
 
 
 Checked = tuple[int, list[tuple], list[list[Problem]]]
