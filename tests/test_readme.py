@@ -56,3 +56,26 @@ def test_ci_runs_the_readme_commands_checks_first():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.index(install) < ci.index(check) < ci.index(test)
     assert "restructure-bot chat --demo" in README
+
+
+def test_the_engine_example_in_the_readme_is_what_the_engine_says():
+    """ "How the plan engine decides" ends with the example case's figures: they are the quote's."""
+    import json
+    import re
+    from decimal import Decimal
+
+    from plans.engine import quote
+    from plans.models import Case
+    from plans.policy import default_policy
+
+    case = Case.parse(json.loads((ROOT / "tests" / "data" / "case_card.json").read_text()))
+    result = quote(case, default_policy())
+    recommended = next(o for o in result.options if o.option_id == result.recommended)
+    holiday = next(o for o in result.options if o.structure == "holiday")
+    example = README[README.index("On the example case above") :]
+    example = re.sub(r"\s+", " ", example[: example.index("## Architecture")])
+    money = "{:,.2f}".format
+    assert f"{money(result.budget.available)} a month available" in example
+    assert f"`{result.recommended_because.key}`: {money(recommended.total_repayable)} in all" in example
+    assert f"{money(Decimal(result.recommended_because.params['saves']))} less" in example
+    assert f"then {money(min(r.payment for r in holiday.schedule))} a month" in example
