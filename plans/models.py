@@ -25,7 +25,6 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
-    field_validator,
     model_validator,
 )
 
@@ -54,7 +53,19 @@ def _amount(value: Any, parse: ValidatorFunctionWrapHandler) -> Decimal:
     return amount
 
 
+def _owed(value: Any, parse: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Decimal:
+    """An amount owed on a loan: an `Amount` that is also payable, no finer than the minor
+    unit of the loan's currency (validated before the amounts). Checked in the same call as
+    the rest: a loan file validates six of them a row, a million rows at a time."""
+    amount = _amount(value, parse)
+    currency = info.data.get("currency")
+    if currency and not in_minor_units(amount, currency):
+        raise ValueError(f"has more decimal places than {currency} allows")
+    return amount
+
+
 Amount = Annotated[Decimal, WrapValidator(_amount)]
+Owed = Annotated[Decimal, WrapValidator(_owed)]
 Rate = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, le=10)]
 
 
@@ -133,15 +144,15 @@ class Loan(_Input):
     loan_id: str = Field(min_length=1, max_length=64)
     product: Product
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-    outstanding_principal: Amount
-    overdue_principal: Amount
-    overdue_interest: Amount = ZERO
-    penalty_fees: Amount = ZERO
+    outstanding_principal: Owed
+    overdue_principal: Owed
+    overdue_interest: Owed = ZERO
+    penalty_fees: Owed = ZERO
     #: arrears carried from an earlier plan (its kept penalties, uncapitalised interest):
     #: repaid interest-free and not waived again (see `plans.payments.loan_left_by_plan`)
-    carried_fees: Amount = ZERO
+    carried_fees: Owed = ZERO
     annual_rate: Rate
-    monthly_payment: Amount
+    monthly_payment: Owed
     remaining_term_months: int = Field(ge=0, le=600)
     days_past_due: int = Field(ge=0, le=10_000)
     next_due_date: date
@@ -155,22 +166,6 @@ class Loan(_Input):
     @property
     def total_owed(self) -> Decimal:
         return self.principal + self.overdue_interest + self.penalty_fees + self.carried_fees
-
-    @field_validator(
-        "outstanding_principal",
-        "overdue_principal",
-        "overdue_interest",
-        "penalty_fees",
-        "carried_fees",
-        "monthly_payment",
-    )
-    @classmethod
-    def _in_minor_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
-        """An amount owed must be payable: no finer than the currency's minor unit."""
-        currency = info.data.get("currency")
-        if currency and not in_minor_units(value, currency):
-            raise ValueError(f"has more decimal places than {currency} allows")
-        return value
 
     @model_validator(mode="after")
     def _something_owed(self) -> Loan:

@@ -51,11 +51,15 @@ def in_minor_units(amount: Decimal, currency: str) -> bool:
     """Whether a finite amount is payable as it stands: no finer than the currency's minor unit.
     (Only an amount written with more places than its currency has, such as 1.500 yuan or 2.0
     yen, needs normalising to tell; an exponent is a letter only for NaN and infinities, which
-    are never amounts.)"""
+    are never amounts.) Most amounts are told by their text, `12345.67`, whose places after
+    the point are the exponent (unless it is in E notation); that is several times quicker
+    than `as_tuple`, and a loan file checks six amounts a row, a million rows at a time."""
     unit_exponent = _unit_exponent(currency)
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= unit_exponent:
-        return True
+    text = str(amount)
+    if text[-1].isdigit() and "E" not in text:
+        point = text.find(".")
+        if point < 0 or point - len(text) + 1 >= unit_exponent:
+            return True
     exponent = amount.normalize().as_tuple().exponent
     return isinstance(exponent, int) and exponent >= unit_exponent
 

@@ -10,12 +10,16 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from plan_cases import CARD, case, policy
 from plans.context import Context
 from plans.engine import build_options, custom_quote, quote
 from plans.errors import CaseError, NoPlanPossible, PolicyError
-from plans.models import Case, Structure
+from plans.models import Case, Loan, Structure
+from plans.money import minor_unit
 from plans.policy import DEFAULT_POLICY_PATH, Policy, default_policy, load_policy, parse_policy
 from plans.schedule import Basis, equal_principal_rows
 from plans.structures import interest_freeze, level, settlement
@@ -560,3 +564,43 @@ def test_case_must_be_an_object():
     with pytest.raises(CaseError) as err:
         Case.from_mapping([1, 2, 3])
     assert err.value.field is None and "JSON object" in str(err.value)
+
+
+_OWED = [
+    "outstanding_principal",
+    "overdue_principal",
+    "overdue_interest",
+    "penalty_fees",
+    "carried_fees",
+    "monthly_payment",
+]
+_AMOUNT_TEXTS = st.one_of(
+    st.builds(lambda units, places: str(D(units).scaleb(-places)), st.integers(0, 10**12), st.integers(0, 5)),
+    st.builds(
+        lambda text, zeros: text + "0" * zeros,
+        st.from_regex(r"[0-9]{1,6}\.[0-9]{1,3}", fullmatch=True),
+        st.integers(0, 3),
+    ),
+    st.builds(lambda digits, exponent: f"{digits}E{exponent}", st.integers(0, 99999), st.integers(-6, 4)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_AMOUNT_TEXTS, currency=st.sampled_from(["CNY", "JPY", "KWD"]), column=st.sampled_from(_OWED))
+def test_an_amount_owed_is_accepted_exactly_when_it_is_payable(text, currency, column):
+    """Every amount owed on a loan, however written (`1.500`, `2E-2`, `1000`), is accepted
+    exactly when it is a whole number of the currency's minor units; the refusal names it."""
+    amount = D(text)
+    payable = amount == amount.quantize(minor_unit(currency))
+    loan = {**CARD["loan"], "currency": currency, **dict.fromkeys(_OWED, "100"), column: text}
+    try:
+        accepted = Loan.model_validate(loan)
+    except ValidationError as exc:
+        assert not payable
+        [error] = exc.errors()
+        assert (error["loc"], error["msg"]) == (
+            (column,),
+            f"Value error, has more decimal places than {currency} allows",
+        )
+    else:
+        assert payable and getattr(accepted, column) == amount
