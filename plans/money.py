@@ -65,8 +65,13 @@ def in_minor_units(amount: Decimal, currency: str) -> bool:
 
 
 @lru_cache(maxsize=64)
+def minor_places(currency: str) -> int:
+    """Decimal places of a currency's minor unit: 2 for CNY and USD, 0 for JPY."""
+    return int(get_currency_precision(currency))
+
+
 def _unit_exponent(currency: str) -> int:
-    return -get_currency_precision(currency)
+    return -minor_places(currency)
 
 
 def round_to_unit(amount: Decimal, unit: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:

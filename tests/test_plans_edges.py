@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from plan_cases import CARD, case, policy
 from plans.context import Context
 from plans.engine import build_options, custom_quote, quote
 from plans.errors import CaseError, NoPlanPossible, PolicyError
-from plans.models import Case, Loan, Structure
+from plans.models import Case, Finances, Loan, Structure
 from plans.money import minor_unit
 from plans.policy import DEFAULT_POLICY_PATH, Policy, default_policy, load_policy, parse_policy
 from plans.schedule import Basis, equal_principal_rows
@@ -604,3 +604,45 @@ def test_an_amount_owed_is_accepted_exactly_when_it_is_payable(text, currency, c
         )
     else:
         assert payable and getattr(accepted, column) == amount
+
+
+_PYDANTIC_DECIMAL = TypeAdapter(D)
+_DECIMAL_LIKE_TEXT = st.one_of(
+    st.text(alphabet="0123456789.-+eE_ naNIinfty\u0660\uff11", max_size=14),
+    st.from_regex(r"[0-9]{1,40}(\.[0-9]{0,40})?", fullmatch=True),
+)
+
+
+def _whole_fen(amount: D) -> bool:
+    """Told from the digits (no context precision to round them): trailing zeros dropped,
+    at most 2 places remain."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)
+    places = -exponent - (len(digits) - len("".join(map(str, digits)).rstrip("0") or "0"))
+    return places <= 2 or not any(digits)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(_DECIMAL_LIKE_TEXT, st.integers(-(10**20), 10**20), st.booleans(), st.none()))
+def test_amounts_are_read_exactly_as_pydantic_reads_decimals(value):
+    """The shortcut for plain text (`12345.67`) and the general path read every input as
+    pydantic's own Decimal does: the same value, or the same refusal; then an amount must
+    not be negative, and an amount owed must be payable in its currency."""
+    try:
+        expected = _PYDANTIC_DECIMAL.validate_python(value)
+    except ValidationError as exc:
+        expected = exc.errors()[0]["msg"]
+    for model, data, column in (
+        (Finances, {"monthly_income": value}, "monthly_income"),
+        (Loan, {**CARD["loan"], "penalty_fees": value}, "penalty_fees"),
+    ):
+        try:
+            got = getattr(model.model_validate(data), column)
+        except ValidationError as exc:
+            got = exc.errors()[0]["msg"]
+        if isinstance(expected, D) and expected < 0:
+            assert got == "Value error, must not be negative"
+        elif isinstance(expected, D) and model is Loan and not _whole_fen(expected):
+            assert got == "Value error, has more decimal places than CNY allows"
+        else:
+            assert got == expected and str(got) == str(expected)  # the same digits, not just equal

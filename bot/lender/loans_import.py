@@ -63,7 +63,7 @@ LOAN_COLUMNS = frozenset(Loan.model_fields)
 KNOWN_COLUMNS = LOAN_COLUMNS | frozenset(BORROWER_COLUMNS)
 REQUIRED_COLUMNS = tuple(n for n, f in Loan.model_fields.items() if f.is_required()) + REQUIRED_BORROWER_COLUMNS
 MAX_NAME = 100  # characters of a borrower's name
-BATCH = 2000  # rows written per transaction: a few tens of milliseconds of the write lock
+BATCH = 5000  # rows written per transaction: about 50 ms of the write lock (BENCHMARKS.md)
 CHUNK = 2000  # rows checked together (by one worker process, for a big file)
 PARALLEL_FROM = 1 << 20  # bytes: smaller files are checked before worker processes would have started
 _ID_LAST4 = re.compile(r"^[0-9]{3}[0-9X]$")
@@ -247,12 +247,13 @@ def import_loans(
                 f" (fix them, or use --skip-invalid to import the {good} good ones)"
             )
         report = ImportReport(borrowers=borrowers, skipped=problems, workers=workers)
-        for first in range(1, last + 1, BATCH):
-            new, updated = store.write_staged_loans(first, first + BATCH - 1)
-            report.new += new
-            report.updated += updated
-            if progress:
-                progress("writing", report.new + report.updated, good)
+        with store.bulk_writes():
+            for first in range(1, last + 1, BATCH):
+                new, updated = store.write_staged_loans(first, first + BATCH - 1)
+                report.new += new
+                report.updated += updated
+                if progress:
+                    progress("writing", report.new + report.updated, good)
         return report
     finally:
         store.drop_staging()

