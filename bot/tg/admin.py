@@ -39,6 +39,7 @@ from bot.lender.broadcasts import (
     Content,
     Counts,
     Pacing,
+    Prepared,
     create_broadcast,
     parse_segment,
     prepare,
@@ -154,8 +155,10 @@ class AdminBroadcasts:
         rows.append([self._button(update, "admin.cancel", "cancel")])
         await self._say(update, "admin.choose_template", rows, segment=segment)
 
-    async def _confirm(self, update: Update, segment: str, template: str) -> None:
-        prepared = prepare(
+    def _prepare(self, segment: str, template: str) -> Prepared:
+        """Who a broadcast of `template` to `segment` reaches: the confirmation shows it and
+        the send uses it, prepared the same way so the two agree."""
+        return prepare(
             self.store,
             parse_segment(segment),
             Content(template=template),
@@ -163,6 +166,9 @@ class AdminBroadcasts:
             tz=self.tz,
             default_locale=self.default_locale,
         )
+
+    async def _confirm(self, update: Update, segment: str, template: str) -> None:
+        prepared = self._prepare(segment, template)
         if prepared.problems:
             await self._say(
                 update,
@@ -210,14 +216,7 @@ class AdminBroadcasts:
         if earlier is not None:
             await self._say(update, "admin.already_started", id=earlier["id"])
             return
-        prepared = prepare(
-            self.store,
-            parse_segment(segment),
-            Content(template=template),
-            translator=self.translator,
-            tz=self.tz,
-            default_locale=self.default_locale,
-        )
+        prepared = self._prepare(segment, template)
         try:
             broadcast_id = create_broadcast(self.store, prepared, created_by=origin)
         except BroadcastError as exc:
