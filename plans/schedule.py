@@ -201,20 +201,19 @@ def shaped_schedule(
                 fee = fees_left
             principal = amount - fee - interest
             if principal >= balance:  # this row repays all the principal left
-                if end_early and rounding != ROUND_FLOOR and balance + interest + fee + fees_left <= amount:
+                # Repaid before the last month: the months after would ask for nothing, or for
+                # carried fees alone (a fee part may round to nothing: 1 yen over 370 months).
+                # Built again with payments rounded down, unless even that repays early: a
+                # schedule that is nearly all interest (36% over 30 years) amplifies every
+                # cent of rounding a thousandfold, so no level amount in cents ends on the
+                # named month; then, as for a searched term, this row clears everything.
+                if (end_early and balance + interest + fee + fees_left <= amount) or rounding == ROUND_FLOOR:
                     fee += fees_left
                     append(_row(number, due, balance + interest + fee, balance, interest, fee, ZERO, kind))
                     return rows, pauses
-                if principal > balance:
-                    principal = balance
-                balance -= principal
-                # (balance and fees never go below zero: each row takes at most what is left)
-                # Repaid before the last month: the months after would ask for nothing, or for
-                # carried fees alone (a fee part may round to nothing: 1 yen over 370 months).
-                if rounding != ROUND_FLOOR:
-                    return shaped_schedule(
-                        basis, weights, scale, fee_scale, rounding=ROUND_FLOOR, start_number=start_number, kind=kind
-                    )
+                return shaped_schedule(
+                    basis, weights, scale, fee_scale, rounding=ROUND_FLOOR, start_number=start_number, kind=kind
+                )
             else:
                 balance -= principal
                 # principal + interest + fee is exactly the rounded amount (all in the minor unit)
