@@ -10,8 +10,8 @@ How the databases are made (in this process, before anything is measured)
 -----------------------------------------------------------------------------
 Every conversation belongs to its own generated borrower and loan
 (`Store.upsert_borrower_and_loan`, the generator of bench/throughput.py, seeded). Each
-conversation is stopped at a depth from 1 to 20 updates along the borrower's path (uniform;
-20 is a plan agreed, with its instalments and reminders).
+conversation is stopped at a depth from 1 to 21 updates along the borrower's path (uniform;
+21 is a plan agreed, with its instalments and reminders).
 
 * The first `--templates` (default 1,000) conversations are real: driven turn by turn
   through `Conversations.handle` (the same turn the Application runs, without Telegram),
@@ -70,13 +70,13 @@ from fakebot import TOKEN, make_callback_update, make_command_update, make_text_
 from plans.policy import default_policy  # noqa: E402
 
 SEED = tp.SEED
-STEPS = len(tp.SCRIPT_KINDS)  # 20: the whole path to an agreed plan
+STEPS = len(tp.SCRIPT_KINDS)  # 21: the whole path to an agreed plan
 STRIDE = 10_000_000  # update ids of copy n are the template's + n * STRIDE (templates use < STRIDE)
 WORKLOAD_UPDATE_IDS = 10**15  # the workload's update ids start here
 
 
 def depth(n: int, seed: int) -> int:
-    """How many updates of its path conversation n has had (1..20), the same in every run."""
+    """How many updates of its path conversation n has had (1..STEPS), the same in every run."""
     return random.Random(f"{seed}:{n}").randint(1, STEPS)
 
 
