@@ -106,13 +106,15 @@ def quote_options(d: Dialogue, state: State) -> list[Reply]:
         d.audit("no_affordable_plan", state, shortfall=str(result.monthly_shortfall))
     elif result.status is QuoteStatus.needs_approval:
         d.audit("needs_approval", state, blocked_by=result.blocked_by)
+    # The free debt-advice text comes before a screen with buttons (on a phone the buttons
+    # stay at the foot of the chat), after a screen that hands the case to a person.
     advice = [Reply("debt_advice")] if "debt_advice" in result.flags else []
     why = TO_PERSON.get(result.status)
     if why is None:
-        return [*_screen(d, state, case, result), *advice]
+        return [*advice, *_screen(d, state, case, result)]
     if not d.services.support_status().reachable:
         d.audit("person_requested", state, reason=why, step=state.step, reachable=False)
-        return [*_screen(d, state, case, result), *advice]
+        return [*advice, *_screen(d, state, case, result)]
     card = {
         "flags": [{"key": r.key, "params": r.params} for r in result.flag_reasons if r.key in CARD_FLAGS],
         "blocked_by": result.blocked_by,

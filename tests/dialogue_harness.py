@@ -159,6 +159,11 @@ class Talk:
     def keys(self) -> list[str]:
         return [r.key for r in self.replies if r.audience == "borrower"]
 
+    def reply(self, key: str):
+        """The borrower's one reply with this key (a screen, whatever notes come with it)."""
+        [found] = [r for r in self.replies if r.audience == "borrower" and r.key == key]
+        return found
+
     @property
     def support_keys(self) -> list[str]:
         return [r.key for r in self.replies if r.audience == "support"]

@@ -282,7 +282,7 @@ def test_when_nothing_fits_and_nobody_can_answer_the_borrower_is_told_where_to_t
     talk = Talk(support_chat_id=None)
     talk.services.policy = default_policy().model_copy(update={"contact": "95555 (8:00-20:00)"})
     nothing_fits(talk)
-    assert talk.keys == ["no_affordable", "debt_advice"] and talk.step is Step.options
+    assert talk.keys == ["debt_advice", "no_affordable"] and talk.step is Step.options
     assert "95555 (8:00-20:00)" in talk.text and "nobody from our team can answer" in talk.text
     assert talk.payloads == ["custom:", "person:hardship_review"]
     assert '"reachable": false' in talk.audit("person_requested")[0]["details"]
