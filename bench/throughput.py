@@ -524,9 +524,9 @@ async def on_button(update, context) -> None:
     await context.bot.send_message(update.effective_chat.id, update.callback_query.data)
 
 
-def build_echo(fake: BenchFake):
-    """The bare echo bot of issue 6: one MessageHandler, one CallbackQueryHandler."""
-    app = (
+def bare_application(fake: BenchFake):
+    """A PTB Application on the fake Bot API with no handlers (echo and replay add theirs)."""
+    return (
         ApplicationBuilder()
         .token(TOKEN)
         .base_url(BASE_URL)
@@ -535,6 +535,11 @@ def build_echo(fake: BenchFake):
         .get_updates_request(fake)
         .build()
     )
+
+
+def build_echo(fake: BenchFake):
+    """The bare echo bot of issue 6: one MessageHandler, one CallbackQueryHandler."""
+    app = bare_application(fake)
     app.add_handler(MessageHandler(filters.TEXT, on_text))
     app.add_handler(CallbackQueryHandler(on_button))
     return app
@@ -586,15 +591,7 @@ def build_replay(fake: BenchFake, borrowers: list[Borrower]):
     """PTB alone with our traffic: for each update, exactly the Bot API calls our bot made
     (same texts, same keyboards built as PTB objects, callback answers), with
     no storage, dialogue or rendering. Splits our cost into PTB's share and our own work."""
-    app = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .base_url(BASE_URL)
-        .base_file_url(BASE_FILE_URL)
-        .request(fake)
-        .get_updates_request(fake)
-        .build()
-    )
+    app = bare_application(fake)
     app.bot_data["replies"] = {uid: calls for b in borrowers for uid, calls in b.replies.items()}
     app.add_handler(MessageHandler(filters.TEXT | filters.CONTACT, on_any))
     app.add_handler(CallbackQueryHandler(on_any))
