@@ -60,8 +60,15 @@ def in_minor_units(amount: Decimal, currency: str) -> bool:
         point = text.find(".")
         if point < 0 or point - len(text) + 1 >= unit_exponent:
             return True
-    exponent = amount.normalize().as_tuple().exponent
-    return isinstance(exponent, int) and exponent >= unit_exponent
+    # Otherwise from the digits, trailing zeros dropped (`normalize` would first round to the
+    # context's 28 digits and call 10000000000000000000000000.001 payable).
+    _, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        return False
+    significant = len(digits)
+    while significant and digits[significant - 1] == 0:
+        significant -= 1
+    return not significant or exponent + len(digits) - significant >= unit_exponent
 
 
 @lru_cache(maxsize=64)

@@ -10,7 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
@@ -623,6 +623,7 @@ def _whole_fen(amount: D) -> bool:
 
 
 @settings(max_examples=500, deadline=None)
+@example(value="10000000000000000000000000.001")  # 29 digits: was rounded to 28, then "payable" (found)
 @given(value=st.one_of(_DECIMAL_LIKE_TEXT, st.integers(-(10**20), 10**20), st.booleans(), st.none()))
 def test_amounts_are_read_exactly_as_pydantic_reads_decimals(value):
     """The shortcut for plain text (`12345.67`) and the general path read every input as
