@@ -35,22 +35,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plans.engine import quote  # noqa: E402
-from plans.models import Case  # noqa: E402
+from plans.models import Case, HardshipReason  # noqa: E402
 from plans.policy import default_policy  # noqa: E402
 
 SEED = 20261128
 
-REASONS = [
-    "job_loss",
-    "income_drop",
-    "illness",
-    "family_emergency",
-    "business_trouble",
-    "over_indebted",
-    "disaster",
-    "payment_issue",
-    "other",
-]
+REASONS = [reason.value for reason in HardshipReason]
 
 
 def _money(value: float, places: int = 2) -> str:

@@ -27,7 +27,19 @@ from plans.policy import default_policy
 _update_ids = itertools.count(1000)
 
 
-async def make_bot_app(fake, db_path, *, support_chat_id=None, now=clock, default_locale="zh_CN", policy=None):
+async def make_bot_app(
+    fake,
+    db_path,
+    *,
+    support_chat_id=None,
+    now=clock,
+    default_locale="zh_CN",
+    policy=None,
+    rate_limit=False,
+    initialize=True,
+):
+    """The real Application over `db_path` (demo loans loaded), on the fake Bot API; with
+    `rate_limit`, the AIORateLimiter `restructure-bot run` uses."""
     store = Store(db_path, clock=now)
     load_demo(store)
     conversations = Conversations(
@@ -39,9 +51,10 @@ async def make_bot_app(fake, db_path, *, support_chat_id=None, now=clock, defaul
         base_url="http://fake/bot",
         base_file_url="http://fake/file/bot",
         request=fake,
-        rate_limit=False,
+        rate_limit=rate_limit,
     )
-    await app.initialize()
+    if initialize:
+        await app.initialize()
     return app, store
 
 

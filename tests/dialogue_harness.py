@@ -28,6 +28,7 @@ from bot.demo import load_demo
 from bot.i18n import Translator, plain_text
 from bot.services import StoreServices
 from bot.store import Store
+from dialogs.answers import summary
 from dialogs.identify import MAX_LOAN_FAILURES
 from dialogs.machine import COMMANDS, Dialogue
 from dialogs.model import Event, Reply
@@ -163,6 +164,25 @@ class Talk:
         """The borrower's one reply with this key (a screen, whatever notes come with it)."""
         [found] = [r for r in self.replies if r.audience == "borrower" and r.key == key]
         return found
+
+    def card(self):
+        """The hand-off card of this turn, and its text as the support team reads it (English;
+        no ticket, borrower or loan rows: those come from the store in the real card)."""
+        [card] = [r for r in self.replies if r.key == "handoff.card"]
+        text = TRANSLATOR.render(
+            "en",
+            "handoff.card",
+            **card.data,
+            ticket_id=1,
+            chat_id=1,
+            borrower=None,
+            loan=None,
+            answers=summary(self.state.data, None),
+            options=[],
+            chosen=None,
+            recent=[],
+        )
+        return card, text
 
     @property
     def support_keys(self) -> list[str]:

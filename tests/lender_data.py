@@ -57,6 +57,19 @@ def loan(loan_id: str, phone: str, locale: str | None) -> dict:
     }
 
 
+def instalment(number: int, due: date, amount: str, kind: str = "instalment") -> dict:
+    """An instalment as `Store.save_plan` takes it: all principal, no interest or fees."""
+    return {
+        "number": number,
+        "due_date": due,
+        "amount": Decimal(amount),
+        "principal": Decimal(amount),
+        "interest": Decimal(0),
+        "fees": Decimal(0),
+        "kind": kind,
+    }
+
+
 def add_plan(
     store: Store,
     borrower_id: int,
@@ -78,17 +91,7 @@ def add_plan(
             "total_repayable": sum((Decimal(i[1]) for i in instalments), Decimal(0)),
             "apr": Decimal("0.1"),
         },
-        installments=[
-            {
-                "number": n,
-                "due_date": due,
-                "amount": Decimal(amount),
-                "principal": Decimal(amount),
-                "interest": Decimal(0),
-                "fees": Decimal(0),
-            }
-            for n, (due, amount, _, _) in enumerate(instalments, 1)
-        ],
+        installments=[instalment(n, due, amount) for n, (due, amount, _, _) in enumerate(instalments, 1)],
         consent_text="I agree",
         consent_user_id=None,
         consent_update_id=None,

@@ -15,7 +15,6 @@ from bot.console import TERMINAL_CHAT, Console
 from bot.demo import DEMO_LOANS
 from bot.i18n import Translator
 from bot.turn import Conversations
-from dialogs.answers import summary
 from dialogs.identify import MAX_FAILURES, MAX_LOAN_FAILURES
 from dialogs.model import Event
 from dialogs.state import answers_summary
@@ -257,22 +256,9 @@ def test_when_nothing_fits_the_case_goes_to_a_person_with_the_reason_and_debt_ad
     assert advice in talk.text and talk.step is Step.with_person
     assert not [p for p in talk.payloads if p.startswith(("choose:", "details:"))]
     assert talk.payloads == ["leave:"] and talk.state.options == []
-    [card] = [r for r in talk.replies if r.key == "handoff.card"]
+    card, text = talk.card()
     assert card.data["reason"] == "hardship_review" and card.data["shortfall"] > 0
     assert {f["key"] for f in card.data["flags"]} >= {"hardship_review", "debt_advice"}
-    text = TRANSLATOR.render(
-        "en",
-        "handoff.card",
-        **card.data,
-        ticket_id=1,
-        chat_id=1,
-        borrower=None,
-        loan=None,
-        answers=summary(talk.state.data, None),
-        options=[],
-        chosen=None,
-        recent=[],
-    )
     assert "hardship review" in text and "debt advice" in text and "short by CN¥" in text
     talk.press_payload("leave:")  # back with the assistant: the borrower may still name an amount
     assert talk.step is Step.options and talk.payloads == ["custom:", "person:hardship_review"]

@@ -11,7 +11,6 @@ from decimal import Decimal
 import pytest
 
 from bot.i18n import make_filters
-from dialogs.answers import summary
 from dialogs.steps import Step
 from dialogue_harness import TRANSLATOR, Talk, routes
 from plans.engine import budget_of, quote
@@ -173,20 +172,7 @@ def test_heavy_debts_bring_free_debt_advice_and_a_person_who_is_told_why():
     assert talk.keys == ["debt_advice", "options"] and "12348" in talk.text
     assert "person:debt_advice" in talk.payloads
     talk.press_payload("person:debt_advice")
-    [card] = [r for r in talk.replies if r.key == "handoff.card"]
-    text = TRANSLATOR.render(
-        "en",
-        "handoff.card",
-        **card.data,
-        ticket_id=1,
-        chat_id=1,
-        borrower=None,
-        loan=None,
-        answers=summary(talk.state.data, None),
-        options=[],
-        chosen=None,
-        recent=[],
-    )
+    card, text = talk.card()
     assert "debt advice was shown" in text
 
 
@@ -203,21 +189,8 @@ def test_plans_a_person_must_approve_reach_them_with_the_rules_that_block_them()
     talk.press_payload("next:")
     talk.press_payload("next:")
     assert talk.keys == ["needs_approval", "person_requested"] and "the APR cap" in talk.text
-    [card] = [r for r in talk.replies if r.key == "handoff.card"]
+    card, text = talk.card()
     assert card.data["blocked_by"] == ["apr_cap"] and card.data["for_approval"]
-    text = TRANSLATOR.render(
-        "en",
-        "handoff.card",
-        **card.data,
-        ticket_id=1,
-        chat_id=1,
-        borrower=None,
-        loan=None,
-        answers=summary(talk.state.data, None),
-        options=[],
-        chosen=None,
-        recent=[],
-    )
     assert "Blocked by the lender's rules: the APR cap" in text and card.data["for_approval"][0] in text
 
 

@@ -32,7 +32,7 @@ from plan_oracle import available, fits_every_month, income_in, month_gaps, npv_
 from plans.dates import add_months, first_due_date, months_between
 from plans.engine import build_options, custom_quote, offered_option, quote
 from plans.errors import NoPlanPossible
-from plans.models import Case, Option, Product, QuoteStatus, Structure
+from plans.models import Case, HardshipReason, Option, Product, QuoteStatus, Structure
 from plans.money import minor_unit
 from plans.policy import Policy, default_policy
 
@@ -99,21 +99,7 @@ def finances(draw, currency: str, payment_days: tuple[int, int] = (1, 28)) -> di
         "other_debt_payments": str(draw(st.one_of(st.just(D(0)), amounts(currency, 0, 5_000)))),
         "dependants": draw(st.integers(min_value=0, max_value=4)),
         "savings_available": str(draw(st.one_of(st.just(D(0)), amounts(currency, 0, 400_000)))),
-        "hardship_reason": draw(
-            st.sampled_from(
-                [
-                    "job_loss",
-                    "income_drop",
-                    "illness",
-                    "family_emergency",
-                    "business_trouble",
-                    "over_indebted",
-                    "disaster",
-                    "payment_issue",
-                    "other",
-                ]
-            )
-        ),
+        "hardship_reason": draw(st.sampled_from([reason.value for reason in HardshipReason])),
         "outlook": draw(st.sampled_from(["temporary", "lasting", "unsure"])),
     }
     if draw(st.booleans()):

@@ -221,18 +221,7 @@ def _plan(
         consent_user_id=None,
         consent_update_id=None,
         accepted_at=accepted,
-        installments=[
-            {
-                "number": n,
-                "due_date": due,
-                "amount": Decimal(amount),
-                "principal": Decimal(amount),
-                "interest": Decimal(0),
-                "fees": Decimal(0),
-                "kind": kind,
-            }
-            for n, (due, amount, kind) in enumerate(dues, start=1)
-        ],
+        installments=[lender_data.instalment(n, due, amount, kind) for n, (due, amount, kind) in enumerate(dues, 1)],
     )
 
 

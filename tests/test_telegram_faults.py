@@ -21,17 +21,11 @@ import time
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from borrower_chat import BorrowerChat
-from bot.demo import load_demo
-from bot.i18n import Translator
-from bot.store import Store
-from bot.tg.app import build_application
+from borrower_chat import BorrowerChat, make_bot_app
 from bot.tg.polling import run_polling
-from bot.turn import Conversations
-from fakebot import TOKEN, make_command_update
-from fixtures import clock, store_of
+from fakebot import make_command_update
+from fixtures import store_of
 from plan_helpers import agree_a_plan
-from plans.policy import default_policy
 
 BORROWER, OTHER = 501, 601
 
@@ -69,22 +63,8 @@ def inject(fake, method: str, fault: str, times: int = 1) -> None:
 
 
 async def open_app(fake, db_path, *, rate_limit: bool = False, initialize: bool = True):
-    """The real Application over `db_path`, as `make_bot_app` builds it, with or without the
-    AIORateLimiter `restructure-bot run` uses."""
-    store = Store(db_path, clock=clock)
-    load_demo(store)
-    conversations = Conversations(store, default_policy(), Translator(), clock, "en")
-    app = build_application(
-        conversations,
-        token=TOKEN,
-        base_url="http://fake/bot",
-        base_file_url="http://fake/file/bot",
-        request=fake,
-        rate_limit=rate_limit,
-    )
-    if initialize:
-        await app.initialize()
-    return app, store
+    """The real Application over `db_path` in English, with or without the rate limiter."""
+    return await make_bot_app(fake, db_path, default_locale="en", rate_limit=rate_limit, initialize=initialize)
 
 
 def saved(app, chat_id: int = BORROWER) -> dict:
