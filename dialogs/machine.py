@@ -88,8 +88,9 @@ class Dialogue:
             state.paused_at = None
         return [Reply("resumed"), *self.ask(state)]
 
-    def checkin(self, state: State, plan_id: int, number: int) -> list[Reply]:
-        """A missed instalment: ask what happened (pushed by the reminder dispatcher)."""
+    def checkin(self, state: State, plan_id: int) -> list[Reply]:
+        """A missed instalment: ask what happened (pushed by the reminder dispatcher; the
+        check-in is about the plan's earliest missed instalment)."""
         return aftercare.check_in(self, state, plan_id)
 
     def back_from_person(self, state: State) -> list[Reply]:

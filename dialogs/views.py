@@ -26,6 +26,8 @@ def loan_view(loan: Loan) -> dict[str, Any]:
         "overdue_principal": loan.overdue_principal,
         "overdue_interest": loan.overdue_interest,
         "penalty_fees": loan.penalty_fees,
+        #: unpaid fees of an earlier plan (a re-plan): owed, interest-free, not overdue as such
+        "earlier_fees": loan.carried_fees,
         "outstanding": loan.outstanding_principal,
         "total": loan.total_owed,
         "days_past_due": loan.days_past_due,

@@ -478,10 +478,6 @@ class Option:
         return max(map(_PAYMENT, self.schedule))
 
     @property
-    def smallest_payment(self) -> Decimal:
-        return min(row.payment for row in self.instalments)
-
-    @property
     def first_due_date(self) -> date:
         return self.schedule[0].due_date
 

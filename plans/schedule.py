@@ -128,7 +128,6 @@ def shaped_schedule(
     *,
     rounding: str = ROUND_HALF_UP,
     start_number: int = 1,
-    kind: str = "instalment",
     end_early: bool = False,
 ) -> tuple[list[Row], list[Pause]]:
     """The schedule paying about (scale + fee_scale) x weights[k]; the last row clears all.
@@ -209,18 +208,18 @@ def shaped_schedule(
                 # named month; then, as for a searched term, this row clears everything.
                 if (end_early and balance + interest + fee + fees_left <= amount) or rounding == ROUND_FLOOR:
                     fee += fees_left
-                    append(_row(number, due, balance + interest + fee, balance, interest, fee, ZERO, kind))
+                    append(_row(number, due, balance + interest + fee, balance, interest, fee, ZERO))
                     return rows, pauses
                 return shaped_schedule(
-                    basis, weights, scale, fee_scale, rounding=ROUND_FLOOR, start_number=start_number, kind=kind
+                    basis, weights, scale, fee_scale, rounding=ROUND_FLOOR, start_number=start_number
                 )
             else:
                 balance -= principal
                 # principal + interest + fee is exactly the rounded amount (all in the minor unit)
-                append(_row(number, due, amount, principal, interest, fee, balance + fees_left, kind))
+                append(_row(number, due, amount, principal, interest, fee, balance + fees_left))
                 number += 1
                 continue
-        append(_row(number, due, principal + interest + fee, principal, interest, fee, balance + fees_left, kind))
+        append(_row(number, due, principal + interest + fee, principal, interest, fee, balance + fees_left))
         number += 1
     return rows, pauses
 

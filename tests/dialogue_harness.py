@@ -124,7 +124,7 @@ class Talk:
         if kind == "contact":
             return self.contact(value)
         if kind == "checkin":
-            return self.push(lambda dialogue, state: dialogue.checkin(state, *miss_first_instalment(self)))
+            return self.push(lambda dialogue, state: dialogue.checkin(state, miss_first_instalment(self)))
         if kind == "guessed_at":  # other accounts have guessed at this loan number, then the ID is typed
             for stranger in range(MAX_LOAN_FAILURES):
                 self.store.record_identification_attempt(
@@ -213,12 +213,12 @@ class Talk:
         return [dict(row) for row in self.store.db.query("SELECT * FROM audit WHERE event = ? ORDER BY id", [event])]
 
 
-def miss_first_instalment(talk: Talk) -> tuple[int, int]:
+def miss_first_instalment(talk: Talk) -> int:
     """Mark the active plan's first instalment missed (as the reminder dispatcher would find
-    it); the (plan id, instalment number) a check-in is about."""
+    it); the plan's id, which a check-in is about."""
     plan = talk.store.active_plan_for_borrower(talk.state.borrower_id)
     talk.store.db.execute("UPDATE installments SET status = 'missed' WHERE plan_id = ? AND number = 1", [plan["id"]])
-    return plan["id"], 1
+    return plan["id"]
 
 
 # ---------------------------------------------------------------------------- routes from the table

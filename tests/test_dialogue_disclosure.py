@@ -14,17 +14,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_plans_properties import scenarios
 
-from bot.i18n import LOCALES, make_filters
+from bot.i18n import LOCALES, make_filters, plain_text
 from dialogs.steps import Step
 from dialogs.views import loan_view, option_data, option_view
 from dialogue_harness import TRANSLATOR, Talk, routes
+from plan_cases import CARD
 from plans.engine import custom_quote, quote
 from plans.errors import NoPlanPossible
-from plans.models import Case, Option, Outlook
+from plans.models import Case, Loan, Option, Outlook
 from plans.policy import Policy
 
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -137,3 +139,17 @@ def test_the_budget_and_nothing_fits_agree_and_the_shortfall_is_never_zero(situa
     assert shown["budget"]["now"]["available"] == budget["available"]
     assert money(budget["available"], "CNY") in talk.text and money(shortfall, "CNY") in talk.text
     assert shown["options"] and closest["to_pay"] == shown["options"][0]["tightest"]["to_pay"]
+
+
+@pytest.mark.parametrize(
+    "locale, line", [("en", "Fees carried from your earlier plan"), ("zh_CN", "上一个还款计划未还的费用")]
+)
+def test_the_loan_overview_shows_fees_carried_from_an_earlier_plan(locale, line):
+    """A re-plan's loan owes its earlier plan's unpaid fees: the overview names them, so its
+    lines add up to what is owed; a loan without them has no such line."""
+    money = make_filters(locale)["money"]
+    fresh = Loan.model_validate(CARD["loan"])
+    replanned = fresh.model_copy(update={"carried_fees": Decimal("250.00")})
+    assert line not in plain_text(TRANSLATOR.render(locale, "loan_overview", loan=loan_view(fresh)))
+    text = plain_text(TRANSLATOR.render(locale, "loan_overview", loan=loan_view(replanned)))
+    assert line in text and money(Decimal("250.00"), "CNY") in text

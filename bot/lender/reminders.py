@@ -186,9 +186,8 @@ class Dispatcher:
         says how many days are really left)."""
         kind, number = reminder["kind"], reminder["installment_number"]
         if kind == "checkin":
-            return self.conversations.push(
-                chat_id, lambda dialogue, state: dialogue.checkin(state, reminder["plan_id"], number)
-            )
+            plan_id = reminder["plan_id"]
+            return self.conversations.push(chat_id, lambda dialogue, state: dialogue.checkin(state, plan_id))
         plan = self.store.plan(reminder["plan_id"])
         instalments = self.store.plan_installments(plan["id"])
         view = plan_view(plan, instalments, today)
