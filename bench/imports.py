@@ -245,7 +245,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=0,
-        help="processes checking rows (default: as `loans import` chooses: one per idle CPU)",
+        help="processes checking rows (default: as `loans import` chooses: one per CPU)",
     )
     parser.add_argument("--profile", type=int, metavar="ROWS", help="cProfile an import of ROWS rows instead")
     parser.add_argument("--measure", nargs=4, metavar=("KIND", "FILE", "FOLDER", "WORKERS"), help=argparse.SUPPRESS)

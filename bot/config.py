@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     support_chat_id: int | None = None
     support_hours: str = Field(default="09:00-21:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
+    #: the secret Telegram sends with every webhook POST (`run --webhook-url`)
+    webhook_secret: SecretStr | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("token", "support_chat_id", "policy", mode="before")
+    @field_validator("token", "webhook_secret", "support_chat_id", "policy", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         """`BOT_TOKEN=` in a .env file means "not set", not an empty token."""

@@ -67,6 +67,13 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch):
     assert settings.require_token() == "from-file"
 
 
+def test_the_webhook_secret_comes_from_dotenv_too_and_is_not_shown(tmp_path):
+    (tmp_path / ".env").write_text("BOT_WEBHOOK_SECRET=s3cret-from-file\n", encoding="utf-8")
+    settings = load_settings()
+    assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value() == "s3cret-from-file"
+    assert "s3cret-from-file" not in repr(settings)
+
+
 def test_explicit_env_file(tmp_path):
     env_file = tmp_path / "prod.env"
     env_file.write_text("BOT_DEFAULT_LOCALE=en\n", encoding="utf-8")

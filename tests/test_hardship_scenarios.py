@@ -21,12 +21,9 @@ import pytest
 
 from borrower_chat import BorrowerChat, answer_situation, identify, make_bot_app
 from bot.lender.plan_life import apply_payment
+from fixtures import store_of
 from plan_helpers import at, dispatcher_for
 from plans.policy import Policy, default_policy
-
-
-def store_of(chat):
-    return chat.app.bot_data["conversations"].store
 
 
 @pytest.fixture

@@ -78,4 +78,7 @@ def test_the_engine_example_in_the_readme_is_what_the_engine_says():
     assert f"{money(result.budget.available)} a month available" in example
     assert f"`{result.recommended_because.key}`: {money(recommended.total_repayable)} in all" in example
     assert f"{money(Decimal(result.recommended_because.params['saves']))} less" in example
-    assert f"then {money(min(r.payment for r in holiday.schedule))} a month" in example
+    *regular, last = holiday.schedule
+    assert {r.payment for r in regular} == {regular[0].payment}  # one amount a month, then the last
+    assert f"then {money(regular[0].payment)} a month" in example
+    assert f"({money(last.payment)} the last payment" in example

@@ -90,9 +90,8 @@ def chat(demo: bool, database: str | None, lang: str | None) -> None:
 @click.option("--port", default=8443, show_default=True, help="Webhook listen port.")
 @click.option(
     "--secret-token",
-    envvar="BOT_WEBHOOK_SECRET",
     default=None,
-    help="Webhook secret token (env BOT_WEBHOOK_SECRET); required with --webhook-url.",
+    help="Webhook secret token (default: BOT_WEBHOOK_SECRET, environment or .env); required with --webhook-url.",
 )
 @cli_errors
 def run(webhook_url: str | None, listen: str, port: int, secret_token: str | None) -> None:
@@ -114,6 +113,8 @@ def run(webhook_url: str | None, listen: str, port: int, secret_token: str | Non
     assert application.job_queue is not None  # the job-queue extra is a dependency
     application.job_queue.run_repeating(send_reminders, interval=REMINDER_INTERVAL, first=5)
     if webhook_url:
+        if not secret_token and settings.webhook_secret is not None:
+            secret_token = settings.webhook_secret.get_secret_value()
         if not secret_token:
             raise click.UsageError("--webhook-url needs a secret token (--secret-token or BOT_WEBHOOK_SECRET)")
         from bot.tg.webhook import run_webhook

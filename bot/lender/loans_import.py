@@ -5,7 +5,7 @@ Two passes, so "all or nothing" holds while memory stays flat and the bot is nev
 1. *Check*: the file is streamed row by row. Each row is checked on its own: the loan columns
    by the engine's own `plans.models.Loan` (so the bot never holds a loan the engine would
    refuse; every bad column is reported, not only the first), the borrower columns and the
-   sanity of the amounts here (`RULES` in the README). Rows that pass are staged in a TEMP
+   sanity of the amounts here (README, "Loan import columns"). Rows that pass are staged in a TEMP
    table; then clashes between rows (a loan listed twice, one phone with two ID endings) are
    found with SQL over the whole file. Every problem is counted and the first
    `Problems.LIMIT` are listed as `row N, column C: reason` (rows count from 1, a CSV header
