@@ -82,10 +82,6 @@ def paid_amount(d: Dialogue, state: State, event: Event, text: str) -> list[Repl
     return d.go(state, steps.Step.paid_date)
 
 
-def paid_date_menu(d: Dialogue, state: State) -> list[list[Button]]:
-    return [[Button("paid_today", "paidon:0"), Button("paid_yesterday", "paidon:1")]]
-
-
 def paid_date(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
     return _reported(d, state, parse_day(text, today=d.services.now().date()))
 

@@ -84,9 +84,13 @@ class Dialogue:
         if state.step is Step.with_person:
             return self.ask(state)
         if state.step is Step.paused:
-            self.return_to(state, state.paused_at or Step.consent)
-            state.paused_at = None
+            self._unpause(state)
         return [Reply("resumed"), *self.ask(state)]
+
+    def _unpause(self, state: State) -> None:
+        """Back to the step the conversation was paused at."""
+        self.return_to(state, state.paused_at or Step.consent)
+        state.paused_at = None
 
     def checkin(self, state: State, plan_id: int) -> list[Reply]:
         """A missed instalment: ask what happened (pushed by the reminder dispatcher; the
@@ -154,8 +158,7 @@ class Dialogue:
 
     def _back(self, state: State) -> list[Reply]:
         if state.step is Step.paused:  # /back resumes, then goes back
-            self.return_to(state, state.paused_at or Step.consent)
-            state.paused_at = None
+            self._unpause(state)
         target = self._back_target(state)
         if target is None:
             return [Reply("error.cannot_go_back"), *self.ask(state)]

@@ -94,9 +94,7 @@ def relay(d: Dialogue, state: State, event: Event, text: str) -> list[Reply]:
 
 def leave(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
     """The borrower leaves the queue: the team is told (the ticket closes), the assistant goes on."""
-    back = state.person_from or steps.Step.consent
-    state.person_from, state.needs_person = None, False
-    d.return_to(state, back)
+    back = _back_with_the_assistant(d, state)
     d.audit("person_request_withdrawn", state, chat_id=event.chat_id, step=back)
     return [Reply("handoff.left", {"step": back}, audience="support"), Reply("person_left"), *d.ask(state)]
 
@@ -104,10 +102,16 @@ def leave(d: Dialogue, state: State, event: Event, value: str) -> list[Reply]:
 def closed_by_agent(d: Dialogue, state: State) -> list[Reply]:
     if state.step is not steps.Step.with_person:
         return []
+    _back_with_the_assistant(d, state)
+    return [Reply("person_closed"), *d.ask(state)]
+
+
+def _back_with_the_assistant(d: Dialogue, state: State) -> steps.Step:
+    """Out of the queue, back at the step the borrower asked for a person from (returned)."""
     back = state.person_from or steps.Step.consent
     state.person_from, state.needs_person = None, False
     d.return_to(state, back)
-    return [Reply("person_closed"), *d.ask(state)]
+    return back
 
 
 def command(d: Dialogue, state: State, event: Event, name: str, arg: str) -> list[Reply]:

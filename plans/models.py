@@ -54,10 +54,8 @@ def _decimal(value: Any) -> Decimal:
     text such as `12345.67` is read directly; pydantic gets the rest."""
     if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
         return Decimal(value)
-    if isinstance(value, float):
-        raise ValueError("give amounts as strings or integers, not floats")
     try:
-        return _DECIMAL.validate_python(value)
+        return _DECIMAL.validate_python(_no_float(value))
     except ValidationError as exc:
         error = exc.errors()[0]
         raise PydanticCustomError(error["type"], error["msg"]) from None  # (no context: the message as it is)
