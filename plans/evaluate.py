@@ -11,7 +11,8 @@ Completion likelihood (a documented heuristic, 0-1) multiplies four factors:
 - history: 0.8 + 0.2 x on-time payments in the last 12 months / 12 (0.9 when unknown);
 - length: 1 - 0.003 per month of the plan, at least 0.5 (long plans break more often).
 The lender's score is the present value of the payments (policy discount rate, on the same
-actual dates as the APR) times it.
+actual dates as the APR) times it. The present value is an estimate for ranking, discounted in
+floating point as the IRR is solved; no amount anyone pays is computed that way.
 """
 
 from __future__ import annotations

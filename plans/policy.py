@@ -80,8 +80,9 @@ class PaymentDays(_Section):
 
 class Recommendation(_Section):
     """Which affordable plan is recommended. "borrower": the one that costs the borrower
-    least, when it is cheaper than the lender's favourite (best expected recovery) by more
-    than `clearly_cheaper` of the favourite's total; "lender": always the favourite."""
+    least, when it is cheaper than the lender's favourite (the best score: present value x
+    completion likelihood) by more than `clearly_cheaper` of the favourite's total;
+    "lender": always the favourite."""
 
     prefer: Literal["borrower", "lender"] = "borrower"
     clearly_cheaper: Share = Decimal("0.01")
