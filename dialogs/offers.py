@@ -294,7 +294,7 @@ def sure(d: Dialogue, state: State, event: Event, option_id: str) -> list[Reply]
         amount=custom.get("amount"),
         available=str(over["available"]),
         asked=str(over["asked"]),
-        month=over["month"].isoformat()[:7],
+        month=f"{over['month']:%Y-%m}",
     )
     return d.advance(state)
 

@@ -217,15 +217,10 @@ def schedule_view(option: Option) -> list[dict[str, Any]]:
 def over_budget_view(option: Option) -> dict[str, Any] | None:
     """For a plan above the budget (the engine's `over_budget` reason, given to the borrower's
     own amount): the month it is worst, what it asks then, what is available; else None."""
-    params = next((r.params for r in option.reasons if r.key == "over_budget"), None)
-    if params is None:
+    if not any(r.key == "over_budget" for r in option.reasons):
         return None
-    year, month = params["month"].split("-")
-    return {
-        "available": Decimal(params["available"]),
-        "asked": Decimal(params["asked"]),
-        "month": date(int(year), int(month), 1),
-    }
+    fit = month_fit_view(option.tightest)
+    return {"available": fit["available"], "asked": fit["to_pay"], "month": fit["month"]}
 
 
 def option_data(option: Option) -> dict[str, Any]:
