@@ -44,13 +44,14 @@ def webhook_args(port: int, path: str = "telegram/hook") -> list[str]:
     return ["run", "--webhook-url", f"https://bot.example/{path}", "--listen", "127.0.0.1", "--port", str(port)]
 
 
-def post_update(port: int, update: dict, secret: str = WEBHOOK_SECRET, path: str = "telegram/hook") -> int:
-    """POST one update to the webhook as Telegram does; the HTTP status, or 0 when nobody answered."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/{path}",
-        data=json.dumps(update).encode(),
-        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
-    )
+def post_update(port: int, update: dict, secret: str | None = WEBHOOK_SECRET, path: str = "telegram/hook") -> int:
+    """POST one update to the webhook as Telegram does (`secret` None: without the secret
+    token header); the HTTP status, or 0 when nobody answered."""
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    url = f"http://127.0.0.1:{port}/{path}"
+    request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return response.status

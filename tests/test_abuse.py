@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -33,8 +30,9 @@ from telegram import Update
 from borrower_chat import BorrowerChat, answer_situation, identify, make_bot_app, to_options
 from bot.demo import load_demo
 from bot.store import Store
+from bot_process import bot_env, free_port, post_update
 from botapi_stub import BotApiStub
-from fakebot import TOKEN, make_command_update, make_text_update
+from fakebot import make_command_update, make_text_update
 from fixtures import NOW, Clock, store_of
 
 SUPPORT = -100777
@@ -424,40 +422,14 @@ async def test_support_group_actions_from_anywhere_else_do_nothing(app, fake_api
 SECRET = "s3cret-Token_42"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _post(port: int, update: dict, secret: str | None) -> int:
-    headers = {"Content-Type": "application/json"}
-    if secret is not None:
-        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=json.dumps(update).encode(), headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 @pytest.fixture
 def webhook_bot(tmp_path):
     """`restructure-bot run --webhook-url ...` in a subprocess, against the HTTP Bot API stub."""
     with Store(tmp_path / "bot.db") as store:
         load_demo(store)
-    port = _free_port()
+    port = free_port()
     with BotApiStub() as stub:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") and not k.lower().endswith("_proxy")}
-        env.update(
-            BOT_TOKEN=TOKEN,
-            BOT_API_URL=stub.base_url,
-            BOT_API_FILE_URL=stub.base_url.replace("/bot", "/file/bot"),
-            BOT_DATABASE=str(tmp_path / "bot.db"),
-            BOT_DEFAULT_LOCALE="en",
-            NO_PROXY="127.0.0.1,localhost",
-        )
+        env = bot_env(stub.base_url, tmp_path / "bot.db", BOT_API_FILE_URL=stub.base_url.replace("/bot", "/file/bot"))
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -502,12 +474,12 @@ def test_webhook_calls_need_the_secret_token(webhook_bot, tmp_path):
     stub, port, registered, process = webhook_bot
     assert registered["secret_token"] == SECRET and registered["url"] == f"http://127.0.0.1:{port}/"
     forged = make_command_update(1, ATTACKER, ATTACKER, "start", language_code="en")
-    assert _post(port, forged, None) == 403
-    assert _post(port, {**forged, "update_id": 2}, "wrong-token") == 403
-    assert _post(port, {**forged, "update_id": 3}, SECRET.upper()) == 403
-    assert _post(port, {**forged, "update_id": 4}, SECRET[:-1]) == 403
+    assert post_update(port, forged, None, path="") == 403
+    assert post_update(port, {**forged, "update_id": 2}, "wrong-token", path="") == 403
+    assert post_update(port, {**forged, "update_id": 3}, SECRET.upper(), path="") == 403
+    assert post_update(port, {**forged, "update_id": 4}, SECRET[:-1], path="") == 403
     genuine = make_command_update(5, VICTIM, VICTIM, "start", language_code="en")
-    assert _post(port, genuine, SECRET) == 200
+    assert post_update(port, genuine, SECRET, path="") == 200
     answer = stub.wait_for("sendMessage", lambda p: p["chat_id"] == VICTIM and "reply_markup" in p, timeout=30)
     assert "your privacy" in answer["text"]
     assert [label for label, _ in stub.last_buttons(VICTIM)[0]] == ["I agree", "I do not agree"]
