@@ -10,6 +10,7 @@ import pytest
 from telegram import Update
 
 from borrower_chat import BorrowerChat, identify, make_bot_app
+from bot.i18n import plain_text
 from fakebot import make_text_update
 
 SUPPORT = -100777
@@ -97,6 +98,18 @@ async def test_replies_from_other_chats_are_not_relayed(chat):
 async def test_a_reply_to_nothing_known_gets_a_hint(chat):
     await group_message(chat, "hello?", 424242, update_id=5004)
     assert "no open ticket" in support_messages(chat)[-1]["text"]
+
+
+async def test_a_reply_that_did_not_reach_the_borrower_is_reported_to_the_group_as_html(chat):
+    """The error in the notice is escaped HTML, so it goes out with parse_mode HTML and the team
+    reads `&` and quotes as they are (not `&amp;`)."""
+    await identified(chat)
+    await chat.say("/human")
+    chat.fake.fail_next("sendMessage", error_code=403, description='Forbidden: blocked by "Tom & Jerry"')
+    await group_message(chat, "Are you still there?", card_message_id(chat), update_id=5005)
+    notice = support_messages(chat)[-1]
+    assert notice.get("parse_mode") == "HTML"
+    assert 'did not reach the borrower (blocked: Forbidden: blocked by "Tom & Jerry")' in plain_text(notice["text"])
 
 
 async def test_repeated_errors_offer_a_person(chat):

@@ -163,6 +163,8 @@ async def test_a_fault_sending_the_options(borrower, fake_api, caplog, fault):
     texts = borrower.texts_since(sent)
     if fault != "forbidden":
         assert "Sorry, something went wrong" in texts[0] and "Plans you can choose from" in texts[-1]
+        apology = next(m for m in fake_api.sent_messages(BORROWER)[sent:] if "Sorry" in m.get("text", ""))
+        assert apology["parse_mode"] == "HTML"  # an HTML key, like every message but buttons and files
     await other_chat_is_served(borrower.app, fake_api)
 
     caplog.clear()

@@ -150,7 +150,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat_id, user = chat.id, handled.effective_user
     locale = conversations.locale_for(chat_id, user.language_code if user else None)
     try:
-        await context.bot.send_message(chat_id, conversations.translator.render(locale, "error.generic"))
+        apology = conversations.translator.render(locale, "error.generic")
+        await context.bot.send_message(chat_id, apology, parse_mode=ParseMode.HTML)
         await send_messages(context.bot, conversations, chat_id, conversations.unsent_replies(handled.update_id))
     except TelegramError as error:  # Telegram is still refusing: the replies stay recorded as unsent
         log.warning("could not tell chat %s about the error: %s", chat_id, error)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -55,16 +56,17 @@ async def on_support_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
                 claimed=True,
             )
         except HandoffClosed:
-            await message.reply_text(translator.render(team_locale, "handoff.no_ticket"))
+            await message.reply_text(translator.render(team_locale, "handoff.no_ticket"), parse_mode=ParseMode.HTML)
             return
         status = await perform(context.bot, conversations, action)
         if closing and status == OutboxStatus.DONE:
-            await message.reply_text(translator.render(team_locale, "handoff.closed_ack"))
+            await message.reply_text(translator.render(team_locale, "handoff.closed_ack"), parse_mode=ParseMode.HTML)
         elif status == OutboxStatus.FAILED:
             error = found(store.support_action(action["id"]), f"support action {action['id']}")["error"]
             await context.bot.send_message(
                 message.chat_id,
                 translator.render(team_locale, "handoff.not_delivered", ticket_id=ticket["id"], error=error),
+                parse_mode=ParseMode.HTML,
             )
     except Exception:  # logged here: the stop below would otherwise hide it
         log.exception("support message %s could not be handled", message.message_id if message else None)
