@@ -27,6 +27,7 @@ from bot.phones import normalise_phone
 from bot.store import Store
 from bot.store.statuses import InstalmentStatus, PlanStatus
 from dialogs.ports import SupportStatus
+from dialogs.views import stored_pause_view
 from plans.models import Loan, Option
 from plans.policy import Policy
 
@@ -273,16 +274,7 @@ def plan_view(
     it comes before the next payment."""
     unpaid = [i for i in instalments if i["status"] != InstalmentStatus.PAID]
     following = unpaid[0] if unpaid else None
-    shown_pauses = [
-        {
-            "first": p["first_date"],
-            "last": p["last_date"],
-            "months": p["months"],
-            "interest": p["interest"],
-            "capitalised": p["capitalised"],
-        }
-        for p in pauses
-    ]
+    shown_pauses = [stored_pause_view(p) for p in pauses]
     ahead = [
         p for p in shown_pauses if p["last"] >= today and (following is None or p["first"] <= following["due_date"])
     ]

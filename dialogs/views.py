@@ -8,7 +8,7 @@ fits" and the terms show the same numbers the engine holds the plans to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -55,6 +55,11 @@ def pause_view(pause: Pause) -> dict[str, Any]:
         "interest": pause.interest,
         "capitalised": pause.capitalised,
     }
+
+
+def stored_pause_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A pause as saved with a plan (`store.plan_pauses`), in `pause_view`'s shape."""
+    return pause_view(Pause(row["first_date"], row["last_date"], row["months"], row["interest"], row["capitalised"]))
 
 
 def option_view(option: Option, number: int) -> dict[str, Any]:
@@ -191,10 +196,11 @@ def with_pauses(rows: list[dict[str, Any]], pauses: list[dict[str, Any]], key: s
     return sorted(lines, key=lambda line: (line[key], "pause" not in line))
 
 
-def paused_dates(pause: dict[str, Any]) -> list[date]:
-    """The due dates a pause covers, one a month (a due day past a short month's end is
-    clamped, so the later of the two ends has the plan's day)."""
-    return due_dates(pause["first"], pause["months"], max(pause["first"].day, pause["last"].day))
+def paused_dates(pause: dict[str, Any], due_day: int) -> list[date]:
+    """The due dates a pause covers, one a month, on the plan's `due_day` (clamped to a short
+    month's end like every due date: the pause's own ends may both be clamped, e.g. day 31
+    paused April to June ends on 30 April and 30 June but covers 31 May)."""
+    return due_dates(pause["first"], pause["months"], due_day)
 
 
 def schedule_view(option: Option) -> list[dict[str, Any]]:

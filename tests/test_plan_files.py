@@ -15,9 +15,10 @@ import pytest
 from bot.console import Console
 from bot.demo import load_demo
 from bot.i18n import Translator, make_filters
-from bot.lender.plan_files import STATUS_COLOURS, plan_chart, save_file, still_to_pay
+from bot.lender.plan_files import STATUS_COLOURS, due_day, plan_chart, save_file, still_to_pay
 from bot.store import Store
 from bot.turn import Conversations
+from dialogs.views import paused_dates, stored_pause_view
 from plans.policy import default_policy
 
 PLAN = {"id": 7, "loan_id": "CC-1001", "currency": "CNY"}
@@ -205,3 +206,21 @@ def test_a_pause_has_its_months_on_the_chart_and_no_bar(strict_glyphs, locale, l
     assert len(axes.get_xticklabels()) == 6  # four payments and two paused months
     bars = [bar for container in axes.containers for bar in container if bar.get_height() > 0]
     assert sorted(round(bar.get_x() + bar.get_width() / 2) for bar in bars) == [0, 3, 4, 5]
+
+
+def stored_pause(first: date, last: date, months: int) -> dict:
+    return {"first_date": first, "last_date": last, "months": months, "interest": "frozen", "capitalised": Decimal(0)}
+
+
+def test_a_pause_on_a_plan_due_on_the_31st_covers_the_31st_where_the_month_has_one():
+    """Paused April to June on day 31: both ends are clamped to the 30th, the middle is 31 May.
+    A down payment has a date of its own, which says nothing of the due day."""
+    pause = stored_pause_view(stored_pause(date(2027, 4, 30), date(2027, 6, 30), 3))
+    down_payment = {"due_date": date(2027, 3, 9), "kind": "down_payment"}
+    after = {"due_date": date(2027, 7, 31), "kind": "instalment"}
+    assert due_day([down_payment, after], [pause]) == 31
+    assert paused_dates(pause, 31) == [date(2027, 4, 30), date(2027, 5, 31), date(2027, 6, 30)]
+
+    early = stored_pause_view(stored_pause(date(2027, 4, 5), date(2027, 6, 5), 3))
+    late_down_payment = {"due_date": date(2027, 3, 28), "kind": "down_payment"}
+    assert due_day([late_down_payment, {"due_date": date(2027, 7, 5), "kind": "instalment"}], [early]) == 5

@@ -26,7 +26,7 @@ from babel.dates import format_skeleton
 from bot.i18n import Translator, make_filters
 from bot.store import Store
 from bot.store.statuses import InstalmentStatus
-from dialogs.views import paused_dates
+from dialogs.views import paused_dates, stored_pause_view
 
 #: What happened to a payment -> its colour (colour-blind safe: Okabe-Ito hues).
 STATUS_COLOURS = {"paid": "#009E73", "due": "#56B4E9", "missed": "#D55E00", "paused": "#E69F00"}
@@ -77,13 +77,9 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
     with matplotlib.rc_context({"font.family": FAMILIES[locale], "axes.spines.top": False}):
         figure = Figure(figsize=(9, 4.8), dpi=100, layout="constrained")
         axes = figure.add_subplot()
-        paused = sorted(
-            day
-            for pause in pauses
-            for day in paused_dates(
-                {"first": pause["first_date"], "last": pause["last_date"], "months": pause["months"]}
-            )
-        )
+        shown_pauses = [stored_pause_view(pause) for pause in pauses]
+        plan_day = due_day(rows, shown_pauses)
+        paused = sorted(when for pause in shown_pauses for when in paused_dates(pause, plan_day))
         slots = sorted(
             [(r["due_date"], 1, r) for r in rows] + [(day, 0, None) for day in paused], key=lambda slot: slot[:2]
         )
@@ -150,6 +146,15 @@ def plan_chart(plan: dict, rows: list[dict], translator: Translator, locale: str
             handles=[*handles, line], loc="outside lower center", fontsize=9, frameon=False, ncols=len(handles) + 1
         )
     return figure
+
+
+def due_day(rows: list[dict], pauses: list[dict]) -> int:
+    """The day of the month the plan's payments fall due: the latest day among its monthly due
+    dates (instalments and pauses; a down payment or settlement has its own date). A due day
+    past a month's end is clamped, but of any two months in a row one has 31 days, and these
+    dates run month after month, so the latest is the plan's day once there are two."""
+    monthly = [r["due_date"] for r in rows if r.get("kind") not in ("down_payment", "settlement")]
+    return max(d.day for d in [*monthly, *(p["first"] for p in pauses), *(p["last"] for p in pauses)])
 
 
 def still_to_pay(rows: list[dict], upcoming: int | None) -> list[Decimal]:

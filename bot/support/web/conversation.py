@@ -22,7 +22,7 @@ from bot.support.transcripts import build_transcript
 from bot.support.web.console import agent_of, chat_id_param, checked_form, console_of
 from bot.support.web.handoff import handoff_view
 from dialogs.state import answers_summary
-from dialogs.views import with_pauses
+from dialogs.views import stored_pause_view, with_pauses
 from plans.models import split_option_id
 
 MAX_NOTE = 4000
@@ -101,16 +101,7 @@ def conversation_page(
     finances["reason_text"] = clean(finances["reason_text"]) or None
     plans = []
     for plan in store.plans_for_support(borrower_id=conversation["borrower_id"], loan_id=conversation["loan_id"]):
-        pauses = [
-            {
-                "first": p["first_date"],
-                "last": p["last_date"],
-                "months": p["months"],
-                "interest": p["interest"],
-                "capitalised": p["capitalised"],
-            }
-            for p in store.plan_pauses(plan["id"])
-        ]
+        pauses = [stored_pause_view(p) for p in store.plan_pauses(plan["id"])]
         plans.append(
             {
                 **plan,
