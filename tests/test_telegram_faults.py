@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
+from datetime import timedelta
 
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from borrower_chat import BorrowerChat, make_bot_app
 from bot.tg.polling import run_polling
+from bot.tg.send import retry_after
 from fakebot import make_command_update
 from fixtures import store_of
 from plan_helpers import agree_a_plan
@@ -368,3 +371,16 @@ async def test_while_one_chat_waits_out_a_retry_after_the_others_are_served(limi
     for other in others:
         assert any("your privacy" in text for text in other.texts_since(0))
     assert len(fake_api.failed_calls) == 1 and not errors(caplog)
+
+
+@pytest.mark.parametrize("asked", [30, timedelta(seconds=1.5)])
+def test_how_long_telegram_asked_to_wait_is_read_without_a_deprecation_warning(asked):
+    """Every sender (polling, reminders, broadcasts, the support outbox) reads the wait through
+    `retry_after`: PTB's warning that an int wait is deprecated must not reach the logs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        error = RetryAfter(asked)  # (PTB's own message reads the wait)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wait = retry_after(error)
+    assert wait == (asked if isinstance(asked, timedelta) else timedelta(seconds=asked))

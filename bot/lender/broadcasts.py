@@ -62,7 +62,6 @@ import html
 import json
 import time
 import tomllib
-import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +85,7 @@ from bot.i18n import LOCALES, Translator, resolve_locale
 from bot.store import Store
 from bot.store.statuses import BroadcastStatus, InstalmentStatus, RecipientStatus
 from bot.support.masking import mask_phone
+from bot.tg.send import retry_after
 
 __all__ = [
     "DEFAULT_RATE",
@@ -503,14 +503,6 @@ class RateLimiter:
             self._next = max(self._next, now - self.burst) + 1.0 / self.rate
 
 
-def retry_after_seconds(exc: RetryAfter) -> float:
-    """RetryAfter's wait in seconds (an int or a timedelta, depending on PTB_TIMEDELTA)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 class _Sender:
     """A pool of workers, each taking the next claimed recipient and delivering its message.
     Claims and outcomes are written in batches by whichever worker finds nothing claimed."""
@@ -613,7 +605,7 @@ class _Sender:
                 if flood_waits > self.pacing.max_flood_waits:
                     return self._finish(recipient, RecipientStatus.FAILED, f"flood control: {exc}", attempts)
                 self.maybe_sent.discard(borrower_id)  # refused: certainly not delivered
-                self.limiter.pause(retry_after_seconds(exc), self.pacing.slowdown)
+                self.limiter.pause(retry_after(exc).total_seconds(), self.pacing.slowdown)
             except Forbidden as exc:
                 return self._finish(recipient, RecipientStatus.BLOCKED, str(exc), attempts)
             except BadRequest as exc:

@@ -41,7 +41,7 @@ from bot.lender.plan_life import next_allowed, notice_misses
 from bot.services import plan_view
 from bot.store import found
 from bot.store.statuses import InstalmentStatus, PlanStatus, ReminderStatus
-from bot.tg.send import send_messages
+from bot.tg.send import retry_after, send_messages
 from bot.turn import Conversations, Message
 from plans.policy import Policy
 
@@ -97,10 +97,8 @@ class Dispatcher:
             try:
                 status = await self._deliver(bot, reminder, now)
             except RetryAfter as error:
-                after = error.retry_after
-                delay = after if isinstance(after, timedelta) else timedelta(seconds=after)
                 self.store.finish_reminder(
-                    reminder["id"], ReminderStatus.PENDING, error=str(error), retry_at=now + delay
+                    reminder["id"], ReminderStatus.PENDING, error=str(error), retry_at=now + retry_after(error)
                 )
                 status, flood = ReminderStatus.PENDING, True
             outcome[status] += 1

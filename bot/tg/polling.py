@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from datetime import timedelta
 
 from telegram import Bot, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
@@ -29,6 +28,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.store.inbox import update_id_of
 from bot.tg.intake import handle_raw
+from bot.tg.send import retry_after
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 25  # seconds Telegram holds an empty getUpdates open
@@ -52,7 +52,7 @@ async def poll(application: Application, stop: asyncio.Event) -> None:
         try:
             updates = fetch.result()
         except RetryAfter as error:
-            await asyncio.sleep(_seconds(error.retry_after))
+            await asyncio.sleep(retry_after(error).total_seconds())
             continue
         except (NetworkError, TelegramError) as error:
             log.warning("getUpdates failed (%s); retrying in %.0f s", error, backoff)
@@ -86,10 +86,6 @@ async def _fetch(bot: Bot, offset: int | None) -> list:
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-def _seconds(value: timedelta | float) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 async def run_polling(application: Application) -> None:

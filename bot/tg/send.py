@@ -1,8 +1,12 @@
 """Sending what the conversation rendered to Telegram: the keyboard each message needs, its
 files, and messages for the support team (posted in BOT_SUPPORT_CHAT_ID, threaded under the
-ticket's card). Shared by the update handlers, the reminder dispatcher and the support relay."""
+ticket's card). Shared by the update handlers, the reminder dispatcher and the support relay;
+`retry_after` is how long Telegram asked every sender to wait."""
 
 from __future__ import annotations
+
+import warnings
+from datetime import timedelta
 
 from telegram import (
     Bot,
@@ -16,10 +20,21 @@ from telegram import (
     ReplyParameters,
 )
 from telegram.constants import ParseMode
+from telegram.error import RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.lender.plan_files import make_file
 from bot.store import found
 from bot.turn import Conversations, Message
+
+
+def retry_after(error: RetryAfter) -> timedelta:
+    """How long Telegram asked the bot to wait. PTB gives seconds as an int (a timedelta with
+    PTB_TIMEDELTA set) and warns on each read that the int is deprecated: the wait is the same."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value if isinstance(value, timedelta) else timedelta(seconds=value)
 
 
 def markup_for(message: Message, after_contact: bool = False):

@@ -47,7 +47,7 @@ from telegram.ext import Application, ContextTypes
 from bot.store import Row, found
 from bot.store.statuses import OutboxKind, OutboxStatus
 from bot.support.masking import mask_text
-from bot.tg.send import send_messages
+from bot.tg.send import retry_after, send_messages
 from bot.turn import Conversations
 from dialogs.person import pieces
 
@@ -97,9 +97,8 @@ async def perform(bot: Bot, conversations: Conversations, action: dict) -> str:
     except _Refused as refused:
         status, error = OutboxStatus.FAILED, refused.reason
     except RetryAfter as exc:
-        delay = exc.retry_after if isinstance(exc.retry_after, timedelta) else timedelta(seconds=exc.retry_after)
         store.finish_support_action(
-            action["id"], OutboxStatus.PENDING, at=now, error=f"RetryAfter: {exc}", retry_at=now + delay
+            action["id"], OutboxStatus.PENDING, at=now, error=f"RetryAfter: {exc}", retry_at=now + retry_after(exc)
         )
         return SLOWED
     except Forbidden as exc:
