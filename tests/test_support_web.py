@@ -316,6 +316,8 @@ def test_a_plans_pauses_and_an_amount_chosen_above_the_budget_are_shown(env):
     _, client, store, _ = env
     plan_id = store.load_conversation(SEED["accepted_chat"])["data"]["plan_id"]
     first = store.installments_for_support(plan_id)[0]["due_date"]
+    [shown] = [p for p in store.plans_for_support(borrower_id=None, loan_id="CC-1001") if p["id"] == plan_id]
+    assert shown["chosen_over_budget"] is False and "terms" not in shown
     with store.transaction():
         store.save_plan_pauses(
             plan_id,
@@ -337,6 +339,8 @@ def test_a_plans_pauses_and_an_amount_chosen_above_the_budget_are_shown(env):
     assert 'class="status-paused"' in plan and "paused: nothing to pay for 2 months (interest added: CN¥12.50)" in plan
     assert plan.index("status-paused") < plan.index("status-due")  # in its place, before the first instalment
     assert "above their budget, and confirmed they were sure" in plan
+    [shown] = [p for p in store.plans_for_support(borrower_id=None, loan_id="CC-1001") if p["id"] == plan_id]
+    assert shown["chosen_over_budget"] is True
 
 
 def test_personal_data_typed_in_the_chat_is_masked(env):

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.errors import StoreError
 from bot.store.base import Row, found, placeholders
-from bot.store.codec import TABLES, encode, to_money_text, to_timestamp
+from bot.store.codec import FLAG, TABLES, columns, encode, to_money_text, to_timestamp
 from bot.store.reminders import ReminderQueries
 from bot.store.statuses import (
     PLAN_END_STATES,
@@ -23,10 +23,12 @@ from bot.store.statuses import (
 )
 from plans.models import regular_range
 
-#: What the support console shows of a plan: not its terms or the consent's text.
+#: What the support console shows of a plan: not its terms (but whether the borrower chose it
+#: over their budget) or the consent's text.
 _PLAN_FOR_SUPPORT = (
     "id, loan_id, borrower_id, option_id, structure, currency, payments, first_due_date,"
-    " monthly_min, monthly_max, total_repayable, apr, accepted_at, status, ended_at"
+    " monthly_min, monthly_max, total_repayable, apr, accepted_at, status, ended_at,"
+    " coalesce(json_extract(terms, '$.chosen_over_budget'), 0) AS chosen_over_budget"
 )
 _INSTALMENT_FOR_SUPPORT = "number, due_date, kind, amount, principal, interest, fees, status, paid, paid_at"
 _PAUSE_COLUMNS = ("first_date", "last_date", "months", "interest", "capitalised")
@@ -184,7 +186,7 @@ class PlanQueries(ReminderQueries):
 
     def plans_for_support(self, *, borrower_id: int | None, loan_id: str | None) -> list[Row]:
         """The borrower's plans for this loan (or all of the borrower's), newest first, without
-        their terms or consent text."""
+        their terms or consent text (`chosen_over_budget` only, of the terms)."""
         if borrower_id is None and loan_id is None:
             return []
         where: list[str] = []
@@ -198,7 +200,7 @@ class PlanQueries(ReminderQueries):
         return self._all(
             f"SELECT {_PLAN_FOR_SUPPORT} FROM plans WHERE {' AND '.join(where)} ORDER BY accepted_at DESC, id DESC",
             params,
-            TABLES["plans"],
+            columns("plans", chosen_over_budget=FLAG),
         )
 
     def installments_for_support(self, plan_id: int) -> list[Row]:

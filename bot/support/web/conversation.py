@@ -106,7 +106,6 @@ def conversation_page(
             {
                 **plan,
                 "installments": with_pauses(store.installments_for_support(plan["id"]), pauses, key="due_date"),
-                "chosen_over_budget": bool(store.plan(plan["id"])["terms"].get("chosen_over_budget")),
                 "reminders": [
                     {
                         **r,
