@@ -104,6 +104,7 @@ def test_the_queue_lists_who_waits_oldest_first_with_why_and_how_long(desk):
     assert "the borrower asked for a person" in row and "12 minutes" in row and "CC-1001" in row
     assert "not yet" in row and "王**" in row and "王小明" not in page.text
     assert "Waiting for a person: 1" in page.text
+    assert "phone" not in desk.store.waiting_for_person()[0]  # the queue shows none: none is read
     chinese = desk.browser.get("/queue?lang=zh_CN").text
     assert "等待人工客服的会话" in chinese and "借款人要求转人工" in chinese and "12分钟" in chinese
     page = desk.browser.get(f"/conversations/{CHAT}").text  # still in Chinese (the cookie)
@@ -150,6 +151,9 @@ async def test_closing_from_the_console_returns_the_borrower_to_the_step_they_le
     assert desk.close().status_code == 303
     page = desk.browser.get(f"/conversations/{CHAT}").text
     assert 'id="closing"' in page and 'id="reply-form"' not in page
+    queue = desk.browser.get("/queue").text
+    assert "Closing: the borrower goes back" in queue.split('id="queue-501"')[1].split("</tr>")[0]
+    assert "Waiting for a person: 1" in queue
     before = len(desk.fake.sent_messages(CHAT))
     assert await desk.deliver() == {"done": 2}
     texts = [m["text"] for m in desk.fake.sent_messages(CHAT)[before:]]
@@ -157,7 +161,8 @@ async def test_closing_from_the_console_returns_the_borrower_to_the_step_they_le
     assert "finished" in texts[1] and "Do you expect this to be temporary" in texts[-1]
     assert "was closed by alice in the web console" in desk.group()[-1]["text"]
     assert desk.store.open_ticket_for_chat(CHAT) is None
-    assert "Nobody is waiting for a person." in desk.browser.get("/queue").text
+    queue = desk.browser.get("/queue").text
+    assert "Nobody is waiting for a person." in queue and "Waiting for a person: 0" in queue
     page = desk.browser.get(f"/conversations/{CHAT}").text
     assert "closed at" in page and "the borrower is back with the assistant" in page
     await desk.chat.press("Temporary")  # the dialogue goes on where it stopped

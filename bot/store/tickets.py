@@ -13,6 +13,18 @@ from bot.store.statuses import OutboxKind, OutboxStatus, sql_list
 
 #: An action not finished yet: a close among them means the hand-off is closing.
 _UNFINISHED = sql_list((OutboxStatus.PENDING, OutboxStatus.SENDING))
+#: The conversations waiting for a person: an open ticket (t), and the dialogue (c) handed over.
+_WAITING_FROM = "tickets t JOIN conversations c ON c.chat_id = t.chat_id"
+_WAITING = "t.closed_at IS NULL AND c.needs_person = 1"
+
+
+def _closing(ticket_id: str) -> str:
+    """SQL: whether a close of the ticket `ticket_id` (an SQL expression) is on its way, queued
+    or being done: then nothing more can be done to the hand-off."""
+    return (
+        f"EXISTS (SELECT 1 FROM support_outbox o WHERE o.ticket_id = {ticket_id}"
+        f" AND o.kind = '{OutboxKind.CLOSE}' AND o.status IN {_UNFINISHED})"
+    )
 
 
 class HandoffClosed(StoreError):
@@ -95,25 +107,28 @@ class TicketQueries(StoreBase):
     # -------------------------------------------------------------- the queue
 
     def waiting_for_person(self) -> list[Row]:
-        """Conversations waiting for a person, the longest waiting first: the open ticket, the
-        borrower, when they last wrote, and whether a close is already on its way."""
-        rows = []
-        for row in self._rows(
-            "SELECT t.id AS ticket_id, t.chat_id, t.reason, t.resume_step, t.opened_at, t.loan_id,"
-            " b.name, b.phone, c.locale,"
+        """Conversations waiting for a person, the longest waiting first, as the queue shows
+        them: the open ticket, the borrower's name, when they last wrote, when an agent last
+        replied, and whether a close is already on its way."""
+        return self._all(
+            "SELECT t.chat_id, t.reason, t.opened_at, t.loan_id, b.name,"
             " (SELECT max(m.at) FROM messages m WHERE m.chat_id = t.chat_id AND m.direction = 'in'"
             "   AND m.at >= t.opened_at) AS last_in_at,"
             " (SELECT max(o.created_at) FROM support_outbox o"
             f"   WHERE o.ticket_id = t.id AND o.kind = '{OutboxKind.REPLY}') AS last_reply_at,"
-            f" EXISTS (SELECT 1 FROM support_outbox o WHERE o.ticket_id = t.id AND o.kind = '{OutboxKind.CLOSE}'"
-            f"   AND o.status IN {_UNFINISHED}) AS closing"
-            " FROM tickets t JOIN conversations c ON c.chat_id = t.chat_id"
-            " LEFT JOIN borrowers b ON b.id = t.borrower_id"
-            " WHERE t.closed_at IS NULL AND c.needs_person = 1 ORDER BY t.opened_at, t.id",
-            codecs=columns("tickets", "conversations", last_in_at=TIME, last_reply_at=TIME, closing=FLAG),
-        ):
-            rows.append(row)
-        return rows
+            f" {_closing('t.id')} AS closing"
+            f" FROM {_WAITING_FROM} LEFT JOIN borrowers b ON b.id = t.borrower_id"
+            f" WHERE {_WAITING} ORDER BY t.opened_at, t.id",
+            codecs=columns("tickets", last_in_at=TIME, last_reply_at=TIME, closing=FLAG),
+        )
+
+    def waiting_count(self) -> int:
+        """How many conversations are waiting for a person (the console's header)."""
+        return int(self._value(f"SELECT count(*) FROM {_WAITING_FROM} WHERE {_WAITING}"))
+
+    def ticket_closing(self, ticket_id: int) -> bool:
+        """Whether a close of the ticket is on its way (queued or being done)."""
+        return bool(self._value(f"SELECT {_closing('?')}", (ticket_id,)))
 
     # -------------------------------------------------------------- the support outbox
 
@@ -134,14 +149,7 @@ class TicketQueries(StoreBase):
         HandoffClosed when the ticket is closed or a close is already on its way."""
         with self.transaction():
             ticket = self.ticket(ticket_id)
-            if (
-                ticket is None
-                or ticket["closed_at"] is not None
-                or self._one(
-                    f"SELECT 1 FROM support_outbox WHERE ticket_id = ? AND kind = ? AND status IN {_UNFINISHED}",
-                    (ticket_id, OutboxKind.CLOSE),
-                )
-            ):
+            if ticket is None or ticket["closed_at"] is not None or self.ticket_closing(ticket_id):
                 raise HandoffClosed(f"ticket {ticket_id} is closed or closing")
             action_id = self.db.execute(
                 "INSERT INTO support_outbox (ticket_id, chat_id, kind, text, source, agent, agent_id, created_at,"

@@ -131,7 +131,7 @@ class Console:
             locale=locale,
             locales=LOCALES,
             agent=agent,
-            waiting=lambda: len(self.store.waiting_for_person()),  # asked by the pages that show it
+            waiting=self.store.waiting_count,  # asked by the pages that show it
             path=link_path(context.pop("page_path", None) or request.url.path),
             f=make_filters(locale),
             tz=self.settings.tz,

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.store import Store
-from bot.store.statuses import OutboxKind, OutboxStatus
+from bot.store.statuses import OutboxKind
 from bot.store.tickets import HandoffClosed
 from bot.support.masking import mask_name, mask_text
 from bot.support.transcripts import build_transcript
@@ -48,7 +48,8 @@ def _waited(console: Console, request: Request, since) -> str:
 
 
 def handoff_view(console: Console, request: Request, chat_id: int, names: Sequence[str | None]) -> dict[str, Any]:
-    """The chat's open hand-off (if any), and the agents' actions on its hand-offs, masked."""
+    """The chat's open hand-off (if any) and whether a close of it is on its way, and the
+    agents' actions on its hand-offs, masked."""
     store, tz = console.store, console.tz
     ticket = store.open_ticket_for_chat(chat_id)
     actions = []
@@ -61,9 +62,7 @@ def handoff_view(console: Console, request: Request, chat_id: int, names: Sequen
                 "done_at": action["done_at"].astimezone(tz) if action["done_at"] else None,
             }
         )
-    closing = any(
-        a["kind"] == OutboxKind.CLOSE and a["status"] in (OutboxStatus.PENDING, OutboxStatus.SENDING) for a in actions
-    )
+    closing = ticket is not None and store.ticket_closing(ticket["id"])
     if ticket is not None:
         ticket = {
             **ticket,
