@@ -386,13 +386,19 @@ def split_option_id(option_id: str) -> tuple[Structure, int] | None:
         return None
 
 
+def regular_payments(payments: Sequence[tuple[str, Decimal]]) -> list[Decimal]:
+    """The regular payments of a schedule given in order as (kind, amount): every payment but
+    a down payment (a schedule that is only a down payment: that one). The one definition the
+    chat, the stored plan, the reports and the quote CLI use."""
+    return [amount for kind, amount in payments if kind != "down_payment"] or [a for _, a in payments]
+
+
 def regular_range(payments: Sequence[tuple[str, Decimal]], currency: str) -> tuple[Decimal, Decimal]:
-    """(lowest, highest) regular payment of a schedule given in order as (kind, amount): every
-    payment but a down payment. The last payment counts too, unless it differs from the one
-    before by no more than the rounding residue it carries (one minor unit per payment at
-    most): "CN¥2,382.30 a month" then, with the last one (CN¥2,382.21) stated on its own. The
-    one definition the chat, the stored plan and the reports use."""
-    amounts = [amount for kind, amount in payments if kind != "down_payment"] or [a for _, a in payments]
+    """(lowest, highest) of the `regular_payments`. The last payment counts too, unless it
+    differs from the one before by no more than the rounding residue it carries (one minor
+    unit per payment at most): "CN¥2,382.30 a month" then, with the last one (CN¥2,382.21)
+    stated on its own."""
+    amounts = regular_payments(payments)
     *before, last = amounts
     if before and abs(last - before[-1]) <= minor_unit(currency) * len(amounts):
         amounts = before

@@ -74,6 +74,8 @@ def test_quote_table_lists_the_options_and_marks_the_recommended(run):
     for row, option in zip(rows, expected.options, strict=True):
         cells = row[1:].split()
         assert cells[1] == str(option.payments)
+        low, high = option.regular_range  # the monthly amount as the chat states it
+        assert cells[2] == (str(low) if low == high else f"{low}-{high}")
         assert cells[3] == str(option.total_repayable)
         assert cells[5] == ("yes" if option.affordable else "no")
     assert lines[-1].startswith(f"* recommended: {expected.recommended} ({expected.recommended_because.key}, ")

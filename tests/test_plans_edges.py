@@ -18,7 +18,7 @@ from plan_cases import CARD, case, policy
 from plans.context import Context
 from plans.engine import build_options, custom_quote, quote
 from plans.errors import CaseError, NoPlanPossible, PolicyError
-from plans.models import Case, Finances, Loan, Structure
+from plans.models import Case, Finances, Loan, Structure, regular_payments, regular_range
 from plans.money import minor_unit
 from plans.policy import DEFAULT_POLICY_PATH, Policy, default_policy, load_policy, parse_policy
 from plans.schedule import Basis, equal_principal_rows
@@ -647,3 +647,11 @@ def test_amounts_are_read_exactly_as_pydantic_reads_decimals(value):
             assert got == "Value error, has more decimal places than CNY allows"
         else:
             assert got == expected and str(got) == str(expected)  # the same digits, not just equal
+
+
+def test_regular_payments_leave_out_a_down_payment_unless_it_is_the_only_payment():
+    schedule = [("down_payment", D("500.00")), ("instalment", D("200.00")), ("instalment", D("199.98"))]
+    assert regular_payments(schedule) == [D("200.00"), D("199.98")]
+    assert regular_range(schedule, "CNY") == (D("200.00"), D("200.00"))  # the last carries the residue
+    assert regular_payments([("down_payment", D("500.00"))]) == [D("500.00")]
+    assert regular_range([("down_payment", D("500.00"))], "CNY") == (D("500.00"), D("500.00"))

@@ -40,8 +40,8 @@ def quote_as_json(result: Quote) -> str:
 
 
 def _monthly(option: Option) -> str:
-    amounts = [row.payment for row in option.schedule if row.kind != "down_payment"]
-    low, high = min(amounts), max(amounts)
+    """The regular payment as the chat states it (`Option.regular_range`)."""
+    low, high = option.regular_range
     return f"{low}" if low == high else f"{low}-{high}"
 
 

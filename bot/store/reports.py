@@ -13,6 +13,7 @@ from decimal import Decimal
 from bot.store.base import Row, StoreBase
 from bot.store.codec import DAY, TABLES, columns, to_decimal, to_timestamp
 from bot.store.statuses import UNPAID_NOT_MISSED, InstalmentStatus, PlanStatus, sql_list
+from plans.models import regular_payments
 
 _LATE = sql_list(UNPAID_NOT_MISSED)
 
@@ -51,12 +52,12 @@ class ReportQueries(StoreBase):
 
     def report_plans(self, since: datetime | None, today: date) -> list[Row]:
         """Plans accepted since `since`: id, loan_id, borrower_id, structure, payments,
-        currency, status, `regular` (the amounts of its instalments but a down payment, in
-        order, Decimal), `likelihood` (the engine's completion likelihood when it was agreed,
-        Decimal, None for plans agreed before it was kept), and as of `today` the counts
-        `missed`, `late` (unpaid and past due, not yet missed), `reported` (what the borrower
-        said they paid and no import has confirmed yet, Decimal) and `next_due` (the next unpaid
-        instalment's due date from today on, or None)."""
+        currency, status, `regular` (its `plans.models.regular_payments`, in order, Decimal),
+        `likelihood` (the engine's completion likelihood when it was agreed, Decimal, None for
+        plans agreed before it was kept), and as of `today` the counts `missed`, `late` (unpaid
+        and past due, not yet missed), `reported` (what the borrower said they paid and no
+        import has confirmed yet, Decimal) and `next_due` (the next unpaid instalment's due
+        date from today on, or None)."""
         plans = {
             row["id"]: row
             for row in self._rows(
@@ -83,10 +84,8 @@ class ReportQueries(StoreBase):
             amounts[row["plan_id"]].append((row["kind"], row["amount"]))
             if row["reported"] and row["status"] != InstalmentStatus.PAID:
                 plans[row["plan_id"]]["reported"] += row["reported"]
-        for plan_id, plan in plans.items():  # as `Store.save_plan` counts them: a lone down payment is regular
-            plan["regular"] = [amount for kind, amount in amounts[plan_id] if kind != "down_payment"] or [
-                amount for _, amount in amounts[plan_id]
-            ]
+        for plan_id, plan in plans.items():
+            plan["regular"] = regular_payments(amounts[plan_id])
         return list(plans.values())
 
     def report_instalments_due(self, first: date, last: date) -> Iterator[Row]:
