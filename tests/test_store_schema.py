@@ -287,17 +287,30 @@ def plan_store(store):
         lambda s: s.set_instalment_payment(2, 4, paid=Decimal("10"), status=InstalmentStatus.PARTLY_PAID, at=NOW),
         lambda s: s.mark_instalment_missed(2, 4, NOW),
         lambda s: s.cancel_pending_reminders(2, "plan ended"),
+        lambda s: s.save_plan_pauses(
+            2,
+            [
+                {
+                    "first_date": date(2027, 1, 5),
+                    "last_date": date(2027, 2, 5),
+                    "months": 2,
+                    "interest": "frozen",
+                    "capitalised": Decimal(0),
+                }
+            ],
+        ),
     ],
-    ids=["set_instalment_payment", "mark_instalment_missed", "cancel_pending_reminders"],
+    ids=["set_instalment_payment", "mark_instalment_missed", "cancel_pending_reminders", "save_plan_pauses"],
 )
 def test_a_step_of_a_larger_change_runs_only_inside_a_transaction(plan_store, step):
-    before = contents(plan_store.db, ("installments", "reminders", "audit"))
+    tables = ("installments", "reminders", "plan_pauses", "audit")
+    before = contents(plan_store.db, tables)
     with pytest.raises(StoreError, match="inside the caller's transaction"):
         step(plan_store)
-    assert contents(plan_store.db, ("installments", "reminders", "audit")) == before
+    assert contents(plan_store.db, tables) == before
     with plan_store.transaction():
         step(plan_store)
-    assert contents(plan_store.db, ("installments", "reminders", "audit")) != before
+    assert contents(plan_store.db, tables) != before
 
 
 def test_ending_a_plan_cancels_its_pending_reminders_in_the_same_transaction(plan_store):

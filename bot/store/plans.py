@@ -129,7 +129,9 @@ class PlanQueries(ReminderQueries):
 
     def save_plan_pauses(self, plan_id: int, pauses: list[dict]) -> None:
         """A plan's pauses (first_date, last_date, months, interest, capitalised each); saving
-        them twice (a double tap on "I agree") keeps one of each."""
+        them twice (a double tap on "I agree") keeps one of each. Part of saving the plan: runs
+        in the caller's transaction."""
+        self._in_transaction("saving a plan's pauses")
         rows = [encode("plan_pauses", {"plan_id": plan_id, **{c: p[c] for c in _PAUSE_COLUMNS}}) for p in pauses]
         self.db.conn.executemany(
             f"INSERT INTO plan_pauses (plan_id, {', '.join(_PAUSE_COLUMNS)})"
