@@ -63,9 +63,7 @@ class StoreServices:
 
     def support_status(self) -> SupportStatus:
         """A person can answer if there is a support group or an enabled console account."""
-        reachable = self.support_chat_id is not None or any(
-            not user["disabled"] for user in self.store.list_support_users()
-        )
+        reachable = self.support_chat_id is not None or self.store.any_support_user_enabled()
         open_now, opens_at = support_status(self.now(), self.zone, self.support_window)
         opens, closes = self.support_window
         return SupportStatus(reachable, open_now, opens_at, opens, closes)

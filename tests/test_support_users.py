@@ -105,6 +105,17 @@ def test_wrong_password_unknown_name_and_disabled_account_fail_alike(store):
     assert store.db.execute("SELECT count(*) FROM support_login_attempts WHERE ok = 0").fetchone()[0] == 3
 
 
+def test_a_person_can_answer_while_some_account_is_enabled(store):
+    """What the borrower is told on asking for a person (with no support group) hangs on this."""
+    assert store.any_support_user_enabled() is False
+    add_user(store, "alice", PASSWORD, **FAST)
+    add_user(store, "bob", PASSWORD, **FAST)
+    store.disable_support_user("bob")
+    assert store.any_support_user_enabled() is True
+    store.disable_support_user("alice")
+    assert store.any_support_user_enabled() is False
+
+
 def test_five_failures_make_the_name_back_off_and_refusals_are_no_failures(store):
     add_user(store, "alice", PASSWORD, **FAST)
     for second in range(5):

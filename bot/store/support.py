@@ -43,6 +43,10 @@ class SupportQueries(StoreBase):
             TABLES["support_users"],
         )
 
+    def any_support_user_enabled(self) -> bool:
+        """Whether some console account can sign in (a person may answer a hand-off)."""
+        return bool(self._value("SELECT EXISTS (SELECT 1 FROM support_users WHERE disabled = 0)"))
+
     def disable_support_user(self, name: str) -> None:
         """Disable an account and end its sessions at once."""
         with self.transaction():
