@@ -50,6 +50,8 @@ class ReminderQueries(StoreBase):
         )
 
     def reminders_for_plan(self, plan_id: int) -> list[Row]:
+        """A plan's reminders in the order they go out, decoded like every row. No runtime path
+        needs them all; the tests of reminders, pauses and imports read a plan's through this."""
         return self._all(
             "SELECT * FROM reminders WHERE plan_id = ? ORDER BY send_at, id", (plan_id,), TABLES["reminders"]
         )
